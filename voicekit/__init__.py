@@ -1,0 +1,23 @@
+"""voicekit: an async-first SDK for programmable voice calls, with a blocking facade."""
+
+from ._config import NOT_GIVEN, RateLimit, RetryPolicy, Timeout
+from ._pagination import AsyncPaginator, Page
+from ._ratelimit import LimiterBackend, LocalBackend
+from ._version import __version__
+from .errors import VoiceKitError
+from .telecmi import AsyncTeleCMI, TeleCMI
+
+__all__ = [
+    "NOT_GIVEN",
+    "AsyncPaginator",
+    "AsyncTeleCMI",
+    "LimiterBackend",
+    "LocalBackend",
+    "Page",
+    "RateLimit",
+    "RetryPolicy",
+    "TeleCMI",
+    "Timeout",
+    "VoiceKitError",
+    "__version__",
+]

@@ -1,0 +1,183 @@
+"""The blocking facade's engine: one background event loop per process, started lazily.
+
+The loop runs an anyio `BlockingPortal` in a daemon thread. It is started by the first blocking
+call (never at import), re-created in a child after `os.fork()` (checked by PID), refuses calls
+made from its own thread (they would deadlock), cancels the coroutine in flight on Ctrl-C, and at
+interpreter exit closes every client still open on it before stopping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import os
+import threading
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from concurrent.futures import Future
+from typing import Any, TypeVar
+
+import anyio
+from anyio.from_thread import BlockingPortal
+
+from .errors import UsageError
+
+__all__ = ["LoopThread", "call", "iterate_batches", "loop_thread", "register"]
+
+T = TypeVar("T")
+
+
+class LoopThread:
+    """A daemon thread running an event loop with a `BlockingPortal` on it."""
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self._ready = threading.Event()
+        self._portal: BlockingPortal | None = None
+        self._error: BaseException | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.thread = threading.Thread(target=self._run, name="voicekit-loop", daemon=True)
+        self.thread.start()
+        self._ready.wait()
+        if self._error is not None:
+            raise UsageError("the voicekit event loop thread failed to start") from self._error
+
+    def _run(self) -> None:
+        async def main() -> None:
+            async with BlockingPortal() as portal:
+                self._portal = portal
+                self.loop = asyncio.get_running_loop()
+                self._ready.set()
+                await portal.sleep_until_stopped()
+
+        try:
+            anyio.run(main)
+        except BaseException as exc:  # noqa: BLE001 - reported to the starting thread
+            self._error = exc
+            self._ready.set()
+
+    @property
+    def portal(self) -> BlockingPortal:
+        assert self._portal is not None
+        return self._portal
+
+    def alive(self) -> bool:
+        return self.pid == os.getpid() and self.thread.is_alive()
+
+    def shutdown(self) -> None:
+        """Stop the loop (best effort, bounded: exit never hangs on it)."""
+        if not self.alive() or self._portal is None:
+            return
+        try:
+            self.portal.start_task_soon(self.portal.stop, True).result(timeout=5)
+        except BaseException:  # noqa: BLE001 - at exit, never hang or raise
+            pass
+        self.thread.join(timeout=5)
+
+
+_lock = threading.Lock()
+_current: LoopThread | None = None
+
+
+def loop_thread() -> LoopThread:
+    """The process's loop thread, started (or re-started after a fork) on demand."""
+    global _current
+    current = _current
+    if current is not None and current.alive():
+        return current
+    with _lock:
+        if _current is None or not _current.alive():
+            _current = LoopThread()
+        return _current
+
+
+def _close(resource: Any) -> None:
+    lt = _current
+    if lt is None or not lt.alive() or lt.loop is None:
+        return
+    if threading.current_thread() is lt.thread:
+        loop = lt.loop
+        loop.call_soon(lambda: loop.create_task(resource.aclose()))
+        return
+    try:
+        lt.portal.start_task_soon(resource.aclose).result(timeout=5)
+    except BaseException:  # noqa: BLE001 - a finalizer must not raise
+        pass
+
+
+def register(owner: object, resource: Any) -> None:
+    """Close `resource` (an object with ``aclose()``) on the loop when `owner` is collected.
+
+    This is how a blocking client that was never closed leaves no "Unclosed client session"
+    warning behind, at garbage collection or at interpreter exit.
+    """
+    weakref.finalize(owner, _close, resource)
+
+
+@atexit.register
+def _shutdown_at_exit() -> None:
+    current = _current
+    if current is not None:
+        current.shutdown()
+
+
+def _check_thread(lt: LoopThread) -> None:
+    if threading.current_thread() is lt.thread:
+        raise UsageError(
+            "a blocking voicekit client was called from voicekit's own event loop thread, which "
+            "would deadlock; inside async code use the async client (e.g. AsyncTeleCMI)"
+        )
+
+
+def _wait(future: Future[T]) -> T:
+    try:
+        return future.result()
+    except KeyboardInterrupt:
+        # Ctrl-C: cancel the coroutine in flight, then let the interrupt propagate.
+        future.cancel()
+        raise
+
+
+def call(fn: Callable[..., Awaitable[T]], *args: Any) -> T:
+    """Run the coroutine function `fn(*args)` on the loop thread and block for its result."""
+    lt = loop_thread()
+    _check_thread(lt)
+    return _wait(lt.portal.start_task_soon(fn, *args))
+
+
+def iterate_batches(make: Callable[[], AsyncIterator[Any]], unpack: Callable[[Any], Any]) -> Iterator[Any]:
+    """Iterate, from blocking code, an async iterator of batches; yield each batch's items.
+
+    The thread boundary is crossed once per batch (a page of records, a group of outcomes), never
+    once per item. The async iterator is created on the loop and closed there when iteration stops
+    early.
+    """
+    lt = loop_thread()
+    _check_thread(lt)
+    holder: dict[str, AsyncIterator[Any]] = {}
+
+    async def start() -> None:
+        holder["it"] = make()
+
+    _wait(lt.portal.start_task_soon(start))
+    it = holder["it"]
+
+    async def step() -> Any:
+        try:
+            return await it.__anext__()
+        except StopAsyncIteration:
+            return _END
+
+    try:
+        while True:
+            batch = _wait(lt.portal.start_task_soon(step))
+            if batch is _END:
+                return
+            yield from unpack(batch)
+    finally:
+        aclose = getattr(it, "aclose", None)
+        if aclose is not None and lt.alive():
+            _wait(lt.portal.start_task_soon(aclose))
+
+
+_END = object()

@@ -1,0 +1,178 @@
+"""The voicekit exception tree.
+
+Every error voicekit raises derives from `VoiceKitError`::
+
+    VoiceKitError
+    ├── ValidationError            bad input, caught before any network I/O (also a ValueError)
+    ├── ConfigurationError         missing credentials or an unusable setting
+    ├── UsageError                 the API was called in a way that cannot work (e.g. from the loop thread)
+    ├── TransportError             the HTTP exchange itself failed
+    │   ├── ConnectError           the request provably never reached the vendor
+    │   └── ReadError              sent, but the answer was lost (timeout or dropped connection)
+    ├── CallOutcomeUnknownError    a call-creating request may or may not have placed a call
+    └── APIStatusError             the vendor answered with an error
+        ├── AuthenticationError    bad app id / secret / token (TeleCMI 420, click-to-call 404, Huawei 401)
+        ├── NotFoundError          e.g. an unknown music file, a wrong path
+        ├── InvalidRequestError    the vendor rejected the request's content (400, 422, documented 502)
+        ├── RateLimitedError       429; `retry_after` says how long to wait
+        ├── ServerError            5xx
+        └── VendorError            HTTP 200 carrying a failure code (Huawei `retCode != "0"`)
+
+Errors never carry a secret: request bodies are redacted before they are attached.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "APIStatusError",
+    "AuthenticationError",
+    "CallOutcomeUnknownError",
+    "ConfigurationError",
+    "ConnectError",
+    "InvalidRequestError",
+    "NotFoundError",
+    "RateLimitedError",
+    "ReadError",
+    "ServerError",
+    "TransportError",
+    "UsageError",
+    "ValidationError",
+    "VendorError",
+    "VoiceKitError",
+]
+
+
+class VoiceKitError(Exception):
+    """Root of every error voicekit raises."""
+
+
+class ValidationError(VoiceKitError, ValueError):
+    """Input broke a documented constraint; nothing was sent.
+
+    Attributes:
+        field: the offending field, as the caller named it (``"to"``, ``"play_list[2].voice_id"``).
+        rule: the rule that was broken, in words.
+    """
+
+    def __init__(self, field: str, rule: str) -> None:
+        self.field = field
+        self.rule = rule
+        super().__init__(f"{field}: {rule}")
+
+
+class ConfigurationError(VoiceKitError):
+    """A client cannot be built as configured (e.g. no credentials were given)."""
+
+
+class UsageError(VoiceKitError, RuntimeError):
+    """The API was used in a way that cannot work; the message says what to do instead."""
+
+
+class TransportError(VoiceKitError):
+    """The HTTP exchange failed before a complete response arrived.
+
+    Attributes:
+        method, url: the request, without credentials (they travel in the body or headers).
+    """
+
+    def __init__(self, message: str, *, method: str = "", url: str = "") -> None:
+        self.method = method
+        self.url = url
+        super().__init__(message)
+
+
+class ConnectError(TransportError):
+    """The request never reached the vendor (refused, DNS failure, connect timeout); safe to retry."""
+
+
+class ReadError(TransportError):
+    """The request was sent but no complete answer came back (read timeout, dropped connection)."""
+
+
+class CallOutcomeUnknownError(VoiceKitError):
+    """A call-creating request may have placed a call, and the SDK cannot tell.
+
+    voicekit never retries such a request: a retry could ring a person twice. Reconcile with the
+    vendor's call records (or your webhooks) before dialling this number again.
+
+    Attributes:
+        endpoint: the endpoint name (``"make_call"``, ``"click_to_call"``, ...).
+        request: the request body with secrets redacted.
+        status: the HTTP status if one arrived (a 5xx), else ``None``.
+        body: the response body if one arrived.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        endpoint: str,
+        request: dict[str, Any],
+        status: int | None = None,
+        body: Any = None,
+    ) -> None:
+        self.endpoint = endpoint
+        self.request = request
+        self.status = status
+        self.body = body
+        super().__init__(
+            f"{message}; the call may or may not have been placed, and voicekit did not retry "
+            "it. Check the call records before dialling again."
+        )
+
+
+class APIStatusError(VoiceKitError):
+    """The vendor answered with an error.
+
+    Attributes:
+        status: the HTTP status code.
+        code: the vendor's own code (TeleCMI ``code``, Huawei ``retCode``), if any.
+        body: the parsed response body (or its text).
+        endpoint: the endpoint name.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        code: str | int | None = None,
+        body: Any = None,
+        endpoint: str = "",
+    ) -> None:
+        self.status = status
+        self.code = code
+        self.body = body
+        self.endpoint = endpoint
+        self.message = message
+        super().__init__(f"{endpoint + ': ' if endpoint else ''}{message} (HTTP {status})")
+
+
+class AuthenticationError(APIStatusError):
+    """The vendor refused the credentials; check the app id / user id and secret."""
+
+
+class NotFoundError(APIStatusError):
+    """The vendor could not find what was asked for (a music file, a path)."""
+
+
+class InvalidRequestError(APIStatusError):
+    """The vendor rejected the request's content (a property missing or invalid)."""
+
+
+class RateLimitedError(APIStatusError):
+    """The vendor asked us to slow down (429). `retry_after` is in seconds, if given."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw: Any) -> None:
+        self.retry_after = retry_after
+        super().__init__(message, **kw)
+
+
+class ServerError(APIStatusError):
+    """The vendor failed (5xx) on a request that does not create a call."""
+
+
+class VendorError(APIStatusError):
+    """The vendor answered 200 but reported a failure (Huawei ``retCode`` other than ``"0"``)."""

@@ -1,0 +1,41 @@
+"""TeleCMI: the clients, the PCMO actions and the call-record models."""
+
+from ._actions import (
+    Action,
+    Bridge,
+    Connect,
+    Hangup,
+    Input,
+    Param,
+    Play,
+    PlayGetInput,
+    Pstn,
+    Record,
+    Sip,
+    Speak,
+    Stream,
+)
+from ._client import AsyncTeleCMI, SyncPaginator, TeleCMI
+from ._models import CallRecord, CallResult, ClickToCallResult
+
+__all__ = [
+    "Action",
+    "AsyncTeleCMI",
+    "Bridge",
+    "CallRecord",
+    "CallResult",
+    "ClickToCallResult",
+    "Connect",
+    "Hangup",
+    "Input",
+    "Param",
+    "Play",
+    "PlayGetInput",
+    "Pstn",
+    "Record",
+    "Sip",
+    "Speak",
+    "Stream",
+    "SyncPaginator",
+    "TeleCMI",
+]
