@@ -5,12 +5,15 @@ from ._pagination import AsyncPaginator, Page
 from ._ratelimit import LimiterBackend, LocalBackend
 from ._version import __version__
 from .errors import VoiceKitError
+from .huawei import AsyncHuaweiVoice, HuaweiVoice
 from .telecmi import AsyncTeleCMI, TeleCMI
 
 __all__ = [
     "NOT_GIVEN",
+    "AsyncHuaweiVoice",
     "AsyncPaginator",
     "AsyncTeleCMI",
+    "HuaweiVoice",
     "LimiterBackend",
     "LocalBackend",
     "Page",

@@ -7,7 +7,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, Final
 
 import aiohttp
@@ -29,6 +29,7 @@ from .errors import (
     ReadError,
     ServerError,
     UsageError,
+    ValidationError,
 )
 
 __all__ = ["BaseAsyncClient", "Endpoint", "ErrorTable", "redact"]
@@ -124,9 +125,12 @@ class BaseAsyncClient:
         limiter_backend: LimiterBackend | None,
         connection_limit: int = C.DEFAULT_CONNECTION_LIMIT,
     ) -> None:
-        if isinstance(timeout, int | float) and not isinstance(timeout, bool):
-            timeout = Timeout(total=float(timeout))
-        self._timeout = timeout or Timeout()
+        if isinstance(timeout, bool) or not isinstance(timeout, Timeout | int | float | None):
+            raise ValidationError("timeout", "must be a Timeout or a number of seconds")
+        self._timeout = (
+            timeout if isinstance(timeout, Timeout)
+            else Timeout(total=float(timeout)) if timeout is not None else Timeout()
+        )
         self._retry = retry or RetryPolicy()
         self._limiter = RateLimiter(
             f"{self._vendor}:{account}", RateLimit.coerce(rate_limit), limiter_backend
@@ -150,8 +154,7 @@ class BaseAsyncClient:
         loop = asyncio.get_running_loop()
         session = self._session
         if session is not None and self._pid != os.getpid():
-            # A forked child must not touch the parent's sockets: drop the pool without closing it.
-            session.detach()
+            _abandon_after_fork(session)
             session = self._session = None
         if session is None or session.closed:
             self._pid = os.getpid()
@@ -193,7 +196,6 @@ class BaseAsyncClient:
         body: dict[str, Any],
         *,
         headers: Mapping[str, str] | None = None,
-        on_unauthorized: Callable[[], Any] | None = None,
     ) -> Any:
         """POST `body` as JSON and return the parsed JSON of a 2xx answer.
 
@@ -246,10 +248,6 @@ class BaseAsyncClient:
                     return _parse_body(raw)
                 log.debug("POST %s -> %s", endpoint.path, status)
                 parsed = _parse_body(raw)
-                if status == 401 and on_unauthorized is not None and attempt == 1:
-                    # The vendor did not process it; renew the credential once and try again.
-                    await on_unauthorized()
-                    continue
                 error = self._status_error(endpoint, status, parsed, retry_after)
                 if status == 429:
                     self._limiter.penalize(retry_after)
@@ -290,6 +288,26 @@ class BaseAsyncClient:
         if cls is RateLimitedError:
             return RateLimitedError(_message(body, meaning), retry_after=retry_after, **kwargs)
         return cls(_message(body, meaning), **kwargs)
+
+
+# Pooled connections inherited from the parent process, kept referenced and never closed.
+_fork_orphans: list[object] = []
+
+
+def _abandon_after_fork(session: aiohttp.ClientSession) -> None:
+    """Drop a session inherited across fork() without touching the parent's sockets.
+
+    Closing an inherited transport unregisters its socket from the event loop's epoll instance,
+    which the child shares with the parent: the parent would then never hear its answer. So the
+    child keeps the pooled connections referenced and forgets them; aiohttp has no public API for
+    this, hence the private attribute.
+    """
+    connector = session.connector
+    conns = getattr(connector, "_conns", None)
+    if conns:
+        _fork_orphans.append(dict(conns))
+        conns.clear()
+    session.detach()
 
 
 def _user_agent() -> str:

@@ -35,7 +35,7 @@ def wire(
     """
     rename = rename or {}
     overrides: dict[str, Any] = {}
-    for field in attrs.fields(cls):
+    for field in attrs.fields(cls):  # type: ignore[arg-type]
         kw: dict[str, Any] = {}
         if field.name in rename:
             kw["rename"] = rename[field.name]

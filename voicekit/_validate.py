@@ -66,9 +66,11 @@ def check_bool(field: str, value: Any) -> bool:
     return value
 
 
-def check_http_url(field: str, value: Any, *, max_len: int | None = None, schemes: tuple[str, ...] = ("http", "https")) -> str:
+def check_http_url(
+    field: str, value: Any, *, max_len: int | None = None, schemes: tuple[str, ...] = ("http", "https")
+) -> str:
     check_str(field, value, max_len=max_len)
     scheme, sep, rest = value.partition("://")
     if not sep or scheme.lower() not in schemes or not rest or rest.startswith("/"):
         raise ValidationError(field, f"must be a {' or '.join(schemes)} URL, got {value!r}")
-    return value
+    return str(value)

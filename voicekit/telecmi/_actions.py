@@ -49,13 +49,26 @@ def _audio_file(field: str, value: str) -> None:
         raise ValidationError(field, f"must be an uploaded .mp3 or .wav file name, got {value!r}")
 
 
-def _seq(field: str) -> Any:
-    def convert(value: Any) -> tuple[Any, ...]:
-        if isinstance(value, str | bytes) or not hasattr(value, "__iter__"):
-            raise ValidationError(field, f"must be a list, got {type(value).__name__}")
-        return tuple(value)
+def _seq(field: str, value: Any) -> tuple[Any, ...]:
+    if isinstance(value, str | bytes) or not hasattr(value, "__iter__"):
+        raise ValidationError(field, f"must be a list, got {type(value).__name__}")
+    return tuple(value)
 
-    return convert
+
+def _connect(value: Any) -> tuple[Any, ...]:
+    return _seq("connect", value)
+
+
+def _call(value: Any) -> tuple[Any, ...]:
+    return _seq("call", value)
+
+
+def _number(value: Any) -> int:
+    return phone_number("connect.number", value)
+
+
+def _from(value: Any) -> int:
+    return phone_number("from_", value)
 
 
 def _opt_int(field: str, value: Any, lo: int, hi: int | None = None) -> None:
@@ -68,7 +81,7 @@ class Pstn:
     """A phone number to ring from a `Bridge`."""
 
     TYPE: ClassVar[str] = "pstn"
-    number: int = attrs.field(converter=lambda v: phone_number("connect.number", v))
+    number: int = attrs.field(converter=_number)
 
 
 @attrs.frozen(kw_only=True)
@@ -124,8 +137,8 @@ class Bridge(Action):
     """
 
     ACTION: ClassVar[str] = "bridge"
-    from_: int = attrs.field(converter=lambda v: phone_number("from_", v))
-    connect: Sequence[Pstn] = attrs.field(converter=_seq("connect"))
+    from_: int = attrs.field(converter=_from)
+    connect: Sequence[Pstn] = attrs.field(converter=_connect)
     duration: int | None = None
     timeout: int | None = None
     loop: int | None = None
@@ -148,7 +161,7 @@ class Connect(Action):
     """Connect the call to SIP users."""
 
     ACTION: ClassVar[str] = "connect"
-    call: Sequence[Sip] = attrs.field(converter=_seq("call"))
+    call: Sequence[Sip] = attrs.field(converter=_call)
     call_type: str = "audio"
 
     def __attrs_post_init__(self) -> None:
@@ -241,7 +254,11 @@ class Stream(Action):
 def _register_tagged(cls: type[Any], key: str, tag: str, rename: dict[str, str] | None = None) -> None:
     wire(cls, rename=rename)
     base = converter.get_unstructure_hook(cls)
-    converter.register_unstructure_hook(cls, lambda obj: {key: tag, **base(obj)})
+
+    def unstructure(obj: Any) -> dict[str, Any]:
+        return {key: tag, **base(obj)}
+
+    converter.register_unstructure_hook(cls, unstructure)
 
 
 _register_tagged(Pstn, "type", Pstn.TYPE)

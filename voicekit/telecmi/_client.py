@@ -20,6 +20,7 @@ from .._pagination import AsyncPaginator, Page
 from .._ratelimit import LimiterBackend
 from .._validate import check_bool, check_int_range, check_str, phone_number
 from ..errors import (
+    APIStatusError,
     AuthenticationError,
     ConfigurationError,
     InvalidRequestError,
@@ -132,9 +133,9 @@ class AsyncTeleCMI(BaseAsyncClient):
         limiter_backend: LimiterBackend | None = None,
         page_concurrency: int = C.DEFAULT_PAGE_CONCURRENCY,
     ) -> None:
-        raw_appid = env_or(None if appid is None else str(appid), "VOICEKIT_TELECMI_APPID", "app id")
+        raw_appid = str(env_or(None if appid is None else str(appid), "VOICEKIT_TELECMI_APPID", "app id"))
         try:
-            self.appid = int(str(raw_appid))
+            self.appid = int(raw_appid)
         except ValueError:
             raise ConfigurationError(f"the app id must be a number, got {raw_appid!r}") from None
         self._secret = str(env_or(secret, "VOICEKIT_TELECMI_SECRET", "app secret"))
@@ -328,13 +329,14 @@ class AsyncTeleCMI(BaseAsyncClient):
 
 
 def _page(data: Any, number: int, page_size: int) -> Page[CallRecord]:
-    if not isinstance(data, dict) or not isinstance(data.get("cdr", []), list):
-        raise InvalidRequestError(
-            "unexpected call-record answer", status=200, body=data, endpoint="records"
-        )
-    total = data.get("total", data.get("count", 0))
-    records = converter.structure(data.get("cdr", []), list[CallRecord])
-    return Page(number=number, page_size=page_size, total=int(total), records=records)
+    try:
+        total = int(data.get("total", data.get("count", 0)))
+        records = converter.structure(data.get("cdr", []), list[CallRecord])
+    except Exception as exc:  # noqa: BLE001 - any shape we cannot read is the same error
+        raise APIStatusError(
+            f"unexpected call-record answer ({exc})", status=200, body=data, endpoint="records"
+        ) from exc
+    return Page(number=number, page_size=page_size, total=total, records=records)
 
 
 class SyncPaginator:

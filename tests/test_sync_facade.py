@@ -1,0 +1,184 @@
+"""The blocking facade: same surface, any thread, under a running loop, after fork, Ctrl-C, exit."""
+
+from __future__ import annotations
+
+import inspect
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+import voicekit
+from tests._server import ThreadedServer, call_ok
+from tests.conftest import fresh_appid
+from voicekit import _sync
+from voicekit.errors import UsageError
+
+PAIRS = [(voicekit.AsyncTeleCMI, voicekit.TeleCMI), (voicekit.AsyncHuaweiVoice, voicekit.HuaweiVoice)]
+ASYNC_ONLY = {"aclose"}
+
+
+def public_methods(cls: type) -> dict[str, inspect.Signature]:
+    return {
+        name: inspect.signature(member)
+        for name, member in inspect.getmembers(cls, inspect.isfunction)
+        if not name.startswith("_") and name not in ASYNC_ONLY
+    }
+
+
+@pytest.mark.parametrize(("async_cls", "sync_cls"), PAIRS)
+def test_every_async_method_has_a_blocking_twin_with_the_same_signature(async_cls: type, sync_cls: type) -> None:
+    async_methods = public_methods(async_cls)
+    sync_methods = public_methods(sync_cls)
+    assert async_methods, "the async client has public methods"
+    for name, signature in async_methods.items():
+        assert name in sync_methods, f"{sync_cls.__name__} lacks {name}"
+        assert list(sync_methods[name].parameters.values()) == list(signature.parameters.values()), name
+    assert list(inspect.signature(async_cls).parameters) == list(inspect.signature(sync_cls).parameters)
+
+
+@pytest.fixture
+def server():
+    with ThreadedServer({"/v2/global_pcmo_make_call": call_ok}) as srv:
+        yield srv
+
+
+def dial(tc: voicekit.TeleCMI) -> str:
+    return tc.play_music(from_=19170000000, to=19170000001, file_name="welcome.wav").request_id
+
+
+def test_one_client_from_many_threads(server: ThreadedServer) -> None:
+    with voicekit.TeleCMI(appid=fresh_appid(), secret="s", base_url=server.url, rate_limit=None) as tc:
+        with ThreadPoolExecutor(8) as pool:
+            results = list(pool.map(lambda _: dial(tc), range(80)))
+    assert results == ["R"] * 80
+    assert server.hits == 80
+
+
+async def test_works_inside_a_thread_that_runs_an_event_loop(server: ThreadedServer) -> None:
+    # A notebook cell: this thread's loop is running, and the blocking client still works.
+    with voicekit.TeleCMI(appid=fresh_appid(), secret="s", base_url=server.url, rate_limit=None) as tc:
+        assert dial(tc) == "R"
+
+
+def test_calling_from_the_loop_thread_raises_instead_of_deadlocking(server: ThreadedServer) -> None:
+    tc = voicekit.TeleCMI(appid=fresh_appid(), secret="s", base_url=server.url, rate_limit=None)
+
+    async def inside_the_loop() -> str:
+        return dial(tc)
+
+    with pytest.raises(UsageError, match="event loop thread"):
+        _sync.call(inside_the_loop)
+    tc.close()
+
+
+def test_an_async_client_refuses_a_second_event_loop(server: ThreadedServer) -> None:
+    import asyncio
+
+    tc = voicekit.AsyncTeleCMI(appid=fresh_appid(), secret="s", base_url=server.url, rate_limit=None)
+
+    async def once() -> str:
+        return (await tc.play_music(from_=19170000000, to=19170000001, file_name="a.wav")).request_id
+
+    loop = asyncio.new_event_loop()
+    try:
+        assert loop.run_until_complete(once()) == "R"
+        with pytest.raises(UsageError, match="another event loop"):
+            asyncio.run(once())
+        loop.run_until_complete(tc.aclose())
+    finally:
+        loop.close()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_the_facade_works_in_a_forked_child(server: ThreadedServer) -> None:
+    tc = voicekit.TeleCMI(appid=fresh_appid(), secret="s", base_url=server.url, rate_limit=None)
+    assert dial(tc) == "R"  # the parent's loop thread and connection pool now exist
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child reports through its exit code
+        code = 1
+        try:
+            done = threading.Event()
+            result: list[str] = []
+            worker = threading.Thread(target=lambda: (result.append(dial(tc)), done.set()), daemon=True)
+            worker.start()
+            code = 0 if done.wait(10) and result == ["R"] else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert dial(tc) == "R", "the parent is unaffected by the child"
+    tc.close()
+    assert server.hits == 3
+
+
+def run_script(code: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    return subprocess.run([sys.executable, "-X", "dev", "-c", textwrap.dedent(code)], capture_output=True,
+                          text=True, timeout=60, env=env, **kwargs)
+
+
+def test_an_unclosed_client_leaves_no_warning_and_no_hang_at_exit() -> None:
+    proc = run_script("""
+        import warnings
+        warnings.simplefilter("default")
+        import voicekit
+        from tests._server import ThreadedServer, call_ok
+        srv = ThreadedServer({"/v2/global_pcmo_make_call": call_ok}).__enter__()
+        tc = voicekit.TeleCMI(appid=1, secret="s", base_url=srv.url, rate_limit=None)
+        print(tc.play_music(from_=19170000000, to=19170000001, file_name="a.wav").request_id)
+        other = voicekit.TeleCMI(appid=2, secret="s", base_url=srv.url, rate_limit=None)
+        other.play_music(from_=19170000000, to=19170000001, file_name="a.wav")
+        del other   # collected without close()
+        import gc; gc.collect()
+    """)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "R"
+    assert "Unclosed" not in proc.stderr and "Warning" not in proc.stderr, proc.stderr
+
+
+def test_ctrl_c_cancels_the_request_in_flight() -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent("""
+            import asyncio, sys, time, threading
+            from aiohttp import web
+            import voicekit
+            from tests._server import ThreadedServer
+            state = {"arrived": threading.Event(), "gone": threading.Event()}
+            async def stall(request):
+                state["arrived"].set()
+                try:
+                    await asyncio.sleep(30)
+                except asyncio.CancelledError:
+                    state["gone"].set()
+                    raise
+                return web.json_response({})
+            srv = ThreadedServer({"/v2/global_pcmo_make_call": stall}).__enter__()
+            tc = voicekit.TeleCMI(appid=1, secret="s", base_url=srv.url, rate_limit=None)
+            def announce():
+                state["arrived"].wait(10)
+                print("in-flight", flush=True)
+            threading.Thread(target=announce, daemon=True).start()
+            started = time.monotonic()
+            try:
+                tc.play_music(from_=19170000000, to=19170000001, file_name="a.wav")
+                print("finished?!", flush=True)
+            except KeyboardInterrupt:
+                print("interrupted", flush=True)
+                print("server saw the request cancelled:", state["gone"].wait(5), flush=True)
+                print("fast:", time.monotonic() - started < 10, flush=True)
+        """)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "in-flight"
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert out.splitlines() == ["interrupted", "server saw the request cancelled: True", "fast: True"]

@@ -1,0 +1,290 @@
+"""AsyncHuaweiVoice (voice notifications over Huawei BES), and HuaweiVoice, its blocking twin."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from typing import Any, Final
+
+from .. import _constants as C
+from .. import _sync
+from .._base_client import BaseAsyncClient, Endpoint
+from .._config import NOT_GIVEN, NotGiven, RateLimit, RetryPolicy, Timeout, env_or
+from .._converter import converter
+from .._ratelimit import LimiterBackend
+from .._validate import check_http_url, check_int_range, check_len, check_str
+from ..errors import (
+    AuthenticationError,
+    InvalidRequestError,
+    NotFoundError,
+    ServerError,
+    ValidationError,
+    VendorError,
+)
+from ._models import NotificationResult, Prompt
+
+__all__ = ["AsyncHuaweiVoice", "HuaweiVoice"]
+
+_TOKEN: Final = Endpoint(
+    "token", "/apigovernance/api/oauth/tokenByAkSk", creates_call=False,
+    errors={401: (AuthenticationError, "invalid app key or app secret")},
+)
+_NOTIFY: Final = Endpoint(
+    "create_voice_notification",
+    "/apiaccess/rest/voiceNotification/v2/createVoiceNotification",
+    creates_call=True,
+    errors={
+        400: (InvalidRequestError, "incorrect request; check the path and parameters"),
+        401: (AuthenticationError, "unauthorized; check the purchased services and the account"),
+        404: (NotFoundError, "not found; check the request path"),
+        500: (ServerError, "business failure; check the parameter values"),
+    },
+)
+
+
+def _as_float(value: Any, default: float) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return default
+
+
+class _TokenManager:
+    """Caches the access token, renews it before expiry, and fetches it once for many waiters."""
+
+    def __init__(self, client: AsyncHuaweiVoice, lifetime: int) -> None:
+        self._client = client
+        self._lifetime = lifetime
+        self._token: str | None = None
+        self._renew_at = 0.0
+        self._lock: asyncio.Lock | None = None
+
+    async def get(self) -> str:
+        token = self._token
+        if token is not None and time.monotonic() < self._renew_at:
+            return token
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            # Whoever waited on the lock finds the token the first waiter fetched.
+            if self._token is not None and time.monotonic() < self._renew_at:
+                return self._token
+            return await self._fetch()
+
+    def invalidate(self, token: str) -> None:
+        """Forget `token` (the vendor refused it), unless it was already replaced."""
+        if self._token == token:
+            self._token = None
+
+    async def _fetch(self) -> str:
+        client = self._client
+        data = await client._post(
+            _TOKEN,
+            client.base_url + _TOKEN.path,
+            {"app_key": client.app_key, "app_secret": client._app_secret},
+            headers={"X-Token-Expire": str(self._lifetime)},
+        )
+        token = data.get("AccessToken") if isinstance(data, dict) else None
+        if not isinstance(token, str) or not token:
+            raise AuthenticationError(
+                "the token endpoint answered without an AccessToken",
+                status=200, body=_redact_token(data), endpoint=_TOKEN.name,
+            )
+        expires = _as_float(data.get("Expires"), self._lifetime)
+        now = time.time()
+        age = now - _as_float(data.get("CreateTime"), now)
+        # Expires counts from CreateTime; a clock skew between us and the vendor must not make
+        # every token look stale, so an implausible age is ignored.
+        remaining = expires - age if 0 <= age <= expires else expires
+        margin = min(C.HUAWEI_TOKEN_RENEW_MARGIN, expires * 0.1)
+        self._token = token
+        self._renew_at = time.monotonic() + max(0.0, remaining - margin)
+        return token
+
+
+def _redact_token(data: Any) -> Any:
+    if isinstance(data, dict):
+        return {k: ("***" if k == "AccessToken" else v) for k, v in data.items()}
+    return data
+
+
+class AsyncHuaweiVoice(BaseAsyncClient):
+    """Async Huawei BES client for voice notifications.
+
+    Args:
+        base_url: your tenant's domain, e.g. ``https://service.besclouds.com``
+            (or ``VOICEKIT_HUAWEI_BASE_URL``).
+        app_key: the app key (or ``VOICEKIT_HUAWEI_APP_KEY``).
+        app_secret: the app secret (or ``VOICEKIT_HUAWEI_APP_SECRET``); never shown anywhere.
+        token_lifetime: seconds each access token is asked to live (at most 3600).
+        timeout, retry, rate_limit, limiter_backend: as for `voicekit.AsyncTeleCMI`.
+    """
+
+    _vendor = "huawei"
+
+    def __init__(
+        self,
+        *,
+        base_url: str | None = None,
+        app_key: str | None = None,
+        app_secret: str | None = None,
+        token_lifetime: int = C.HUAWEI_TOKEN_LIFETIME,
+        timeout: Timeout | float | None = None,
+        retry: RetryPolicy | None = None,
+        rate_limit: RateLimit | float | None | NotGiven = NOT_GIVEN,
+        limiter_backend: LimiterBackend | None = None,
+    ) -> None:
+        self.base_url = str(env_or(base_url, "VOICEKIT_HUAWEI_BASE_URL", "base URL")).rstrip("/")
+        self.app_key = str(env_or(app_key, "VOICEKIT_HUAWEI_APP_KEY", "app key"))
+        self._app_secret = str(env_or(app_secret, "VOICEKIT_HUAWEI_APP_SECRET", "app secret"))
+        check_int_range("token_lifetime", token_lifetime, 60, C.HUAWEI_TOKEN_LIFETIME)
+        self._tokens = _TokenManager(self, token_lifetime)
+        super().__init__(
+            account=self.app_key,
+            timeout=timeout,
+            retry=retry,
+            rate_limit=C.DEFAULT_HUAWEI_RATE if isinstance(rate_limit, NotGiven) else rate_limit,
+            limiter_backend=limiter_backend,
+        )
+
+    def __repr__(self) -> str:
+        return f"AsyncHuaweiVoice(base_url={self.base_url!r}, app_key={_mask(self.app_key)!r})"
+
+    async def __aenter__(self) -> AsyncHuaweiVoice:
+        return self
+
+    async def create_voice_notification(
+        self,
+        *,
+        called: str,
+        play_list: Sequence[Prompt],
+        callback_url: str | None = None,
+        caller_present: str | None = None,
+        play_times: int | None = None,
+        priority: int | str | None = None,
+    ) -> NotificationResult:
+        """Call `called` and play `play_list` (1-5 prompts).
+
+        Raises:
+            ValidationError: a documented constraint is broken; nothing was sent.
+            VendorError: the vendor answered ``retCode`` other than ``"0"``.
+            AuthenticationError, InvalidRequestError, NotFoundError: HTTP 401, 400, 404.
+            CallOutcomeUnknownError: the call may have been placed (5xx, timeout, dropped
+                connection); it was not retried.
+        """
+        body = _notification_body(called, play_list, callback_url, caller_present, play_times, priority)
+        url = self.base_url + _NOTIFY.path
+        for attempt in (1, 2):
+            token = await self._tokens.get()
+            headers = {"X-APP-Key": self.app_key, "Authorization": f"Bearer {token}"}
+            try:
+                data = await self._post(_NOTIFY, url, body, headers=headers)
+            except AuthenticationError as exc:
+                # 401: the vendor did not process the request. Renew the token once and retry.
+                if exc.status != 401 or attempt == 2:
+                    raise
+                self._tokens.invalidate(token)
+                continue
+            break
+        return _notification_result(data)
+
+
+def _notification_body(
+    called: Any,
+    play_list: Any,
+    callback_url: Any,
+    caller_present: Any,
+    play_times: Any,
+    priority: Any,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {"called": check_str("called", called, max_len=32)}
+    if isinstance(play_list, Prompt) or not isinstance(play_list, list | tuple):
+        raise ValidationError("play_list", "must be a list of 1-5 Prompt items")
+    check_len("play_list", play_list, 1, 5)
+    for i, item in enumerate(play_list):
+        if not isinstance(item, Prompt):
+            raise ValidationError(f"play_list[{i}]", "must be a voicekit.huawei.Prompt")
+    body["playList"] = [converter.unstructure(item) for item in play_list]
+    if callback_url is not None:
+        body["callBackUrl"] = check_http_url("callback_url", callback_url, max_len=256)
+    if caller_present is not None:
+        body["callerPresent"] = check_str("caller_present", caller_present, max_len=32)
+    if play_times is not None:
+        body["playTimes"] = check_int_range("play_times", play_times, 1, 5)
+    if priority is not None:
+        if isinstance(priority, str) and priority.isdigit():
+            priority = int(priority)
+        body["priority"] = str(check_int_range("priority", priority, 1, 9))
+    return body
+
+
+def _notification_result(data: Any) -> NotificationResult:
+    if not isinstance(data, dict):
+        raise VendorError("unexpected answer", status=200, body=data, endpoint=_NOTIFY.name)
+    code = str(data.get("retCode", ""))
+    if code != "0":
+        raise VendorError(
+            str(data.get("retMsg") or "the vendor reported a failure"),
+            status=200, code=code, body=data, endpoint=_NOTIFY.name,
+        )
+    result = data.get("result") or {}
+    serial = result.get("callSerialNo") if isinstance(result, dict) else None
+    return NotificationResult(
+        call_serial_no=str(serial or ""), ret_code=code, ret_msg=str(data.get("retMsg", ""))
+    )
+
+
+def _mask(value: str) -> str:
+    return value[:2] + "***" + value[-2:] if len(value) > 6 else "***"
+
+
+class HuaweiVoice:
+    """Blocking Huawei BES client: the same methods and arguments as `AsyncHuaweiVoice`."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str | None = None,
+        app_key: str | None = None,
+        app_secret: str | None = None,
+        token_lifetime: int = C.HUAWEI_TOKEN_LIFETIME,
+        timeout: Timeout | float | None = None,
+        retry: RetryPolicy | None = None,
+        rate_limit: RateLimit | float | None | NotGiven = NOT_GIVEN,
+        limiter_backend: LimiterBackend | None = None,
+    ) -> None:
+        self._async = AsyncHuaweiVoice(
+            base_url=base_url, app_key=app_key, app_secret=app_secret,
+            token_lifetime=token_lifetime, timeout=timeout, retry=retry, rate_limit=rate_limit,
+            limiter_backend=limiter_backend,
+        )
+        _sync.register(self, self._async)
+
+    def __repr__(self) -> str:
+        return repr(self._async).replace("AsyncHuaweiVoice", "HuaweiVoice", 1)
+
+    def close(self) -> None:
+        """Close the connection pool (on the loop that owns it)."""
+        _sync.call(self._async.aclose)
+
+    def __enter__(self) -> HuaweiVoice:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def create_voice_notification(
+        self,
+        *,
+        called: str,
+        play_list: Sequence[Prompt],
+        callback_url: str | None = None,
+        caller_present: str | None = None,
+        play_times: int | None = None,
+        priority: int | str | None = None,
+    ) -> NotificationResult:
+        """Blocking `AsyncHuaweiVoice.create_voice_notification`."""
+        return _sync.call(lambda: self._async.create_voice_notification(
+            called=called, play_list=play_list, callback_url=callback_url,
+            caller_present=caller_present, play_times=play_times, priority=priority))

@@ -1,0 +1,73 @@
+"""Huawei BES voice-notification models: one `Prompt` per play-list item, and the result."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import attrs
+
+from .._converter import wire
+from .._validate import check_len, check_str
+from ..errors import ValidationError
+
+__all__ = ["NotificationResult", "Prompt"]
+
+MAX_TEMPLATE_PARAMS = 10
+MAX_PARAM_LEN = 32
+
+
+def _params(value: Sequence[str] | None) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    if isinstance(value, str | bytes) or not hasattr(value, "__iter__"):
+        raise ValidationError("template_params", "must be a list of strings")
+    return tuple(value)
+
+
+@attrs.frozen(kw_only=True)
+class Prompt:
+    """One play-list item: exactly one of `voice_id`, `voice_file_name`, `template_id`.
+
+    `template_params` (1-10 strings of at most 32 characters) fill the template's variables.
+    """
+
+    voice_id: str | None = None
+    voice_file_name: str | None = None
+    template_id: str | None = None
+    template_params: Sequence[str] | None = attrs.field(default=None, converter=_params)
+
+    def __attrs_post_init__(self) -> None:
+        given = [
+            name
+            for name in ("voice_id", "voice_file_name", "template_id")
+            if getattr(self, name) is not None
+        ]
+        if len(given) != 1:
+            raise ValidationError(
+                "voice_id", "give exactly one of voice_id, voice_file_name and template_id"
+            )
+        check_str(given[0], getattr(self, given[0]))
+        if self.template_params is not None:
+            check_len("template_params", self.template_params, 1, MAX_TEMPLATE_PARAMS)
+            for i, param in enumerate(self.template_params):
+                check_str(f"template_params[{i}]", param, max_len=MAX_PARAM_LEN, min_len=0)
+
+
+@attrs.frozen(kw_only=True)
+class NotificationResult:
+    """The vendor created the notification call; `call_serial_no` identifies it."""
+
+    call_serial_no: str
+    ret_code: str = "0"
+    ret_msg: str = ""
+
+
+wire(
+    Prompt,
+    rename={
+        "voice_id": "voiceId",
+        "voice_file_name": "voiceFileName",
+        "template_id": "templateId",
+        "template_params": "templateParams",
+    },
+)
