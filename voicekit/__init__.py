@@ -1,5 +1,6 @@
 """voicekit: an async-first SDK for programmable voice calls, with a blocking facade."""
 
+from ._bulk import Outcome
 from ._config import NOT_GIVEN, RateLimit, RetryPolicy, Timeout
 from ._pagination import AsyncPaginator, Page
 from ._ratelimit import LimiterBackend, LocalBackend
@@ -16,6 +17,7 @@ __all__ = [
     "HuaweiVoice",
     "LimiterBackend",
     "LocalBackend",
+    "Outcome",
     "Page",
     "RateLimit",
     "RetryPolicy",

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Sequence
 from typing import Any, Final
 
 from .. import _constants as C
 from .. import _sync
 from .._base_client import BaseAsyncClient, Endpoint
+from .._bulk import Outcome, run_many, run_many_batches
 from .._config import NOT_GIVEN, NotGiven, RateLimit, RetryPolicy, Timeout, env_or
 from .._converter import converter
 from .._ratelimit import LimiterBackend
@@ -22,7 +23,7 @@ from ..errors import (
     ValidationError,
     VendorError,
 )
-from ._models import NotificationResult, Prompt
+from ._models import NotificationResult, Notify, Prompt
 
 __all__ = ["AsyncHuaweiVoice", "HuaweiVoice"]
 
@@ -189,6 +190,37 @@ class AsyncHuaweiVoice(BaseAsyncClient):
             break
         return _notification_result(data)
 
+    async def _notify(self, spec: Notify) -> NotificationResult:
+        return await self.create_voice_notification(
+            called=spec.called, play_list=spec.play_list, callback_url=spec.callback_url,
+            caller_present=spec.caller_present, play_times=spec.play_times, priority=spec.priority,
+        )
+
+    def notify_many(
+        self,
+        specs: Iterable[Notify] | AsyncIterable[Notify],
+        *,
+        concurrency: int = C.DEFAULT_BULK_CONCURRENCY,
+    ) -> AsyncIterator[Outcome[NotificationResult]]:
+        """Create many notifications; yield one `Outcome` per `Notify` as it completes.
+
+        See `voicekit.AsyncTeleCMI.dial_many` for the guarantees.
+        """
+        check_int_range("concurrency", concurrency, 1, C.MAX_BULK_CONCURRENCY)
+        return run_many(specs, self._notify, _notify_key, concurrency=concurrency)
+
+    def _notify_batches(
+        self, specs: Iterable[Notify] | AsyncIterable[Notify], concurrency: int
+    ) -> AsyncIterator[Sequence[Outcome[NotificationResult]]]:
+        check_int_range("concurrency", concurrency, 1, C.MAX_BULK_CONCURRENCY)
+        return run_many_batches(specs, self._notify, _notify_key, concurrency=concurrency)
+
+
+def _notify_key(spec: Notify) -> str:
+    if not isinstance(spec, Notify):
+        raise ValidationError("specs", f"must hold voicekit.huawei.Notify items, got {type(spec).__name__}")
+    return spec.key
+
 
 def _notification_body(
     called: Any,
@@ -288,3 +320,12 @@ class HuaweiVoice:
         return _sync.call(lambda: self._async.create_voice_notification(
             called=called, play_list=play_list, callback_url=callback_url,
             caller_present=caller_present, play_times=play_times, priority=priority))
+
+    def notify_many(
+        self,
+        specs: Iterable[Notify] | AsyncIterable[Notify],
+        *,
+        concurrency: int = C.DEFAULT_BULK_CONCURRENCY,
+    ) -> Iterator[Outcome[NotificationResult]]:
+        """Blocking `AsyncHuaweiVoice.notify_many`: outcomes cross threads in batches."""
+        return _sync.iterate_batches(lambda: self._async._notify_batches(specs, concurrency), iter)

@@ -10,7 +10,7 @@ from .._converter import wire
 from .._validate import check_len, check_str
 from ..errors import ValidationError
 
-__all__ = ["NotificationResult", "Prompt"]
+__all__ = ["Notify", "NotificationResult", "Prompt"]
 
 MAX_TEMPLATE_PARAMS = 10
 MAX_PARAM_LEN = 32
@@ -60,6 +60,20 @@ class NotificationResult:
     call_serial_no: str
     ret_code: str = "0"
     ret_msg: str = ""
+
+
+@attrs.frozen(kw_only=True)
+class Notify:
+    """One notification of a bulk run: a caller-chosen `key` and what
+    `create_voice_notification` takes. Validated when sent: a bad row becomes its outcome."""
+
+    key: str
+    called: str
+    play_list: Sequence[Prompt]
+    callback_url: str | None = None
+    caller_present: str | None = None
+    play_times: int | None = None
+    priority: int | str | None = None
 
 
 wire(

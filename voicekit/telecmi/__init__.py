@@ -16,7 +16,7 @@ from ._actions import (
     Stream,
 )
 from ._client import AsyncTeleCMI, SyncPaginator, TeleCMI
-from ._models import CallRecord, CallResult, ClickToCallResult
+from ._models import CallRecord, CallResult, ClickToCallResult, Dial
 
 __all__ = [
     "Action",
@@ -26,6 +26,7 @@ __all__ = [
     "CallResult",
     "ClickToCallResult",
     "Connect",
+    "Dial",
     "Hangup",
     "Input",
     "Param",

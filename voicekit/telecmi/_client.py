@@ -6,7 +6,7 @@ import datetime as dt
 import json
 import math
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Final, Literal
 
 import attrs
@@ -14,6 +14,7 @@ import attrs
 from .. import _constants as C
 from .. import _sync
 from .._base_client import BaseAsyncClient, Endpoint
+from .._bulk import Outcome, run_many, run_many_batches
 from .._config import NOT_GIVEN, NotGiven, RateLimit, RetryPolicy, Timeout, env_or
 from .._converter import converter
 from .._pagination import AsyncPaginator, Page
@@ -28,7 +29,7 @@ from ..errors import (
     ValidationError,
 )
 from ._actions import Action, Play, pcmo_to_wire
-from ._models import CallRecord, CallResult, ClickToCallResult
+from ._models import CallRecord, CallResult, ClickToCallResult, Dial
 
 __all__ = ["AsyncTeleCMI", "TeleCMI"]
 
@@ -239,6 +240,42 @@ class AsyncTeleCMI(BaseAsyncClient):
         data = await self._post(_CLICK2CALL, self.base_url + _CLICK2CALL.path, body)
         return converter.structure(data, ClickToCallResult)
 
+    # -- bulk --------------------------------------------------------------------------------
+
+    async def _dial(self, spec: Dial) -> CallResult:
+        if spec.pcmo is not None:
+            if spec.file_name is not None or spec.file_url is not None:
+                raise ValidationError("pcmo", "give either pcmo or file_name / file_url, not both")
+            return await self.make_call(
+                from_=spec.from_, to=spec.to, pcmo=spec.pcmo, region=_region(spec.region),
+                extra_params=spec.extra_params,
+            )
+        return await self.play_music(
+            from_=spec.from_, to=spec.to, file_name=spec.file_name, file_url=spec.file_url,
+            region=_region(spec.region), extra_params=spec.extra_params,
+        )
+
+    def dial_many(
+        self,
+        specs: Iterable[Dial] | AsyncIterable[Dial],
+        *,
+        concurrency: int = C.DEFAULT_BULK_CONCURRENCY,
+    ) -> AsyncIterator[Outcome[CallResult]]:
+        """Place many calls; yield one `Outcome` per `Dial` as it completes.
+
+        `specs` is consumed lazily; at most `concurrency` calls are in flight, each through the
+        account's rate limiter. A failure becomes its key's outcome (`outcome.unknown` tells a
+        call that may have been placed); closing the iterator cancels what is in flight.
+        """
+        check_int_range("concurrency", concurrency, 1, C.MAX_BULK_CONCURRENCY)
+        return run_many(specs, self._dial, _dial_key, concurrency=concurrency)
+
+    def _dial_batches(
+        self, specs: Iterable[Dial] | AsyncIterable[Dial], concurrency: int
+    ) -> AsyncIterator[Sequence[Outcome[CallResult]]]:
+        check_int_range("concurrency", concurrency, 1, C.MAX_BULK_CONCURRENCY)
+        return run_many_batches(specs, self._dial, _dial_key, concurrency=concurrency)
+
     # -- call records ------------------------------------------------------------------------
 
     def _records(
@@ -326,6 +363,12 @@ class AsyncTeleCMI(BaseAsyncClient):
     ) -> AsyncPaginator[CallRecord]:
         """Incoming missed calls; see `outgoing_answered`."""
         return self._records("missed", start, end, page_size, limit)
+
+
+def _dial_key(spec: Dial) -> str:
+    if not isinstance(spec, Dial):
+        raise ValidationError("specs", f"must hold voicekit.telecmi.Dial items, got {type(spec).__name__}")
+    return spec.key
 
 
 def _page(data: Any, number: int, page_size: int) -> Page[CallRecord]:
@@ -458,6 +501,15 @@ class TeleCMI:
         return _sync.call(lambda: self._async.click_to_call(
             user_id=user_id, to=to, extra_params=extra_params, webrtc=webrtc, followme=followme,
             callerid=callerid))
+
+    def dial_many(
+        self,
+        specs: Iterable[Dial] | AsyncIterable[Dial],
+        *,
+        concurrency: int = C.DEFAULT_BULK_CONCURRENCY,
+    ) -> Iterator[Outcome[CallResult]]:
+        """Blocking `AsyncTeleCMI.dial_many`: outcomes cross threads in batches, not one by one."""
+        return _sync.iterate_batches(lambda: self._async._dial_batches(specs, concurrency), iter)
 
     def outgoing_answered(
         self,

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
+from typing import Any
 
 import attrs
 
 from .._converter import wire
 
-__all__ = ["CallRecord", "CallResult", "ClickToCallResult"]
+__all__ = ["CallRecord", "CallResult", "ClickToCallResult", "Dial"]
 
 
 @attrs.frozen(kw_only=True)
@@ -51,6 +53,25 @@ class CallRecord:
     @property
     def started_at(self) -> dt.datetime:
         return dt.datetime.fromtimestamp(self.time / 1000, tz=dt.UTC)
+
+
+@attrs.frozen(kw_only=True)
+class Dial:
+    """One call of a bulk run: a caller-chosen `key`, and what `make_call` or `play_music` takes.
+
+    Give `pcmo` for a full flow, or `file_name` / `file_url` to play a music. The fields are
+    validated when the call is sent, so one bad row becomes that row's outcome, not an exception
+    that stops the run.
+    """
+
+    key: str
+    from_: int | str
+    to: int | str
+    file_name: str | None = None
+    file_url: str | None = None
+    pcmo: Sequence[Any] | None = None
+    region: str = "global"
+    extra_params: Mapping[str, Any] | str | None = None
 
 
 wire(CallResult)
