@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from contextlib import aclosing
 
 import pytest
 from aioresponses import CallbackResult, aioresponses
@@ -93,13 +94,37 @@ async def test_input_is_consumed_lazily_and_breaking_out_cancels_the_rest() -> N
         m.post(MAKE, callback=vendor.handle, repeat=True)
         async with client() as tc:
             got = 0
-            async for _ in tc.dial_many(rows(), concurrency=8):
-                got += 1
-                if got == 20:
-                    break
-            await asyncio.sleep(0)
+            async with aclosing(tc.dial_many(rows(), concurrency=8)) as outcomes:
+                async for _ in outcomes:
+                    got += 1
+                    if got == 20:
+                        break
+            assert [t for t in asyncio.all_tasks() if t is not asyncio.current_task()] == []
     assert consumed <= 20 + 2 * 8, "at most one batch and the in-flight window beyond what was read"
-    assert [t for t in asyncio.all_tasks() if t is not asyncio.current_task()] == []
+
+
+async def test_cancelling_the_consumer_cancels_the_calls_in_flight() -> None:
+    started = asyncio.Event()
+    release = asyncio.Event()
+
+    async def stall(url: object, **kwargs: object) -> CallbackResult:
+        started.set()
+        await release.wait()
+        return CallbackResult(payload=json.loads(_samples.MAKE_CALL_RESPONSE))
+
+    with aioresponses() as m:
+        m.post(MAKE, callback=stall, repeat=True)
+        async with client() as tc:
+            async def consume() -> None:
+                async for _ in tc.dial_many(specs(100), concurrency=8):
+                    pass
+
+            task = asyncio.create_task(consume())
+            await started.wait()
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            assert [t for t in asyncio.all_tasks() if t is not asyncio.current_task()] == []
 
 
 async def test_an_async_iterable_of_pcmo_calls() -> None:
