@@ -1,0 +1,73 @@
+"""The `voicekit` command line: the demo, single calls, and one-line errors."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from voicekit.cli import main
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
+    result = CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
+    return result.exit_code, result.output
+
+
+def test_the_demo_runs_every_step_to_completion() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "voicekit", "demo", "--calls", "60", "--rate", "200"],
+        capture_output=True, text=True, timeout=120,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "COLUMNS": "120"},
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    for line in ("1. play a music", "2. bridge a call", "3. click-to-call", "4. Huawei voice notification",
+                 "release event received via voicekit.webhooks", "5. a burst of 60 calls",
+                 "placed=60 failed=0 unknown=0", "6. call records", "paged all 63 records", "demo complete"):
+        assert line in out, line
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "expect"),
+    [
+        (["call", "play", "--from", "19170000000", "--to", "19170000001", "--file", "welcome.wav"],
+         "call placed"),
+        (["call", "bridge", "--from", "19170000000", "--to", "19170000001", "--connect", "19170000002",
+          "--duration", "300"], "call placed"),
+        (["click2call", "--user-id", "101_1111112", "--to", "9100000000"], "click-to-call initiated"),
+        (["notify", "--called", "8899", "--voice-id", "100001", "--param", "100"], "notification created"),
+    ],
+)
+def test_single_calls_on_the_sandbox(args: list[str], expect: str) -> None:
+    code, out = run(*args, "--sandbox")
+    assert code == 0, out
+    assert expect in out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["call", "play", "--from", "19170000000", "--to", "12ab", "--file", "welcome.wav", "--sandbox"],
+         "ValidationError: to:"),
+        (["call", "play", "--from", "19170000000", "--to", "19170000001", "--file", "nope.wav", "--sandbox"],
+         "NotFoundError (HTTP 404"),
+        (["notify", "--called", "8899", "--sandbox"], "ValidationError: voice_id"),
+    ],
+)
+def test_a_voicekit_error_is_one_line_and_a_non_zero_exit(args: list[str], message: str) -> None:
+    code, out = run(*args)
+    assert code == 1
+    assert message in out
+    assert "Traceback" not in out
+
+
+def test_missing_credentials_name_the_variable() -> None:
+    code, out = run("call", "play", "--from", "19170000000", "--to", "19170000001", "--file", "a.wav",
+                    env={"VOICEKIT_TELECMI_APPID": "", "VOICEKIT_TELECMI_SECRET": ""})
+    assert code == 1
+    assert "VOICEKIT_TELECMI_APPID" in out

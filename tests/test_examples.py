@@ -1,0 +1,25 @@
+"""The examples run as written, end to end, against the sandbox they start."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = sorted((Path(__file__).parent.parent / "examples").glob("*.py"))
+
+
+@pytest.mark.parametrize("script", EXAMPLES, ids=[p.name for p in EXAMPLES])
+def test_example_runs(script: Path) -> None:
+    proc = subprocess.run([sys.executable, "-W", "error", str(script)], capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert proc.returncode == 0, proc.stderr
+    assert "placed" in proc.stdout or "notification:" in proc.stdout
+    assert proc.stderr == ""
+
+
+def test_there_are_async_and_blocking_examples() -> None:
+    assert {p.name for p in EXAMPLES} >= {"async_calls.py", "blocking_calls.py"}
