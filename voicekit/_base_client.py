@@ -58,16 +58,13 @@ _JSON_HEADERS: Final = {"Content-Type": "application/json", "Accept": "applicati
 class Endpoint:
     """One vendor endpoint: its name, path, whether it places a call, and its status table.
 
-    `rejected_5xx` lists 5xx statuses that the vendor documents as "request rejected, nothing
-    done" (TeleCMI's 502 "property required is missing"); they count only when the body is the
-    vendor's own JSON, so that a gateway's 502 page still reads as "outcome unknown".
+    For an endpoint that places calls every 5xx means "outcome unknown", whatever the table says.
     """
 
     name: str
     path: str
     creates_call: bool
     errors: ErrorTable = attrs.field(factory=dict)
-    rejected_5xx: frozenset[int] = frozenset()
 
 
 def redact(body: Mapping[str, Any]) -> dict[str, Any]:
@@ -275,10 +272,8 @@ class BaseAsyncClient:
         self, endpoint: Endpoint, status: int, body: Any, retry_after: float | None
     ) -> APIStatusError:
         entry = endpoint.errors.get(status) or _DEFAULT_ERRORS.get(status)
-        if status >= 500 and (
-            entry is None or status not in endpoint.rejected_5xx or _vendor_code(body) is None
-        ):
-            entry = (ServerError, "the vendor failed")
+        if status >= 500 and (entry is None or endpoint.creates_call):
+            entry = (ServerError, entry[1] if entry else "the vendor failed")
         if entry is None:
             entry = (APIStatusError, "unexpected answer")
         cls, meaning = entry
