@@ -14,6 +14,7 @@ from typing import Generic, TypeVar
 
 import attrs
 
+from ._tasks import cancel_and_wait
 from .errors import CallOutcomeUnknownError, VoiceKitError
 
 __all__ = ["Outcome", "run_many", "run_many_batches"]
@@ -88,10 +89,7 @@ async def run_many_batches(
             await fill()
             yield batch
     finally:
-        for task in in_flight:
-            task.cancel()
-        if in_flight:
-            await asyncio.gather(*in_flight, return_exceptions=True)
+        await cancel_and_wait(in_flight)
         await source.aclose()  # type: ignore[attr-defined]
 
 

@@ -15,6 +15,8 @@ from typing import Generic, TypeVar
 
 import attrs
 
+from ._tasks import cancel_and_wait
+
 __all__ = ["AsyncPaginator", "Page"]
 
 T = TypeVar("T")
@@ -82,10 +84,7 @@ class AsyncPaginator(Generic[T]):
                 page = await pending.popleft()
                 yield page
         finally:
-            for task in pending:
-                task.cancel()
-            if pending:
-                await asyncio.gather(*pending, return_exceptions=True)
+            await cancel_and_wait(pending)
 
     async def __aiter__(self) -> AsyncIterator[T]:
         remaining = self.limit
