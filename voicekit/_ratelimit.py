@@ -33,6 +33,9 @@ __all__ = ["LimiterBackend", "LocalBackend", "RateLimiter", "default_backend"]
 
 _NS = 1_000_000_000
 _MAX_SLOWDOWN = 16
+# The window is held this much longer than a second: a caller reads its own clock a few
+# microseconds after the limiter's, and the vendor sees arrivals with network jitter on top.
+_GUARD_NS = 1_000_000
 
 
 class LimiterBackend(Protocol):
@@ -61,7 +64,7 @@ class _Bucket:
         self.base_interval = math.ceil(_NS / limit.rate)
         self.interval = self.base_interval * self.slowdown
         self.tau = (limit.burst - 1) * self.base_interval
-        self.span = max(_NS, math.ceil(n * _NS / limit.rate))
+        self.span = max(_NS, math.ceil(n * _NS / limit.rate)) + _GUARD_NS
         self.window: deque[int] = deque(maxlen=n)
 
     def reserve(self, now: int) -> int:
@@ -107,7 +110,7 @@ class LocalBackend:
 
     def _bucket(self, key: str, limit: RateLimit) -> _Bucket:
         entry = self._buckets.get(key)
-        if entry is not None and entry[0] == limit:
+        if entry is not None and (entry[0] is limit or entry[0] == limit):
             return entry[1]
         with self._lock:
             entry = self._buckets.get(key)

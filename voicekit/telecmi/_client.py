@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
+import functools
 import math
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Final, Literal
 
 import attrs
+import orjson
 
 from .. import _constants as C
 from .. import _sync
@@ -79,13 +80,22 @@ def _epoch_ms(field: str, value: dt.datetime | int | float | None) -> int | None
     return int(value)
 
 
+@functools.lru_cache(maxsize=256)
+def _play_flow(file_name: str | None, file_url: str | None) -> list[dict[str, Any]]:
+    """The wire form of a one-step play flow; campaigns play few files, so it is built once each.
+
+    The returned list is shared: callers must not mutate it.
+    """
+    return pcmo_to_wire([Play(file_name=file_name, file_url=file_url)])
+
+
 def _extra_params(value: Any) -> Any:
     if value is None:
         return None
     if isinstance(value, Mapping):
         try:
-            json.dumps(value)
-        except (TypeError, ValueError) as exc:
+            orjson.dumps(value)
+        except TypeError as exc:
             raise ValidationError("extra_params", f"must be JSON-serialisable ({exc})") from None
         return dict(value)
     if isinstance(value, str):
@@ -181,13 +191,18 @@ class AsyncTeleCMI(BaseAsyncClient):
             AuthenticationError, NotFoundError, InvalidRequestError: the vendor refused it.
             CallOutcomeUnknownError: the call may have been placed; it was not retried.
         """
+        return await self._place(from_, to, pcmo_to_wire(pcmo), region, extra_params)
+
+    async def _place(
+        self, from_: Any, to: Any, pcmo: list[dict[str, Any]], region: Any, extra_params: Any
+    ) -> CallResult:
         endpoint = _MAKE_CALL[_region(region)]
         body: dict[str, Any] = {
             "appid": self.appid,
             "secret": self._secret,
             "from": phone_number("from_", from_),
             "to": phone_number("to", to),
-            "pcmo": pcmo_to_wire(pcmo),
+            "pcmo": pcmo,
         }
         extra = _extra_params(extra_params)
         if extra is not None:
@@ -206,10 +221,7 @@ class AsyncTeleCMI(BaseAsyncClient):
         extra_params: Mapping[str, Any] | str | None = None,
     ) -> CallResult:
         """Call `to` and play an uploaded music file (or one at `file_url`)."""
-        return await self.make_call(
-            from_=from_, to=to, pcmo=[Play(file_name=file_name, file_url=file_url)],
-            region=region, extra_params=extra_params,
-        )
+        return await self._place(from_, to, _play_flow(file_name, file_url), region, extra_params)
 
     async def click_to_call(
         self,
