@@ -15,12 +15,14 @@ import threading
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import Future
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
-from anyio.from_thread import BlockingPortal
 
 from .errors import UsageError
+
+if TYPE_CHECKING:
+    from anyio.from_thread import BlockingPortal
 
 __all__ = ["LoopThread", "call", "iterate_batches", "loop_thread", "register"]
 
@@ -43,6 +45,9 @@ class LoopThread:
             raise UsageError("the voicekit event loop thread failed to start") from self._error
 
     def _run(self) -> None:
+        # Imported here: only the blocking facade needs it, and it is a tenth of voicekit's import.
+        from anyio.from_thread import BlockingPortal
+
         async def main() -> None:
             async with BlockingPortal() as portal:
                 self._portal = portal
