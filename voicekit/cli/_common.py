@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import sys
-from collections.abc import Callable
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterator
+from typing import Any, TextIO, TypeVar
 
 import click
 from rich.console import Console
 
 from ..errors import APIStatusError, CallOutcomeUnknownError, VoiceKitError
 
-__all__ = ["console", "err_console", "fail_on_voicekit_error"]
+__all__ = ["console", "err_console", "fail_on_voicekit_error", "open_output"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -52,3 +53,18 @@ def sandbox_option(fn: F) -> F:
     return click.option(
         "--sandbox", is_flag=True, help="Aim at an in-process sandbox instead of the vendor."
     )(fn)
+
+
+@contextlib.contextmanager
+def open_output(path: str) -> Iterator[TextIO]:
+    """A text file to write (UTF-8, no newline translation), or standard output for ``-``."""
+    if path == "-":
+        yield sys.stdout
+        sys.stdout.flush()
+        return
+    try:
+        f = open(path, "w", newline="", encoding="utf-8")
+    except OSError as exc:
+        raise click.FileError(path, exc.strerror) from None
+    with f:
+        yield f

@@ -1,0 +1,347 @@
+"""`voicekit dial`: campaigns from CSV against the sandbox, resumed after crashes and Ctrl-C."""
+
+from __future__ import annotations
+
+import csv
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from voicekit.cli import main
+from voicekit.journal import Journal, State
+from voicekit.sandbox import SyncSandbox
+
+MAKE_CALL = "/v2/global_pcmo_make_call"
+NOTIFY = "/apiaccess/rest/voiceNotification/v2/createVoiceNotification"
+SUMMARY = re.compile(r"placed=(\d+) failed=(\d+) unknown=(\d+) pending=(\d+)")
+
+
+def number(i: int) -> str:
+    return str(9100000000 + i)
+
+
+def write_campaign(path: Path, n: int, extra: Iterable[list[object]] = ()) -> Path:
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["key", "to", "from", "file_name"])
+        for i in range(n):
+            writer.writerow([f"k{i}", number(i), "19170000000", "welcome.wav"])
+        writer.writerows(extra)
+    return path
+
+
+@pytest.fixture
+def sb() -> Iterator[SyncSandbox]:
+    with SyncSandbox() as sandbox:
+        yield sandbox
+
+
+def env_for(sb: SyncSandbox) -> dict[str, str]:
+    return {
+        "VOICEKIT_TELECMI_BASE_URL": sb.url, "VOICEKIT_TELECMI_PIOPIY_URL": sb.url,
+        "VOICEKIT_TELECMI_APPID": str(sb.telecmi_appid), "VOICEKIT_TELECMI_SECRET": sb.telecmi_secret,
+        "VOICEKIT_HUAWEI_BASE_URL": sb.url, "VOICEKIT_HUAWEI_APP_KEY": sb.huawei_app_key,
+        "VOICEKIT_HUAWEI_APP_SECRET": sb.huawei_app_secret,
+    }
+
+
+def invoke(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
+    result = CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
+    return result.exit_code, result.output
+
+
+def summary(out: str) -> tuple[int, int, int, int]:
+    found = SUMMARY.findall(out)
+    assert found, out
+    placed, failed, unknown, pending = (int(x) for x in found[-1])
+    return placed, failed, unknown, pending
+
+
+def ledger(sb: SyncSandbox, path: str = MAKE_CALL) -> Counter[str]:
+    return Counter(call.to for call in list(sb.calls) if call.endpoint == path)
+
+
+def states(db: Path) -> dict[str, State]:
+    with Journal.read(db) as journal:
+        return {entry.key: entry.state for entry in journal.entries()}
+
+
+# -- in process ----------------------------------------------------------------------------------
+
+
+def test_a_campaign_is_dialed_once_and_malformed_rows_are_reported(tmp_path: Path, sb: SyncSandbox) -> None:
+    csv_path = write_campaign(tmp_path / "c.csv", 40, extra=[
+        ["bad", "12ab", "19170000000", "welcome.wav"],    # row 42
+        ["nofile", number(99), "19170000000", ""],        # row 43
+    ])
+    with open(csv_path, "ab") as f:
+        f.write(b"latin1,91000\xe900098,19170000000,welcome.wav\r\n")  # row 44: not UTF-8
+    db = tmp_path / "c.db"
+    code, out = invoke("dial", str(csv_path), "--journal", str(db), "--rate", "0", env=env_for(sb))
+    assert code == 0, out
+    assert "row 42 (key 'bad'): to: must be 7-16 digits" in out
+    assert "row 43 (key 'nofile'): file_name: give exactly one" in out
+    assert "row 44 (key 'latin1'): undecodable bytes in to (the file must be UTF-8)" in out
+    assert summary(out) == (40, 3, 0, 0)
+    assert ledger(sb) == Counter({number(i): 1 for i in range(40)})
+    assert states(db)["bad"] is State.FAILED
+
+    code, out = invoke("dial", str(csv_path), "--journal", str(db), "--rate", "0", env=env_for(sb))
+    assert code == 0 and "resuming" in out
+    assert summary(out) == (40, 3, 0, 0)
+    assert ledger(sb) == Counter({number(i): 1 for i in range(40)})  # nothing dialed twice
+
+
+def test_unknown_outcomes_are_not_redialed_unless_asked(tmp_path: Path, sb: SyncSandbox) -> None:
+    csv_path = write_campaign(tmp_path / "c.csv", 30)
+    db = tmp_path / "c.db"
+    sb.faults.add(MAKE_CALL, drop=True, count=3)  # placed, then the connection drops: unknown
+    sb.faults.add(MAKE_CALL, status=500, placed=False, count=2)  # 5xx on call creation: unknown too
+    code, out = invoke("dial", str(csv_path), "--journal", str(db), "--rate", "0", "--concurrency", "4",
+                       env=env_for(sb))
+    assert code == 0, out
+    assert summary(out) == (25, 0, 5, 0)
+    unknown = {k for k, s in states(db).items() if s is State.UNKNOWN}
+    assert len(unknown) == 5
+
+    code, out = invoke("dial", str(csv_path), "--journal", str(db), env=env_for(sb))
+    assert "5 call(s) have an unknown outcome and are not dialed again" in out
+    assert summary(out) == (25, 0, 5, 0)
+    assert sum(ledger(sb).values()) == 28  # 25 placed + 3 dropped after placing; none re-dialed
+
+    code, out = invoke("dial", str(csv_path), "--journal", str(db), "--redial-unknown", "--rate", "0",
+                       env=env_for(sb))
+    assert code == 0, out
+    assert summary(out) == (30, 0, 0, 0)
+    counts = ledger(sb)
+    assert sum(counts.values()) == 33 and max(counts.values()) == 2  # the 3 dropped ones, twice
+
+
+def test_status_and_report(tmp_path: Path, sb: SyncSandbox) -> None:
+    csv_path = write_campaign(tmp_path / "c.csv", 12, extra=[["bad", "0", "19170000000", "welcome.wav"]])
+    db = tmp_path / "c.db"
+    sb.faults.add(MAKE_CALL, drop=True, count=1)
+    code, out = invoke("dial", str(csv_path), "--journal", str(db), "--rate", "0", "--concurrency", "1",
+                       env=env_for(sb))
+    assert code == 0, out
+
+    code, out = invoke("dial", "status", str(db))
+    assert code == 0, out
+    assert "c.csv" in out and "telecmi" in out and "none running" in out
+    assert re.search(r"placed\s+11\b", out) and re.search(r"unknown\s+1\b", out)
+    assert "placed=11 failed=1 unknown=1 pending=0 sending=0" in out
+    assert "unknown outcome (check before dialing again): k0" in out
+
+    report = tmp_path / "out.csv"
+    code, out = invoke("dial", "report", str(db), "-o", str(report))
+    assert code == 0, out
+    with open(report, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["key"] for r in rows] == [f"k{i}" for i in range(12)] + ["bad"]
+    by_key = {r["key"]: r for r in rows}
+    assert by_key["k0"]["state"] == "unknown" and by_key["k0"]["error_type"] == "CallOutcomeUnknownError"
+    assert by_key["k5"]["state"] == "placed" and by_key["k5"]["request_id"]
+    assert by_key["bad"]["state"] == "failed" and by_key["bad"]["row"] == "14"
+    assert {call.request_id for call in sb.calls} >= {r["request_id"] for r in rows if r["state"] == "placed"}
+    assert sb.telecmi_secret.encode() not in b"".join(p.read_bytes() for p in tmp_path.glob("c.db*"))
+
+
+def test_another_campaign_is_refused_in_one_line(tmp_path: Path, sb: SyncSandbox) -> None:
+    db = tmp_path / "c.db"
+    code, _ = invoke("dial", str(write_campaign(tmp_path / "a.csv", 3)), "--journal", str(db), "--rate", "0",
+                     env=env_for(sb))
+    assert code == 0
+    code, out = invoke("dial", str(write_campaign(tmp_path / "b.csv", 4)), "--journal", str(db),
+                       env=env_for(sb))
+    assert code == 1
+    assert "CampaignMismatchError" in out and "belongs to another campaign" in out
+    assert "Traceback" not in out
+    assert sum(ledger(sb).values()) == 3
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["dial", "status", "missing.db"], "no journal at"),
+        (["dial", "{csv}", "--journal", "{db}", "--shard", "3/2"], "shard: must be"),
+    ],
+)
+def test_errors_are_one_line(tmp_path: Path, args: list[str], message: str) -> None:
+    csv_path = write_campaign(tmp_path / "c.csv", 2)
+    args = [a.format(csv=csv_path, db=tmp_path / "c.db") for a in args]
+    code, out = invoke(*args)
+    assert code == 1
+    assert message in out and "Traceback" not in out
+    assert len(out.strip().splitlines()) == 1
+
+
+def test_missing_credentials_name_the_variable(tmp_path: Path) -> None:
+    csv_path = write_campaign(tmp_path / "c.csv", 2)
+    code, out = invoke("dial", str(csv_path), "--journal", str(tmp_path / "c.db"),
+                       env={"VOICEKIT_TELECMI_APPID": "", "VOICEKIT_TELECMI_SECRET": ""})
+    assert code == 1 and "VOICEKIT_TELECMI_APPID" in out and "Traceback" not in out
+
+
+def test_shards_split_a_campaign_between_runs(tmp_path: Path, sb: SyncSandbox) -> None:
+    csv_path = write_campaign(tmp_path / "c.csv", 60)
+    placed = 0
+    for shard in ("1/2", "2/2"):
+        code, out = invoke("dial", str(csv_path), "--journal", str(tmp_path / f"s{shard[0]}.db"), "--shard",
+                           shard, "--rate", "0", env=env_for(sb))
+        assert code == 0, out
+        placed += summary(out)[0]
+        assert 0 < summary(out)[0] < 60
+    assert placed == 60
+    assert ledger(sb) == Counter({number(i): 1 for i in range(60)})
+
+
+def test_a_huawei_campaign(tmp_path: Path, sb: SyncSandbox) -> None:
+    path = tmp_path / "h.csv"
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["key", "called", "voice_id", "template_params", "play_times"])
+        for i in range(5):
+            writer.writerow([f"n{i}", f"88{i:02d}", "100001", "1|2", "2"])
+        writer.writerow(["n5", "8805", "100001", "", "7"])
+    code, out = invoke("dial", str(path), "--journal", str(tmp_path / "h.db"), "--rate", "0", env=env_for(sb))
+    assert code == 0, out
+    assert "row 7 (key 'n5'): play_times: must be between 1 and 5" in out
+    assert summary(out) == (5, 1, 0, 0)
+    assert ledger(sb, NOTIFY) == Counter({f"88{i:02d}": 1 for i in range(5)})
+
+
+def test_the_in_process_sandbox(tmp_path: Path) -> None:
+    code, out = invoke("dial", str(write_campaign(tmp_path / "c.csv", 10)), "--journal", str(tmp_path / "c.db"),
+                       "--sandbox", "--rate", "0")
+    assert code == 0, out
+    assert "sandbox" in out and summary(out) == (10, 0, 0, 0)
+
+
+def test_help_documents_the_csv_and_the_subcommands() -> None:
+    code, out = invoke("dial", "--help")
+    assert code == 0
+    for text in ("CAMPAIGN.csv --journal CAMPAIGN.db", "file_name", "extra_params", "template_params",
+                 "--redial-unknown", "--shard", "status", "report"):
+        assert text in out, text
+
+
+# -- as a separate process: SIGKILL and Ctrl-C -----------------------------------------------------
+
+
+def cli(sb: SyncSandbox, *args: str) -> subprocess.Popen[str]:
+    env = {**os.environ, **env_for(sb), "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    return subprocess.Popen(
+        [sys.executable, "-c", "from voicekit.cli import main; main()", *args],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+
+
+def wait_for_calls(sb: SyncSandbox, proc: subprocess.Popen[str], target: int, timeout: float = 30.0) -> bool:
+    """Wait until the vendor has placed `target` calls; False if the process ended first."""
+    deadline = time.monotonic() + timeout
+    while len(sb.calls) < target:
+        if proc.poll() is not None:
+            return False
+        assert time.monotonic() < deadline, "the run made no progress"
+        time.sleep(0.002)
+    return True
+
+
+def test_killed_runs_resume_and_never_dial_a_number_twice(tmp_path: Path) -> None:
+    """The crash test: SIGKILL the CLI at random points, resume, and check the vendor's own ledger."""
+    n = 2000
+    rng = random.Random(20240501)
+    csv_path = write_campaign(tmp_path / "campaign.csv", n)
+    db = tmp_path / "campaign.db"
+    args = ("dial", str(csv_path), "--journal", str(db), "--concurrency", "8", "--rate", "0")
+    kills = 0
+    unknown_after_kills = 0
+    with SyncSandbox(latency=0.004) as sb:
+        for _ in range(3):
+            target = len(sb.calls) + rng.randint(100, 400)
+            with cli(sb, *args) as proc:
+                landed = wait_for_calls(sb, proc, target)
+                proc.kill()
+                proc.communicate(timeout=30)
+            assert landed, "the run finished before the kill"
+            kills += 1
+            with Journal.read(db) as journal:
+                counts = journal.counts()
+            assert 0 < counts[State.PLACED] < n and counts[State.PENDING] > 0  # it died mid-run
+            unknown_after_kills += counts[State.SENDING]
+        for _ in range(3):  # resume until done
+            with cli(sb, *args) as proc:
+                out, err = proc.communicate(timeout=60)
+            assert proc.returncode == 0, err
+            if summary(out)[3] == 0:
+                break
+        dialed = ledger(sb)
+    final = states(db)
+    assert kills == 3 and unknown_after_kills > 0
+    assert Counter(final.values())[State.PENDING] == 0 and Counter(final.values())[State.SENDING] == 0
+    assert set(dialed) <= {number(i) for i in range(n)}
+    for i in range(n):
+        state = final[f"k{i}"]
+        if state is State.PLACED:
+            assert dialed[number(i)] == 1, (i, dialed[number(i)])
+        else:
+            assert state is State.UNKNOWN, (i, state)
+            assert dialed[number(i)] <= 1, (i, dialed[number(i)])
+    assert sum(dialed.values()) >= n - Counter(final.values())[State.UNKNOWN]
+
+
+def test_ctrl_c_stops_cleanly_and_prints_how_to_resume(tmp_path: Path) -> None:
+    csv_path = write_campaign(tmp_path / "c.csv", 1500)
+    db = tmp_path / "c.db"
+    args = ("dial", str(csv_path), "--journal", str(db), "--concurrency", "8", "--rate", "0")
+    with SyncSandbox(latency=0.004) as sb:
+        with cli(sb, *args) as proc:
+            assert wait_for_calls(sb, proc, 200)
+            proc.send_signal(signal.SIGINT)
+            out, err = proc.communicate(timeout=30)
+        assert proc.returncode == 130, err
+        assert "Resume with:" in out and f"--journal {db}" in out
+        assert "Traceback" not in err
+        with Journal.read(db) as journal:
+            counts = journal.counts()
+        # A clean stop: the calls in flight finished and were recorded; nothing is left "sending".
+        assert counts[State.SENDING] == 0 and counts[State.UNKNOWN] == 0
+        assert counts[State.PLACED] == len(sb.calls) and counts[State.PENDING] > 0
+        with cli(sb, *args) as proc:
+            out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err
+        assert summary(out) == (1500, 0, 0, 0)
+        assert ledger(sb) == Counter({number(i): 1 for i in range(1500)})
+
+
+def test_a_second_ctrl_c_abandons_the_calls_in_flight_as_unknown(tmp_path: Path) -> None:
+    csv_path = write_campaign(tmp_path / "c.csv", 100)
+    db = tmp_path / "c.db"
+    with SyncSandbox() as sb:
+        sb.faults.add(MAKE_CALL, stall=60.0, count=1000)  # placed at once, answered a minute later
+        with cli(sb, "dial", str(csv_path), "--journal", str(db), "--concurrency", "4", "--rate", "0") as proc:
+            assert wait_for_calls(sb, proc, 4)
+            proc.send_signal(signal.SIGINT)
+            assert proc.stderr is not None
+            while "stopping" not in (line := proc.stderr.readline()):
+                assert line, "the run ended without stopping"
+            proc.send_signal(signal.SIGINT)
+            out, err = proc.communicate(timeout=30)
+        assert proc.returncode == 130, err
+        assert "Resume with:" in out and "Traceback" not in err
+        with Journal.read(db) as journal:
+            counts = journal.counts()
+            unknown = {e.key for e in journal.entries([State.UNKNOWN])}
+        assert unknown == {f"k{i}" for i in range(4)}  # placed by the vendor, never answered
+        assert counts[State.SENDING] == 0 and counts[State.PENDING] == 96
+        assert sum(ledger(sb).values()) == 4

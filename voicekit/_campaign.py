@@ -1,0 +1,326 @@
+"""Campaign CSV files: one header row, then one call per row, read lazily into specs.
+
+TeleCMI play-a-music campaigns (``vendor="telecmi"``)::
+
+    key,to,from,file_name,region,extra_params
+    c-001,919100000001,919100000000,welcome.wav,ind,"{""crm"": 1}"
+
+- ``to``, ``from``: phone numbers (7-16 digits; ``+``, spaces and dashes are dropped).
+- ``file_name`` (an uploaded ``.wav`` / ``.mp3``) or ``file_url``: exactly one per row.
+- ``region`` (optional): ``global`` (default) or ``ind``.
+- ``extra_params`` (optional): a JSON object, sent back to you in the vendor's webhooks.
+
+Huawei voice-notification campaigns (``vendor="huawei"``)::
+
+    key,called,voice_id,template_id,template_params,caller_present,play_times,priority,callback_url
+
+- ``called``: the number to call.
+- ``voice_id``, ``voice_file_name`` or ``template_id``: exactly one per row.
+- ``template_params`` (optional): ``|``-separated values, e.g. ``100|200``.
+- ``caller_present``, ``play_times`` (1-5), ``priority`` (1-9), ``callback_url``: optional.
+
+Both: ``key`` is optional (default: the row number) and must be unique; column names are matched
+case-insensitively and other columns are ignored. Rows are numbered as in a spreadsheet: the
+header is row 1, so the first call is row 2. The file must be UTF-8 (a BOM is fine). A row that
+cannot become a call (a missing value, a bad number, undecodable bytes) is yielded with its
+`problem` instead of a spec, and reading goes on.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+from collections.abc import Iterator, Sequence
+from typing import Any, Final, Literal
+
+import attrs
+
+from ._validate import check_int_range, phone_number
+from .errors import ConfigurationError, ValidationError
+from .huawei import Notify, Prompt
+from .huawei._client import _notification_body
+from .telecmi import Dial, Play
+
+__all__ = [
+    "HUAWEI_COLUMNS",
+    "TELECMI_COLUMNS",
+    "CampaignRow",
+    "Vendor",
+    "check_columns",
+    "detect_vendor",
+    "fingerprint",
+    "in_shard",
+    "parse_shard",
+    "read_campaign",
+    "read_header",
+]
+
+Vendor = Literal["telecmi", "huawei"]
+
+TELECMI_COLUMNS: Final = ("key", "to", "from", "file_name", "file_url", "region", "extra_params")
+HUAWEI_COLUMNS: Final = (
+    "key", "called", "voice_id", "voice_file_name", "template_id", "template_params",
+    "caller_present", "play_times", "priority", "callback_url",
+)
+_REQUIRED: Final[dict[str, tuple[tuple[str, ...], ...]]] = {
+    # Each inner tuple: at least one of these columns must be in the header.
+    "telecmi": (("to",), ("from",), ("file_name", "file_url")),
+    "huawei": (("called",), ("voice_id", "voice_file_name", "template_id")),
+}
+_ENCODING: Final = "utf-8-sig"
+
+
+@attrs.frozen(kw_only=True)
+class CampaignRow:
+    """One data row: its spreadsheet `number` (the header is row 1), its `key`, and either the
+    `spec` to send or the `problem` that kept it from becoming one."""
+
+    number: int
+    key: str
+    spec: Dial | Notify | None = None
+    problem: str | None = None
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"I/N"`` (1 <= I <= N) as ``(I, N)``.
+
+    Raises:
+        ValidationError: not of that form.
+    """
+    index, sep, count = text.partition("/")
+    try:
+        i, n = int(index), int(count)
+    except ValueError:
+        i = n = 0
+    if not sep or not 1 <= i <= n:
+        raise ValidationError("shard", f'must be "I/N" with 1 <= I <= N, e.g. "1/4", got {text!r}')
+    return i, n
+
+
+def in_shard(key: str, shard: tuple[int, int] | None) -> bool:
+    """Whether `key` belongs to shard ``(I, N)``: a stable hash of the key, mod N, equals I-1."""
+    if shard is None:
+        return True
+    index, count = shard
+    digest = hashlib.blake2b(key.encode("utf-8", "surrogateescape"), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % count == index - 1
+
+
+def fingerprint(path: str | os.PathLike[str]) -> tuple[int, str]:
+    """The size in bytes and the SHA-256 (hex) of the file's content."""
+    sha = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            sha.update(chunk)
+            size += len(chunk)
+    return size, sha.hexdigest()
+
+
+def _open(path: str | os.PathLike[str]) -> Any:
+    try:
+        return open(path, encoding=_ENCODING, errors="surrogateescape", newline="")
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read the campaign file {os.fspath(path)!r}: {exc.strerror}") from None
+
+
+def _norm(name: str) -> str:
+    return name.strip().lower()
+
+
+def read_header(path: str | os.PathLike[str]) -> tuple[str, ...]:
+    """The campaign's column names, normalised (stripped, lower case).
+
+    Raises:
+        ConfigurationError: the file cannot be read, is empty, or its header is not UTF-8 text.
+    """
+    with _open(path) as f:
+        try:
+            header = next(csv.reader(f), None)
+        except csv.Error as exc:
+            raise ConfigurationError(f"{os.fspath(path)}: unreadable header row ({exc})") from None
+    if not header:
+        raise ConfigurationError(f"{os.fspath(path)}: the file is empty; the first row must name the columns")
+    names = tuple(_norm(name) for name in header)
+    if any(_undecodable(name) for name in names):
+        raise ConfigurationError(f"{os.fspath(path)}: the header row is not UTF-8 text; save the file as UTF-8")
+    return names
+
+
+def detect_vendor(columns: Sequence[str]) -> Vendor:
+    """``"huawei"`` if the header has a ``called`` column, ``"telecmi"`` if it has ``to``.
+
+    Raises:
+        ConfigurationError: neither (the message lists the expected columns).
+    """
+    if "called" in columns:
+        return "huawei"
+    if "to" in columns:
+        return "telecmi"
+    raise ConfigurationError(
+        "cannot tell the campaign's vendor from its header "
+        f"({', '.join(columns) or 'no columns'}); a TeleCMI campaign needs the columns "
+        "to, from, file_name; a Huawei one called, voice_id (see `voicekit dial --help`)"
+    )
+
+
+def check_columns(path: str | os.PathLike[str], vendor: Vendor, columns: Sequence[str]) -> None:
+    """Raise ConfigurationError if the header lacks a column the vendor needs, or repeats one."""
+    for group in _REQUIRED[vendor]:
+        if not any(name in columns for name in group):
+            wanted = " or ".join(repr(name) for name in group)
+            raise ConfigurationError(
+                f"{os.fspath(path)}: a {vendor} campaign needs a {wanted} column; "
+                f"the header has: {', '.join(columns)}"
+            )
+    duplicated = sorted({name for name in columns if name and columns.count(name) > 1})
+    if duplicated:
+        raise ConfigurationError(f"{os.fspath(path)}: the header repeats the column(s) {', '.join(duplicated)}")
+
+
+def _undecodable(text: str) -> bool:
+    # Bytes that are not UTF-8 were read as lone surrogates (errors="surrogateescape").
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def read_campaign(
+    path: str | os.PathLike[str],
+    *,
+    vendor: Vendor | None = None,
+    shard: tuple[int, int] | None = None,
+) -> Iterator[CampaignRow]:
+    """Yield the campaign's rows lazily, in file order (only those of `shard`, if given).
+
+    Raises:
+        ConfigurationError: the file cannot be read or its header lacks a required column (a
+            problem with one row is that row's `problem`, never an exception).
+    """
+    columns = read_header(path)
+    vendor = vendor or detect_vendor(columns)
+    check_columns(path, vendor, columns)
+    build = _telecmi_spec if vendor == "telecmi" else _huawei_spec
+    with _open(path) as f:
+        reader = csv.reader(f)
+        number = 1
+        try:
+            next(reader)
+        except csv.Error:
+            pass
+        while True:
+            number += 1
+            try:
+                fields = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                key = str(number)
+                if in_shard(key, shard):
+                    yield CampaignRow(number=number, key=key, problem=f"unreadable row ({exc})")
+                continue
+            if not any(field.strip() for field in fields):
+                continue  # a blank line
+            yield from _row(number, fields, columns, shard, build)
+
+
+def _row(
+    number: int,
+    fields: list[str],
+    columns: Sequence[str],
+    shard: tuple[int, int] | None,
+    build: Any,
+) -> Iterator[CampaignRow]:
+    values = {name: field.strip() for name, field in zip(columns, fields, strict=False)}
+    key = values.get("key") or str(number)
+    if _undecodable(key):
+        key = str(number)
+    if not in_shard(key, shard):
+        return
+    if len(fields) > len(columns):
+        yield CampaignRow(number=number, key=key, problem=f"{len(fields)} fields, but the header names {len(columns)}")
+        return
+    bad = [name for name, value in values.items() if _undecodable(value)]
+    if bad:
+        yield CampaignRow(
+            number=number, key=key,
+            problem=f"undecodable bytes in {', '.join(bad)} (the file must be UTF-8)",
+        )
+        return
+    try:
+        spec = build(key, values)
+    except ValidationError as exc:
+        yield CampaignRow(number=number, key=key, problem=str(exc))
+        return
+    yield CampaignRow(number=number, key=key, spec=spec)
+
+
+def _required(values: dict[str, str], name: str) -> str:
+    value = values.get(name, "")
+    if not value:
+        raise ValidationError(name, "missing value")
+    return value
+
+
+def _optional(values: dict[str, str], name: str) -> str | None:
+    return values.get(name) or None
+
+
+def _int(values: dict[str, str], name: str) -> int | None:
+    value = _optional(values, name)
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise ValidationError(name, f"must be an integer, got {value!r}") from None
+
+
+def _telecmi_spec(key: str, values: dict[str, str]) -> Dial:
+    to = _required(values, "to")
+    from_ = _required(values, "from")
+    phone_number("to", to)
+    phone_number("from", from_)
+    file_name, file_url = _optional(values, "file_name"), _optional(values, "file_url")
+    Play(file_name=file_name, file_url=file_url)  # validates: exactly one, a known audio type / URL
+    region = _optional(values, "region") or "global"
+    if region not in ("global", "ind"):
+        raise ValidationError("region", f'must be "global" or "ind", got {region!r}')
+    extra: Any = None
+    raw_extra = _optional(values, "extra_params")
+    if raw_extra is not None:
+        try:
+            extra = json.loads(raw_extra)
+        except ValueError as exc:
+            raise ValidationError("extra_params", f"must be a JSON object ({exc})") from None
+        if not isinstance(extra, dict):
+            raise ValidationError("extra_params", "must be a JSON object")
+    return Dial(key=key, from_=from_, to=to, file_name=file_name, file_url=file_url, region=region,
+                extra_params=extra)
+
+
+def _huawei_spec(key: str, values: dict[str, str]) -> Notify:
+    called = _required(values, "called")
+    params = _optional(values, "template_params")
+    prompt = Prompt(
+        voice_id=_optional(values, "voice_id"),
+        voice_file_name=_optional(values, "voice_file_name"),
+        template_id=_optional(values, "template_id"),
+        template_params=params.split("|") if params is not None else None,
+    )
+    play_times = _int(values, "play_times")
+    priority = _int(values, "priority")
+    if play_times is not None:
+        check_int_range("play_times", play_times, 1, 5)
+    spec = Notify(
+        key=key, called=called, play_list=[prompt], callback_url=_optional(values, "callback_url"),
+        caller_present=_optional(values, "caller_present"), play_times=play_times, priority=priority,
+    )
+    # The client's own checks, so that a bad row is reported now, with its row number.
+    _notification_body(spec.called, spec.play_list, spec.callback_url, spec.caller_present,
+                       spec.play_times, spec.priority)
+    return spec
