@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import concurrent.futures
+import contextlib
 import os
 import threading
 import weakref
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -150,39 +153,91 @@ def call(fn: Callable[..., Awaitable[T]], *args: Any) -> T:
     return _wait(lt.portal.start_task_soon(fn, *args))
 
 
-def iterate_batches(make: Callable[[], AsyncIterator[Any]], unpack: Callable[[Any], Any]) -> Iterator[Any]:
+class _Pipe:
+    """Batches handed from the loop thread to one blocking consumer, at most `ahead` waiting.
+
+    The loop pushes batches as they come and wakes the consumer only if it is waiting; the
+    consumer wakes the loop only when it frees room in a full pipe. So a consumer that keeps up
+    costs one thread wake-up per batch, and a slow one none.
+    """
+
+    def __init__(self, ahead: int) -> None:
+        self.ahead = ahead
+        self.batches: deque[Any] = deque()
+        self.cond = threading.Condition()
+        self.done = False
+        self.error: BaseException | None = None
+        self.room: asyncio.Event | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    async def pump(self, make: Callable[[], AsyncIterator[Any]]) -> None:
+        self.loop = asyncio.get_running_loop()
+        room = self.room = asyncio.Event()
+        it = make()
+        try:
+            async for batch in it:
+                with self.cond:
+                    self.batches.append(batch)
+                    full = len(self.batches) >= self.ahead
+                    if full:
+                        room.clear()
+                    self.cond.notify()
+                if full:
+                    await room.wait()
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, who re-raises it
+            self.error = exc
+        finally:
+            try:
+                aclose = getattr(it, "aclose", None)
+                if aclose is not None:
+                    await aclose()
+            finally:
+                with self.cond:
+                    self.done = True
+                    self.cond.notify()
+
+    def take(self) -> Any:
+        with self.cond:
+            while not self.batches and not self.done:
+                self.cond.wait()
+            if not self.batches:
+                if self.error is not None:
+                    raise self.error
+                return _END
+            batch = self.batches.popleft()
+            freed = len(self.batches) == self.ahead - 1
+        if freed and self.loop is not None and self.room is not None:
+            self.loop.call_soon_threadsafe(self.room.set)
+        return batch
+
+
+def iterate_batches(
+    make: Callable[[], AsyncIterator[Any]], unpack: Callable[[Any], Any], *, ahead: int = 4
+) -> Iterator[Any]:
     """Iterate, from blocking code, an async iterator of batches; yield each batch's items.
 
-    The thread boundary is crossed once per batch (a page of records, a group of outcomes), never
-    once per item. The async iterator is created on the loop and closed there when iteration stops
-    early.
+    The async iterator runs on the loop in a task of its own, at most `ahead` batches ahead of the
+    consumer (memory stays bounded); the thread boundary is crossed at most once per batch (a page
+    of records, a group of outcomes), never once per item. Stopping early, or Ctrl-C, cancels the
+    task and closes the iterator on the loop.
     """
     lt = loop_thread()
     _check_thread(lt)
-    holder: dict[str, AsyncIterator[Any]] = {}
-
-    async def start() -> None:
-        holder["it"] = make()
-
-    _wait(lt.portal.start_task_soon(start))
-    it = holder["it"]
-
-    async def step() -> Any:
-        try:
-            return await it.__anext__()
-        except StopAsyncIteration:
-            return _END
-
+    pipe = _Pipe(ahead)
+    task = lt.portal.start_task_soon(pipe.pump, make)
     try:
         while True:
-            batch = _wait(lt.portal.start_task_soon(step))
+            batch = pipe.take()
             if batch is _END:
                 return
             yield from unpack(batch)
     finally:
-        aclose = getattr(it, "aclose", None)
-        if aclose is not None and lt.alive():
-            _wait(lt.portal.start_task_soon(aclose))
+        if not task.done():
+            task.cancel()
+        with contextlib.suppress(BaseException):
+            concurrent.futures.wait([task], timeout=10)
 
 
 _END = object()
