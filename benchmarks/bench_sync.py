@@ -20,12 +20,14 @@ from __future__ import annotations
 import asyncio
 import itertools
 import statistics
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 import voicekit
+from voicekit.telecmi import Dial
 
 from . import APPID, NO_LIMIT, SECRET, Row, Target, fmt_rate, fmt_time, median_ratio, pool, rounds
 from ._servers import ServerHandle
@@ -35,8 +37,11 @@ RECORDS = 2_000
 PAGE_SIZES = (10, 100)  # the default, and the largest allowed
 START_MS, END_MS = 1_570_000_000_000, 1_580_000_000_000
 # Per side: calls per round x rounds (sides alternate round by round; see `rounds`).
-FULL = {"slow_calls": 20, "fast_calls": 200, "parallel_calls": 500, "slow_parallel_calls": 320, "rounds": 8}
-QUICK = {"slow_calls": 3, "fast_calls": 20, "parallel_calls": 64, "slow_parallel_calls": 32, "rounds": 1}
+FULL = {"slow_calls": 20, "fast_calls": 200, "parallel_calls": 500, "slow_parallel_calls": 320,
+        "bulk_calls": 2000, "rounds": 8}
+QUICK = {"slow_calls": 3, "fast_calls": 20, "parallel_calls": 64, "slow_parallel_calls": 32,
+         "bulk_calls": 100, "rounds": 1}
+BULK_CONCURRENCY = 32
 
 
 def _kwargs(base_url: str, piopiy_url: str) -> dict[str, object]:
@@ -94,6 +99,19 @@ class _Pair:
 
         self.runner.run(pool(n, tasks, job))
 
+    # -- bulk ------------------------------------------------------------------------------
+
+    def sync_dial_many(self, n: int) -> None:
+        ok = sum(o.ok for o in self.sync.dial_many(_dials(n), concurrency=BULK_CONCURRENCY))
+        assert ok == n, ok
+
+    def async_dial_many(self, n: int) -> None:
+        async def go() -> int:
+            return sum([o.ok async for o in self.aio.dial_many(_dials(n), concurrency=BULK_CONCURRENCY)])
+
+        ok = self.runner.run(go())
+        assert ok == n, ok
+
     # -- records ---------------------------------------------------------------------------
 
     def sync_records(self, page_size: int) -> None:
@@ -107,6 +125,10 @@ class _Pair:
 
         count = self.runner.run(go())
         assert count == RECORDS, count
+
+
+def _dials(n: int) -> Iterator[Dial]:
+    return (Dial(key=str(i), **_call_args(i)) for i in range(n))  # type: ignore[arg-type]
 
 
 def _noop_calls(portal: BlockingPortal, n: int) -> None:
@@ -176,6 +198,15 @@ def run(server: ServerHandle, quick: bool) -> list[Row]:
                 f"sync {fmt_rate(n * k2 / sum(t['sync']))}, async {fmt_rate(n * k2 / sum(t['aio']))}",
                 median_ratio(t["aio"], t["sync"]), Target(">=", 0.8),
                 {"calls_per_round": n, "rounds": k2, **t},
+            ))
+
+            n = size["bulk_calls"]
+            t = rounds(k, sync=lambda: fast.sync_dial_many(n), aio=lambda: fast.async_dial_many(n))
+            rows.append(Row(
+                f"3d facade / async dial_many, {n} calls, c={BULK_CONCURRENCY} (calls/s)",
+                f"sync {fmt_rate(n * k / sum(t['sync']))}, async {fmt_rate(n * k / sum(t['aio']))}",
+                median_ratio(t["aio"], t["sync"]), Target(">=", 0.9),
+                {"calls_per_round": n, "rounds": k, **t},
             ))
 
             for label, ps in zip("bc", PAGE_SIZES, strict=True):
