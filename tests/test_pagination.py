@@ -117,13 +117,25 @@ async def test_awaiting_gives_the_first_page_only() -> None:
     assert len(server.bodies) == 1
 
 
-async def test_an_empty_window_yields_nothing() -> None:
+async def test_an_empty_window_yields_nothing_and_asks_no_more_than_one_round() -> None:
     server = RecordServer(total=0)
     with aioresponses() as m:
         m.post(CDR, callback=server.handle, repeat=True)
-        async with client() as tc:
+        async with client(concurrency=4) as tc:
             assert [r async for r in tc.outgoing_answered(start=1_600_000_000_000, end=1_600_000_000_001)] == []
-    assert len(server.bodies) == 1
+    assert 1 <= len(server.bodies) <= 4
+    assert sorted(b["page"] for b in server.bodies) == list(range(1, len(server.bodies) + 1))
+
+
+async def test_pages_after_the_first_are_requested_before_the_total_is_known() -> None:
+    server = RecordServer(total=200)
+    with aioresponses() as m:
+        m.post(CDR, callback=server.handle, repeat=True)
+        async with client(concurrency=5) as tc:
+            ids = [r.id async for r in tc.outgoing_answered(start=1_600_000_000_000, end=2_000_000_000_000)]
+    assert ids == [r["_id"] for r in server.records]
+    assert server.max_in_flight == 5, "page 1 did not travel alone"
+    assert sorted(b["page"] for b in server.bodies) == list(range(1, 21))
 
 
 async def test_a_page_that_keeps_failing_raises_after_its_retries() -> None:

@@ -68,15 +68,27 @@ class AsyncPaginator(Generic[T]):
         return self._fetch(self._pin(), 1).__await__()
 
     async def pages(self) -> AsyncIterator[Page[T]]:
-        """Yield every page in order, fetching ahead concurrently."""
+        """Yield every page in order, fetching ahead concurrently.
+
+        Pages 2..`concurrency` are requested together with page 1, before the total is known:
+        waiting for page 1 first would cost a whole round trip on every large query. When the
+        window turns out smaller, those extra requests are cancelled or their (empty) pages
+        dropped; `limit` caps how far this speculation goes.
+        """
         query = self._pin()
-        first = await self._fetch(query, 1)
-        wanted = first.total if self.limit is None else min(first.total, self.limit)
-        last = max(1, math.ceil(wanted / self.page_size))
-        yield first
-        pending: deque[asyncio.Task[Page[T]]] = deque()
-        next_number = 2
+        cap = self.concurrency if self.limit is None else math.ceil(self.limit / self.page_size)
+        pending: deque[asyncio.Task[Page[T]]] = deque(
+            asyncio.ensure_future(self._fetch(query, number))
+            for number in range(1, max(1, min(self.concurrency, cap)) + 1)
+        )
+        next_number = len(pending) + 1
         try:
+            first = await pending.popleft()
+            wanted = first.total if self.limit is None else min(first.total, self.limit)
+            last = max(1, math.ceil(wanted / self.page_size))
+            surplus = [pending.pop() for _ in range(max(0, len(pending) - (last - 1)))]
+            await cancel_and_wait(surplus)
+            yield first
             while pending or next_number <= last:
                 while next_number <= last and len(pending) < self.concurrency:
                     pending.append(asyncio.ensure_future(self._fetch(query, next_number)))
