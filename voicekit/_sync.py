@@ -161,8 +161,8 @@ async def _awaited(fn: Callable[..., Awaitable[T]], args: tuple[Any, ...]) -> T:
 
 
 # A blocking consumer is woken once this many batches wait, else after at most one tick.
-_WAKE_AFTER = 8
-_TICK = 0.002
+_WAKE_AFTER = 64
+_TICK = 0.01
 
 
 class _Pipe:
@@ -232,7 +232,7 @@ class _Pipe:
 
 
 def iterate_batches(
-    make: Callable[[], AsyncIterator[Any]], unpack: Callable[[Any], Any], *, ahead: int = 32
+    make: Callable[[], AsyncIterator[Any]], unpack: Callable[[Any], Any], *, ahead: int = 128
 ) -> Iterator[Any]:
     """Iterate, from blocking code, an async iterator of batches; yield each batch's items.
 
