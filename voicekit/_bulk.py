@@ -17,7 +17,7 @@ import attrs
 from ._tasks import cancel_and_wait
 from .errors import CallOutcomeUnknownError, VoiceKitError
 
-__all__ = ["Outcome", "run_many", "run_many_batches"]
+__all__ = ["Outcome", "aiter_specs", "run_many", "run_many_batches"]
 
 S = TypeVar("S")
 R = TypeVar("R")
@@ -41,7 +41,8 @@ class Outcome(Generic[R]):
         return isinstance(self.error, CallOutcomeUnknownError)
 
 
-async def _aiter(specs: Iterable[S] | AsyncIterable[S]) -> AsyncIterator[S]:
+async def aiter_specs(specs: Iterable[S] | AsyncIterable[S]) -> AsyncIterator[S]:
+    """One async iterator over a sync or async iterable, consumed lazily."""
     if isinstance(specs, AsyncIterable):
         async for spec in specs:
             yield spec
@@ -58,7 +59,7 @@ async def run_many_batches(
     concurrency: int,
 ) -> AsyncIterator[Sequence[Outcome[R]]]:
     """Yield outcomes in batches: every outcome that is ready, at least one per batch."""
-    source = _aiter(specs)
+    source = aiter_specs(specs)
     in_flight: dict[asyncio.Task[R], str] = {}
     exhausted = False
 

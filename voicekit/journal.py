@@ -67,7 +67,7 @@ from typing import IO, Any, Final, Protocol, TypeVar
 
 import attrs
 
-from ._bulk import Outcome
+from ._bulk import Outcome, aiter_specs
 from ._campaign import (
     CampaignRow,
     Vendor,
@@ -726,15 +726,6 @@ S = TypeVar("S", bound=_Keyed)
 R = TypeVar("R")
 
 
-async def _aiter(specs: Iterable[S] | AsyncIterable[S]) -> AsyncIterator[S]:
-    if isinstance(specs, AsyncIterable):
-        async for spec in specs:
-            yield spec
-    else:
-        for spec in specs:
-            yield spec
-
-
 async def journaled(
     journal: Journal,
     specs: Iterable[S] | AsyncIterable[S],
@@ -759,7 +750,7 @@ async def journaled(
     as ``unknown`` the calls in flight and the keys claimed but not yet sent (fewer than
     2 * `claim_size`): a smaller `claim_size` leaves fewer to reconcile, at more transactions.
     """
-    source = _aiter(specs)
+    source = aiter_specs(specs)
     loop = asyncio.get_running_loop()
     # One writer thread: every database call runs off the loop, in the order it was asked for.
     writer = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="voicekit-journal")

@@ -13,25 +13,16 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from tests import _samples
 from voicekit.sandbox import RET_BAD_TYPE, RET_BAD_VALUE, RET_MISSING, RET_PLAY_SOURCE, Sandbox
 
 TOKEN = "/apigovernance/api/oauth/tokenByAkSk"
 CREATE = "/apiaccess/rest/voiceNotification/v2/createVoiceNotification"
 
-# --- sample copied from the vendor document --------------------------------------------------
+# --- the vendor document's own example -----------------------------------------------------
 
-CREATE_SAMPLE: dict[str, Any] = {
-    "called": "8899",
-    "playList": [{"voiceId": "100001", "templateParams": ["100", "200"]}],
-    "playTimes": 1,
-    "callerPresent": "2222201",
-    "callBackUrl": "http://xx.xx.xx.xx:8800/callbackTest",
-}
-CREATE_SAMPLE_RESPONSE: dict[str, Any] = {
-    "retMsg": "Created successfully.",
-    "retCode": "0",
-    "result": {"callSerialNo": "1308434073450058757"},
-}
+CREATE_SAMPLE: dict[str, Any] = json.loads(_samples.HUAWEI_REQUEST)
+CREATE_SAMPLE_RESPONSE: dict[str, Any] = json.loads(_samples.HUAWEI_RESPONSE)
 TOKEN_RESPONSE_KEYS = {"AccessToken", "ApplyType", "CreateTime", "Expires", "Scope", "AppKey", "UserID"}
 CALLBACK_FIELDS = {
     "callSerialNo",

@@ -3,64 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import tracemalloc
 from typing import Any
 
 import pytest
 
+from tests import _samples
 from voicekit.sandbox import Sandbox
 
-# --- sample copied from the vendor document (only the token is substituted) ----------------
+# --- the vendor document's own sample (only the token is substituted) ------------------------
 
-OUTANSWERED_SAMPLE: dict[str, Any] = {
-    "appid": 1111113,
-    "token": "xxxx-xxxx-xxx",
-    "start_date": 1570559400000,
-    "end_date": 1570642200000,
-    "page": 1,
-    "limit": 5,
-}
-
-OUTANSWERED_SAMPLE_RESPONSE: dict[str, Any] = {
-    "total": 3,
-    "cdr": [
-        {
-            "_id": "5d9df5b97a2b952710b030dd",
-            "to": 9100000000,
-            "time": 1570633217848,
-            "from": "209_1111113",
-            "billedsec": 17,
-            "rate": "0.6",
-            "record": "true",
-            "filename": "157063321784855021379679261_1111113.mp3",
-            "name": "unknown",
-        },
-        {
-            "_id": "5d9df5097a2b952710b030d8",
-            "to": 9200000000,
-            "time": 1570633054497,
-            "from": "208_1111113",
-            "billedsec": 3,
-            "rate": "0.6",
-            "record": "true",
-            "filename": "157063305449713703081057884_1111113.mp3",
-            "name": "unknown",
-        },
-        {
-            "_id": "5d9df556362b8f1430593411",
-            "to": 9300000000,
-            "time": 1570632951992,
-            "from": "206_1111113",
-            "billedsec": 30,
-            "rate": "0.6",
-            "record": "true",
-            "filename": "157063295199223390097444834_1111113.mp3",
-            "name": "unknown",
-        },
-    ],
-    "code": 200,
-}
+OUTANSWERED_SAMPLE: dict[str, Any] = json.loads(_samples.OUTANSWERED_REQUEST)
+OUTANSWERED_SAMPLE_RESPONSE: dict[str, Any] = json.loads(_samples.OUTANSWERED_RESPONSE)
 
 RECORD_KEYS = set(OUTANSWERED_SAMPLE_RESPONSE["cdr"][0])
 OUT = "/v1/outanswered"

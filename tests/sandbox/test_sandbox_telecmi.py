@@ -3,65 +3,24 @@
 from __future__ import annotations
 
 import copy
+import json
 import re
 from typing import Any
 
 import pytest
 
+from tests import _samples
 from voicekit.sandbox import Sandbox
 
 REQUEST_ID = re.compile(r"^[A-Za-z0-9]{43}$")
 
-# --- samples copied from the vendor documents (only the secret is substituted) -------------
+# --- the vendor documents' own samples (only the secret is substituted) ----------------------
 
-PLAY_MUSIC_SAMPLE: dict[str, Any] = {
-    "appid": 2222226,
-    "secret": "xxxx-xxxx-xxxx-xxxx",
-    "from": 19170000000,
-    "to": 19170000001,
-    "extra_params": {"key": "value"},
-    "pcmo": [{"action": "play", "file_name": "welcome_11112.wav"}],
-}
-
-MAKE_CALL_SAMPLE: dict[str, Any] = {
-    "appid": 2222226,
-    "secret": "xxxx-xxxx-xxxx-xxxx",
-    "from": 19170000000,
-    "to": 19170000001,
-    "extra_params": {"key": "value"},
-    "pcmo": [
-        {
-            "action": "bridge",
-            "duration": 300,
-            "timeout": 20,
-            "from": 19170000000,
-            "loop": 2,
-            "connect": [{"type": "pstn", "number": 19170000002}],
-        }
-    ],
-}
-
-MAKE_CALL_SAMPLE_RESPONSE: dict[str, Any] = {
-    "data": {"status": "progress", "request_id": "FrTckxcdYpJQFwSwki7ee2qY90MOYhgRyFzqgSlK5uT"},
-    "status": "progress",
-    "request_id": "FrTckxcdYpJQFwSwki7ee2qY90MOYhgRyFzqgSlK5uT",
-    "code": 200,
-}
-
-CLICK2CALL_SAMPLE: dict[str, Any] = {
-    "user_id": "101_1111112",
-    "secret": "2e0d75-d843-45-945-4171dd7a",
-    "to": 9100000000,
-    "extra_params": {"crm": True},
-    "webrtc": True,
-    "followme": False,
-}
-
-CLICK2CALL_SAMPLE_RESPONSE: dict[str, Any] = {
-    "code": 200,
-    "msg": "Call initiated",
-    "request_id": "s96C6XK1BUHX0oVZfOo5NhoJfZZJd0y1nmrNN6dhdkW",
-}
+PLAY_MUSIC_SAMPLE: dict[str, Any] = json.loads(_samples.PLAY_MUSIC_REQUEST)
+MAKE_CALL_SAMPLE: dict[str, Any] = json.loads(_samples.MAKE_CALL_REQUEST)
+MAKE_CALL_SAMPLE_RESPONSE: dict[str, Any] = json.loads(_samples.MAKE_CALL_RESPONSE)
+CLICK2CALL_SAMPLE: dict[str, Any] = json.loads(_samples.CLICK2CALL_REQUEST)
+CLICK2CALL_SAMPLE_RESPONSE: dict[str, Any] = json.loads(_samples.CLICK2CALL_RESPONSE)
 
 GLOBAL = "/v2/global_pcmo_make_call"
 IND = "/v2/ind_pcmo_make_call"
