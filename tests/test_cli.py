@@ -71,3 +71,40 @@ def test_missing_credentials_name_the_variable() -> None:
                     env={"VOICEKIT_TELECMI_APPID": "", "VOICEKIT_TELECMI_SECRET": ""})
     assert code == 1
     assert "VOICEKIT_TELECMI_APPID" in out
+
+
+def test_the_sandbox_command_serves_until_interrupted() -> None:
+    import re
+    import signal
+
+    import voicekit
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "voicekit", "sandbox", "--port", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "COLUMNS": "200"},
+    )
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        match = re.search(r"serving on (http://127\.0\.0\.1:\d+)", first)
+        assert match, first
+        url = match.group(1)
+        printed = "".join(proc.stdout.readline() for _ in range(7))
+        appid = re.search(r"VOICEKIT_TELECMI_APPID=(\d+)", printed)
+        secret = re.search(r"VOICEKIT_TELECMI_SECRET=(\S+)", printed)
+        assert appid and secret, printed
+        with voicekit.TeleCMI(appid=appid.group(1), secret=secret.group(1), base_url=url, rate_limit=None) as tc:
+            assert tc.play_music(from_=19170000000, to=19170000001, file_name="welcome.wav").status == "progress"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "sandbox stopped" in out
+    assert "Traceback" not in err
+
+
+def test_the_sandbox_command_refuses_a_non_loopback_host() -> None:
+    code, out = run("sandbox", "--host", "0.0.0.0", "--port", "0")
+    assert code != 0
+    assert "loopback" in out
