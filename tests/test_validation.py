@@ -156,3 +156,15 @@ async def test_the_secret_never_reaches_repr_or_logs(caplog: pytest.LogCaptureFi
     assert caplog.records, "the request was logged at debug level"
     assert SECRET not in caplog.text
     assert SECRET not in str(info.value) and SECRET not in repr(info.value.__dict__)
+
+
+async def test_a_vendor_echoing_the_secret_does_not_leak_it_into_the_error() -> None:
+    echo = {"code": 422, "msg": f"bad request {{'secret': '{SECRET}'}}", "request": {"secret": SECRET, "to": 1}}
+    with aioresponses() as m:
+        m.post(REST + "/v2/global_pcmo_make_call", status=422, payload=echo)
+        async with client() as tc:
+            with pytest.raises(Exception) as info:
+                await tc.play_music(from_=19170000000, to=19170000001, file_name="a.wav")
+    assert SECRET not in str(info.value)
+    assert SECRET not in repr(info.value.body)
+    assert info.value.body["request"]["to"] == 1

@@ -32,11 +32,13 @@ from .errors import (
     ValidationError,
 )
 
-__all__ = ["BaseAsyncClient", "Endpoint", "ErrorTable", "redact"]
+__all__ = ["BaseAsyncClient", "Endpoint", "ErrorTable", "redact", "scrub"]
 
 log = logging.getLogger("voicekit")
 
-SECRET_KEYS: Final = frozenset({"secret", "token", "app_secret", "Authorization", "authorization"})
+SECRET_KEYS: Final = frozenset(
+    {"secret", "token", "app_secret", "AccessToken", "Authorization", "authorization"}
+)
 REDACTED: Final = "***"
 
 ErrorTable = Mapping[int, tuple[type[APIStatusError], str]]
@@ -72,6 +74,22 @@ def redact(body: Mapping[str, Any]) -> dict[str, Any]:
 
 
 _dumps: Final = orjson.dumps
+
+def scrub(value: Any, secrets: tuple[str, ...]) -> Any:
+    """`value` with every occurrence of a secret replaced, in case a vendor echoes a request back."""
+    if not secrets:
+        return value
+    if isinstance(value, str):
+        for secret in secrets:
+            if secret and secret in value:
+                value = value.replace(secret, REDACTED)
+        return value
+    if isinstance(value, dict):
+        return {k: (REDACTED if k in SECRET_KEYS else scrub(v, secrets)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [scrub(v, secrets) for v in value]
+    return value
+
 
 def _vendor_code(body: Any) -> str | int | None:
     if isinstance(body, dict):
@@ -134,6 +152,10 @@ class BaseAsyncClient:
         self._session_loop: asyncio.AbstractEventLoop | None = None
         self._fork_generation = _fork_generation
         self._closed = False
+
+    def _secret_values(self) -> tuple[str, ...]:
+        """The credentials this client holds, scrubbed from anything an error carries."""
+        return ()
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -245,7 +267,7 @@ class BaseAsyncClient:
                     log.debug("POST %s -> %s", endpoint.path, status)
                     return _parse_body(raw)
                 log.debug("POST %s -> %s", endpoint.path, status)
-                parsed = _parse_body(raw)
+                parsed = scrub(_parse_body(raw), self._secret_values())
                 error = self._status_error(endpoint, status, parsed, retry_after)
                 if status == 429:
                     self._limiter.penalize(retry_after)

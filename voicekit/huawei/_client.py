@@ -9,7 +9,7 @@ from typing import Any, Final
 
 from .. import _constants as C
 from .. import _sync
-from .._base_client import BaseAsyncClient, Endpoint
+from .._base_client import BaseAsyncClient, Endpoint, scrub
 from .._bulk import Outcome, run_many, run_many_batches
 from .._config import NOT_GIVEN, NotGiven, RateLimit, RetryPolicy, Timeout, env_or
 from .._converter import converter
@@ -73,6 +73,10 @@ class _TokenManager:
                 return self._token
             return await self._fetch()
 
+    @property
+    def current(self) -> str | None:
+        return self._token
+
     def invalidate(self, token: str) -> None:
         """Forget `token` (the vendor refused it), unless it was already replaced."""
         if self._token == token:
@@ -90,7 +94,7 @@ class _TokenManager:
         if not isinstance(token, str) or not token:
             raise AuthenticationError(
                 "the token endpoint answered without an AccessToken",
-                status=200, body=_redact_token(data), endpoint=_TOKEN.name,
+                status=200, body=scrub(data, client._secret_values()), endpoint=_TOKEN.name,
             )
         expires = _as_float(data.get("Expires"), self._lifetime)
         now = time.time()
@@ -102,12 +106,6 @@ class _TokenManager:
         self._token = token
         self._renew_at = time.monotonic() + max(0.0, remaining - margin)
         return token
-
-
-def _redact_token(data: Any) -> Any:
-    if isinstance(data, dict):
-        return {k: ("***" if k == "AccessToken" else v) for k, v in data.items()}
-    return data
 
 
 class AsyncHuaweiVoice(BaseAsyncClient):
@@ -152,6 +150,10 @@ class AsyncHuaweiVoice(BaseAsyncClient):
     def __repr__(self) -> str:
         return f"AsyncHuaweiVoice(base_url={self.base_url!r}, app_key={_mask(self.app_key)!r})"
 
+    def _secret_values(self) -> tuple[str, ...]:
+        token = self._tokens.current
+        return (self._app_secret, token) if token else (self._app_secret,)
+
     async def __aenter__(self) -> AsyncHuaweiVoice:
         return self
 
@@ -188,7 +190,7 @@ class AsyncHuaweiVoice(BaseAsyncClient):
                 self._tokens.invalidate(token)
                 continue
             break
-        return _notification_result(data)
+        return _notification_result(scrub(data, self._secret_values()))
 
     async def _notify(self, spec: Notify) -> NotificationResult:
         return await self.create_voice_notification(

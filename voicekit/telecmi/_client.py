@@ -170,6 +170,9 @@ class AsyncTeleCMI(BaseAsyncClient):
     def __repr__(self) -> str:
         return f"AsyncTeleCMI(appid={self.appid}, base_url={self.base_url!r})"
 
+    def _secret_values(self) -> tuple[str, ...]:
+        return (self._secret,)
+
     async def __aenter__(self) -> AsyncTeleCMI:
         return self
 
