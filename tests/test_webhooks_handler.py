@@ -16,6 +16,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from tests._webhook_payloads import SERIAL, SIGNATURE, huawei_payload, telecmi_payload
 from voicekit.webhooks import (
     Handler,
     HuaweiReleaseEvent,
@@ -33,54 +34,6 @@ from voicekit.webhooks import (
 
 HUAWEI_ACK = '{"retCode":"0","retMsg":"success"}'
 TELECMI_ACK = '{"status":"ok"}'
-SIGNATURE = "c2lnbmF0dXJlLXZhbHVl"
-
-
-def huawei_body(**changes: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "callSerialNo": "1200_366_0_20220217131006",
-        "called": "8613800000001",
-        "callerPresent": "4001234567",
-        "createCallTime": "2022/02/17,13:10:06:836",
-        "alertingTime": "2022/02/17,13:10:08:120",
-        "talkingTime": "2022/02/17,13:10:11:005",
-        "releaseTime": "2022/02/17,13:10:41:999",
-        "talkDuration": "30",
-        "recordfile": "",
-        "locationId": "3",
-        "releaseReason": "0",
-        "timestamp": "1645103406836",
-        "nonce": "a1b2c3d4",
-        "signature": SIGNATURE,
-    }
-    body.update(changes)
-    return body
-
-
-def telecmi_body(**changes: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "type": "cdr",
-        "appid": 2222224,
-        "direction": "outbound",
-        "cmiuuid": "2d3a9f0e-1c4b-4b8e-9a57-5d1f9c0e7b21",
-        "conversation_uuid": "8f1c2e3d-4b5a-6978-8a9b-0c1d2e3f4a5b",
-        "leg": "a",
-        "request_id": "req-42",
-        "extra_params": '{"order_id": 991}',
-        "time": 1645103441999,
-        "duration": 30,
-        "start_time": 1645103406,
-        "answer_time": 1645103411,
-        "end_time": 1645103441,
-        "call_rate": "0.6",
-        "balance": 102.45,
-        "status": "answered",
-        "hangup_reason": "recv_bye",
-        "from": 919876543210,
-        "to": "919123456789",
-    }
-    body.update(changes)
-    return body
 
 
 class Recorder:
@@ -142,12 +95,12 @@ async def post(http: aiohttp.ClientSession, url: str, body: Mapping[str, Any] | 
 async def test_huawei_delivers_the_event_and_acknowledges_as_documented(http: aiohttp.ClientSession) -> None:
     callback = Recorder()
     async with serve(huawei_release_handler(callback)) as url:
-        status, text, content_type = await post(http, url, huawei_body())
+        status, text, content_type = await post(http, url, huawei_payload())
 
     assert (status, text, content_type) == (200, HUAWEI_ACK, "application/json")
     [event] = callback.received
     assert isinstance(event, HuaweiReleaseEvent)
-    assert event.call_serial_no == "1200_366_0_20220217131006"
+    assert event.call_serial_no == SERIAL
     assert event.create_call_time == dt.datetime(2022, 2, 17, 13, 10, 6, 836_000, tzinfo=dt.UTC)
 
 
@@ -155,7 +108,7 @@ async def test_huawei_handler_applies_the_time_zone(http: aiohttp.ClientSession)
     callback = Recorder()
     beijing = dt.timezone(dt.timedelta(hours=8))
     async with serve(huawei_release_handler(callback, tz=beijing)) as url:
-        await post(http, url, huawei_body())
+        await post(http, url, huawei_payload())
     assert callback.received[0].release_time == dt.datetime(2022, 2, 17, 13, 10, 41, 999_000, tzinfo=beijing)
 
 
@@ -164,8 +117,8 @@ async def test_huawei_handler_applies_the_time_zone(http: aiohttp.ClientSession)
     [
         (b"retCode=0", "payload"),
         (b"[]", "payload"),
-        (huawei_body(createCallTime="17/02/2022 13:10"), "createCallTime"),
-        (huawei_body(callSerialNo=None), "callSerialNo"),
+        (huawei_payload(createCallTime="17/02/2022 13:10"), "createCallTime"),
+        (huawei_payload(callSerialNo=None), "callSerialNo"),
     ],
 )
 async def test_huawei_malformed_body_is_400_and_not_delivered(
@@ -188,7 +141,7 @@ async def test_huawei_verifier_refusal_is_401_and_not_delivered(http: aiohttp.Cl
 
     callback = Recorder()
     async with serve(huawei_release_handler(callback, verifier=refuse)) as url:
-        status, _, _ = await post(http, url, huawei_body())
+        status, _, _ = await post(http, url, huawei_payload())
     assert status == 401
     assert callback.calls == 0
     assert seen[0]["signature"] == SIGNATURE
@@ -200,7 +153,7 @@ async def test_huawei_async_verifier_acceptance_delivers(http: aiohttp.ClientSes
 
     callback = Recorder()
     async with serve(huawei_release_handler(callback, verifier=accept)) as url:
-        status, text, _ = await post(http, url, huawei_body())
+        status, text, _ = await post(http, url, huawei_payload())
     assert (status, text) == (200, HUAWEI_ACK)
     assert len(callback.received) == 1
 
@@ -217,7 +170,7 @@ async def test_huawei_verifier_built_from_the_helpers(http: aiohttp.ClientSessio
     def verifier(payload: Mapping[str, Any]) -> bool:
         return constant_time_equals(sign(payload), str(payload.get("signature", "")))
 
-    signed = huawei_body()
+    signed = huawei_payload()
     signed["signature"] = sign(signed)
     tampered = dict(signed, called="8613999999999")
 
@@ -234,7 +187,7 @@ async def test_huawei_verifier_that_raises_is_500_and_not_delivered(http: aiohtt
 
     callback = Recorder()
     async with serve(huawei_release_handler(callback, verifier=broken)) as url:
-        status, _, _ = await post(http, url, huawei_body())
+        status, _, _ = await post(http, url, huawei_payload())
     assert status == 500
     assert callback.calls == 0
 
@@ -245,15 +198,15 @@ async def test_huawei_callback_failure_is_500_logged_and_the_resend_delivered(
     callback = Recorder(fail=1)
     caplog.set_level(logging.ERROR, logger="voicekit.webhooks")
     async with serve(huawei_release_handler(callback)) as url:
-        first = await post(http, url, huawei_body())
-        resend = await post(http, url, huawei_body())
+        first = await post(http, url, huawei_payload())
+        resend = await post(http, url, huawei_payload())
 
     assert first[0] == 500
     assert resend[:2] == (200, HUAWEI_ACK)
     assert len(callback.received) == 1
     [record] = [r for r in caplog.records if r.name == "voicekit.webhooks"]
     assert record.exc_info is not None and isinstance(record.exc_info[1], RuntimeError)
-    assert "1200_366_0_20220217131006" in record.getMessage()
+    assert SERIAL in record.getMessage()
     assert SIGNATURE not in caplog.text
 
 
@@ -263,19 +216,19 @@ async def test_huawei_callback_failure_is_500_logged_and_the_resend_delivered(
 async def test_telecmi_delivers_a_cdr_and_acknowledges(http: aiohttp.ClientSession) -> None:
     callback = Recorder()
     async with serve(telecmi_webhook_handler(callback)) as url:
-        status, text, content_type = await post(http, url, telecmi_body())
+        status, text, content_type = await post(http, url, telecmi_payload())
 
     assert (status, text, content_type) == (200, TELECMI_ACK, "application/json")
     [cdr] = callback.received
     assert isinstance(cdr, TeleCMICdr)
-    assert cdr.extra_params == {"order_id": 991}
+    assert cdr.extra_params == {"order_id": 991, "crm": "acme"}
     assert cdr.from_number == "919876543210"
 
 
 async def test_telecmi_cdr_sent_four_times_is_delivered_once(http: aiohttp.ClientSession) -> None:
     callback = Recorder()
     async with serve(telecmi_webhook_handler(callback)) as url:
-        answers = [await post(http, url, telecmi_body()) for _ in range(4)]
+        answers = [await post(http, url, telecmi_payload()) for _ in range(4)]
 
     assert [answer[:2] for answer in answers] == [(200, TELECMI_ACK)] * 4
     assert len(callback.received) == 1
@@ -286,12 +239,12 @@ async def test_telecmi_cdr_is_delivered_again_after_the_ttl(http: aiohttp.Client
     store = InMemorySeenStore(ttl=3600, clock=clock)
     callback = Recorder()
     async with serve(telecmi_webhook_handler(callback, seen_store=store)) as url:
-        await post(http, url, telecmi_body())
+        await post(http, url, telecmi_payload())
         clock.now += 15 * 60  # the vendor's last resend
-        await post(http, url, telecmi_body())
+        await post(http, url, telecmi_payload())
         assert len(callback.received) == 1
         clock.now += 3600
-        await post(http, url, telecmi_body())
+        await post(http, url, telecmi_payload())
     assert len(callback.received) == 2
 
 
@@ -299,13 +252,13 @@ async def test_telecmi_records_of_both_legs_are_each_delivered(http: aiohttp.Cli
     callback = Recorder()
     async with serve(telecmi_webhook_handler(callback)) as url:
         for leg in ("a", "b", "a", "b"):
-            await post(http, url, telecmi_body(leg=leg))
+            await post(http, url, telecmi_payload(leg=leg))
     assert [cdr.leg for cdr in callback.received] == ["a", "b"]
 
 
 async def test_telecmi_events_are_not_deduplicated_by_default(http: aiohttp.ClientSession) -> None:
     callback = Recorder()
-    event = telecmi_body(type="event", status="started", hangup_reason=None)
+    event = telecmi_payload(type="event", status="started", hangup_reason=None)
     async with serve(telecmi_webhook_handler(callback)) as url:
         await post(http, url, event)
         await post(http, url, event)
@@ -315,8 +268,8 @@ async def test_telecmi_events_are_not_deduplicated_by_default(http: aiohttp.Clie
 
 async def test_telecmi_events_are_deduplicated_when_asked(http: aiohttp.ClientSession) -> None:
     callback = Recorder()
-    started = telecmi_body(type="event", status="started")
-    answered = telecmi_body(type="event", status="answered")
+    started = telecmi_payload(type="event", status="started")
+    answered = telecmi_payload(type="event", status="answered")
     async with serve(telecmi_webhook_handler(callback, dedup_events=True)) as url:
         for body in (started, started, answered, answered):
             await post(http, url, body)
@@ -329,9 +282,9 @@ async def test_telecmi_callback_failure_is_500_and_the_resend_is_delivered(
     callback = Recorder(fail=1)
     caplog.set_level(logging.ERROR, logger="voicekit.webhooks")
     async with serve(telecmi_webhook_handler(callback)) as url:
-        failed = await post(http, url, telecmi_body())
-        resend = await post(http, url, telecmi_body())
-        later_resend = await post(http, url, telecmi_body())
+        failed = await post(http, url, telecmi_payload())
+        resend = await post(http, url, telecmi_payload())
+        later_resend = await post(http, url, telecmi_payload())
 
     assert failed[0] == 500
     assert resend[:2] == (200, TELECMI_ACK)
@@ -345,9 +298,9 @@ async def test_telecmi_callback_failure_is_500_and_the_resend_is_delivered(
     "body",
     [
         b"not json at all",
-        telecmi_body(type=None),
-        telecmi_body(extra_params="{order_id: 991"),
-        telecmi_body(leg="x"),
+        telecmi_payload(type=None),
+        telecmi_payload(extra_params="{order_id: 991"),
+        telecmi_payload(leg="x"),
     ],
 )
 async def test_telecmi_malformed_body_is_400_and_not_delivered(
@@ -368,8 +321,8 @@ async def test_telecmi_shared_store_deduplicates_across_handlers(http: aiohttp.C
         serve(telecmi_webhook_handler(first, seen_store=store)) as url_1,
         serve(telecmi_webhook_handler(second, seen_store=store)) as url_2,
     ):
-        await post(http, url_1, telecmi_body())
-        await post(http, url_2, telecmi_body())
+        await post(http, url_1, telecmi_payload())
+        await post(http, url_2, telecmi_payload())
     assert len(first.received) + len(second.received) == 1
 
 
@@ -390,7 +343,7 @@ async def test_telecmi_cancelled_callback_does_not_leave_the_record_marked() -> 
     store = InMemorySeenStore()
     handler = telecmi_webhook_handler(cancelled, seen_store=store)
     with pytest.raises(asyncio.CancelledError):
-        await handler(cast(web.Request, _BodyOnly(telecmi_body())))
+        await handler(cast(web.Request, _BodyOnly(telecmi_payload())))
 
-    key = telecmi_dedup_key(parse_telecmi_webhook(telecmi_body()))
+    key = telecmi_dedup_key(parse_telecmi_webhook(telecmi_payload()))
     assert await store.add(key) is True
