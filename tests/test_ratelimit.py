@@ -124,7 +124,7 @@ async def test_a_429_pauses_the_account_and_slows_it_down() -> None:
 
     await vc.drive([asyncio.create_task(worker())])
     before = starts[-1]
-    backend.penalize("acct", limit, retry_after=2.0)
+    await backend.penalize("acct", limit, retry_after=2.0)
     starts.clear()
     await vc.drive([asyncio.create_task(worker())])
     assert starts[0] >= before + 2 * NS - NS // 100

@@ -270,7 +270,7 @@ class BaseAsyncClient:
                 parsed = scrub(_parse_body(raw), self._secret_values())
                 error = self._status_error(endpoint, status, parsed, retry_after)
                 if status == 429:
-                    self._limiter.penalize(retry_after)
+                    await self._limiter.penalize(retry_after)
                 elif endpoint.creates_call and status >= 500 and isinstance(error, ServerError):
                     raise CallOutcomeUnknownError(
                         f"{endpoint.name}: the vendor answered HTTP {status}",

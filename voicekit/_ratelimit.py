@@ -44,7 +44,7 @@ class LimiterBackend(Protocol):
     async def acquire(self, key: str, limit: RateLimit) -> None:
         """Return when one request for `key` may start under `limit`."""
 
-    def penalize(self, key: str, limit: RateLimit, retry_after: float | None) -> None:
+    async def penalize(self, key: str, limit: RateLimit, retry_after: float | None) -> None:
         """Slow `key` down after the vendor answered 429."""
 
 
@@ -135,7 +135,7 @@ class LocalBackend:
             with bucket.lock:
                 wait = bucket.try_start(clock())
 
-    def penalize(self, key: str, limit: RateLimit, retry_after: float | None) -> None:
+    async def penalize(self, key: str, limit: RateLimit, retry_after: float | None) -> None:
         bucket = self._bucket(key, limit)
         with bucket.lock:
             now = self._clock()
@@ -168,6 +168,6 @@ class RateLimiter:
         if self.limit is not None:
             await self.backend.acquire(self.key, self.limit)
 
-    def penalize(self, retry_after: float | None) -> None:
+    async def penalize(self, retry_after: float | None) -> None:
         if self.limit is not None:
-            self.backend.penalize(self.key, self.limit, retry_after)
+            await self.backend.penalize(self.key, self.limit, retry_after)

@@ -1,0 +1,138 @@
+"""A rate-limiter backend in Redis: one account's limit shared by many processes on many machines.
+
+Install the extra (``pip install "voicekit[redis]"``) and hand the backend to every client of
+the account::
+
+    import redis.asyncio as redis
+    from voicekit.redis_limiter import RedisBackend
+
+    backend = RedisBackend(redis.from_url("redis://localhost:6379/0"))
+    async with voicekit.AsyncTeleCMI(rate_limit=20, limiter_backend=backend) as tc:
+        ...
+
+It keeps the local backend's two rules, each in one atomic Lua script and on the Redis server's
+own clock (``TIME``), so machines whose clocks disagree still share one timeline:
+
+* a reservation (GCRA): each caller reserves the next free slot and sleeps until it, so many
+  waiters cost one round trip each, not a poll per slot;
+* a sliding-window log of actual starts (a sorted set): a request starts only if fewer than N
+  started in the last window, which is what makes the limit exact whatever the wake-ups do.
+
+A 429 pushes the account's next slot past the vendor's ``Retry-After`` for every process.
+Keys expire by themselves once an account is idle. The blocking facade's event loop and the
+user's own loops may share one backend only if each uses a Redis client made for its loop.
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+from collections.abc import Awaitable, Callable
+from typing import Any, Final
+
+import anyio
+
+from ._config import RateLimit
+
+__all__ = ["RedisBackend"]
+
+_US: Final = 1_000_000
+# The window is held this much longer than a second: callers (and the vendor) see a start a
+# network round trip after Redis decides it, and round trips vary by a few milliseconds.
+_GUARD_US: Final = 10_000
+# Slots are spaced so that N of them span the guarded window plus this slack, so that jitter in
+# wake-ups rarely makes the window rule (a further wait) decide instead of the schedule.
+_SLACK_US: Final = 5_000
+
+# KEYS: tat. ARGV: interval_us, tau_us, ttl_ms. Returns the microseconds to wait for the slot.
+_RESERVE: Final = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local interval = tonumber(ARGV[1])
+local tau = tonumber(ARGV[2])
+local tat = tonumber(redis.call('GET', KEYS[1]) or now)
+local slot = math.max(now, tat - tau)
+redis.call('SET', KEYS[1], string.format('%.0f', math.max(tat, slot) + interval), 'PX', ARGV[3])
+return slot - now
+"""
+
+# KEYS: log. ARGV: span_us, n, ttl_ms, nonce. Returns 0 (started) or the microseconds to wait.
+_START: Final = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local span = tonumber(ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%.0f', now - span))
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then
+  local oldest = tonumber(redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')[2])
+  return math.max(1, oldest + span - now)
+end
+redis.call('ZADD', KEYS[1], now, string.format('%.0f', now) .. ':' .. ARGV[4])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return 0
+"""
+
+# KEYS: tat. ARGV: pause_us, ttl_ms. Pushes the next slot past the pause.
+_PENALIZE: Final = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local tat = tonumber(redis.call('GET', KEYS[1]) or now)
+redis.call('SET', KEYS[1], string.format('%.0f', math.max(tat, now + tonumber(ARGV[1]))), 'PX', ARGV[2])
+return 0
+"""
+
+
+class RedisBackend:
+    """`voicekit.LimiterBackend` on Redis (a `redis.asyncio.Redis` client or compatible).
+
+    Args:
+        client: the async Redis client; it must belong to the event loop the clients run on.
+        prefix: namespace for the keys (``<prefix>:<vendor>:<account>:tat`` and ``...:log``).
+        sleep: an async sleep in seconds (injectable for tests).
+    """
+
+    def __init__(
+        self,
+        client: Any,
+        *,
+        prefix: str = "voicekit:rl",
+        sleep: Callable[[float], Awaitable[object]] = anyio.sleep,
+    ) -> None:
+        self._client = client
+        self._prefix = prefix
+        self._sleep = sleep
+        self._reserve = client.register_script(_RESERVE)
+        self._start = client.register_script(_START)
+        self._penalize = client.register_script(_PENALIZE)
+        self._nonce = secrets.token_hex(6)
+        self._count = 0
+
+    def _keys(self, key: str) -> tuple[str, str]:
+        base = f"{self._prefix}:{key}"
+        return f"{base}:tat", f"{base}:log"
+
+    @staticmethod
+    def _shape(limit: RateLimit) -> tuple[int, int, int, int, int]:
+        n = max(1, math.floor(limit.rate))
+        span = max(_US, math.ceil(n * _US / limit.rate)) + _GUARD_US
+        interval = max(math.ceil(_US / limit.rate), math.ceil((span + _SLACK_US) / n))
+        tau = (limit.burst - 1) * interval
+        ttl_ms = max(1000, 2 * span // 1000)
+        return n, interval, tau, span, ttl_ms
+
+    async def acquire(self, key: str, limit: RateLimit) -> None:
+        tat_key, log_key = self._keys(key)
+        n, interval, tau, span, ttl_ms = self._shape(limit)
+        wait = int(await self._reserve(keys=[tat_key], args=[interval, tau, ttl_ms]))
+        while True:
+            if wait > 0:
+                await self._sleep(wait / _US)
+            self._count += 1
+            wait = int(await self._start(keys=[log_key], args=[span, n, ttl_ms, f"{self._nonce}{self._count}"]))
+            if wait == 0:
+                return
+
+    async def penalize(self, key: str, limit: RateLimit, retry_after: float | None) -> None:
+        tat_key, _ = self._keys(key)
+        _, _, _, span, ttl_ms = self._shape(limit)
+        pause_us = int((retry_after if retry_after is not None else 1.0) * _US)
+        await self._penalize(keys=[tat_key], args=[pause_us, max(ttl_ms, pause_us // 1000 + span // 1000)])
