@@ -122,16 +122,24 @@ def _speak(state: SandboxState, where: str, action: dict[str, Any]) -> None:
     _need_str(action, where, "text")
 
 
-def _bridge(state: SandboxState, where: str, action: dict[str, Any]) -> None:
-    connect = action.get("connect")
-    if not isinstance(connect, list) or not connect:
-        raise _pcmo_missing(where, "connect", "is required (a non-empty array)")
-    for i, target in enumerate(connect):
-        at = f"{where}.connect[{i}]"
+def _targets(action: dict[str, Any], where: str, key: str, kind: str) -> list[tuple[str, dict[str, Any]]]:
+    """The non-empty array `key` of objects typed `kind` (bridge's pstn, connect's sip)."""
+    items = action.get(key)
+    if not isinstance(items, list) or not items:
+        raise _pcmo_missing(where, key, "is required (a non-empty array)")
+    targets = []
+    for i, target in enumerate(items):
+        at = f"{where}.{key}[{i}]"
         if not isinstance(target, dict):
             raise Reject(502, f"{MSG_PCMO}: {at} must be an object")
-        if target.get("type") != "pstn":
-            raise _pcmo_missing(at, "type", 'is required and must be "pstn"')
+        if target.get("type") != kind:
+            raise _pcmo_missing(at, "type", f'is required and must be "{kind}"')
+        targets.append((at, target))
+    return targets
+
+
+def _bridge(state: SandboxState, where: str, action: dict[str, Any]) -> None:
+    for at, target in _targets(action, where, "connect", "pstn"):
         if _phone(target.get("number")) is None:
             raise _pcmo_missing(at, "number", "is required (a phone number)")
     if action.get("from") is not None and _phone(action["from"]) is None:
@@ -141,15 +149,7 @@ def _bridge(state: SandboxState, where: str, action: dict[str, Any]) -> None:
 
 
 def _connect(state: SandboxState, where: str, action: dict[str, Any]) -> None:
-    calls = action.get("call")
-    if not isinstance(calls, list) or not calls:
-        raise _pcmo_missing(where, "call", "is required (a non-empty array)")
-    for i, target in enumerate(calls):
-        at = f"{where}.call[{i}]"
-        if not isinstance(target, dict):
-            raise Reject(502, f"{MSG_PCMO}: {at} must be an object")
-        if target.get("type") != "sip":
-            raise _pcmo_missing(at, "type", 'is required and must be "sip"')
+    for at, target in _targets(action, where, "call", "sip"):
         _need_str(target, at, "user")
     _opt_str(action, where, "call_type")
 
