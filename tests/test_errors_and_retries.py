@@ -22,6 +22,7 @@ from voicekit.errors import (
     RateLimitedError,
     ReadError,
     ServerError,
+    UnexpectedResponseError,
     VoiceKitError,
 )
 from voicekit.telecmi import Bridge, Pstn
@@ -207,12 +208,14 @@ async def test_read_only_retries_are_capped(appid) -> None:
         assert count(m, CDR) == 2
 
 
-async def test_an_unreadable_vendor_answer_is_a_typed_error(appid) -> None:
+async def test_an_unreadable_vendor_answer_is_retried_then_a_typed_error(appid) -> None:
     with aioresponses() as m:
-        m.post(CDR, payload={"total": "many", "cdr": "nope"})
+        m.post(CDR, payload={"total": "many", "cdr": "nope"}, repeat=True)
         async with client(appid) as tc:
-            with pytest.raises(APIStatusError, match="unexpected call-record answer"):
+            with pytest.raises(UnexpectedResponseError, match="unreadable answer") as caught:
                 await records(tc)
+    assert caught.value.status == 200
+    assert len(m.requests[("POST", URL(CDR))]) == FAST_RETRY.attempts
 
 
 def test_every_error_is_a_voicekit_error() -> None:

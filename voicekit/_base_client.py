@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
-from collections.abc import Mapping
-from typing import Any, Final
+from collections.abc import Callable, Mapping
+from typing import Any, Final, Self
 
 import aiohttp
 import anyio
@@ -15,24 +14,39 @@ import attrs
 import orjson
 
 from . import _constants as C
+from . import _fork
 from ._config import RateLimit, RetryPolicy, Timeout
-from ._ratelimit import LimiterBackend, RateLimiter
-from ._retry import backoff_delay, parse_retry_after
+from ._ratelimit import AccountPaused, LimiterBackend, RateLimiter
+from ._retry import parse_retry_after, retry_delay
+from ._sending import current_ticket
 from .errors import (
     APIStatusError,
     AuthenticationError,
     CallOutcomeUnknownError,
+    ConfigurationError,
     ConnectError,
     InvalidRequestError,
     NotFoundError,
     RateLimitedError,
     ReadError,
     ServerError,
+    UnexpectedResponseError,
     UsageError,
     ValidationError,
+    VoiceKitError,
 )
 
-__all__ = ["BaseAsyncClient", "Endpoint", "ErrorTable", "redact", "scrub"]
+__all__ = [
+    "Answer",
+    "BaseAsyncClient",
+    "Endpoint",
+    "ErrorTable",
+    "Verdict",
+    "classify",
+    "redact",
+    "scrub",
+    "send_once",
+]
 
 log = logging.getLogger("voicekit")
 
@@ -52,7 +66,6 @@ _DEFAULT_ERRORS: Final[ErrorTable] = {
     422: (InvalidRequestError, "unprocessable request"),
     429: (RateLimitedError, "rate limited"),
 }
-
 
 
 @attrs.frozen
@@ -75,18 +88,25 @@ def redact(body: Mapping[str, Any]) -> dict[str, Any]:
 
 _dumps: Final = orjson.dumps
 
+
 def scrub(value: Any, secrets: tuple[str, ...]) -> Any:
-    """`value` with every occurrence of a secret replaced, in case a vendor echoes a request back."""
-    if not secrets:
-        return value
+    """`value` with every secret-named key and every occurrence of a secret replaced.
+
+    For error material only (bodies, messages, echoed requests): a vendor may echo a request
+    back. Never applied to a successful result, where a short secret could mangle real data.
+    """
     if isinstance(value, str):
         for secret in secrets:
             if secret and secret in value:
                 value = value.replace(secret, REDACTED)
         return value
     if isinstance(value, dict):
-        return {k: (REDACTED if k in SECRET_KEYS else scrub(v, secrets)) for k, v in value.items()}
-    if isinstance(value, list):
+        return {
+            (scrub(k, secrets) if isinstance(k, str) else k):
+            (REDACTED if k in SECRET_KEYS else scrub(v, secrets))
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
         return [scrub(v, secrets) for v in value]
     return value
 
@@ -96,7 +116,9 @@ def _vendor_code(body: Any) -> str | int | None:
         for key in ("retCode", "code"):
             if key in body:
                 value = body[key]
-                return value if isinstance(value, str | int) else str(value)
+                if isinstance(value, bool) or not isinstance(value, str | int):
+                    return str(value)[:64]
+                return value if not isinstance(value, str) else value[:64]
     return None
 
 
@@ -105,17 +127,273 @@ def _message(body: Any, fallback: str) -> str:
         for key in ("msg", "message", "retMsg", "error"):
             value = body.get(key)
             if isinstance(value, str) and value:
-                return f"{fallback}: {value}"
+                return f"{fallback}: {value[:200]}"
     return fallback
 
 
-def _parse_body(raw: bytes) -> Any:
+def _error_body(raw: bytes) -> Any:
+    """The body of an answer for an error to carry: its JSON, else (a bounded prefix of) its text."""
     if not raw:
         return None
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError:
-        return raw.decode("utf-8", "replace")[:2000]
+        return raw[: C.MAX_ERROR_BODY_CHARS].decode("utf-8", "replace")
+
+
+def _header_secrets(headers: Mapping[str, str] | None) -> tuple[str, ...]:
+    """Credentials carried in this request's headers (a bearer token), to scrub from its errors."""
+    if not headers:
+        return ()
+    value = headers.get("Authorization")
+    if not value:
+        return ()
+    scheme, _, token = value.partition(" ")
+    return (token or scheme,)
+
+
+# -- one send --------------------------------------------------------------------------------
+
+#: A body larger than this is not read: no documented answer comes near it.
+MAX_BODY_BYTES: Final = 16 * 1024 * 1024
+
+
+@attrs.frozen
+class Answer:
+    """What one send brought back: the status, the headers that steer a retry, the raw body.
+
+    `raw` is None when the body was larger than `MAX_BODY_BYTES` and was not read.
+    """
+
+    status: int
+    raw: bytes | None
+    retry_after: float | None = None
+    location: str | None = None
+
+
+#: What a send may raise for a failed exchange; everything else is a defect, not the network.
+TRANSPORT_ERRORS: Final = (
+    aiohttp.ClientError, TimeoutError, OSError, asyncio.IncompleteReadError, ValueError
+)
+
+
+async def send_once(
+    session: aiohttp.ClientSession, url: str, data: bytes, headers: Mapping[str, str] | None
+) -> Answer:
+    """POST `data` once. Redirects are never followed: a redirect is an answer like any other.
+
+    Raises:
+        one of `TRANSPORT_ERRORS` when no complete answer arrived.
+    """
+    async with session.post(url, data=data, headers=headers, allow_redirects=False) as resp:
+        status = resp.status
+        length = resp.content_length
+        if length is not None and length <= MAX_BODY_BYTES:
+            raw: bytes | None = await resp.read()
+        else:
+            raw = await _read_bounded(resp)
+        retry_after = (
+            parse_retry_after(resp.headers.get("Retry-After")) if status in (429, 503) else None
+        )
+        location = resp.headers.get("Location") if 300 <= status < 400 else None
+    return Answer(status, raw, retry_after, location)
+
+
+async def _read_bounded(resp: aiohttp.ClientResponse) -> bytes | None:
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in resp.content.iter_any():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+# -- what an attempt's outcome means ----------------------------------------------------------
+
+
+@attrs.frozen
+class Verdict:
+    """What to do with one attempt's outcome: return `value`, or raise `error` (after retrying
+    it while `retryable` and the policy allows, waiting at least `retry_after`)."""
+
+    value: Any = None
+    error: Exception | None = None
+    retryable: bool = False
+    retry_after: float | None = None
+    #: the vendor said 429: slow the account down.
+    throttled: bool = False
+
+
+def classify(
+    endpoint: Endpoint,
+    outcome: Answer | BaseException,
+    *,
+    url: str,
+    request: Mapping[str, Any],
+    parse: Callable[[Any], Any] | None = None,
+    secrets: tuple[str, ...] = (),
+    timeout: Timeout | None = None,
+) -> Verdict:
+    """Decide what one attempt's outcome means; a pure function of what happened.
+
+    Args:
+        endpoint: the endpoint asked; a call-creating one never retries what may have left.
+        outcome: the `Answer`, or the exception the send raised.
+        url: the URL asked (no credentials travel in it).
+        request: the request body (redacted before any error carries it).
+        parse: turns the decoded JSON of a 2xx into the result; raising anything but a
+            `VoiceKitError` means the answer is unreadable.
+        secrets: what to scrub from every piece of error material.
+        timeout: the timeouts in force, for the messages.
+    """
+    if isinstance(outcome, BaseException):
+        return _classify_transport(endpoint, outcome, url, request, secrets, timeout or Timeout())
+    status, raw = outcome.status, outcome.raw
+    if 200 <= status < 300:
+        try:
+            if raw is None:
+                raise ValueError(f"the answer is larger than {MAX_BODY_BYTES} bytes")
+            data = orjson.loads(raw)
+            return Verdict(value=data if parse is None else parse(data))
+        except VoiceKitError as exc:
+            _scrub_error(exc, secrets)
+            return Verdict(error=exc)
+        except Exception as exc:  # noqa: BLE001 - whatever the parser raised, the answer is unreadable
+            problem = UnexpectedResponseError(
+                f"unreadable answer ({_describe(exc)})", status=status,
+                body=scrub(_error_body(raw or b""), secrets), endpoint=endpoint.name,
+            )
+            problem.__cause__ = exc
+            return _unreadable(endpoint, problem, request, secrets)
+    body = scrub(_error_body(raw or b""), secrets)
+    if 300 <= status < 400:
+        where = scrub(outcome.location or "nowhere", secrets)
+        problem = UnexpectedResponseError(
+            f"redirected to {where}; voicekit follows no redirect (check the base URL)",
+            status=status, body=body, endpoint=endpoint.name,
+        )
+        if endpoint.creates_call:
+            return Verdict(error=_unknown(endpoint, f"the vendor answered HTTP {status}", request,
+                                          secrets, status=status, body=body, cause=problem))
+        return Verdict(error=problem)
+    error = _status_error(endpoint, status, body, outcome.retry_after)
+    if status == 429:
+        return Verdict(error=error, retryable=True, retry_after=outcome.retry_after, throttled=True)
+    if status >= 500:
+        if endpoint.creates_call:
+            return Verdict(error=_unknown(endpoint, f"the vendor answered HTTP {status}", request,
+                                          secrets, status=status, body=body, cause=error))
+        return Verdict(error=error, retryable=True, retry_after=outcome.retry_after)
+    return Verdict(error=error)
+
+
+def _classify_transport(
+    endpoint: Endpoint,
+    exc: BaseException,
+    url: str,
+    request: Mapping[str, Any],
+    secrets: tuple[str, ...],
+    timeout: Timeout,
+) -> Verdict:
+    error: VoiceKitError
+    if isinstance(exc, aiohttp.InvalidURL):
+        # Never sent: the URL cannot even be parsed into a request.
+        error = ConfigurationError(f"{endpoint.name}: {scrub(str(exc), secrets)} is not a usable URL")
+    elif isinstance(exc, aiohttp.ClientConnectorError):
+        error = ConnectError(
+            f"could not connect to {endpoint.name} ({scrub(str(exc.os_error or exc), secrets)})",
+            method="POST", url=url,
+        )
+        return _with_cause(Verdict(error=error, retryable=True), exc)
+    elif isinstance(exc, aiohttp.ConnectionTimeoutError):
+        error = ConnectError(
+            f"timed out connecting for {endpoint.name} after {timeout.connect} s",
+            method="POST", url=url,
+        )
+        return _with_cause(Verdict(error=error, retryable=True), exc)
+    else:
+        what = (
+            f"no answer within {timeout.total} s"
+            if isinstance(exc, TimeoutError)
+            else f"the connection failed mid-request ({type(exc).__name__})"
+        )
+        if endpoint.creates_call:
+            error = _unknown(endpoint, what, request, secrets, cause=exc)
+        else:
+            return _with_cause(
+                Verdict(error=ReadError(f"{endpoint.name}: {what}", method="POST", url=url),
+                        retryable=True),
+                exc,
+            )
+    return _with_cause(Verdict(error=error), exc)
+
+
+def _with_cause(verdict: Verdict, cause: BaseException) -> Verdict:
+    if verdict.error is not None and verdict.error.__cause__ is None:
+        verdict.error.__cause__ = cause
+    return verdict
+
+
+def _unreadable(
+    endpoint: Endpoint, problem: UnexpectedResponseError, request: Mapping[str, Any],
+    secrets: tuple[str, ...],
+) -> Verdict:
+    if endpoint.creates_call:
+        return Verdict(error=_unknown(
+            endpoint, f"the vendor answered HTTP {problem.status} with an {problem.message}",
+            request, secrets, status=problem.status, body=problem.body, cause=problem,
+        ))
+    return Verdict(error=problem, retryable=True)
+
+
+def _unknown(
+    endpoint: Endpoint,
+    what: str,
+    request: Mapping[str, Any],
+    secrets: tuple[str, ...],
+    *,
+    status: int | None = None,
+    body: Any = None,
+    cause: BaseException | None = None,
+) -> CallOutcomeUnknownError:
+    error = CallOutcomeUnknownError(
+        f"{endpoint.name}: {what}", endpoint=endpoint.name,
+        request=scrub(redact(request), secrets), status=status, body=body,
+    )
+    error.__cause__ = cause
+    return error
+
+
+def _status_error(
+    endpoint: Endpoint, status: int, body: Any, retry_after: float | None
+) -> APIStatusError:
+    entry = endpoint.errors.get(status) or _DEFAULT_ERRORS.get(status)
+    if status >= 500 and entry is None:
+        entry = (ServerError, "the vendor failed")
+    if entry is None:
+        entry = (APIStatusError, "unexpected answer")
+    cls, meaning = entry
+    kwargs: dict[str, Any] = {
+        "status": status, "code": _vendor_code(body), "body": body, "endpoint": endpoint.name
+    }
+    if cls is RateLimitedError:
+        return RateLimitedError(_message(body, meaning), retry_after=retry_after, **kwargs)
+    return cls(_message(body, meaning), **kwargs)
+
+
+def _scrub_error(error: VoiceKitError, secrets: tuple[str, ...]) -> None:
+    """Scrub an error a parser raised (it saw the raw answer) before it reaches the caller."""
+    error.args = tuple(scrub(arg, secrets) for arg in error.args)
+    if isinstance(error, APIStatusError):
+        error.body = scrub(error.body, secrets)
+        error.message = scrub(error.message, secrets)
+
+
+def _describe(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text[:200]}" if text else type(exc).__name__
 
 
 class BaseAsyncClient:
@@ -143,6 +421,8 @@ class BaseAsyncClient:
             timeout if isinstance(timeout, Timeout)
             else Timeout(total=float(timeout)) if timeout is not None else Timeout()
         )
+        if retry is not None and not isinstance(retry, RetryPolicy):
+            raise ValidationError("retry", f"must be a voicekit.RetryPolicy or None, got {retry!r}")
         self._retry = retry or RetryPolicy()
         self._limiter = RateLimiter(
             f"{self._vendor}:{account}", RateLimit.coerce(rate_limit), limiter_backend
@@ -150,7 +430,7 @@ class BaseAsyncClient:
         self._connection_limit = connection_limit
         self._session: aiohttp.ClientSession | None = None
         self._session_loop: asyncio.AbstractEventLoop | None = None
-        self._fork_generation = _fork_generation
+        self._fork_generation = _fork.generation()
         self._closed = False
 
     def _secret_values(self) -> tuple[str, ...]:
@@ -169,11 +449,11 @@ class BaseAsyncClient:
             raise UsageError("this client is closed; create a new one")
         loop = asyncio.get_running_loop()
         session = self._session
-        if session is not None and self._fork_generation != _fork_generation:
+        if session is not None and self._fork_generation != _fork.generation():
             _abandon_after_fork(session)
             session = self._session = None
         if session is None or session.closed:
-            self._fork_generation = _fork_generation
+            self._fork_generation = _fork.generation()
             session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=self._connection_limit),
                 timeout=aiohttp.ClientTimeout(
@@ -200,9 +480,12 @@ class BaseAsyncClient:
         self._closed = True
         session, self._session = self._session, None
         if session is not None and not session.closed:
-            await session.close()
+            if self._fork_generation != _fork.generation():
+                _abandon_after_fork(session)
+            else:
+                await session.close()
 
-    async def __aenter__(self) -> Any:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -217,110 +500,70 @@ class BaseAsyncClient:
         body: dict[str, Any],
         *,
         headers: Mapping[str, str] | None = None,
+        parse: Callable[[Any], Any] | None = None,
     ) -> Any:
-        """POST `body` as JSON and return the parsed JSON of a 2xx answer.
+        """POST `body` as JSON; return `parse` of the decoded JSON of a 2xx answer.
 
-        Raises the mapped `APIStatusError` subclass, `ConnectError` / `ReadError` once retries are
-        spent, or `CallOutcomeUnknownError` when a call-creating request may have been processed.
+        Raises:
+            ValidationError: the body cannot be encoded as JSON; nothing was sent.
+            CallOutcomeUnknownError: a call-creating request may have been processed.
+            RateLimitedError: 429 until the policy gave up, or the account is paused by the
+                vendor for longer than this request's time budget (nothing was sent).
+            APIStatusError: the mapped subclass for the vendor's answer.
+            ConnectError, ReadError: the exchange failed, once retries are spent.
         """
+        try:
+            data = _dumps(body)
+        except TypeError as exc:
+            raise ValidationError("request", f"cannot be encoded as JSON ({exc})") from None
         session = self._get_session()
         policy = self._retry
-        data = _dumps(body)
+        secrets = self._secret_values() + _header_secrets(headers)
         deadline = time.monotonic() + policy.timeout
+        ticket = current_ticket.get() if endpoint.creates_call else None
         attempt = 0
         while True:
             attempt += 1
-            await self._limiter.acquire()
-            retry_after: float | None = None
+            await self._acquire(endpoint, deadline)
+            if ticket is not None:
+                await ticket.depart()
+            outcome: Answer | BaseException
             try:
-                async with session.post(url, data=data, headers=headers) as resp:
-                    status = resp.status
-                    raw = await resp.read()
-                    if status == 429:
-                        retry_after = parse_retry_after(resp.headers.get("Retry-After"))
-            except aiohttp.ClientConnectorError as exc:
-                error: Exception = ConnectError(
-                    f"could not connect to {endpoint.name} ({exc.os_error or exc})",
-                    method="POST", url=url,
-                )
-                error.__cause__ = exc
-            except aiohttp.ConnectionTimeoutError as exc:
-                error = ConnectError(
-                    f"timed out connecting for {endpoint.name} after {self._timeout.connect} s",
-                    method="POST", url=url,
-                )
-                error.__cause__ = exc
-            except (TimeoutError, aiohttp.ClientError) as exc:
-                what = (
-                    f"no answer within {self._timeout.total} s"
-                    if isinstance(exc, TimeoutError | aiohttp.ServerTimeoutError)
-                    else f"the connection failed mid-request ({type(exc).__name__})"
-                )
-                if endpoint.creates_call:
-                    raise CallOutcomeUnknownError(
-                        f"{endpoint.name}: {what}", endpoint=endpoint.name, request=redact(body)
-                    ) from exc
-                error = ReadError(f"{endpoint.name}: {what}", method="POST", url=url)
-                error.__cause__ = exc
-            else:
-                if 200 <= status < 300:
-                    log.debug("POST %s -> %s", endpoint.path, status)
-                    return _parse_body(raw)
-                log.debug("POST %s -> %s", endpoint.path, status)
-                parsed = scrub(_parse_body(raw), self._secret_values())
-                error = self._status_error(endpoint, status, parsed, retry_after)
-                if status == 429:
-                    await self._limiter.penalize(retry_after)
-                elif endpoint.creates_call and status >= 500 and isinstance(error, ServerError):
-                    raise CallOutcomeUnknownError(
-                        f"{endpoint.name}: the vendor answered HTTP {status}",
-                        endpoint=endpoint.name, request=redact(body), status=status, body=parsed,
-                    ) from error
-                elif not isinstance(error, ServerError):
-                    raise error
-
-            # Only transient failures reach this point: connect errors, 429, and (for read-only
-            # requests) read failures and 5xx.
-            delay = backoff_delay(policy, attempt, retry_after)
-            if (
-                attempt >= policy.attempts
-                or time.monotonic() + delay > deadline
-                or (retry_after is not None and retry_after > policy.max_retry_after)
-            ):
+                outcome = await send_once(session, url, data, headers)
+            except TRANSPORT_ERRORS as exc:
+                outcome = exc
+            verdict = classify(endpoint, outcome, url=url, request=body, parse=parse,
+                               secrets=secrets, timeout=self._timeout)
+            error = verdict.error
+            if error is None:
+                return verdict.value
+            log.debug("POST %s -> %s", endpoint.path, type(error).__name__)
+            if verdict.throttled:
+                pause = verdict.retry_after if verdict.retry_after is not None else None
+                await self._limiter.penalize(None if pause is None else min(pause, C.MAX_VENDOR_PAUSE))
+            delay = (
+                retry_delay(policy, attempt, verdict.retry_after, deadline - time.monotonic())
+                if verdict.retryable else None
+            )
+            if delay is None:
                 raise error
             log.debug("retrying %s in %.3f s (attempt %d): %s", endpoint.name, delay, attempt, error)
             await anyio.sleep(delay)
 
-    def _status_error(
-        self, endpoint: Endpoint, status: int, body: Any, retry_after: float | None
-    ) -> APIStatusError:
-        entry = endpoint.errors.get(status) or _DEFAULT_ERRORS.get(status)
-        if status >= 500 and (entry is None or endpoint.creates_call):
-            entry = (ServerError, entry[1] if entry else "the vendor failed")
-        if entry is None:
-            entry = (APIStatusError, "unexpected answer")
-        cls, meaning = entry
-        kwargs: dict[str, Any] = {
-            "status": status, "code": _vendor_code(body), "body": body, "endpoint": endpoint.name
-        }
-        if cls is RateLimitedError:
-            return RateLimitedError(_message(body, meaning), retry_after=retry_after, **kwargs)
-        return cls(_message(body, meaning), **kwargs)
+    async def _acquire(self, endpoint: Endpoint, deadline: float) -> None:
+        try:
+            await self._limiter.acquire(max_pause=max(0.0, deadline - time.monotonic()))
+        except AccountPaused as paused:
+            until = time.strftime("%H:%M:%S", time.localtime(time.time() + paused.remaining))
+            raise RateLimitedError(
+                f"the vendor paused this account for another {paused.remaining:.0f} s (until "
+                f"{until}), longer than this request may wait; nothing was sent",
+                status=429, retry_after=paused.remaining, endpoint=endpoint.name,
+            ) from None
 
 
 # Pooled connections inherited from the parent process, kept referenced and never closed.
 _fork_orphans: list[object] = []
-# Bumped in a forked child; a client whose session predates it drops that session. Cheaper than
-# asking the OS for the PID on every request.
-_fork_generation = 0
-
-
-def _after_fork_in_child() -> None:
-    global _fork_generation
-    _fork_generation += 1
-
-
-os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _abandon_after_fork(session: aiohttp.ClientSession) -> None:

@@ -9,11 +9,13 @@ what is in flight and leaves no task behind.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from typing import Generic, TypeVar
 
 import attrs
 
+from ._sending import BeforeSend, Ticket, current_ticket
 from ._tasks import cancel_and_wait
 from .errors import CallOutcomeUnknownError, VoiceKitError
 
@@ -57,41 +59,85 @@ async def run_many_batches(
     key: Callable[[S], str],
     *,
     concurrency: int,
+    before_send: BeforeSend | None = None,
 ) -> AsyncIterator[Sequence[Outcome[R]]]:
-    """Yield outcomes in batches: every outcome that is ready, at least one per batch."""
+    """Yield outcomes in batches: every outcome that is ready, at least one per batch.
+
+    Each send runs in a task of its own with a `Ticket` for its key, which the request path
+    punches (running `before_send`) right before the call-creating request leaves. Whatever a
+    send raises stays with its key as an outcome. If `specs` itself raises, nothing new is sent,
+    the calls in flight finish and are yielded, and then the error is raised.
+    """
     source = aiter_specs(specs)
-    in_flight: dict[asyncio.Task[R], str] = {}
+    in_flight: dict[asyncio.Task[R], Ticket] = {}
+    ready: list[Outcome[R]] = []
     exhausted = False
+    source_error: BaseException | None = None
+    position = 0
 
     async def fill() -> None:
-        nonlocal exhausted
+        nonlocal exhausted, source_error, position
         while not exhausted and len(in_flight) < concurrency:
             try:
                 spec = await source.__anext__()
             except StopAsyncIteration:
                 exhausted = True
                 return
-            in_flight[asyncio.ensure_future(send(spec))] = key(spec)
+            except Exception as exc:  # noqa: BLE001 - raised once the calls in flight are done
+                exhausted, source_error = True, exc
+                return
+            position += 1
+            try:
+                k = key(spec)
+            except VoiceKitError as exc:
+                ready.append(Outcome(key=f"#{position}", error=exc))
+                continue
+            ticket = Ticket(k, before_send)
+            context = contextvars.copy_context()
+            context.run(current_ticket.set, ticket)
+            in_flight[asyncio.create_task(send(spec), context=context)] = ticket  # type: ignore[arg-type]
 
     try:
         await fill()
-        while in_flight:
-            done, _ = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
-            batch: list[Outcome[R]] = []
-            for task in done:
-                k = in_flight.pop(task)
-                exc = task.exception()
-                if exc is None:
-                    batch.append(Outcome(key=k, result=task.result()))
-                elif isinstance(exc, VoiceKitError):
-                    batch.append(Outcome(key=k, error=exc))
-                else:
-                    raise exc
-            await fill()
+        while in_flight or ready:
+            batch, ready[:] = ready[:], []
+            if in_flight:
+                done, _ = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    batch.append(_outcome(task, in_flight.pop(task)))
+                await fill()
             yield batch
+        if source_error is not None:
+            raise source_error
     finally:
         await cancel_and_wait(in_flight)
         await source.aclose()  # type: ignore[attr-defined]
+
+
+def _outcome(task: asyncio.Task[R], ticket: Ticket) -> Outcome[R]:
+    """The outcome of one finished send, whatever it raised."""
+    if task.cancelled():
+        exc: BaseException = asyncio.CancelledError()
+    else:
+        failure = task.exception()
+        if failure is None:
+            return Outcome(key=ticket.key, result=task.result())
+        exc = failure
+    if isinstance(exc, VoiceKitError):
+        return Outcome(key=ticket.key, error=exc)
+    if isinstance(exc, KeyboardInterrupt | SystemExit):
+        raise exc
+    # Nobody foresaw this. Whether a call may exist depends on whether its request left.
+    error: VoiceKitError
+    if ticket.departed:
+        error = CallOutcomeUnknownError(
+            f"{type(exc).__name__} while the request was under way ({exc})",
+            endpoint="", request={"key": ticket.key},
+        )
+    else:
+        error = VoiceKitError(f"unexpected {type(exc).__name__} before anything was sent: {exc}")
+    error.__cause__ = exc
+    return Outcome(key=ticket.key, error=error)
 
 
 async def run_many(
@@ -100,9 +146,10 @@ async def run_many(
     key: Callable[[S], str],
     *,
     concurrency: int,
+    before_send: BeforeSend | None = None,
 ) -> AsyncIterator[Outcome[R]]:
     """Yield one outcome per specification as it completes."""
-    batches = run_many_batches(specs, send, key, concurrency=concurrency)
+    batches = run_many_batches(specs, send, key, concurrency=concurrency, before_send=before_send)
     try:
         async for batch in batches:
             for outcome in batch:

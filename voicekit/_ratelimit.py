@@ -10,7 +10,11 @@ an extra request through:
   requests start, whatever the scheduler does to wake-up times.
 
 A 429 from the vendor pushes the next slot past its `Retry-After` and halves the rate; the rate
-recovers by doubling for every quiet window.
+recovers by doubling for every quiet window. A caller whose budget ends before such a pause does
+is told at once (`AccountPaused`) instead of sleeping past its own deadline.
+
+An account has one limit in the process: when clients of one account are given different
+limits, the strictest rate and the smallest burst hold for all of them.
 
 Backends implement `LimiterBackend`; a backend shared between processes (e.g. on Redis) only
 needs `acquire` and `penalize`.
@@ -19,8 +23,10 @@ needs `acquire` and `penalize`.
 from __future__ import annotations
 
 import math
+import os
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Protocol
@@ -29,7 +35,7 @@ import anyio
 
 from ._config import RateLimit
 
-__all__ = ["LimiterBackend", "LocalBackend", "RateLimiter", "default_backend"]
+__all__ = ["AccountPaused", "LimiterBackend", "LocalBackend", "RateLimiter", "default_backend"]
 
 _NS = 1_000_000_000
 _MAX_SLOWDOWN = 16
@@ -38,34 +44,64 @@ _MAX_SLOWDOWN = 16
 _GUARD_NS = 1_000_000
 
 
+class AccountPaused(Exception):
+    """The vendor paused the account (a 429's Retry-After) for longer than the caller can wait.
+
+    Attributes:
+        remaining: seconds until the pause ends.
+    """
+
+    def __init__(self, remaining: float) -> None:
+        self.remaining = remaining
+        super().__init__(f"the account is paused for another {remaining:.1f} s")
+
+
 class LimiterBackend(Protocol):
     """Where the state of every account's limit lives."""
 
-    async def acquire(self, key: str, limit: RateLimit) -> None:
-        """Return when one request for `key` may start under `limit`."""
+    async def acquire(self, key: str, limit: RateLimit, *, max_pause: float | None = None) -> None:
+        """Return when one request for `key` may start under `limit`.
+
+        Raises:
+            AccountPaused: the vendor paused the account for longer than `max_pause` seconds
+                from now; nothing was reserved.
+        """
 
     async def penalize(self, key: str, limit: RateLimit, retry_after: float | None) -> None:
         """Slow `key` down after the vendor answered 429."""
 
 
 class _Bucket:
-    __slots__ = ("lock", "interval", "base_interval", "tau", "tat", "window", "span",
-                 "slowdown", "calm_since")
+    __slots__ = ("lock", "limit", "known", "interval", "base_interval", "tau", "tat", "window",
+                 "span", "slowdown", "calm_since", "paused_until")
 
     def __init__(self, limit: RateLimit, now: int) -> None:
         self.lock = threading.Lock()
         self.slowdown = 1
         self.calm_since = now
         self.tat = now
+        self.paused_until = now
+        self.known: frozenset[RateLimit] = frozenset((limit,))
+        self.window: deque[int] = deque()
         self.configure(limit)
 
     def configure(self, limit: RateLimit) -> None:
+        self.limit = limit
         n = max(1, math.floor(limit.rate))
         self.base_interval = math.ceil(_NS / limit.rate)
         self.interval = self.base_interval * self.slowdown
         self.tau = (limit.burst - 1) * self.base_interval
         self.span = max(_NS, math.ceil(n * _NS / limit.rate)) + _GUARD_NS
-        self.window: deque[int] = deque(maxlen=n)
+        # The starts already made count against the new limit too: keep the latest n of them.
+        self.window = deque(self.window, maxlen=n)
+
+    def merge(self, limit: RateLimit) -> None:
+        """Hold the stricter of the limit in force and `limit` (lower rate, smaller burst)."""
+        self.known = self.known | {limit}
+        current = self.limit
+        rate, burst = min(current.rate, limit.rate), min(current.burst, limit.burst)
+        if (rate, burst) != (current.rate, current.burst):
+            self.configure(RateLimit(rate=rate, burst=burst))
 
     def reserve(self, now: int) -> int:
         """Reserve the next slot; return the time (ns) at which it may start."""
@@ -105,29 +141,36 @@ class LocalBackend:
     ) -> None:
         self._clock = clock
         self._sleep = sleep
-        self._buckets: dict[str, tuple[RateLimit, _Bucket]] = {}
+        self._buckets: dict[str, _Bucket] = {}
         self._lock = threading.Lock()
+        _backends.add(self)
+
+    def _after_fork(self) -> None:
+        # A lock held by another thread at fork() stays held forever in the child: replace them.
+        self._lock = threading.Lock()
+        for bucket in self._buckets.values():
+            bucket.lock = threading.Lock()
 
     def _bucket(self, key: str, limit: RateLimit) -> _Bucket:
-        entry = self._buckets.get(key)
-        if entry is not None and (entry[0] is limit or entry[0] == limit):
-            return entry[1]
+        bucket = self._buckets.get(key)
+        if bucket is not None and (bucket.limit is limit or limit in bucket.known):
+            return bucket
         with self._lock:
-            entry = self._buckets.get(key)
-            if entry is None:
-                bucket = _Bucket(limit, self._clock())
+            bucket = self._buckets.get(key)
+            if bucket is None:
+                bucket = self._buckets[key] = _Bucket(limit, self._clock())
             else:
-                bucket = entry[1]
                 with bucket.lock:
-                    bucket.configure(limit)
-            self._buckets[key] = (limit, bucket)
+                    bucket.merge(limit)
             return bucket
 
-    async def acquire(self, key: str, limit: RateLimit) -> None:
+    async def acquire(self, key: str, limit: RateLimit, *, max_pause: float | None = None) -> None:
         bucket = self._bucket(key, limit)
         clock = self._clock
         with bucket.lock:
             now = clock()
+            if max_pause is not None and bucket.paused_until - now > max_pause * _NS:
+                raise AccountPaused((bucket.paused_until - now) / _NS)
             slot = bucket.reserve(now)
             wait = slot - now if slot > now else bucket.try_start(now)
         while wait > 0:
@@ -141,9 +184,21 @@ class LocalBackend:
             now = self._clock()
             pause = int((retry_after if retry_after is not None else 1.0) * _NS)
             bucket.tat = max(bucket.tat, now + pause)
+            bucket.paused_until = max(bucket.paused_until, now + pause)
             bucket.slowdown = min(bucket.slowdown * 2, _MAX_SLOWDOWN)
             bucket.interval = bucket.base_interval * bucket.slowdown
             bucket.calm_since = now + pause
+
+
+_backends: weakref.WeakSet[LocalBackend] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for backend in list(_backends):
+        backend._after_fork()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 _default_backend = LocalBackend()
@@ -164,9 +219,11 @@ class RateLimiter:
         self.limit = limit
         self.backend: LimiterBackend = backend if backend is not None else _default_backend
 
-    async def acquire(self) -> None:
+    async def acquire(self, max_pause: float | None = None) -> None:
+        """Wait for this account's next slot; raise `AccountPaused` rather than wait out a
+        vendor's pause longer than `max_pause` seconds."""
         if self.limit is not None:
-            await self.backend.acquire(self.key, self.limit)
+            await self.backend.acquire(self.key, self.limit, max_pause=max_pause)
 
     async def penalize(self, retry_after: float | None) -> None:
         if self.limit is not None:

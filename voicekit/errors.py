@@ -10,12 +10,14 @@ Every error voicekit raises derives from `VoiceKitError`::
     │   ├── ConnectError           the request provably never reached the vendor
     │   └── ReadError              sent, but the answer was lost (timeout or dropped connection)
     ├── CallOutcomeUnknownError    a call-creating request may or may not have placed a call
+    ├── RecordsChangedError        records landed in a pinned window while it was paged through
     └── APIStatusError             the vendor answered with an error
         ├── AuthenticationError    bad app id / secret / token (TeleCMI 420, click-to-call 404, Huawei 401)
         ├── NotFoundError          e.g. an unknown music file, a wrong path
-        ├── InvalidRequestError    the vendor rejected the request's content (400, 422, documented 502)
-        ├── RateLimitedError       429; `retry_after` says how long to wait
+        ├── InvalidRequestError    the vendor rejected the request's content (400, 422)
+        ├── RateLimitedError       429, or the account is paused; `retry_after` says how long
         ├── ServerError            5xx
+        ├── UnexpectedResponseError  a 2xx (or 3xx) whose body is not what the document says
         └── VendorError            HTTP 200 carrying a failure code (Huawei `retCode != "0"`)
 
 Errors never carry a secret: request bodies are redacted before they are attached.
@@ -35,8 +37,10 @@ __all__ = [
     "NotFoundError",
     "RateLimitedError",
     "ReadError",
+    "RecordsChangedError",
     "ServerError",
     "TransportError",
+    "UnexpectedResponseError",
     "UsageError",
     "ValidationError",
     "VendorError",
@@ -172,6 +176,32 @@ class RateLimitedError(APIStatusError):
 
 class ServerError(APIStatusError):
     """The vendor failed (5xx) on a request that does not create a call."""
+
+
+class UnexpectedResponseError(APIStatusError):
+    """The vendor answered, but not as its document says: a 2xx body that is not JSON, lacks a
+    documented field or has the wrong shape, or a redirect. `body` holds what came back.
+
+    On a call-creating request this is never raised on its own: the call may have been placed,
+    so the caller gets `CallOutcomeUnknownError` with this error as its ``__cause__``.
+    """
+
+
+class RecordsChangedError(VoiceKitError):
+    """Call records landed inside the pinned window while it was being paged through, where
+    voicekit has already passed, so it cannot yield each record exactly once.
+
+    Page a window that has settled (an `end` a few minutes in the past), or iterate again.
+
+    Attributes:
+        expected: the total the first page reported.
+        seen: the total the vendor reported later.
+    """
+
+    def __init__(self, message: str, *, expected: int, seen: int) -> None:
+        self.expected = expected
+        self.seen = seen
+        super().__init__(message)
 
 
 class VendorError(APIStatusError):

@@ -33,6 +33,7 @@ from typing import Any, Final
 import anyio
 
 from ._config import RateLimit
+from ._ratelimit import AccountPaused
 
 __all__ = ["RedisBackend"]
 
@@ -44,10 +45,19 @@ _GUARD_US: Final = 10_000
 # wake-ups rarely makes the window rule (a further wait) decide instead of the schedule.
 _SLACK_US: Final = 5_000
 
-# KEYS: tat. ARGV: interval_us, tau_us, ttl_ms. Returns the microseconds to wait for the slot.
+# KEYS: tat, pause. ARGV: interval_us, tau_us, ttl_ms, max_pause_us (-1: any). Returns the
+# microseconds to wait for the slot, or, reserving nothing, -1 minus the microseconds the
+# account stays paused when that is longer than max_pause_us.
 _RESERVE: Final = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local max_pause = tonumber(ARGV[4])
+if max_pause >= 0 then
+  local left = redis.call('PTTL', KEYS[2])
+  if left > 0 and left * 1000 > max_pause then
+    return -1 - left * 1000
+  end
+end
 local interval = tonumber(ARGV[1])
 local tau = tonumber(ARGV[2])
 local tat = tonumber(redis.call('GET', KEYS[1]) or now)
@@ -71,12 +81,18 @@ redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return 0
 """
 
-# KEYS: tat. ARGV: pause_us, ttl_ms. Pushes the next slot past the pause.
+# KEYS: tat, pause. ARGV: pause_us, ttl_ms. Pushes the next slot past the pause, and records
+# the pause itself (a key that lives as long as the pause) for callers that cannot wait it out.
 _PENALIZE: Final = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local tat = tonumber(redis.call('GET', KEYS[1]) or now)
-redis.call('SET', KEYS[1], string.format('%.0f', math.max(tat, now + tonumber(ARGV[1]))), 'PX', ARGV[2])
+local pause_us = tonumber(ARGV[1])
+redis.call('SET', KEYS[1], string.format('%.0f', math.max(tat, now + pause_us)), 'PX', ARGV[2])
+local pause_ms = math.ceil(pause_us / 1000)
+if pause_ms > 0 and redis.call('PTTL', KEYS[2]) < pause_ms then
+  redis.call('SET', KEYS[2], '1', 'PX', pause_ms)
+end
 return 0
 """
 
@@ -106,9 +122,9 @@ class RedisBackend:
         self._nonce = secrets.token_hex(6)
         self._count = 0
 
-    def _keys(self, key: str) -> tuple[str, str]:
+    def _keys(self, key: str) -> tuple[str, str, str]:
         base = f"{self._prefix}:{key}"
-        return f"{base}:tat", f"{base}:log"
+        return f"{base}:tat", f"{base}:log", f"{base}:pause"
 
     @staticmethod
     def _shape(limit: RateLimit) -> tuple[int, int, int, int, int]:
@@ -119,10 +135,13 @@ class RedisBackend:
         ttl_ms = max(1000, 2 * span // 1000)
         return n, interval, tau, span, ttl_ms
 
-    async def acquire(self, key: str, limit: RateLimit) -> None:
-        tat_key, log_key = self._keys(key)
+    async def acquire(self, key: str, limit: RateLimit, *, max_pause: float | None = None) -> None:
+        tat_key, log_key, pause_key = self._keys(key)
         n, interval, tau, span, ttl_ms = self._shape(limit)
-        wait = int(await self._reserve(keys=[tat_key], args=[interval, tau, ttl_ms]))
+        cap = -1 if max_pause is None else int(max_pause * _US)
+        wait = int(await self._reserve(keys=[tat_key, pause_key], args=[interval, tau, ttl_ms, cap]))
+        if wait < 0:
+            raise AccountPaused((-wait - 1) / _US)
         while True:
             if wait > 0:
                 await self._sleep(wait / _US)
@@ -132,7 +151,9 @@ class RedisBackend:
                 return
 
     async def penalize(self, key: str, limit: RateLimit, retry_after: float | None) -> None:
-        tat_key, _ = self._keys(key)
+        tat_key, _, pause_key = self._keys(key)
         _, _, _, span, ttl_ms = self._shape(limit)
         pause_us = int((retry_after if retry_after is not None else 1.0) * _US)
-        await self._penalize(keys=[tat_key], args=[pause_us, max(ttl_ms, pause_us // 1000 + span // 1000)])
+        await self._penalize(
+            keys=[tat_key, pause_key], args=[pause_us, max(ttl_ms, pause_us // 1000 + span // 1000)]
+        )

@@ -3,23 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Sequence
 from typing import Any, Final
 
 from .. import _constants as C
-from .. import _sync
-from .._base_client import BaseAsyncClient, Endpoint, scrub
+from .. import _fork, _sync
+from .._base_client import BaseAsyncClient, Endpoint
 from .._bulk import Outcome, run_many, run_many_batches
 from .._config import NOT_GIVEN, NotGiven, RateLimit, RetryPolicy, Timeout, env_or
 from .._converter import converter
 from .._ratelimit import LimiterBackend
+from .._sending import BeforeSend
 from .._validate import check_http_url, check_int_range, check_len, check_str
 from ..errors import (
     AuthenticationError,
     InvalidRequestError,
     NotFoundError,
-    ServerError,
     ValidationError,
     VendorError,
 )
@@ -35,20 +36,32 @@ _NOTIFY: Final = Endpoint(
     "create_voice_notification",
     "/apiaccess/rest/voiceNotification/v2/createVoiceNotification",
     creates_call=True,
+    # The document's 500 ("business failure") is reported as outcome unknown, as every 5xx on a
+    # call-creating request is: the notification may have been created.
     errors={
         400: (InvalidRequestError, "incorrect request; check the path and parameters"),
         401: (AuthenticationError, "unauthorized; check the purchased services and the account"),
         404: (NotFoundError, "not found; check the request path"),
-        500: (ServerError, "business failure; check the parameter values"),
     },
 )
 
 
 def _as_float(value: Any, default: float) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
         return default
+    try:
+        number = float(value)
+    except (ValueError, OverflowError):
+        return default
+    return number if math.isfinite(number) else default
+
+
+def _token_answer(data: Any) -> tuple[str, Any, Any]:
+    """The token, its Expires and its CreateTime; an answer without a token is unreadable."""
+    token = data.get("AccessToken") if isinstance(data, dict) else None
+    if not isinstance(token, str) or not token:
+        raise KeyError("the token endpoint answered without an AccessToken")
+    return token, data.get("Expires"), data.get("CreateTime")
 
 
 class _TokenManager:
@@ -60,14 +73,21 @@ class _TokenManager:
         self._token: str | None = None
         self._renew_at = 0.0
         self._lock: asyncio.Lock | None = None
+        self._lock_owner: tuple[asyncio.AbstractEventLoop, int] | None = None
+
+    def _fetch_lock(self) -> asyncio.Lock:
+        # A lock belongs to one loop, and one taken at fork() stays taken in the child: each
+        # (loop, fork generation) gets its own.
+        owner = (asyncio.get_running_loop(), _fork.generation())
+        if self._lock is None or self._lock_owner != owner:
+            self._lock, self._lock_owner = asyncio.Lock(), owner
+        return self._lock
 
     async def get(self) -> str:
         token = self._token
         if token is not None and time.monotonic() < self._renew_at:
             return token
-        if self._lock is None:
-            self._lock = asyncio.Lock()
-        async with self._lock:
+        async with self._fetch_lock():
             # Whoever waited on the lock finds the token the first waiter fetched.
             if self._token is not None and time.monotonic() < self._renew_at:
                 return self._token
@@ -84,21 +104,17 @@ class _TokenManager:
 
     async def _fetch(self) -> str:
         client = self._client
-        data = await client._post(
+        answer: tuple[str, Any, Any] = await client._post(
             _TOKEN,
             client.base_url + _TOKEN.path,
             {"app_key": client.app_key, "app_secret": client._app_secret},
             headers={"X-Token-Expire": str(self._lifetime)},
+            parse=_token_answer,
         )
-        token = data.get("AccessToken") if isinstance(data, dict) else None
-        if not isinstance(token, str) or not token:
-            raise AuthenticationError(
-                "the token endpoint answered without an AccessToken",
-                status=200, body=scrub(data, client._secret_values()), endpoint=_TOKEN.name,
-            )
-        expires = _as_float(data.get("Expires"), self._lifetime)
+        token, raw_expires, raw_created = answer
+        expires = min(max(_as_float(raw_expires, self._lifetime), 0.0), float(self._lifetime))
         now = time.time()
-        age = now - _as_float(data.get("CreateTime"), now)
+        age = now - _as_float(raw_created, now)
         # Expires counts from CreateTime; a clock skew between us and the vendor must not make
         # every token look stale, so an implausible age is ignored.
         remaining = expires - age if 0 <= age <= expires else expires
@@ -154,9 +170,6 @@ class AsyncHuaweiVoice(BaseAsyncClient):
         token = self._tokens.current
         return (self._app_secret, token) if token else (self._app_secret,)
 
-    async def __aenter__(self) -> AsyncHuaweiVoice:
-        return self
-
     async def create_voice_notification(
         self,
         *,
@@ -182,15 +195,17 @@ class AsyncHuaweiVoice(BaseAsyncClient):
             token = await self._tokens.get()
             headers = {"X-APP-Key": self.app_key, "Authorization": f"Bearer {token}"}
             try:
-                data = await self._post(_NOTIFY, url, body, headers=headers)
+                result: NotificationResult = await self._post(
+                    _NOTIFY, url, body, headers=headers, parse=_notification_result
+                )
             except AuthenticationError as exc:
                 # 401: the vendor did not process the request. Renew the token once and retry.
                 if exc.status != 401 or attempt == 2:
                     raise
                 self._tokens.invalidate(token)
                 continue
-            break
-        return _notification_result(scrub(data, self._secret_values()))
+            return result
+        raise AssertionError("unreachable")  # pragma: no cover
 
     async def _notify(self, spec: Notify) -> NotificationResult:
         return await self.create_voice_notification(
@@ -203,25 +218,31 @@ class AsyncHuaweiVoice(BaseAsyncClient):
         specs: Iterable[Notify] | AsyncIterable[Notify],
         *,
         concurrency: int = C.DEFAULT_BULK_CONCURRENCY,
+        before_send: BeforeSend | None = None,
     ) -> AsyncIterator[Outcome[NotificationResult]]:
         """Create many notifications; yield one `Outcome` per `Notify` as it completes.
 
         See `voicekit.AsyncTeleCMI.dial_many` for the guarantees.
         """
         check_int_range("concurrency", concurrency, 1, C.MAX_BULK_CONCURRENCY)
-        return run_many(specs, self._notify, _notify_key, concurrency=concurrency)
+        return run_many(specs, self._notify, _notify_key, concurrency=concurrency, before_send=before_send)
 
     def _notify_batches(
-        self, specs: Iterable[Notify] | AsyncIterable[Notify], concurrency: int
+        self,
+        specs: Iterable[Notify] | AsyncIterable[Notify],
+        concurrency: int,
+        before_send: BeforeSend | None = None,
     ) -> AsyncIterator[Sequence[Outcome[NotificationResult]]]:
         check_int_range("concurrency", concurrency, 1, C.MAX_BULK_CONCURRENCY)
-        return run_many_batches(specs, self._notify, _notify_key, concurrency=concurrency)
+        return run_many_batches(
+            specs, self._notify, _notify_key, concurrency=concurrency, before_send=before_send
+        )
 
 
 def _notify_key(spec: Notify) -> str:
     if not isinstance(spec, Notify):
         raise ValidationError("specs", f"must hold voicekit.huawei.Notify items, got {type(spec).__name__}")
-    return spec.key
+    return check_str("key", spec.key, max_len=C.MAX_KEY_LEN)
 
 
 def _notification_body(
@@ -254,19 +275,25 @@ def _notification_body(
 
 
 def _notification_result(data: Any) -> NotificationResult:
+    """The documented answer; a ``retCode`` other than ``"0"`` is the vendor's refusal
+    (`VendorError`), and any other shape raises (the answer is unreadable)."""
     if not isinstance(data, dict):
-        raise VendorError("unexpected answer", status=200, body=data, endpoint=_NOTIFY.name)
-    code = str(data.get("retCode", ""))
-    if code != "0":
+        raise TypeError(f"the answer must be a JSON object, got {type(data).__name__}")
+    code = data.get("retCode")
+    if not isinstance(code, str | int) or isinstance(code, bool):
+        raise KeyError("the answer has no retCode")
+    message = data.get("retMsg")
+    message = message if isinstance(message, str) else ""
+    if str(code) != "0":
         raise VendorError(
-            str(data.get("retMsg") or "the vendor reported a failure"),
-            status=200, code=code, body=data, endpoint=_NOTIFY.name,
+            message[:200] or "the vendor reported a failure",
+            status=200, code=str(code)[:64], body=data, endpoint=_NOTIFY.name,
         )
-    result = data.get("result") or {}
+    result = data.get("result")
     serial = result.get("callSerialNo") if isinstance(result, dict) else None
-    return NotificationResult(
-        call_serial_no=str(serial or ""), ret_code=code, ret_msg=str(data.get("retMsg", ""))
-    )
+    if isinstance(serial, bool) or not isinstance(serial, str | int) or serial == "":
+        raise KeyError("the answer has no result.callSerialNo")
+    return NotificationResult(call_serial_no=str(serial), ret_code="0", ret_msg=message)
 
 
 def _mask(value: str) -> str:
@@ -328,6 +355,7 @@ class HuaweiVoice:
         specs: Iterable[Notify] | AsyncIterable[Notify],
         *,
         concurrency: int = C.DEFAULT_BULK_CONCURRENCY,
+        before_send: BeforeSend | None = None,
     ) -> Iterator[Outcome[NotificationResult]]:
         """Blocking `AsyncHuaweiVoice.notify_many`: outcomes cross threads in batches."""
-        return _sync.iterate_batches(lambda: self._async._notify_batches(specs, concurrency), iter)
+        return _sync.iterate_batches(lambda: self._async._notify_batches(specs, concurrency, before_send), iter)

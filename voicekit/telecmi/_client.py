@@ -20,9 +20,9 @@ from .._config import NOT_GIVEN, NotGiven, RateLimit, RetryPolicy, Timeout, env_
 from .._converter import converter
 from .._pagination import AsyncPaginator, Page
 from .._ratelimit import LimiterBackend
+from .._sending import BeforeSend
 from .._validate import check_bool, check_int_range, check_str, phone_number
 from ..errors import (
-    APIStatusError,
     AuthenticationError,
     ConfigurationError,
     InvalidRequestError,
@@ -36,14 +36,14 @@ __all__ = ["AsyncTeleCMI", "TeleCMI"]
 
 Region = Literal["global", "ind"]
 
+# The document also gives 502 as "the property required is missing". Every property is
+# validated before sending, so a 502 that still arrives is as likely a failing gateway after the
+# call was placed: like every 5xx on a call-creating request it is reported as outcome unknown
+# (see `classify`), never as "not placed".
 _MAKE_CALL_ERRORS: Final = {
     420: (AuthenticationError, "invalid app id or secret"),
     404: (NotFoundError, "invalid music file name"),
     422: (InvalidRequestError, "a required property is missing"),
-    # The document gives 502 as "the property required is missing". Every property is validated
-    # before sending, so a 502 that still arrives is as likely a failing gateway after the call was
-    # placed: it is reported as outcome unknown (see BaseAsyncClient._post), never as "not placed".
-    502: (InvalidRequestError, "a required property is missing (documented meaning of 502)"),
 }
 _MAKE_CALL = {
     region: Endpoint(
@@ -173,9 +173,6 @@ class AsyncTeleCMI(BaseAsyncClient):
     def _secret_values(self) -> tuple[str, ...]:
         return (self._secret,)
 
-    async def __aenter__(self) -> AsyncTeleCMI:
-        return self
-
     # -- calls -------------------------------------------------------------------------------
 
     async def make_call(
@@ -210,8 +207,10 @@ class AsyncTeleCMI(BaseAsyncClient):
         extra = _extra_params(extra_params)
         if extra is not None:
             body["extra_params"] = extra
-        data = await self._post(endpoint, self.base_url + endpoint.path, body)
-        return converter.structure(data, CallResult)
+        result: CallResult = await self._post(
+            endpoint, self.base_url + endpoint.path, body, parse=_call_result
+        )
+        return result
 
     async def play_music(
         self,
@@ -255,8 +254,10 @@ class AsyncTeleCMI(BaseAsyncClient):
             body["extra_params"] = _extra_params(extra_params)
         if callerid is not None:
             body["callerid"] = phone_number("callerid", callerid)
-        data = await self._post(_CLICK2CALL, self.base_url + _CLICK2CALL.path, body)
-        return converter.structure(data, ClickToCallResult)
+        result: ClickToCallResult = await self._post(
+            _CLICK2CALL, self.base_url + _CLICK2CALL.path, body, parse=_click_result
+        )
+        return result
 
     # -- bulk --------------------------------------------------------------------------------
 
@@ -278,21 +279,33 @@ class AsyncTeleCMI(BaseAsyncClient):
         specs: Iterable[Dial] | AsyncIterable[Dial],
         *,
         concurrency: int = C.DEFAULT_BULK_CONCURRENCY,
+        before_send: BeforeSend | None = None,
     ) -> AsyncIterator[Outcome[CallResult]]:
         """Place many calls; yield one `Outcome` per `Dial` as it completes.
 
         `specs` is consumed lazily; at most `concurrency` calls are in flight, each through the
-        account's rate limiter. A failure becomes its key's outcome (`outcome.unknown` tells a
-        call that may have been placed); closing the iterator cancels what is in flight.
+        account's rate limiter. Whatever one call raises becomes its key's outcome
+        (`outcome.unknown` tells a call that may have been placed), and an item that is not a
+        `Dial` becomes the failed outcome of key ``"#N"`` (its position); closing the iterator
+        cancels what is in flight.
+
+        `before_send`, an async callable, is awaited with a call's key after the rate limiter
+        granted it and right before its request leaves (a journal marks the key "sending"
+        there); whatever it raises stops that call and becomes its outcome.
         """
         check_int_range("concurrency", concurrency, 1, C.MAX_BULK_CONCURRENCY)
-        return run_many(specs, self._dial, _dial_key, concurrency=concurrency)
+        return run_many(specs, self._dial, _dial_key, concurrency=concurrency, before_send=before_send)
 
     def _dial_batches(
-        self, specs: Iterable[Dial] | AsyncIterable[Dial], concurrency: int
+        self,
+        specs: Iterable[Dial] | AsyncIterable[Dial],
+        concurrency: int,
+        before_send: BeforeSend | None = None,
     ) -> AsyncIterator[Sequence[Outcome[CallResult]]]:
         check_int_range("concurrency", concurrency, 1, C.MAX_BULK_CONCURRENCY)
-        return run_many_batches(specs, self._dial, _dial_key, concurrency=concurrency)
+        return run_many_batches(
+            specs, self._dial, _dial_key, concurrency=concurrency, before_send=before_send
+        )
 
     # -- call records ------------------------------------------------------------------------
 
@@ -324,11 +337,11 @@ class AsyncTeleCMI(BaseAsyncClient):
 
         async def fetch(window: object, number: int) -> Page[CallRecord]:
             assert isinstance(window, _Window)
-            data = await self._post(endpoint, url, {
+            page: Page[CallRecord] = await self._post(endpoint, url, {
                 "appid": appid, "token": secret, "start_date": window.start,
                 "end_date": window.end, "page": number, "limit": page_size,
-            })
-            return _page(data, number, page_size)
+            }, parse=lambda data: _page(data, number, page_size))
+            return page
 
         return AsyncPaginator(
             fetch, pin, page_size=page_size, limit=limit, concurrency=self.page_concurrency
@@ -386,17 +399,29 @@ class AsyncTeleCMI(BaseAsyncClient):
 def _dial_key(spec: Dial) -> str:
     if not isinstance(spec, Dial):
         raise ValidationError("specs", f"must hold voicekit.telecmi.Dial items, got {type(spec).__name__}")
-    return spec.key
+    return check_str("key", spec.key, max_len=C.MAX_KEY_LEN)
+
+
+def _call_result(data: Any) -> CallResult:
+    """The documented answer of a placed call; anything else raises (the answer is unreadable)."""
+    return converter.structure(data, CallResult)
+
+
+def _click_result(data: Any) -> ClickToCallResult:
+    return converter.structure(data, ClickToCallResult)
 
 
 def _page(data: Any, number: int, page_size: int) -> Page[CallRecord]:
-    try:
-        total = int(data.get("total", data.get("count", 0)))
-        records = converter.structure(data.get("cdr", []), list[CallRecord])
-    except Exception as exc:  # noqa: BLE001 - any shape we cannot read is the same error
-        raise APIStatusError(
-            f"unexpected call-record answer ({exc})", status=200, body=data, endpoint="records"
-        ) from exc
+    """One documented page of call records; raises for any other shape (the answer is then
+    unreadable, and the request path retries it)."""
+    if not isinstance(data, dict):
+        raise TypeError(f"a page of call records must be a JSON object, got {type(data).__name__}")
+    if "cdr" not in data:
+        raise KeyError("the page has no 'cdr' list")
+    total = data.get("total", data.get("count"))
+    if isinstance(total, bool) or not isinstance(total, int) or total < 0:
+        raise ValueError(f"the page's total must be a count, got {total!r}")
+    records = converter.structure(data["cdr"], list[CallRecord])
     return Page(number=number, page_size=page_size, total=total, records=records)
 
 
@@ -525,9 +550,10 @@ class TeleCMI:
         specs: Iterable[Dial] | AsyncIterable[Dial],
         *,
         concurrency: int = C.DEFAULT_BULK_CONCURRENCY,
+        before_send: BeforeSend | None = None,
     ) -> Iterator[Outcome[CallResult]]:
         """Blocking `AsyncTeleCMI.dial_many`: outcomes cross threads in batches, not one by one."""
-        return _sync.iterate_batches(lambda: self._async._dial_batches(specs, concurrency), iter)
+        return _sync.iterate_batches(lambda: self._async._dial_batches(specs, concurrency, before_send), iter)
 
     def outgoing_answered(
         self,
