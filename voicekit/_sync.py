@@ -85,6 +85,27 @@ class LoopThread:
 
 _lock = threading.Lock()
 _current: LoopThread | None = None
+# Set when the interpreter exits: calls cancelled by the loop's shutdown then belong to daemon
+# threads (the others were joined before exit handlers run), which are parked, not failed.
+_exiting = threading.Event()
+
+
+def _after_fork_in_child() -> None:
+    # A lock held by another thread at fork() stays held forever in the child.
+    global _lock
+    _lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _park_if_exiting() -> None:
+    """Block a daemon thread whose call the exit cut short; it is discarded with the process.
+
+    Raising instead would print a traceback from that thread while the interpreter exits.
+    """
+    if _exiting.is_set() and threading.current_thread() is not threading.main_thread():
+        threading.Event().wait()
 
 
 def loop_thread() -> LoopThread:
@@ -119,11 +140,21 @@ def register(owner: object, resource: Any) -> None:
     This is how a blocking client that was never closed leaves no "Unclosed client session"
     warning behind, at garbage collection or at interpreter exit.
     """
+    global _exit_marked
     weakref.finalize(owner, _close, resource)
+    if not _exit_marked:
+        # Exit handlers run last-registered first: registered after weakref's own, this marks
+        # the exit before the finalizers close sessions under calls still in flight.
+        atexit.register(_exiting.set)
+        _exit_marked = True
+
+
+_exit_marked = False
 
 
 @atexit.register
 def _shutdown_at_exit() -> None:
+    _exiting.set()
     current = _current
     if current is not None:
         current.shutdown()
@@ -143,6 +174,11 @@ def _wait(future: Future[T]) -> T:
     except KeyboardInterrupt:
         # Ctrl-C: cancel the coroutine in flight, then let the interrupt propagate.
         future.cancel()
+        raise
+    except BaseException:
+        # Whatever the loop's shutdown at exit did to this call (cancelled it, closed its
+        # connection), the caller is a daemon thread about to be discarded.
+        _park_if_exiting()
         raise
 
 
@@ -178,6 +214,7 @@ class _Pipe:
         self.batches: deque[Any] = deque()
         self.cond = threading.Condition()
         self.done = False
+        self.cancelled = False
         self.error: BaseException | None = None
         self.room: asyncio.Event | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -199,6 +236,7 @@ class _Pipe:
                 if full:
                     await room.wait()
         except asyncio.CancelledError:
+            self.cancelled = True
             raise
         except BaseException as exc:  # noqa: BLE001 - handed to the consumer, who re-raises it
             self.error = exc
@@ -220,8 +258,12 @@ class _Pipe:
                 # each wake-up costs a thread switch, so fewer, fuller hand-overs are faster.
                 self.cond.wait(_TICK)
             if not self.batches:
+                if self.error is not None or self.cancelled:
+                    _park_if_exiting()  # the exit cut the iteration short: see `_wait`
                 if self.error is not None:
                     raise self.error
+                if self.cancelled:
+                    raise concurrent.futures.CancelledError()
                 return None
             was_full = len(self.batches) >= self.ahead
             batches = list(self.batches)
