@@ -14,9 +14,51 @@ __all__ = ["converter", "wire"]
 
 T = TypeVar("T")
 
+# Digits beyond this are not an id, a count or a duration, whatever a vendor sends.
+_MAX_DIGITS = 32
+
+
+def _structure_str(value: Any, _: object) -> str:
+    """A vendor string; a number is accepted as its digits (vendors mix the two for ids)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool) and -(10**_MAX_DIGITS) < value < 10**_MAX_DIGITS:
+        return str(value)
+    raise TypeError(f"expected a string, got {type(value).__name__}")
+
+
+def _structure_int(value: Any, _: object) -> int:
+    """A vendor integer: a JSON integer, an integral float, or a short string of ASCII digits."""
+    if isinstance(value, bool):
+        raise TypeError("expected an integer, got a boolean")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str):
+        text = value.strip()
+        digits = text[1:] if text[:1] == "-" else text
+        if digits.isascii() and digits.isdigit() and len(digits) <= _MAX_DIGITS:
+            return int(text)
+    raise ValueError(f"expected an integer, got {value!r:.40}")
+
+
+def _structure_decimal(value: Any, _: object) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise TypeError(f"expected a number, got {type(value).__name__}")
+    if isinstance(value, str) and len(value) > 2 * _MAX_DIGITS:
+        raise ValueError("expected a number, got a long string")
+    number = Decimal(str(value))
+    if not number.is_finite():
+        raise ValueError(f"expected a finite number, got {value!r}")
+    return number
+
+
 converter = cattrs.Converter()
 converter.register_unstructure_hook(Decimal, str)
-converter.register_structure_hook(Decimal, lambda v, _: Decimal(str(v)))
+converter.register_structure_hook(Decimal, _structure_decimal)
+converter.register_structure_hook(str, _structure_str)
+converter.register_structure_hook(int, _structure_int)
 converter.register_unstructure_hook(dt.datetime, lambda d: d.isoformat())
 
 
