@@ -19,13 +19,17 @@ CDR = PIOPIY + "/v1/outanswered"
 class RecordServer:
     """Answers the record endpoint from a list of records, with failures scripted per page."""
 
-    def __init__(self, total: int, failures: dict[int, int] | None = None) -> None:
+    def __init__(self, total: int, failures: dict[int, int] | None = None, *, short: dict[int, int] | None = None,
+                 windowed: bool = False) -> None:
         self.records = [
             {"_id": f"{i:024x}", "to": 9100000000 + i, "time": 1_700_000_000_000 - i, "from": "209_1",
              "billedsec": i % 60, "rate": "0.6", "record": "true", "filename": f"{i}.mp3", "name": "n"}
             for i in range(total)
         ]
         self.failures = dict(failures or {})
+        self.short = dict(short or {})  # page -> how many times it comes back one record short
+        self.windowed = windowed  # honour start_date / end_date (inclusive)
+        self.on_request: list = []  # callables(body) run before each answer
         self.bodies: list[dict] = []
         self.in_flight = 0
         self.max_in_flight = 0
@@ -39,13 +43,30 @@ class RecordServer:
             await asyncio.sleep(0.001 * (body["page"] % 3))  # out-of-order completion
         finally:
             self.in_flight -= 1
+        for hook in self.on_request:
+            hook(body)
         page = body["page"]
         if self.failures.get(page, 0) > 0:
             self.failures[page] -= 1
             return CallbackResult(status=503, body="try again")
+        records = self.records
+        if self.windowed:
+            records = [r for r in records if body["start_date"] <= r["time"] <= body["end_date"]]
         size = body["limit"]
-        chunk = self.records[(page - 1) * size: page * size]
-        return CallbackResult(payload={"total": len(self.records), "cdr": chunk, "code": 200})
+        chunk = records[(page - 1) * size: page * size]
+        if self.short.get(page, 0) > 0:
+            self.short[page] -= 1
+            chunk = chunk[:-1]
+        return CallbackResult(payload={"total": len(records), "cdr": chunk, "code": 200})
+
+    def land(self, time_ms: int) -> dict:
+        """Insert a record at `time_ms`, keeping the list newest first."""
+        n = len(self.records)
+        record = {"_id": f"{10**6 + n:024x}", "to": 9100000000 + n, "time": time_ms, "from": "209_1",
+                  "billedsec": 1, "rate": "0.6", "record": "true", "filename": f"{n}.mp3", "name": "n"}
+        index = next((i for i, r in enumerate(self.records) if r["time"] < time_ms), n)
+        self.records.insert(index, record)
+        return record
 
 
 def client(retry: RetryPolicy = FAST_RETRY, concurrency: int = 4) -> AsyncTeleCMI:
@@ -148,3 +169,70 @@ async def test_a_page_that_keeps_failing_raises_after_its_retries() -> None:
                 async for r in tc.outgoing_answered(start=1_600_000_000_000, end=2_000_000_000_000, page_size=10):
                     got.append(r)
     assert len(got) == 40, "the pages before the failing one were delivered, in order"
+
+
+async def test_a_short_page_in_the_middle_is_asked_again_never_accepted() -> None:
+    server = RecordServer(total=120, short={5: 1})
+    with aioresponses() as m:
+        m.post(CDR, callback=server.handle, repeat=True)
+        async with client() as tc:
+            query = tc.outgoing_answered(start=1_600_000_000_000, end=2_000_000_000_000, page_size=10)
+            ids = [r.id async for r in query]
+    assert ids == [r["_id"] for r in server.records]
+    assert Counter(b["page"] for b in server.bodies)[5] == 2
+
+
+def landing_below_on_page_two(server: RecordServer) -> None:
+    landed = []
+
+    def hook(body: dict) -> None:
+        if body["page"] == 2 and body["limit"] > 1 and not landed:
+            landed.append(server.land(server.records[-1]["time"] - 1))
+
+    server.on_request.append(hook)
+
+
+async def test_limit_holds_across_a_re_pin() -> None:
+    server = RecordServer(total=100, windowed=True)
+    landing_below_on_page_two(server)
+    with aioresponses() as m:
+        m.post(CDR, callback=server.handle, repeat=True)
+        async with client(concurrency=1) as tc:
+            query = tc.outgoing_answered(start=1_600_000_000_000, end=2_000_000_000_000, page_size=10, limit=35)
+            ids = [r.id async for r in query]
+    assert len(server.records) == 101
+    assert ids == [r["_id"] for r in server.records[:35]]
+
+
+async def test_pages_stay_numbered_in_order_across_a_re_pin_and_tell_the_new_total() -> None:
+    server = RecordServer(total=100, windowed=True)
+    landing_below_on_page_two(server)
+    with aioresponses() as m:
+        m.post(CDR, callback=server.handle, repeat=True)
+        async with client(concurrency=1) as tc:
+            pages = [p async for p in tc.outgoing_answered(
+                start=1_600_000_000_000, end=2_000_000_000_000, page_size=10).pages()]
+    assert [p.number for p in pages] == list(range(1, len(pages) + 1))
+    assert [r.id for p in pages for r in p.records] == [r["_id"] for r in server.records]
+    assert (pages[0].total, pages[-1].total) == (100, 101)
+    counts = [b for b in server.bodies if b["limit"] == 1]
+    assert len(counts) == 2, "one count when re-pinning, one when the narrowed window is done"
+
+
+async def test_a_vendor_listing_oldest_first_pages_fine_but_cannot_re_pin() -> None:
+    from voicekit.errors import RecordsChangedError
+
+    server = RecordServer(total=50)
+    server.records.reverse()
+    with aioresponses() as m:
+        m.post(CDR, callback=server.handle, repeat=True)
+        async with client(concurrency=1) as tc:
+            query = tc.outgoing_answered(start=1_600_000_000_000, end=2_000_000_000_000, page_size=10)
+            assert [r.id async for r in query] == [r["_id"] for r in server.records]
+            before = [r["_id"] for r in server.records]
+            landing_below_on_page_two(server)
+            got = []
+            with pytest.raises(RecordsChangedError, match="newest first"):
+                async for r in tc.outgoing_answered(start=1_600_000_000_000, end=2_000_000_000_000, page_size=10):
+                    got.append(r.id)
+    assert got == before[:10]

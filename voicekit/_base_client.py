@@ -15,10 +15,11 @@ import orjson
 
 from . import _constants as C
 from . import _fork
-from ._config import RateLimit, RetryPolicy, Timeout
+from ._config import MAX_SECONDS, RateLimit, RetryPolicy, Timeout
 from ._ratelimit import AccountPaused, LimiterBackend, RateLimiter
 from ._retry import parse_retry_after, retry_delay
 from ._sending import current_ticket
+from ._validate import check_number, show
 from .errors import (
     APIStatusError,
     AuthenticationError,
@@ -415,15 +416,29 @@ class BaseAsyncClient:
         limiter_backend: LimiterBackend | None,
         connection_limit: int = C.DEFAULT_CONNECTION_LIMIT,
     ) -> None:
-        if isinstance(timeout, bool) or not isinstance(timeout, Timeout | int | float | None):
-            raise ValidationError("timeout", "must be a Timeout or a number of seconds")
-        self._timeout = (
-            timeout if isinstance(timeout, Timeout)
-            else Timeout(total=float(timeout)) if timeout is not None else Timeout()
-        )
+        if isinstance(timeout, Timeout):
+            self._timeout = timeout
+        elif timeout is None:
+            self._timeout = Timeout()
+        else:
+            if isinstance(timeout, bool) or not isinstance(timeout, int | float):
+                raise ValidationError(
+                    "timeout", f"must be a voicekit.Timeout or a number of seconds, got {show(timeout)}"
+                )
+            # Named "timeout" here (not Timeout's "total"): that is the argument the caller gave.
+            self._timeout = Timeout(total=check_number("timeout", timeout, 0.0, MAX_SECONDS, lo_open=True))
+        # `is None`, not truthiness: retry=0 or retry="" must be refused, not read as "default".
         if retry is not None and not isinstance(retry, RetryPolicy):
-            raise ValidationError("retry", f"must be a voicekit.RetryPolicy or None, got {retry!r}")
-        self._retry = retry or RetryPolicy()
+            raise ValidationError("retry", f"must be a voicekit.RetryPolicy or None, got {show(retry)}")
+        self._retry = RetryPolicy() if retry is None else retry
+        if limiter_backend is not None and not (
+            callable(getattr(limiter_backend, "acquire", None))
+            and callable(getattr(limiter_backend, "penalize", None))
+        ):
+            raise ValidationError(
+                "limiter_backend",
+                "must implement voicekit's LimiterBackend (async acquire and penalize) or be None",
+            )
         self._limiter = RateLimiter(
             f"{self._vendor}:{account}", RateLimit.coerce(rate_limit), limiter_backend
         )

@@ -1,8 +1,31 @@
 """Paged record endpoints: await for the first page, ``async for`` over every record.
 
-After the first page tells the total, the remaining pages are fetched concurrently, at most
-`concurrency` at a time, and handed out strictly in order. Only the pages in flight are held in
-memory, so iterating a million records costs what a few pages cost.
+The record endpoints page by offset (``page`` / ``limit``) over a time window, newest first. The
+window is pinned once per paginator (lazily, on first use), and its first page is kept, so that
+``await``, `AsyncPaginator.pages` and ``async for`` all see the same window. After the first page
+tells the total, the remaining pages are fetched concurrently, at most `concurrency` at a time,
+and handed out strictly in order. Only the pages in flight are held in memory, so iterating a
+million records costs what a few pages cost.
+
+Exactly once, even when records land in the window while it is paged (an offset page is only
+meaningful against the set of records it was computed from):
+
+- Records are only ever added to a window (a call record is never withdrawn), so the vendor's
+  total only grows: every page that reports the same total as the first one was cut from the
+  same set of records, and the pages handed out so far are a prefix of that set's order.
+- A page reporting another total may be shifted, and so may every page after it. They are all
+  dropped. Let T be the time of the last record handed out: every record newer than T has been
+  handed out. One cheap query counts the records in (T, end]; if the count still equals what was
+  handed out there, nothing landed where iteration has passed, and paging goes on over the
+  narrower window [start, T], skipping the records at exactly T that were already handed out
+  (only the ids at that one boundary time are kept: memory stays bounded).
+- If records did land in (T, end], they can no longer be handed out in order:
+  `RecordsChangedError` is raised. After a re-pin the same count is checked once more when the
+  last page has been handed out, since records landing above the narrower window are invisible
+  to its pages.
+- Re-pinning below T is sound only if records come newest first, as documented; when they did
+  not, a change of total raises `RecordsChangedError` too. Records that keep landing below the
+  position faster than a page round trip raise it after `MAX_IDLE_REPINS` fruitless re-pins.
 """
 
 from __future__ import annotations
@@ -11,20 +34,52 @@ import asyncio
 import math
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Sequence
-from typing import Generic, TypeVar
+from typing import Final, Generic, Protocol, TypeVar
 
 import attrs
 
 from ._tasks import cancel_and_wait
+from .errors import RecordsChangedError
 
-__all__ = ["AsyncPaginator", "Page"]
+__all__ = ["AsyncPaginator", "Page", "Window"]
+
+# Re-pins in a row that hand out no new record before the paginator gives up: records landing
+# below the current position faster than a page round trip would otherwise loop forever.
+MAX_IDLE_REPINS: Final = 3
+
+_SETTLE_HINT = "page a settled window (an `end` a few minutes in the past), or iterate again"
+
+
+class Record(Protocol):
+    """What the paginator needs of a record: a unique id and its time (epoch milliseconds)."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def time(self) -> int: ...
+
 
 T = TypeVar("T")
+R = TypeVar("R", bound=Record)
+
+
+@attrs.frozen
+class Window:
+    """A time window of records, both ends inclusive, in epoch milliseconds."""
+
+    start: int
+    end: int
 
 
 @attrs.frozen(kw_only=True)
 class Page(Generic[T]):
-    """One page of records, and the total the vendor reported for the whole window."""
+    """One page of records, and the total the vendor reported for the whole window.
+
+    Pages handed out by `AsyncPaginator.pages` are numbered 1, 2, ... in order. After records
+    landed in the window during paging (see the module documentation), a page may hold fewer
+    than `page_size` records and `total` is the window's total as last reported.
+    """
 
     number: int
     page_size: int
@@ -37,22 +92,27 @@ class Page(Generic[T]):
         return math.ceil(self.total / self.page_size) if self.total else 1
 
 
-class AsyncPaginator(Generic[T]):
-    """A lazily evaluated, pinned query over a paged endpoint.
+#: fetch(window, page number (1-based), page size) -> that page of the window.
+Fetch = Callable[[Window, int, int], Awaitable[Page[R]]]
+
+
+class AsyncPaginator(Generic[R]):
+    """A lazily evaluated, pinned query over a paged, newest-first endpoint.
 
     Args:
-        fetch: fetches page number N (1-based) of the pinned query.
-        pin: called once when the first page is fetched; it fixes the query (its time window)
-            so that records arriving meanwhile do not shift the pages.
+        fetch: fetches page N (1-based) of a window with a given page size; the page must hold
+            exactly the records the total implies (the caller's parser checks it).
+        pin: called once, on first use; it fixes the query's time window so that records
+            arriving later do not shift the pages.
         page_size: records per page.
         limit: stop after this many records (None: all of them).
-        concurrency: pages fetched at once after the first.
+        concurrency: pages fetched at once.
     """
 
     def __init__(
         self,
-        fetch: Callable[[object, int], Awaitable[Page[T]]],
-        pin: Callable[[], object],
+        fetch: Fetch[R],
+        pin: Callable[[], Window],
         *,
         page_size: int,
         limit: int | None,
@@ -60,45 +120,146 @@ class AsyncPaginator(Generic[T]):
     ) -> None:
         self._fetch = fetch
         self._pin = pin
+        self._window: Window | None = None
+        self._first: Page[R] | None = None
         self.page_size = page_size
         self.limit = limit
         self.concurrency = concurrency
 
-    def __await__(self) -> Generator[object, None, Page[T]]:
-        return self._fetch(self._pin(), 1).__await__()
+    @property
+    def window(self) -> Window:
+        """The pinned window (pinned now, if this is the first use)."""
+        if self._window is None:
+            self._window = self._pin()
+        return self._window
 
-    async def pages(self) -> AsyncIterator[Page[T]]:
-        """Yield every page in order, fetching ahead concurrently.
+    async def first_page(self) -> Page[R]:
+        """The first page of the pinned window; fetched once, then kept."""
+        if self._first is None:
+            self._first = await self._fetch(self.window, 1, self.page_size)
+        return self._first
 
-        Pages 2..`concurrency` are requested together with page 1, before the total is known:
+    def __await__(self) -> Generator[object, None, Page[R]]:
+        return self.first_page().__await__()
+
+    async def _count(self, start: int, end: int) -> int:
+        """How many records the vendor holds in [start, end] (a one-record page)."""
+        if start > end:
+            return 0
+        return (await self._fetch(Window(start, end), 1, 1)).total
+
+    async def pages(self) -> AsyncIterator[Page[R]]:
+        """Yield every page in order, fetching ahead concurrently; each record exactly once.
+
+        Until the total is known, pages 2..`concurrency` are requested together with page 1:
         waiting for page 1 first would cost a whole round trip on every large query. When the
         window turns out smaller, those extra requests are cancelled or their (empty) pages
         dropped; `limit` caps how far this speculation goes.
+
+        Raises:
+            RecordsChangedError: records landed in the window where paging had already passed.
         """
-        query = self._pin()
-        cap = self.concurrency if self.limit is None else math.ceil(self.limit / self.page_size)
-        pending: deque[asyncio.Task[Page[T]]] = deque(
-            asyncio.ensure_future(self._fetch(query, number))
-            for number in range(1, max(1, min(self.concurrency, cap)) + 1)
-        )
-        next_number = len(pending) + 1
+        window = self.window
+        segment = window  # the window the current pages are cut from: [start, end] or [start, T]
+        first = self._first
+        number = 0  # pages handed out
+        handed = 0  # records handed out
+        above = 0  # records handed out that are newer than segment.end
+        boundary_time: int | None = None  # time of the last record handed out ...
+        boundary_ids: set[str] = set()  # ... and the ids handed out at exactly that time
+        idle, handed_at_repin = 0, -1
+        ordered = True  # every record handed out so far came newest first
+        pending: deque[asyncio.Task[Page[R]]] = deque()
         try:
-            first = await pending.popleft()
-            wanted = first.total if self.limit is None else min(first.total, self.limit)
-            last = max(1, math.ceil(wanted / self.page_size))
-            surplus = [pending.pop() for _ in range(max(0, len(pending) - (last - 1)))]
-            await cancel_and_wait(surplus)
-            yield first
-            while pending or next_number <= last:
-                while next_number <= last and len(pending) < self.concurrency:
-                    pending.append(asyncio.ensure_future(self._fetch(query, next_number)))
-                    next_number += 1
-                page = await pending.popleft()
-                yield page
+            while True:
+                # Records still wanted from this segment: the rest of the limit, plus the ones
+                # at the boundary time that were handed out already and will be skipped.
+                wanted = None if self.limit is None else self.limit - handed + len(boundary_ids)
+                cap = self.concurrency if wanted is None else math.ceil(wanted / self.page_size)
+                if first is None:
+                    for n in range(1, max(1, min(self.concurrency, cap)) + 1):
+                        pending.append(asyncio.ensure_future(self._fetch(segment, n, self.page_size)))
+                    first = await pending.popleft()
+                    if segment is window:
+                        self._first = first
+                reference = first.total
+                count = reference if wanted is None else min(reference, wanted)
+                last = max(1, math.ceil(count / self.page_size))
+                surplus = [pending.pop() for _ in range(max(0, len(pending) - (last - 1)))]
+                await cancel_and_wait(surplus)
+                next_number = 2 + len(pending)
+                page: Page[R] = first
+                changed: Page[R] | None = None
+                while True:
+                    fresh: Sequence[R] = page.records
+                    if boundary_ids:
+                        fresh = [r for r in fresh if r.time != boundary_time or r.id not in boundary_ids]
+                    for record in fresh:
+                        if record.time != boundary_time:
+                            # Newest first, the boundary only moves down; if not, no re-pin is sound.
+                            ordered = ordered and (boundary_time is None or record.time < boundary_time)
+                            boundary_time, boundary_ids = record.time, set()
+                        boundary_ids.add(record.id)
+                    handed += len(fresh)
+                    if fresh or number == 0:
+                        number += 1
+                        yield Page(number=number, page_size=self.page_size,
+                                   total=above + page.total, records=fresh)
+                    if page.number >= last or (self.limit is not None and handed >= self.limit):
+                        break
+                    while next_number <= last and len(pending) < self.concurrency:
+                        pending.append(asyncio.ensure_future(
+                            self._fetch(segment, next_number, self.page_size)))
+                        next_number += 1
+                    page = await pending.popleft()
+                    if page.total != reference:
+                        changed = page
+                        break
+                await cancel_and_wait(pending)
+                pending.clear()
+                if changed is None:
+                    if segment.end < window.end and (self.limit is None or handed < self.limit):
+                        # Records landing above a narrowed window are invisible to its pages.
+                        seen = await self._count(segment.end + 1, window.end)
+                        if seen != above:
+                            raise RecordsChangedError(
+                                f"{seen - above:+d} call record(s) landed in the window newer than "
+                                f"{segment.end} ms, where paging had already passed; {_SETTLE_HINT}",
+                                expected=above + reference, seen=seen + reference,
+                            )
+                    return
+                # The set of records changed under the pages: re-pin below what was handed out.
+                idle = idle + 1 if handed == handed_at_repin else 0
+                handed_at_repin = handed
+                if idle >= MAX_IDLE_REPINS:
+                    raise RecordsChangedError(
+                        f"call records keep landing in the window faster than it can be paged; "
+                        f"{_SETTLE_HINT}",
+                        expected=above + reference, seen=above + changed.total,
+                    )
+                first = None
+                if boundary_time is None:
+                    continue  # nothing handed out yet: page the same segment afresh
+                if not ordered:
+                    raise RecordsChangedError(
+                        f"call records landed in the window while it was paged, and the vendor "
+                        f"does not list them newest first, so paging cannot resume; {_SETTLE_HINT}",
+                        expected=above + reference, seen=above + changed.total,
+                    )
+                newer = handed - len(boundary_ids)
+                seen = await self._count(boundary_time + 1, window.end)
+                if seen != newer:
+                    raise RecordsChangedError(
+                        f"{seen - newer:+d} call record(s) landed in the window newer than "
+                        f"{boundary_time} ms, where paging had already passed; {_SETTLE_HINT}",
+                        expected=above + reference, seen=above + changed.total,
+                    )
+                above = newer
+                segment = Window(window.start, boundary_time)
         finally:
             await cancel_and_wait(pending)
 
-    async def __aiter__(self) -> AsyncIterator[T]:
+    async def __aiter__(self) -> AsyncIterator[R]:
         remaining = self.limit
         pages = self.pages()
         try:

@@ -235,6 +235,46 @@ async def test_invalid_pcmo_actions(sb: Sandbox, post: Any, action: Any, status:
     assert sb.calls == []
 
 
+# --- play_get_input: what the official SDK sends ----------------------------------------------
+
+_DTMF = "https://example.test/dtmf"
+_MUSIC_URL = "https://example.test/menu.mp3"
+
+
+@pytest.mark.parametrize(
+    "action",
+    [
+        # piopiy/action/input.py play_input: a URL goes out as both file_name and file_url.
+        {"action": "play_get_input", "action_url": _DTMF, "file_name": _MUSIC_URL, "file_url": _MUSIC_URL,
+         "max_digit": 1, "max_retry": 3, "timeout": 5},
+        {"action": "play_get_input", "action_url": _DTMF, "file_url": _MUSIC_URL},
+        {"action": "play_get_input", "action_url": _DTMF, "file_name": "welcome.wav"},
+    ],
+    ids=["sdk-url", "url-only", "uploaded"],
+)
+async def test_play_get_input_takes_an_uploaded_file_or_a_url(sb: Sandbox, post: Any, action: Any) -> None:
+    answer = await post(sb.url + GLOBAL, json=with_secret(MAKE_CALL_SAMPLE, sb, pcmo=[action]))
+    assert answer.status == 200, answer.body
+    assert len(sb.calls) == 1
+
+
+@pytest.mark.parametrize(
+    ("action", "status"),
+    [
+        ({"action": "play_get_input", "action_url": _DTMF, "file_name": "welcome.wav", "file_url": _MUSIC_URL}, 502),
+        ({"action": "play_get_input", "action_url": _DTMF, "file_url": "menu.mp3"}, 502),
+        ({"action": "play_get_input", "action_url": _DTMF, "file_name": _MUSIC_URL}, 404),
+        ({"action": "play_get_input", "action_url": _DTMF, "file_name": "welcome.wav", "max_retry": 0}, 502),
+        ({"action": "play_get_input", "action_url": _DTMF}, 502),
+    ],
+    ids=["two-sources", "url-not-a-url", "url-as-name-only", "max_retry-0", "no-music"],
+)
+async def test_play_get_input_refusals(sb: Sandbox, post: Any, action: Any, status: int) -> None:
+    answer = await post(sb.url + GLOBAL, json=with_secret(MAKE_CALL_SAMPLE, sb, pcmo=[action]))
+    assert answer.status == status, answer.body
+    assert sb.calls == []
+
+
 # --- click to call --------------------------------------------------------------------------
 
 

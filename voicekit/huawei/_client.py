@@ -12,11 +12,19 @@ from .. import _constants as C
 from .. import _fork, _sync
 from .._base_client import BaseAsyncClient, Endpoint
 from .._bulk import Outcome, run_many, run_many_batches
-from .._config import NOT_GIVEN, NotGiven, RateLimit, RetryPolicy, Timeout, env_or
+from .._config import NOT_GIVEN, NotGiven, RateLimit, RetryPolicy, Timeout, checked_setting, env_or
 from .._converter import converter
 from .._ratelimit import LimiterBackend
 from .._sending import BeforeSend
-from .._validate import check_http_url, check_int_range, check_len, check_str
+from .._validate import (
+    check_base_url,
+    check_header_value,
+    check_http_url,
+    check_int_range,
+    check_len,
+    check_str,
+    show,
+)
 from ..errors import (
     AuthenticationError,
     InvalidRequestError,
@@ -150,9 +158,18 @@ class AsyncHuaweiVoice(BaseAsyncClient):
         rate_limit: RateLimit | float | None | NotGiven = NOT_GIVEN,
         limiter_backend: LimiterBackend | None = None,
     ) -> None:
-        self.base_url = str(env_or(base_url, "VOICEKIT_HUAWEI_BASE_URL", "base URL")).rstrip("/")
-        self.app_key = str(env_or(app_key, "VOICEKIT_HUAWEI_APP_KEY", "app key"))
-        self._app_secret = str(env_or(app_secret, "VOICEKIT_HUAWEI_APP_SECRET", "app secret"))
+        # An argument that breaks a rule is a ValidationError; a bad environment variable a
+        # ConfigurationError naming it; neither given, a ConfigurationError saying how to give it.
+        self.base_url = checked_setting(
+            base_url, "VOICEKIT_HUAWEI_BASE_URL", "base_url", check_base_url
+        ) or str(env_or(None, "VOICEKIT_HUAWEI_BASE_URL", "base URL"))
+        # The app key travels in the X-APP-Key header, so it must be header-safe.
+        self.app_key = checked_setting(
+            app_key, "VOICEKIT_HUAWEI_APP_KEY", "app_key", check_header_value
+        ) or str(env_or(None, "VOICEKIT_HUAWEI_APP_KEY", "app key"))
+        self._app_secret = checked_setting(
+            app_secret, "VOICEKIT_HUAWEI_APP_SECRET", "app_secret", _app_secret
+        ) or str(env_or(None, "VOICEKIT_HUAWEI_APP_SECRET", "app secret"))
         check_int_range("token_lifetime", token_lifetime, 60, C.HUAWEI_TOKEN_LIFETIME)
         self._tokens = _TokenManager(self, token_lifetime)
         super().__init__(
@@ -245,6 +262,20 @@ def _notify_key(spec: Notify) -> str:
     return check_str("key", spec.key, max_len=C.MAX_KEY_LEN)
 
 
+def _app_secret(field: str, value: Any) -> str:
+    return check_str(field, value, max_len=1024)
+
+
+def _priority(value: Any) -> str:
+    """The documented "1"-"9" (an int or its one ASCII digit as a string)."""
+    # Not str.isdigit(): it accepts "²" and other digits int() cannot read.
+    if isinstance(value, str) and len(value) == 1 and "1" <= value <= "9":
+        return value
+    if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 9:
+        return str(int(value))
+    raise ValidationError("priority", f'must be an integer from 1 to 9 (or "1"-"9"), got {show(value)}')
+
+
 def _notification_body(
     called: Any,
     play_list: Any,
@@ -254,8 +285,10 @@ def _notification_body(
     priority: Any,
 ) -> dict[str, Any]:
     body: dict[str, Any] = {"called": check_str("called", called, max_len=32)}
-    if isinstance(play_list, Prompt) or not isinstance(play_list, list | tuple):
-        raise ValidationError("play_list", "must be a list of 1-5 Prompt items")
+    if not isinstance(play_list, list | tuple):
+        raise ValidationError(
+            "play_list", f"must be a list of 1-5 voicekit.huawei.Prompt items, got {type(play_list).__name__}"
+        )
     check_len("play_list", play_list, 1, 5)
     for i, item in enumerate(play_list):
         if not isinstance(item, Prompt):
@@ -268,9 +301,7 @@ def _notification_body(
     if play_times is not None:
         body["playTimes"] = check_int_range("play_times", play_times, 1, 5)
     if priority is not None:
-        if isinstance(priority, str) and priority.isdigit():
-            priority = int(priority)
-        body["priority"] = str(check_int_range("priority", priority, 1, 9))
+        body["priority"] = _priority(priority)
     return body
 
 

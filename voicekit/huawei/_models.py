@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import attrs
 
 from .._converter import wire
-from .._validate import check_len, check_str
+from .._validate import check_len, check_seq, check_str
 from ..errors import ValidationError
 
 __all__ = ["Notify", "NotificationResult", "Prompt"]
@@ -16,12 +16,14 @@ MAX_TEMPLATE_PARAMS = 10
 MAX_PARAM_LEN = 32
 
 
+#: No length is documented for the ids; this only keeps absurd values out of the body.
+MAX_ID_LEN = 256
+
+
 def _params(value: Sequence[str] | None) -> tuple[str, ...] | None:
     if value is None:
         return None
-    if isinstance(value, str | bytes) or not hasattr(value, "__iter__"):
-        raise ValidationError("template_params", "must be a list of strings")
-    return tuple(value)
+    return check_seq("template_params", value, "strings")
 
 
 @attrs.frozen(kw_only=True)
@@ -46,7 +48,7 @@ class Prompt:
             raise ValidationError(
                 "voice_id", "give exactly one of voice_id, voice_file_name and template_id"
             )
-        check_str(given[0], getattr(self, given[0]))
+        check_str(given[0], getattr(self, given[0]), max_len=MAX_ID_LEN)
         if self.template_params is not None:
             check_len("template_params", self.template_params, 1, MAX_TEMPLATE_PARAMS)
             for i, param in enumerate(self.template_params):

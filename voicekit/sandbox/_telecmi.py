@@ -160,10 +160,26 @@ def _input(state: SandboxState, where: str, action: dict[str, Any]) -> None:
 
 
 def _play_get_input(state: SandboxState, where: str, action: dict[str, Any]) -> None:
-    file_name = _need_str(action, where, "file_name")
+    """``play_get_input``: the music is an uploaded ``file_name`` or a ``file_url``.
+
+    The document lists ``{file_name*, action_url*, max_digit, max_retry=1, timeout}``; TeleCMI's
+    official SDK (piopiy/action/input.py, ``play_input``) sends a music URL as ``file_url`` and
+    copies it into ``file_name`` too. So a ``file_url`` is the music, and a ``file_name`` beside
+    it must be that same URL; without a ``file_url`` the ``file_name`` must be an uploaded file.
+    ``max_digit``, ``max_retry`` and ``timeout`` are positive integers (``max_retry`` defaults
+    to 1, the SDK sends 3; 0 is not documented).
+    """
     _url(action, where, "action_url", ("http", "https"))
     _opt_pos_int(action, where, "max_digit", "max_retry", "timeout")
-    _music(state, where, file_name)
+    if action.get("file_url") is not None:
+        _url(action, where, "file_url", ("http", "https"))
+        name = action.get("file_name")
+        if name is not None and name != action["file_url"]:
+            raise _pcmo_missing(
+                where, "file_name", "must be absent or equal file_url when file_url is given"
+            )
+        return
+    _music(state, where, _need_str(action, where, "file_name"))
 
 
 def _param(state: SandboxState, where: str, action: dict[str, Any]) -> None:

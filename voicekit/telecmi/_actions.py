@@ -18,8 +18,10 @@ from .._validate import (
     check_http_url,
     check_int_range,
     check_len,
+    check_seq,
     check_str,
     phone_number,
+    show,
 )
 from ..errors import ValidationError
 
@@ -41,26 +43,34 @@ __all__ = [
 ]
 
 _AUDIO = (".mp3", ".wav")
+# File names are what the vendor's dashboard stores; none is anywhere near this long.
+_MAX_FILE_NAME = 255
+
+# Ceilings for numbers the documents give defaults for but no maximum (uncertain; correct them
+# here if the vendor documents one). They keep absurd values, which would fail only at the
+# vendor or not serialise at all, from being accepted.
+MAX_SECONDS = 86_400  # duration: a day
+MAX_WAIT_SECONDS = 3_600  # ring and digit timeouts: an hour
+MAX_LOOP = 100
+MAX_DIGITS = 64
+MAX_RETRIES = 10
+MAX_TARGETS = 10
 
 
-def _audio_file(field: str, value: str) -> None:
-    check_str(field, value)
-    if "/" in value or not value.lower().endswith(_AUDIO):
-        raise ValidationError(field, f"must be an uploaded .mp3 or .wav file name, got {value!r}")
-
-
-def _seq(field: str, value: Any) -> tuple[Any, ...]:
-    if isinstance(value, str | bytes) or not hasattr(value, "__iter__"):
-        raise ValidationError(field, f"must be a list, got {type(value).__name__}")
-    return tuple(value)
+def _audio_file(field: str, value: Any) -> None:
+    check_str(field, value, max_len=_MAX_FILE_NAME)
+    if "/" in value or "\\" in value or not value.lower().endswith(_AUDIO):
+        raise ValidationError(
+            field, f"must be the name of an uploaded .mp3 or .wav file (not a path), got {show(value)}"
+        )
 
 
 def _connect(value: Any) -> tuple[Any, ...]:
-    return _seq("connect", value)
+    return check_seq("connect", value, "Pstn targets")
 
 
 def _call(value: Any) -> tuple[Any, ...]:
-    return _seq("call", value)
+    return check_seq("call", value, "Sip targets")
 
 
 def _number(value: Any) -> int:
@@ -71,7 +81,7 @@ def _from(value: Any) -> int:
     return phone_number("from_", value)
 
 
-def _opt_int(field: str, value: Any, lo: int, hi: int | None = None) -> None:
+def _opt_int(field: str, value: Any, lo: int, hi: int) -> None:
     if value is not None:
         check_int_range(field, value, lo, hi)
 
@@ -115,7 +125,7 @@ class Play(Action):
         if self.file_name is not None:
             _audio_file("file_name", self.file_name)
         if self.file_url is not None:
-            check_http_url("file_url", self.file_url)
+            check_http_url("file_url", self.file_url, max_len=2048)
 
 
 @attrs.frozen(kw_only=True)
@@ -145,15 +155,15 @@ class Bridge(Action):
     ring_type: str | None = None
 
     def __attrs_post_init__(self) -> None:
-        check_len("connect", self.connect, 1, 10)
+        check_len("connect", self.connect, 1, MAX_TARGETS)
         for i, target in enumerate(self.connect):
             if not isinstance(target, Pstn):
                 raise ValidationError(f"connect[{i}]", "must be a Pstn(number=...)")
-        _opt_int("duration", self.duration, 1)
-        _opt_int("timeout", self.timeout, 1)
-        _opt_int("loop", self.loop, 1)
+        _opt_int("duration", self.duration, 1, MAX_SECONDS)
+        _opt_int("timeout", self.timeout, 1, MAX_WAIT_SECONDS)
+        _opt_int("loop", self.loop, 1, MAX_LOOP)
         if self.ring_type is not None:
-            check_str("ring_type", self.ring_type)
+            check_str("ring_type", self.ring_type, max_len=64)
 
 
 @attrs.frozen(kw_only=True)
@@ -165,11 +175,11 @@ class Connect(Action):
     call_type: str = "audio"
 
     def __attrs_post_init__(self) -> None:
-        check_len("call", self.call, 1, 10)
+        check_len("call", self.call, 1, MAX_TARGETS)
         for i, target in enumerate(self.call):
             if not isinstance(target, Sip):
                 raise ValidationError(f"call[{i}]", "must be a Sip(user=...)")
-        check_str("call_type", self.call_type)
+        check_str("call_type", self.call_type, max_len=64)
 
 
 @attrs.frozen(kw_only=True)
@@ -183,27 +193,40 @@ class Input(Action):
 
     def __attrs_post_init__(self) -> None:
         check_http_url("action_url", self.action_url)
-        _opt_int("max_digit", self.max_digit, 1)
-        _opt_int("timeout", self.timeout, 1)
+        _opt_int("max_digit", self.max_digit, 1, MAX_DIGITS)
+        _opt_int("timeout", self.timeout, 1, MAX_WAIT_SECONDS)
 
 
 @attrs.frozen(kw_only=True)
 class PlayGetInput(Action):
-    """Play a file and collect DTMF digits, POSTed to `action_url`."""
+    """Play an uploaded file (`file_name`) or one at a URL (`file_url`), exactly one, and collect
+    DTMF digits, POSTed to `action_url`.
+
+    `max_retry` (how often the prompt is played when no digit comes) is 1 or more: the vendor's
+    default is 1 and its SDK sends 3. With `file_url`, the URL is sent as both ``file_url`` and
+    ``file_name``, as TeleCMI's official SDK does, since the document marks ``file_name``
+    mandatory.
+    """
 
     ACTION: ClassVar[str] = "play_get_input"
-    file_name: str
     action_url: str
+    file_name: str | None = None
+    file_url: str | None = None
     max_digit: int | None = None
     max_retry: int | None = None
     timeout: int | None = None
 
     def __attrs_post_init__(self) -> None:
-        _audio_file("file_name", self.file_name)
+        if (self.file_name is None) == (self.file_url is None):
+            raise ValidationError("file_name", "give exactly one of file_name and file_url")
+        if self.file_name is not None:
+            _audio_file("file_name", self.file_name)
+        if self.file_url is not None:
+            check_http_url("file_url", self.file_url, max_len=2048)
         check_http_url("action_url", self.action_url)
-        _opt_int("max_digit", self.max_digit, 1)
-        _opt_int("max_retry", self.max_retry, 0)
-        _opt_int("timeout", self.timeout, 1)
+        _opt_int("max_digit", self.max_digit, 1, MAX_DIGITS)
+        _opt_int("max_retry", self.max_retry, 1, MAX_RETRIES)
+        _opt_int("timeout", self.timeout, 1, MAX_WAIT_SECONDS)
 
 
 @attrs.frozen(kw_only=True)
@@ -242,11 +265,11 @@ class Stream(Action):
     stream_on_answer: bool | None = None
 
     def __attrs_post_init__(self) -> None:
-        check_http_url("ws_url", self.ws_url, schemes=("ws", "wss"))
+        check_http_url("ws_url", self.ws_url, max_len=2048, schemes=("ws", "wss"))
         if self.listen_mode is not None:
-            check_str("listen_mode", self.listen_mode)
+            check_str("listen_mode", self.listen_mode, max_len=64)
         if self.voice_quality is not None:
-            check_str("voice_quality", self.voice_quality)
+            check_str("voice_quality", self.voice_quality, max_len=64)
         if self.stream_on_answer is not None:
             check_bool("stream_on_answer", self.stream_on_answer)
 
@@ -268,6 +291,24 @@ for _cls in (Play, Speak, Connect, Input, PlayGetInput, Param, Record, Hangup, S
 _register_tagged(Bridge, "action", Bridge.ACTION, rename={"from_": "from"})
 
 
+def _play_get_input_wire(obj: PlayGetInput) -> dict[str, Any]:
+    data: dict[str, Any] = _tagged_play_get_input(obj)
+    if obj.file_url is not None:
+        # The document marks file_name mandatory; the official SDK (piopiy/action/input.py,
+        # play_input) sends a music URL as both file_name and file_url, so do the same.
+        data["file_name"] = obj.file_url
+    return data
+
+
+_tagged_play_get_input = converter.get_unstructure_hook(PlayGetInput)
+converter.register_unstructure_hook(PlayGetInput, _play_get_input_wire)
+
+#: The actions a flow may hold: `Action` itself and classes voicekit does not know have no wire form.
+_KNOWN_ACTIONS: tuple[type[Action], ...] = (
+    Play, Speak, Bridge, Connect, Input, PlayGetInput, Param, Record, Hangup, Stream,
+)
+
+
 def pcmo_to_wire(pcmo: Any) -> list[dict[str, Any]]:
     """Validate a PCMO flow (a non-empty sequence of actions) and return its wire form."""
     if isinstance(pcmo, Action):
@@ -277,9 +318,10 @@ def pcmo_to_wire(pcmo: Any) -> list[dict[str, Any]]:
     if not pcmo:
         raise ValidationError("pcmo", "must hold at least one action")
     for i, action in enumerate(pcmo):
-        if not isinstance(action, Action):
+        if not isinstance(action, _KNOWN_ACTIONS):
             raise ValidationError(
                 f"pcmo[{i}]",
-                f"unknown action {action!r}; use the classes in voicekit.telecmi (Play, Bridge, ...)",
+                f"unknown action ({show(action)}); use the classes in voicekit.telecmi "
+                "(Play, Bridge, ...)",
             )
     return [converter.unstructure(action) for action in pcmo]

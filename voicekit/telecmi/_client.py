@@ -7,21 +7,26 @@ import functools
 import math
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping, Sequence
-from typing import Any, Final, Literal
-
-import attrs
-import orjson
+from typing import Any, Final, Literal, TypeVar
 
 from .. import _constants as C
 from .. import _sync
 from .._base_client import BaseAsyncClient, Endpoint
 from .._bulk import Outcome, run_many, run_many_batches
-from .._config import NOT_GIVEN, NotGiven, RateLimit, RetryPolicy, Timeout, env_or
+from .._config import NOT_GIVEN, NotGiven, RateLimit, RetryPolicy, Timeout, checked_setting
 from .._converter import converter
-from .._pagination import AsyncPaginator, Page
+from .._pagination import AsyncPaginator, Page, Window
 from .._ratelimit import LimiterBackend
 from .._sending import BeforeSend
-from .._validate import check_bool, check_int_range, check_str, phone_number
+from .._validate import (
+    check_base_url,
+    check_bool,
+    check_int_range,
+    check_json_object,
+    check_str,
+    phone_number,
+    show,
+)
 from ..errors import (
     AuthenticationError,
     ConfigurationError,
@@ -35,6 +40,7 @@ from ._models import CallRecord, CallResult, ClickToCallResult, Dial
 __all__ = ["AsyncTeleCMI", "TeleCMI"]
 
 Region = Literal["global", "ind"]
+T = TypeVar("T")
 
 # The document also gives 502 as "the property required is missing". Every property is
 # validated before sending, so a 502 that still arrives is as likely a failing gateway after the
@@ -66,53 +72,101 @@ _RECORDS: Final = {
 }
 
 _EPOCH_MS_FLOOR = 100_000_000_000  # 1973 in milliseconds; smaller numbers are seconds by mistake
+# 9999-12-31 in milliseconds: the last instant a datetime can show, far inside a 64-bit integer.
+_EPOCH_MS_CEILING = 253_402_300_799_999
 
 
 def _epoch_ms(field: str, value: dt.datetime | int | float | None) -> int | None:
+    """`value` (an aware or local datetime, or epoch milliseconds) as epoch milliseconds.
+
+    Every value the vendor's window cannot hold (nan, inf, year 1 or 9999 at the edges, numbers
+    beyond 64 bits) is refused here, before it could fail when the body is serialised.
+    """
     if value is None:
         return None
+    rule = "must be a datetime or epoch milliseconds between 1973 and 9999"
     if isinstance(value, dt.datetime):
-        return int(value.timestamp() * 1000)
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValidationError(field, "must be a datetime or epoch milliseconds")
-    if value < _EPOCH_MS_FLOOR:
-        raise ValidationError(field, f"must be epoch milliseconds; {value!r} looks like seconds")
-    return int(value)
+        try:
+            # timestamp() of a naive datetime near year 1 or 9999 overflows in the local zone.
+            millis: float = value.timestamp() * 1000
+        except (OverflowError, OSError, ValueError):
+            raise ValidationError(field, f"{rule}; {value.isoformat()} cannot be converted") from None
+    elif isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValidationError(field, f"{rule}, got {type(value).__name__}")
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise ValidationError(field, f"{rule}, got {show(value)}")
+    else:
+        millis = value
+    if millis < _EPOCH_MS_FLOOR:
+        if not isinstance(value, dt.datetime) and millis > 0:
+            raise ValidationError(
+                field, f"must be epoch milliseconds; {show(value)} looks like seconds (multiply by 1000)"
+            )
+        raise ValidationError(field, f"{rule}, got {show(value)}")
+    if millis > _EPOCH_MS_CEILING:
+        raise ValidationError(field, f"{rule}, got {show(value)}")
+    return int(millis)
+
+
+def _play_flow(file_name: Any, file_url: Any) -> list[dict[str, Any]]:
+    """The wire form of a one-step play flow (validated); the list is shared, never mutate it."""
+    # The cache needs hashable keys: only str or None get there, anything else is refused here
+    # with the field named (a list would otherwise raise TypeError from the cache itself).
+    for field, value in (("file_name", file_name), ("file_url", file_url)):
+        if value is not None and type(value) is not str:
+            raise ValidationError(field, f"must be a string, got {type(value).__name__}")
+    return _cached_play_flow(file_name, file_url)
 
 
 @functools.lru_cache(maxsize=256)
-def _play_flow(file_name: str | None, file_url: str | None) -> list[dict[str, Any]]:
-    """The wire form of a one-step play flow; campaigns play few files, so it is built once each.
-
-    The returned list is shared: callers must not mutate it.
-    """
+def _cached_play_flow(file_name: str | None, file_url: str | None) -> list[dict[str, Any]]:
+    # Campaigns play few files, so each flow is built once.
     return pcmo_to_wire([Play(file_name=file_name, file_url=file_url)])
 
 
-def _extra_params(value: Any) -> Any:
+# No documented limit; the string form rides inside the body, so keep it to a sane size.
+_MAX_EXTRA_PARAMS_TEXT = 64 * 1024
+
+
+def _extra_params(value: Any, *, allow_text: bool = True) -> Any:
+    """`extra_params` as sent: a JSON object (any Mapping) or, for calls, a string."""
     if value is None:
         return None
     if isinstance(value, Mapping):
-        try:
-            orjson.dumps(value)
-        except TypeError as exc:
-            raise ValidationError("extra_params", f"must be JSON-serialisable ({exc})") from None
-        return dict(value)
-    if isinstance(value, str):
-        return value
-    raise ValidationError("extra_params", "must be a dict (a JSON object) or a string")
+        return check_json_object("extra_params", value)
+    if allow_text and isinstance(value, str):
+        return check_str("extra_params", value, max_len=_MAX_EXTRA_PARAMS_TEXT, min_len=0)
+    kinds = "a mapping (a JSON object) or a string" if allow_text else "a mapping (a JSON object)"
+    raise ValidationError("extra_params", f"must be {kinds}, got {type(value).__name__}")
 
 
 def _region(value: Any) -> Region:
-    if value not in ("global", "ind"):
-        raise ValidationError("region", f'must be "global" or "ind", got {value!r}')
-    return value  # type: ignore[no-any-return]
+    if isinstance(value, str) and value in ("global", "ind"):
+        return "global" if value == "global" else "ind"
+    raise ValidationError("region", f'must be "global" or "ind", got {show(value)}')
 
 
-@attrs.frozen
-class _Window:
-    start: int
-    end: int
+# The documented user ids look like "101_1111112"; anything this long is not one.
+_MAX_USER_ID = 256
+
+
+def _appid(field: str, value: Any) -> int:
+    """The app id: a positive integer, or its ASCII digits as a string."""
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 18:
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 10**18:
+        raise ValidationError(field, f"must be a number (the positive app id), got {show(value)}")
+    return int(value)
+
+
+def _secret(field: str, value: Any) -> str:
+    return check_str(field, value, max_len=1024)
+
+
+def _required(value: T | None, var: str, what: str) -> T:
+    if value is None:
+        raise ConfigurationError(f"no {what} given: pass it as an argument or set {var}")
+    return value
 
 
 class AsyncTeleCMI(BaseAsyncClient):
@@ -147,16 +201,20 @@ class AsyncTeleCMI(BaseAsyncClient):
         limiter_backend: LimiterBackend | None = None,
         page_concurrency: int = C.DEFAULT_PAGE_CONCURRENCY,
     ) -> None:
-        raw_appid = str(env_or(None if appid is None else str(appid), "VOICEKIT_TELECMI_APPID", "app id"))
-        try:
-            self.appid = int(raw_appid)
-        except ValueError:
-            raise ConfigurationError(f"the app id must be a number, got {raw_appid!r}") from None
-        self._secret = str(env_or(secret, "VOICEKIT_TELECMI_SECRET", "app secret"))
-        rest = env_or(base_url, "VOICEKIT_TELECMI_BASE_URL", "", required=False)
-        piopiy = env_or(piopiy_url, "VOICEKIT_TELECMI_PIOPIY_URL", "", required=False)
-        self.base_url = (rest or C.TELECMI_REST_URL).rstrip("/")
-        self.piopiy_url = (piopiy or C.TELECMI_PIOPIY_URL).rstrip("/")
+        # An argument that breaks a rule is a ValidationError; a bad environment variable, or
+        # neither given, a ConfigurationError that names the variable.
+        self.appid = _required(
+            checked_setting(appid, "VOICEKIT_TELECMI_APPID", "appid", _appid),
+            "VOICEKIT_TELECMI_APPID", "app id",
+        )
+        self._secret = _required(
+            checked_setting(secret, "VOICEKIT_TELECMI_SECRET", "secret", _secret),
+            "VOICEKIT_TELECMI_SECRET", "app secret",
+        )
+        rest = checked_setting(base_url, "VOICEKIT_TELECMI_BASE_URL", "base_url", check_base_url)
+        piopiy = checked_setting(piopiy_url, "VOICEKIT_TELECMI_PIOPIY_URL", "piopiy_url", check_base_url)
+        self.base_url = rest or C.TELECMI_REST_URL
+        self.piopiy_url = piopiy or C.TELECMI_PIOPIY_URL
         check_int_range("page_concurrency", page_concurrency, 1, 64)
         self.page_concurrency = page_concurrency
         super().__init__(
@@ -191,7 +249,8 @@ class AsyncTeleCMI(BaseAsyncClient):
             AuthenticationError, NotFoundError, InvalidRequestError: the vendor refused it.
             CallOutcomeUnknownError: the call may have been placed; it was not retried.
         """
-        return await self._place(from_, to, pcmo_to_wire(pcmo), region, extra_params)
+        flow = pcmo_to_wire(pcmo)
+        return await self._place(from_, to, flow, region, extra_params)
 
     async def _place(
         self, from_: Any, to: Any, pcmo: list[dict[str, Any]], region: Any, extra_params: Any
@@ -223,7 +282,8 @@ class AsyncTeleCMI(BaseAsyncClient):
         extra_params: Mapping[str, Any] | str | None = None,
     ) -> CallResult:
         """Call `to` and play an uploaded music file (or one at `file_url`)."""
-        return await self._place(from_, to, _play_flow(file_name, file_url), region, extra_params)
+        flow = _play_flow(file_name, file_url)
+        return await self._place(from_, to, flow, region, extra_params)
 
     async def click_to_call(
         self,
@@ -240,7 +300,7 @@ class AsyncTeleCMI(BaseAsyncClient):
         `followme=True` rings the user's mobile instead of the softphone and needs `webrtc=False`.
         """
         body: dict[str, Any] = {
-            "user_id": check_str("user_id", user_id),
+            "user_id": check_str("user_id", user_id, max_len=_MAX_USER_ID),
             "secret": self._secret,
             "to": phone_number("to", to),
             "webrtc": check_bool("webrtc", webrtc),
@@ -249,9 +309,8 @@ class AsyncTeleCMI(BaseAsyncClient):
         if webrtc and followme:
             raise ValidationError("followme", "followme=True needs webrtc=False")
         if extra_params is not None:
-            if not isinstance(extra_params, Mapping):
-                raise ValidationError("extra_params", "must be a dict (a JSON object)")
-            body["extra_params"] = _extra_params(extra_params)
+            # The click-to-call document types extra_params as a JSON object only.
+            body["extra_params"] = _extra_params(extra_params, allow_text=False)
         if callerid is not None:
             body["callerid"] = phone_number("callerid", callerid)
         result: ClickToCallResult = await self._post(
@@ -328,19 +387,19 @@ class AsyncTeleCMI(BaseAsyncClient):
         url = self.piopiy_url + endpoint.path
         appid, secret = self.appid, self._secret
 
-        def pin() -> _Window:
+        def pin() -> Window:
+            # Called once per paginator, on first use: "now" is read then, and only then.
             stop = end_ms if end_ms is not None else int(time.time() * 1000)
             begin = start_ms if start_ms is not None else stop - C.DEFAULT_RECORD_WINDOW_SECONDS * 1000
             if begin > stop:
                 raise ValidationError("start", "must not be after end (now, by default)")
-            return _Window(begin, stop)
+            return Window(begin, stop)
 
-        async def fetch(window: object, number: int) -> Page[CallRecord]:
-            assert isinstance(window, _Window)
+        async def fetch(window: Window, number: int, size: int) -> Page[CallRecord]:
             page: Page[CallRecord] = await self._post(endpoint, url, {
                 "appid": appid, "token": secret, "start_date": window.start,
-                "end_date": window.end, "page": number, "limit": page_size,
-            }, parse=lambda data: _page(data, number, page_size))
+                "end_date": window.end, "page": number, "limit": size,
+            }, parse=lambda data: _page(data, number, size))
             return page
 
         return AsyncPaginator(
@@ -404,45 +463,73 @@ def _dial_key(spec: Dial) -> str:
 
 def _call_result(data: Any) -> CallResult:
     """The documented answer of a placed call; anything else raises (the answer is unreadable)."""
-    return converter.structure(data, CallResult)
+    result = converter.structure(data, CallResult)
+    if not result.request_id.strip():
+        raise ValueError("the answer has an empty request_id")
+    return result
 
 
 def _click_result(data: Any) -> ClickToCallResult:
-    return converter.structure(data, ClickToCallResult)
+    result = converter.structure(data, ClickToCallResult)
+    if not result.request_id.strip():
+        raise ValueError("the answer has an empty request_id")
+    return result
+
+
+# The last millisecond of the year 9999: a record time past it cannot be a datetime.
+_MAX_RECORD_MS: Final = 253_402_300_799_999
 
 
 def _page(data: Any, number: int, page_size: int) -> Page[CallRecord]:
-    """One documented page of call records; raises for any other shape (the answer is then
-    unreadable, and the request path retries it)."""
+    """Page `number` of call records, as the document shapes it; raises for anything else (the
+    answer is then unreadable, and the request path retries it).
+
+    A page must hold exactly the records its total implies: ``page_size`` of them, fewer only on
+    the last page, none past the end.
+    """
     if not isinstance(data, dict):
         raise TypeError(f"a page of call records must be a JSON object, got {type(data).__name__}")
     if "cdr" not in data:
+        # An error-shaped 200 ({"code": 500, "status": "error"}) must never read as an empty page.
         raise KeyError("the page has no 'cdr' list")
     total = data.get("total", data.get("count"))
-    if isinstance(total, bool) or not isinstance(total, int) or total < 0:
+    if isinstance(total, bool) or not isinstance(total, int) or not 0 <= total < 2**53:
         raise ValueError(f"the page's total must be a count, got {total!r}")
     records = converter.structure(data["cdr"], list[CallRecord])
+    for record in records:
+        if not 0 <= record.time <= _MAX_RECORD_MS:
+            raise ValueError(f"record {record.id!r} has an impossible time {record.time}")
+    expected = min(page_size, max(0, total - (number - 1) * page_size))
+    if len(records) != expected:
+        # A short page would silently lose records; a long one would hand out some twice.
+        raise ValueError(
+            f"page {number} of {total} records by {page_size} must hold {expected} records, "
+            f"it holds {len(records)}"
+        )
     return Page(number=number, page_size=page_size, total=total, records=records)
 
 
 class SyncPaginator:
-    """Blocking view of an `AsyncPaginator`: iterate for every record, `.first_page()` for one."""
+    """Blocking view of an `AsyncPaginator`: iterate for every record, `.first_page()` for one.
+
+    The window is pinned once, on first use, and the first page is fetched once: `total`,
+    `first_page()` and iteration all describe the same window.
+    """
 
     def __init__(self, paginator: AsyncPaginator[CallRecord]) -> None:
         self._paginator = paginator
 
     def first_page(self) -> Page[CallRecord]:
-        async def first() -> Page[CallRecord]:
-            return await self._paginator
-
-        return _sync.call(first)
+        """The first page of the pinned window (fetched on the first call only)."""
+        return _sync.call(self._paginator.first_page)
 
     @property
     def total(self) -> int:
-        """The total the vendor reports for the window (fetches the first page)."""
+        """The total the vendor reports for the window (from the first page)."""
         return self.first_page().total
 
     def pages(self) -> Iterator[Page[CallRecord]]:
+        """Every page in order; see `AsyncPaginator.pages`."""
         return _sync.iterate_batches(self._paginator.pages, lambda page: (page,))
 
     def __iter__(self) -> Iterator[CallRecord]:

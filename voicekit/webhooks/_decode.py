@@ -46,7 +46,12 @@ def load_object(data: Mapping[str, Any] | bytes | bytearray | str) -> dict[str, 
         ValidationError: (field ``"payload"``) the body is not JSON, or not a JSON object.
     """
     if isinstance(data, Mapping):
-        return dict(data)
+        payload = dict(data)
+        # Keys are wire names; a non-string key cannot come from JSON and names nothing.
+        for key in payload:
+            if not isinstance(key, str):
+                raise ValidationError("payload", f"keys must be strings, got {type(key).__name__}")
+        return payload
     if not isinstance(data, bytes | bytearray | str):
         raise ValidationError(
             "payload", f"must be JSON text or a mapping, got {type(data).__name__}"
@@ -88,6 +93,9 @@ def structure(
         raise  # anything else is a bug in a hook, not bad input
 
 
+_MAX_TEXT_INT = 10**64
+
+
 def _is_blank(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
@@ -99,6 +107,9 @@ def text(value: Any, _: Any = None) -> str | None:
     if isinstance(value, str):
         return value
     if isinstance(value, int) and not isinstance(value, bool):
+        # str() of an int past 4300 digits raises; no identifier or number of ours is that long.
+        if abs(value) >= _MAX_TEXT_INT:
+            raise ValueError("must be a string or a number of at most 64 digits")
         return str(value)
     raise TypeError(f"must be a string, got {type(value).__name__}")
 
@@ -175,7 +186,13 @@ def epoch_seconds(value: Any, _: Any = None) -> dt.datetime | None:
 def epoch_millis(value: Any, _: Any = None) -> dt.datetime | None:
     """Milliseconds since the epoch → an aware UTC datetime; blank or 0 → None."""
     millis = whole_number(value)
-    return None if not millis else _from_epoch(millis / 1000)
+    if not millis:
+        return None
+    try:
+        seconds = millis / 1000
+    except OverflowError:  # an int too large for a float
+        raise ValueError("is not a valid epoch time") from None
+    return _from_epoch(seconds)
 
 
 def json_object_string(value: Any, _: Any = None) -> dict[str, Any]:
@@ -191,7 +208,8 @@ def json_object_string(value: Any, _: Any = None) -> dict[str, Any]:
         raise TypeError(f"must be a JSON object encoded as a string, got {type(value).__name__}")
     try:
         decoded = json.loads(value)
-    except ValueError:
+    # Absurd nesting hits the recursion limit; that is bad input too, not a crash.
+    except (ValueError, RecursionError):
         raise ValueError("is not valid JSON") from None
     if not isinstance(decoded, dict):
         raise ValueError(f"must encode a JSON object, got {type(decoded).__name__}")

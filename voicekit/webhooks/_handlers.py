@@ -14,7 +14,7 @@ from aiohttp import web
 from ..errors import ValidationError
 from . import _decode
 from ._dedup import InMemorySeenStore, SeenStore
-from ._huawei import HuaweiReleaseEvent, parse_huawei_release_event
+from ._huawei import HuaweiReleaseEvent, check_tz, parse_huawei_release_event
 from ._signature import HuaweiVerifier
 from ._telecmi import TeleCMICdr, TeleCMIWebhook, parse_telecmi_webhook, telecmi_dedup_key
 
@@ -76,7 +76,11 @@ def huawei_release_handler(
         verifier: called with the decoded payload (including ``signature``, ``timestamp`` and
             ``nonce``) before anything else; sync or async. Without one, nothing is verified.
         tz: the zone of the vendor's wall-clock times (see `parse_huawei_release_event`).
+
+    Raises:
+        ValidationError: `tz` is not a `datetime.tzinfo` (checked here, not per request).
     """
+    check_tz(tz)
 
     async def handler(request: web.Request) -> web.Response:
         try:

@@ -14,6 +14,7 @@ import attrs
 from cattrs.gen import make_dict_structure_fn, override
 
 from .._converter import converter
+from ..errors import ValidationError
 from . import _decode
 from ._decode import StructureFn
 
@@ -90,6 +91,14 @@ def _huawei_time(value: Any, tz: dt.tzinfo) -> dt.datetime | None:
         raise ValueError(_TIME_RULE) from None
 
 
+def check_tz(tz: Any) -> None:
+    """Refuse a `tz` that is not a `datetime.tzinfo` (a zone name string is a common slip)."""
+    if not isinstance(tz, dt.tzinfo):
+        raise ValidationError(
+            "tz", f"must be a datetime.tzinfo such as ZoneInfo('Asia/Shanghai'), got {type(tz).__name__}"
+        )
+
+
 def _release_reason(value: Any, _: Any = None) -> ReleaseReason | None:
     code = _decode.whole_number(value)
     if code is None:
@@ -156,8 +165,10 @@ def parse_huawei_release_event(
 
     Raises:
         ValidationError: the body is not a JSON object, ``callSerialNo`` is missing, or a field has
-            the wrong type or format; ``field`` is the wire name (``"createCallTime"``).
+            the wrong type or format; ``field`` is the wire name (``"createCallTime"``). Also
+            (field ``"tz"``) when `tz` is not a `datetime.tzinfo`.
     """
+    check_tz(tz)
     payload = _decode.load_object(data)
     event = _decode.structure(_structurer(tz), HuaweiReleaseEvent, payload, _WIRE_NAMES)
     return attrs.evolve(event, raw=MappingProxyType(payload))

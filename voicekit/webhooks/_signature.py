@@ -51,7 +51,14 @@ def canonical_string(payload: Mapping[str, Any], *, pair_sep: str = "&", kv_sep:
 
 
 def constant_time_equals(a: str | bytes, b: str | bytes) -> bool:
-    """Compare two signatures in time that does not depend on where they differ."""
-    left = a.encode() if isinstance(a, str) else a
-    right = b.encode() if isinstance(b, str) else b
+    """Compare two signatures in time that does not depend on where they differ.
+
+    A value that is neither str nor bytes (e.g. a ``signature`` sent as a number or left out as
+    ``None``) equals nothing, so a verifier built on this refuses it instead of raising.
+    """
+    if not isinstance(a, str | bytes) or not isinstance(b, str | bytes):
+        return False
+    # surrogatepass: a lone surrogate from a hostile body must compare unequal, not raise.
+    left = a.encode("utf-8", "surrogatepass") if isinstance(a, str) else a
+    right = b.encode("utf-8", "surrogatepass") if isinstance(b, str) else b
     return hmac.compare_digest(left, right)
