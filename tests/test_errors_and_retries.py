@@ -13,7 +13,6 @@ from tests import _samples
 from tests.conftest import FAST_RETRY, PIOPIY, REST
 from voicekit import AsyncTeleCMI, RetryPolicy
 from voicekit.errors import (
-    APIStatusError,
     AuthenticationError,
     CallOutcomeUnknownError,
     ConnectError,

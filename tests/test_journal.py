@@ -6,19 +6,23 @@ import asyncio
 import csv
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
 from collections import Counter
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from contextlib import aclosing
 from pathlib import Path
+from typing import Any
 
 import attrs
 import pytest
 
 from voicekit import Outcome
 from voicekit._bulk import run_many
+from voicekit._sending import current_ticket
 from voicekit.errors import (
     CallOutcomeUnknownError,
     ConfigurationError,
@@ -63,22 +67,44 @@ def dials(keys: Iterable[str]) -> Iterator[Dial]:
 
 
 class FakeVendor:
-    """A sender that records every spec it is handed and answers as told."""
+    """A sender that records every spec whose request "leaves" and answers as told.
+
+    Like the real request path, it punches the send's ticket (running the journal's
+    `before_send`) right before the request leaves; `handed` counts the specs it was given.
+    """
 
     def __init__(self, errors: dict[str, Exception] | None = None, delay: float = 0.0) -> None:
+        self.handed: Counter[str] = Counter()
         self.sent: Counter[str] = Counter()
         self.errors = errors or {}
         self.delay = delay
+        self.gate: asyncio.Event | None = None  # when set up, requests wait on it once they left
 
     async def send(self, spec: Dial) -> CallResult:
+        self.handed[spec.key] += 1
+        await self.on_handed(spec)
+        ticket = current_ticket.get()
+        assert ticket is not None
+        await ticket.depart()
         self.sent[spec.key] += 1
+        await self.on_sent(spec)
+        if self.gate is not None:
+            await self.gate.wait()
         await asyncio.sleep(self.delay)
         if spec.key in self.errors:
             raise self.errors[spec.key]
         return CallResult(request_id=f"req-{spec.key}", status="progress")
 
+    async def on_handed(self, spec: Dial) -> None:
+        pass
+
+    async def on_sent(self, spec: Dial) -> None:
+        pass
+
     def many(self, concurrency: int = 8):  # type: ignore[no-untyped-def]
-        return lambda specs: run_many(specs, self.send, lambda s: s.key, concurrency=concurrency)
+        return lambda specs, before_send: run_many(
+            specs, self.send, lambda s: s.key, concurrency=concurrency, before_send=before_send
+        )
 
 
 async def drain(journal: Journal, specs: Iterable[Dial], vendor: FakeVendor, **kw: object) -> list[Outcome[CallResult]]:
@@ -139,18 +165,101 @@ async def test_many_keys_cost_few_transactions(tmp_path: Path) -> None:
     campaign = Campaign.from_file(write_csv(tmp_path / "big.csv", numbers(n)))
     with open_loaded(tmp_path, campaign) as journal:
         commits: list[str] = []
-        journal._conn.set_trace_callback(lambda sql: commits.append(sql) if sql == "COMMIT" else None)
+        # A commit is an explicit COMMIT, or a claim's single statement (its own transaction).
+        claim_sql = "UPDATE calls SET state = o."
+        journal._conn.set_trace_callback(
+            lambda sql: commits.append(sql) if sql == "COMMIT" or sql.startswith(claim_sql) else None
+        )
         before = journal.transactions
         vendor = FakeVendor()
-        outcomes = await drain(journal, dials(f"k{i}" for i in range(n)), vendor, claim_size=64)
+        outcomes = []
+        async with aclosing(journaled(journal, dials(f"k{i}" for i in range(n)), vendor.many(concurrency=32))) as it:
+            async for outcome in it:
+                outcomes.append(outcome)
         transactions = journal.transactions - before
         counts = journal.counts()
     assert len(outcomes) == n and counts[State.PLACED] == n
     assert vendor.sent == Counter({f"k{i}": 1 for i in range(n)})
-    # 2000 claims in batches of 64 (32 transactions) plus outcomes written in batches: far fewer
+    # Every key is claimed on its own, as it leaves, but the claims of the calls that reach the
+    # wire together share a transaction (with the outcomes ready by then): far fewer
     # transactions than calls, and the counter agrees with what SQLite was asked to commit.
     assert len(commits) == transactions
-    assert transactions <= n // 64 + 1 + n // 20, transactions
+    assert transactions <= n // 4, transactions
+
+
+class GatedJournal(Journal):
+    """A journal whose claims are recorded, and whose claim number `gate_at` waits for `gate`."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.claims: list[list[str]] = []
+        self.gate = threading.Event()
+        self.entered = threading.Event()
+        self.gate_at = 1
+
+    def claim(self, keys: Sequence[str], outcomes: Sequence[Outcome[Any]] = ()) -> set[str]:
+        self.claims.append(list(keys))
+        if len(self.claims) == self.gate_at:
+            self.entered.set()
+            assert self.gate.wait(30), "the test never opened the gate"
+        return super().claim(keys, outcomes)
+
+
+def open_gated(tmp_path: Path, campaign: Campaign, gate_at: int = 1) -> GatedJournal:
+    journal = GatedJournal.open(tmp_path / "c.db", campaign)
+    assert isinstance(journal, GatedJournal)
+    journal.gate_at = gate_at
+    journal.load(read_campaign(campaign.path))
+    return journal
+
+
+async def wait_until(predicate: Callable[[], bool], what: str) -> None:
+    """Let the loop run until `predicate` holds (bounded in steps and time)."""
+    for _ in range(10_000):
+        if predicate():
+            return
+        await asyncio.sleep(0.001)
+    raise AssertionError(f"never: {what}")
+
+
+async def test_claims_asked_for_during_a_commit_are_committed_together(tmp_path: Path, campaign: Campaign) -> None:
+    first_claimed = asyncio.Event()
+    departing: list[str] = []
+
+    class Staged(FakeVendor):
+        async def on_handed(self, spec: Dial) -> None:
+            if spec.key != "k0":  # the others reach the wire once k0's claim is being committed
+                await first_claimed.wait()
+            departing.append(spec.key)
+
+    with open_gated(tmp_path, campaign) as journal:
+        vendor = Staged()
+        run = asyncio.create_task(drain(journal, dials(f"k{i}" for i in range(8)), vendor))  # concurrency 8
+        await asyncio.to_thread(journal.entered.wait, 30)
+        first_claimed.set()
+        await wait_until(lambda: len(departing) == 8, "all at the wire")
+        await asyncio.sleep(0.01)  # room for a wrong extra claim to show up (none must)
+        assert len(journal.claims) == 1 and vendor.sent == Counter()  # nothing leaves unclaimed
+        journal.gate.set()
+        await run
+        claims = journal.claims
+    assert claims == [["k0"], [f"k{i}" for i in range(1, 8)]]
+    assert vendor.sent == Counter({f"k{i}": 1 for i in range(8)})
+
+
+async def test_a_key_is_sending_only_while_its_request_is_in_flight(tmp_path: Path) -> None:
+    campaign = Campaign.from_file(write_csv(tmp_path / "c.csv", numbers(300)))
+    with open_loaded(tmp_path, campaign) as journal:
+        vendor = FakeVendor()
+        vendor.gate = asyncio.Event()
+        run = asyncio.create_task(drain(journal, dials(f"k{i}" for i in range(300)), vendor))
+        await wait_until(lambda: vendor.sent.total() == 8, "8 calls in flight")
+        with Journal.read(tmp_path / "c.db") as other:  # what a crash now would leave behind
+            counts = other.counts()
+        vendor.gate.set()
+        await run
+    # Exactly the 8 calls in flight are claimed; nothing is claimed ahead of sending.
+    assert counts[State.SENDING] == 8 and counts[State.PENDING] == 292
 
 
 async def test_an_outcome_is_written_only_after_its_key_was_durably_sending(tmp_path: Path) -> None:
@@ -159,11 +268,10 @@ async def test_an_outcome_is_written_only_after_its_key_was_durably_sending(tmp_
         seen: list[State] = []
 
         class Spy(FakeVendor):
-            async def send(self, spec: Dial) -> CallResult:
+            async def on_sent(self, spec: Dial) -> None:
                 # Another connection sees the claim: it was committed before the request left.
                 with Journal.read(tmp_path / "c.db") as other:
                     seen.append(other.get(spec.key).state)  # type: ignore[union-attr]
-                return await super().send(spec)
 
         await drain(journal, dials(f"k{i}" for i in range(50)), Spy())
     assert seen == [State.SENDING] * 50
@@ -228,7 +336,7 @@ async def test_stop_ends_cleanly_and_leaves_unsent_keys_pending(tmp_path: Path) 
         vendor = FakeVendor(delay=0.001)
         got = 0
         async with aclosing(journaled(journal, dials(f"k{i}" for i in range(300)), vendor.many(),
-                                      stop=stop, claim_size=32)) as outcomes:
+                                      stop=stop)) as outcomes:
             async for _ in outcomes:
                 got += 1
                 if got == 50:
@@ -245,14 +353,14 @@ async def test_closing_early_marks_the_calls_in_flight_unknown(tmp_path: Path) -
     campaign = Campaign.from_file(write_csv(tmp_path / "c.csv", numbers(100)))
     with open_loaded(tmp_path, campaign) as journal:
         vendor = FakeVendor(delay=0.05)
-        async with aclosing(journaled(journal, dials(f"k{i}" for i in range(100)), vendor.many(concurrency=8),
-                                      claim_size=16)) as outcomes:
+        async with aclosing(journaled(journal, dials(f"k{i}" for i in range(100)),
+                                      vendor.many(concurrency=8))) as outcomes:
             async for _ in outcomes:
                 break
         counts = journal.counts()
         states = {e.key: e.state for e in journal.entries()}
     # Every call the vendor saw is placed or unknown (never pending: it must not be sent again);
-    # calls cancelled in flight are unknown; claimed but never handed over: pending again.
+    # calls cancelled in flight are unknown; handed over but never sent: pending again.
     assert all(states[key] in (State.PLACED, State.UNKNOWN) for key in vendor.sent)
     assert counts[State.PLACED] >= 1 and counts[State.UNKNOWN] >= 1
     assert counts[State.SENDING] == 0
@@ -264,6 +372,94 @@ async def test_repeated_keys_are_sent_once(tmp_path: Path, campaign: Campaign) -
         vendor = FakeVendor()
         await drain(journal, dials(["k0", "k0", "k1", "k0"]), vendor)
     assert vendor.sent == Counter({"k0": 1, "k1": 1})
+
+
+@pytest.mark.parametrize("concurrency", [1, 4])
+async def test_a_refused_claim_stops_the_send_and_yields_nothing(
+    tmp_path: Path, campaign: Campaign, concurrency: int
+) -> None:
+    # One spec per filter batch: the repeats pass the filter (their key is still pending when it
+    # is read) and are refused by the claim (or by this run, which holds the key).
+    with open_loaded(tmp_path, campaign) as journal:
+        vendor = FakeVendor()
+        out: list[Outcome[CallResult]] = []
+        specs = dials(["k0", "k1", "k0", "k0", "k1", "k2"])
+        async with aclosing(journaled(journal, specs, vendor.many(concurrency), filter_size=1)) as outcomes:
+            async for outcome in outcomes:
+                out.append(outcome)
+        counts = journal.counts()
+    assert vendor.sent == Counter({"k0": 1, "k1": 1, "k2": 1})
+    assert sorted(o.key for o in out) == ["k0", "k1", "k2"] and all(o.ok for o in out)
+    assert counts[State.PLACED] == 3 and counts[State.PENDING] == 7
+
+
+async def test_keys_that_are_not_pending_never_reach_the_sender(tmp_path: Path, campaign: Campaign) -> None:
+    with open_loaded(tmp_path, campaign) as journal:
+        journal.claim(["k0", "k1", "k2"])
+        journal.record([Outcome(key="k0", result=CallResult(request_id="r0", status="progress"))])
+        vendor = FakeVendor()
+        await drain(journal, dials(f"k{i}" for i in range(10)), vendor, filter_size=4)
+    # Filtered before the sender: they never wait for a rate-limiter slot.
+    assert vendor.handed == Counter({f"k{i}": 1 for i in range(3, 10)})
+
+
+@pytest.mark.parametrize("how", ["aclose", "cancel"])
+async def test_closing_while_a_claim_commits_releases_it_and_never_blocks_the_loop(
+    tmp_path: Path, campaign: Campaign, how: str
+) -> None:
+    # aclose: the first 8 calls are placed, then the consumer closes the run while the claim of
+    # k8 and k9 is in the writer thread. cancel: the run is cancelled during the first claim.
+    with open_gated(tmp_path, campaign, gate_at=2 if how == "aclose" else 1) as journal:
+        vendor = FakeVendor()
+        ticks = 0
+
+        async def ticker() -> None:
+            # Opens the gate only after the loop turned 20 times with the claim held: a run's end
+            # that blocked the loop on the writer thread would never get here (and time out).
+            nonlocal ticks
+            await asyncio.to_thread(journal.entered.wait, 30)
+            for _ in range(20):
+                await asyncio.sleep(0)
+                ticks += 1
+            journal.gate.set()
+
+        async def consume() -> None:
+            got = 0
+            async with aclosing(journaled(journal, dials(f"k{i}" for i in range(10)), vendor.many())) as outcomes:
+                async for _ in outcomes:
+                    got += 1
+                    if got == 8:
+                        await asyncio.to_thread(journal.entered.wait, 30)
+                        break
+
+        opener = asyncio.create_task(ticker())
+        run = asyncio.create_task(consume())
+        if how == "cancel":
+            await asyncio.to_thread(journal.entered.wait, 30)
+            run.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await run
+        else:
+            await run  # no InvalidStateError, nothing raised
+        await opener
+        counts = journal.counts()
+        states = {e.key: e.state for e in journal.entries()}
+    assert ticks == 20
+    # The gated claim committed after the run was closed; its requests never left: pending again.
+    placed = {f"k{i}" for i in range(8)} if how == "aclose" else set()
+    assert set(vendor.sent) == placed and {k for k, st in states.items() if st is State.PLACED} == placed
+    assert counts[State.SENDING] == 0 and counts[State.UNKNOWN] == 0 and counts[State.PENDING] == 10 - len(placed)
+
+
+def test_an_sqlite_older_than_the_journal_needs_is_refused(
+    tmp_path: Path, campaign: Campaign, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite3, "sqlite_version_info", (3, 37, 2))
+    with pytest.raises(JournalError, match=r"needs SQLite 3\.38\.0 or newer; this Python uses SQLite 3\.37\.2"):
+        Journal.open(tmp_path / "c.db", campaign)
+    assert not (tmp_path / "c.db").exists()
+    monkeypatch.setattr(sqlite3, "sqlite_version_info", (3, 38, 0))
+    Journal.open(tmp_path / "c.db", campaign).close()
 
 
 # -- identity, crash leftovers, one runner at a time ---------------------------------------------

@@ -6,16 +6,17 @@ Each key moves through these states::
                           │
                           └── the run crashed ──> unknown   (it may have been dialed)
 
-A key is marked ``sending`` durably *before* its request leaves, so after a crash (even
-``kill -9`` or a power cut) a key is never dialed twice: a resumed run sends every ``pending``
-key once, never a ``placed`` or ``failed`` one, and reports the keys left in ``sending`` as
-``unknown`` instead of re-sending them (`Journal.requeue` does that only when asked). Failures
-that provably never reached the vendor (connection refused, 429, bad credentials) are retried by
-the next run; every other failure is final.
+A key is marked ``sending`` durably *as* its request is about to leave (after the rate limiter
+granted it), so after a crash (even ``kill -9`` or a power cut) a key is never dialed twice: a
+resumed run sends every ``pending`` key once, never a ``placed`` or ``failed`` one, and reports
+the keys left in ``sending`` as ``unknown`` instead of re-sending them (`Journal.requeue` does
+that only when asked). Those unknown keys are at most the calls that were in flight when the
+run died. Failures that provably never reached the vendor (connection refused, 429, bad
+credentials) are retried by the next run; every other failure is final.
 
-Durability does not cost throughput: specs are claimed (marked ``sending``) in batches, one
-transaction per batch, just before they are handed to the sender, and outcomes are written in
-batches every few milliseconds; all database work runs off the event loop. Usage::
+Durability does not cost throughput: the claims of calls about to leave at the same moment are
+committed together (group commit, one writer thread, off the event loop), and outcomes are
+written in batches every few milliseconds. Usage::
 
     from contextlib import aclosing
     from voicekit.journal import Campaign, Journal, journaled, read_campaign
@@ -27,7 +28,8 @@ batches every few milliseconds; all database work runs off the event loop. Usage
             journal.load(read_campaign("calls.csv"))        # every key, as pending
         specs = (row.spec for row in read_campaign("calls.csv") if row.spec is not None)
         async with AsyncTeleCMI() as tc, aclosing(journaled(
-            journal, specs, lambda s: tc.dial_many(s, concurrency=32)
+            journal, specs,
+            lambda specs, before_send: tc.dial_many(specs, concurrency=32, before_send=before_send),
         )) as outcomes:
             async for outcome in outcomes:
                 ...
@@ -35,7 +37,8 @@ batches every few milliseconds; all database work runs off the event loop. Usage
 The journal records the campaign's identity (its file's SHA-256 and size, the vendor, the
 columns, the shard) and refuses to run another campaign (`CampaignMismatchError`). Only one
 process may run a journal at a time (`JournalBusyError`). The campaign CSV format is described
-in `read_campaign`'s module, and in ``voicekit dial --help``.
+in `read_campaign`'s module, and in ``voicekit dial --help``. The journal needs SQLite 3.38 or
+newer (`Journal.open` says so otherwise).
 """
 
 from __future__ import annotations
@@ -48,10 +51,10 @@ import enum
 import json
 import logging
 import os
+import queue
 import sqlite3
 import threading
 import time
-from collections import deque
 from collections.abc import (
     AsyncGenerator,
     AsyncIterable,
@@ -79,7 +82,8 @@ from ._campaign import (
     read_campaign,
     read_header,
 )
-from .errors import AuthenticationError, ConfigurationError, ConnectError, RateLimitedError
+from ._sending import BeforeSend
+from .errors import AuthenticationError, ConfigurationError, ConnectError, RateLimitedError, VoiceKitError
 
 try:
     import fcntl
@@ -110,6 +114,9 @@ SCHEMA_VERSION: Final = 1
 RETRYABLE_ERRORS: Final = (ConnectError, RateLimitedError, AuthenticationError)
 _MAX_ERROR_LEN: Final = 500
 _LOAD_BATCH: Final = 5000
+#: The oldest SQLite whose SQL the journal uses: ``->>`` (3.38), ``RETURNING`` (3.35),
+#: ``UPDATE ... FROM`` (3.33).
+MIN_SQLITE: Final = (3, 38, 0)
 
 _SCHEMA: Final = """
 CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -288,8 +295,10 @@ class Journal:
         Raises:
             CampaignMismatchError: the journal at `path` belongs to another campaign.
             JournalBusyError: another process is running this journal.
-            JournalError: `path` is not a voicekit journal.
+            JournalError: `path` is not a voicekit journal, or this Python's SQLite is older
+                than the journal needs.
         """
+        _check_sqlite()
         path = os.path.abspath(path)
         lock = _lock(path)
         try:
@@ -473,33 +482,63 @@ class Journal:
                 (time.time(),),
             ).rowcount
 
-    def claim(self, keys: Sequence[str]) -> set[str]:
-        """Mark the ``pending`` keys among `keys` ``sending`` in one durable transaction; return
-        them. A key the journal does not hold yet is added as ``sending``."""
-        # A few set-based statements per batch, whatever its size: the writer thread hands the
-        # GIL back and forth once per statement, not once per key.
-        now = time.time()
+    def pending(self, keys: Sequence[str]) -> set[str]:
+        """The keys among `keys` that a run may claim: those held as ``pending`` (and, until
+        `load` has run, those the journal does not hold yet). Reads only."""
         batch = json.dumps(list(keys))
-        with self._write() as conn:
-            if not self._loaded:
+        with self._lock:
+            found = dict(self._conn.execute(
+                "SELECT key, state FROM calls WHERE key IN (SELECT value FROM json_each(?))", (batch,)
+            ).fetchall())
+        return {
+            key for key in keys
+            if found.get(key) == State.PENDING or (key not in found and not self._loaded)
+        }
+
+    def claim(self, keys: Sequence[str], outcomes: Sequence[Outcome[Any]] = ()) -> set[str]:
+        """Mark the ``pending`` keys among `keys` ``sending`` in one durable transaction; return
+        them. A key the journal does not hold yet is added as ``sending``. `outcomes` (of keys
+        sent earlier) are written in the same transaction, as by `record`."""
+        # One statement for the claims and the outcomes: the writer thread waits for the GIL
+        # after each statement, which costs milliseconds while the event loop is busy.
+        now = time.time()
+        items: list[tuple[str, str, str | None, str | None, str | None, int]] = [
+            (key, "sending", None, None, None, 0) for key in keys
+        ]
+        for outcome in outcomes:
+            error = outcome.error
+            if error is None:
+                items.append((outcome.key, "placed", _result_id(outcome.result), None, None, 0))
+            else:
+                items.append((outcome.key, "unknown" if outcome.unknown else "failed", None, type(error).__name__,
+                              _error_text(error), int(isinstance(error, RETRYABLE_ERRORS))))
+        if not items:
+            return set()
+        statement = (
+            "UPDATE calls SET state = o.value ->> 1, request_id = o.value ->> 2, error_type = o.value ->> 3, "
+            "error = o.value ->> 4, retryable = o.value ->> 5, updated = ? FROM json_each(?) AS o "
+            "WHERE calls.key = o.value ->> 0 AND (o.value ->> 1 != 'sending' OR calls.state = 'pending') "
+            "RETURNING calls.key, calls.state"
+        )
+        args = (now, json.dumps(items))
+        if self._loaded:
+            with self._lock:
+                try:
+                    rows = self._conn.execute(statement, args).fetchall()  # its own transaction
+                except sqlite3.Error as exc:
+                    raise JournalError(f"cannot write the journal {self.path}: {exc}") from exc
+                self.transactions += 1
+        else:
+            with self._write() as conn:
                 conn.execute(
                     "INSERT OR IGNORE INTO calls (key, state, updated) SELECT value, 'pending', ? FROM json_each(?)",
-                    (now, batch),
+                    (now, json.dumps(list(keys))),
                 )
-            (found,) = conn.execute(
-                "SELECT json_group_array(key) FROM calls "
-                "WHERE key IN (SELECT value FROM json_each(?)) AND state = 'pending'",
-                (batch,),
-            ).fetchone()
-            conn.execute(
-                "UPDATE calls SET state = 'sending', updated = ? "
-                "WHERE key IN (SELECT value FROM json_each(?)) AND state = 'pending'",
-                (now, batch),
-            )
-        return set(json.loads(found))
+                rows = conn.execute(statement, args).fetchall()
+        return {key for key, state in rows if state == State.SENDING}
 
     def release(self, keys: Iterable[str]) -> None:
-        """Put claimed keys that were never handed to the sender back to ``pending``."""
+        """Put claimed keys whose request never left back to ``pending``."""
         with self._write() as conn:
             conn.executemany(
                 "UPDATE calls SET state = 'pending', updated = ? WHERE key = ? AND state = 'sending'",
@@ -510,6 +549,11 @@ class Journal:
         """Write the outcomes of sent keys in one transaction."""
         if not outcomes:
             return
+        with self._write(durable=False) as conn:
+            self._record_in(conn, outcomes, time.time())
+
+    @staticmethod
+    def _record_in(conn: sqlite3.Connection, outcomes: Sequence[Outcome[Any]], now: float) -> None:
         placed: dict[str, str | None] = {}
         others: list[tuple[str, str, str, str, int]] = []
         for outcome in outcomes:
@@ -521,21 +565,36 @@ class Journal:
                     outcome.key, "unknown" if outcome.unknown else "failed", type(error).__name__,
                     _error_text(error), int(isinstance(error, RETRYABLE_ERRORS)),
                 ))
+        if placed:
+            conn.execute(
+                "UPDATE calls SET state = 'placed', request_id = o.value, error_type = NULL, error = NULL, "
+                "retryable = 0, updated = ? FROM json_each(?) AS o WHERE calls.key = o.key",
+                (now, json.dumps(placed)),
+            )
+        if others:
+            conn.execute(
+                "UPDATE calls SET state = o.value ->> 1, request_id = NULL, error_type = o.value ->> 2, "
+                "error = o.value ->> 3, retryable = o.value ->> 4, updated = ? "
+                "FROM json_each(?) AS o WHERE calls.key = o.value ->> 0",
+                (now, json.dumps(others)),
+            )
+
+    def finish(self, outcomes: Sequence[Outcome[Any]], unsent: Iterable[str], unfinished: Iterable[str]) -> None:
+        """End a run in one transaction: write `outcomes`, put the claimed keys whose request
+        never left (`unsent`) back to ``pending``, and mark the keys whose request may have left
+        but whose outcome never came (`unfinished`) ``unknown``."""
         now = time.time()
-        with self._write(durable=False) as conn:
-            if placed:
-                conn.execute(
-                    "UPDATE calls SET state = 'placed', request_id = o.value, error_type = NULL, error = NULL, "
-                    "retryable = 0, updated = ? FROM json_each(?) AS o WHERE calls.key = o.key",
-                    (now, json.dumps(placed)),
-                )
-            if others:
-                conn.execute(
-                    "UPDATE calls SET state = o.value ->> 1, request_id = NULL, error_type = o.value ->> 2, "
-                    "error = o.value ->> 3, retryable = o.value ->> 4, updated = ? "
-                    "FROM json_each(?) AS o WHERE calls.key = o.value ->> 0",
-                    (now, json.dumps(others)),
-                )
+        with self._write() as conn:
+            self._record_in(conn, outcomes, now)
+            conn.executemany(
+                "UPDATE calls SET state = 'pending', updated = ? WHERE key = ? AND state = 'sending'",
+                [(now, key) for key in unsent],
+            )
+            conn.executemany(
+                "UPDATE calls SET state = 'unknown', error_type = 'Interrupted', error = ?, updated = ? "
+                "WHERE key = ? AND state = 'sending'",
+                [(_STOPPED_IN_FLIGHT, now, key) for key in unfinished],
+            )
 
     def mark_unknown(self, keys: Iterable[str], reason: str) -> None:
         """Mark keys whose request may have left, but whose outcome never came, ``unknown``."""
@@ -608,6 +667,17 @@ class Journal:
 
 
 _ENTRY_COLUMNS: Final = "key, row, state, request_id, error_type, error, updated"
+_STOPPED_IN_FLIGHT: Final = "the run was stopped while this call was in flight; it may have been placed"
+
+
+def _check_sqlite() -> None:
+    """Refuse an SQLite older than the SQL the journal uses, naming both versions."""
+    found = tuple(sqlite3.sqlite_version_info)
+    if found < MIN_SQLITE:
+        raise JournalError(
+            f"the journal needs SQLite {'.'.join(map(str, MIN_SQLITE))} or newer; this Python uses SQLite "
+            f"{'.'.join(map(str, found))} (use a Python built against a newer SQLite)"
+        )
 
 
 def _entry(row: Sequence[Any]) -> Entry:
@@ -683,6 +753,9 @@ def _mismatch(path: str, stored: Campaign, given: Campaign) -> str:
 def _lock(path: str) -> IO[str] | None:
     if fcntl is None:  # pragma: no cover
         return None
+    folder = os.path.dirname(path)
+    if not os.path.isdir(folder):
+        raise JournalError(f"cannot create the journal {path}: the folder {folder} does not exist")
     try:
         handle = open(path + ".lock", "a")  # held until close()
     except OSError as exc:
@@ -724,133 +797,319 @@ class _Keyed(Protocol):
 
 S = TypeVar("S", bound=_Keyed)
 R = TypeVar("R")
+T = TypeVar("T")
+
+#: What `journaled` hands `send_many`: the filtered specs, and the hook that claims each key.
+SendMany = Callable[[AsyncIterator[S], BeforeSend], AsyncIterator[Outcome[R]]]
+
+
+class _NotClaimed(VoiceKitError):
+    """A key was not claimed (it is no longer pending, the run is stopping, or the journal could
+    not be written): its send stops before anything leaves. `journaled` swallows its outcome."""
+
+
+class _Claim:
+    __slots__ = ("future", "key")
+
+    def __init__(self, key: str, future: asyncio.Future[bool]) -> None:
+        self.key = key
+        self.future = future
+
+
+class _Call:
+    __slots__ = ("args", "fn", "future")
+
+    def __init__(self, fn: Callable[..., Any], args: tuple[Any, ...], future: asyncio.Future[Any]) -> None:
+        self.fn = fn
+        self.args = args
+        self.future = future
+
+
+class _Writer:
+    """A run's one writer thread: every write to the journal, in the order it was asked for.
+
+    Claims asked for while a transaction is under way are committed together in the next one,
+    with the outcomes that are ready by then; the thread goes from one claim transaction to the
+    next on its own. Waiting for the event loop between them would cost more than the commit
+    itself on a busy machine: a claim is on the path of every call.
+    """
+
+    def __init__(self, journal: Journal, loop: asyncio.AbstractEventLoop) -> None:
+        self.journal = journal
+        self.failure: JournalError | None = None
+        self._loop = loop
+        self._jobs: queue.SimpleQueue[_Claim | _Call | None] = queue.SimpleQueue()
+        self._ready: list[Outcome[Any]] = []  # outcomes to write, taken by the next transaction
+        self._ready_lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name="voicekit-journal", daemon=True)
+        self._thread.start()
+
+    def claim(self, key: str) -> asyncio.Future[bool]:
+        """Claim `key` in the next transaction; the future says whether it was pending."""
+        future: asyncio.Future[bool] = self._loop.create_future()
+        self._jobs.put(_Claim(key, future))
+        return future
+
+    def add(self, outcome: Outcome[Any]) -> None:
+        """Queue an outcome for the next transaction (a claim's, or `flush`'s)."""
+        with self._ready_lock:
+            self._ready.append(outcome)
+
+    def pending_outcomes(self) -> int:
+        return len(self._ready)
+
+    def take(self) -> list[Outcome[Any]]:
+        with self._ready_lock:
+            ready, self._ready = self._ready, []
+        return ready
+
+    def flush(self) -> asyncio.Future[None]:
+        """Write the outcomes queued so far (after the jobs already asked for)."""
+        return self.submit(lambda: self.journal.record(self.take()))
+
+    def submit(self, fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
+        """Run ``fn(*args)`` on the thread after the jobs already asked for."""
+        future: asyncio.Future[T] = self._loop.create_future()
+        self._jobs.put(_Call(fn, args, future))
+        return future
+
+    def close(self) -> None:
+        """End the thread once the jobs already asked for are done."""
+        self._jobs.put(None)
+
+    def _run(self) -> None:
+        held: _Claim | _Call | None = None
+        while True:
+            job = held if held is not None else self._jobs.get()
+            held = None
+            if job is None:
+                return
+            if isinstance(job, _Call):
+                try:
+                    result = job.fn(*job.args)
+                except BaseException as exc:  # noqa: BLE001 - handed to the awaiting task
+                    self._answer(job.future, None, exc)
+                else:
+                    self._answer(job.future, result, None)
+                continue
+            claims = [job]
+            while True:  # every claim asked for meanwhile joins this transaction
+                try:
+                    more = self._jobs.get_nowait()
+                except queue.Empty:
+                    break
+                if not isinstance(more, _Claim):
+                    held = more  # runs next, in order
+                    break
+                claims.append(more)
+            try:
+                # Outcomes ready now ride along: once a claim commits, every call that has
+                # finished is recorded, so what a crash leaves "sending" was in flight.
+                claimed = self.journal.claim([c.key for c in claims], self.take())
+            except JournalError as exc:
+                self.failure, claimed = exc, set()
+            except Exception as exc:  # noqa: BLE001 - every waiting claim must still be answered
+                self.failure = JournalError(f"cannot claim in the journal {self.journal.path}: {exc!r}")
+                claimed = set()
+            self._loop.call_soon_threadsafe(_answer_claims, claims, claimed)
+
+    def _answer(self, future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+        self._loop.call_soon_threadsafe(_settle, future, result, error)
+
+
+def _answer_claims(claims: Sequence[_Claim], claimed: set[str]) -> None:
+    for claim in claims:
+        if not claim.future.done():  # its before_send may have been cancelled meanwhile
+            claim.future.set_result(claim.key in claimed)
+
+
+def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    if future.done():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
 
 
 async def journaled(
     journal: Journal,
     specs: Iterable[S] | AsyncIterable[S],
-    send_many: Callable[[AsyncIterator[S]], AsyncIterator[Outcome[R]]],
+    send_many: SendMany[S, R],
     *,
-    claim_size: int = 64,
+    filter_size: int = 256,
     flush_interval: float = 0.01,
     flush_size: int = 256,
     stop: asyncio.Event | None = None,
 ) -> AsyncGenerator[Outcome[R], None]:
-    """Send `specs` through `send_many` (e.g. ``lambda s: tc.dial_many(s, concurrency=32)``),
-    journaling every key; yield each outcome once it is recorded for writing.
+    """Send `specs` through `send_many`, journaling every key; yield each outcome once it is
+    recorded for writing.
+
+    `send_many` receives the specs to send and a `before_send` hook to pass on, e.g.
+    ``lambda specs, before_send: tc.dial_many(specs, concurrency=32, before_send=before_send)``.
+    The hook claims a key (marks it ``sending``, durably) once the rate limiter granted its call
+    and right before its request leaves; the claims asked for while one is being committed are
+    committed together in the next transaction, with the outcomes ready by then. So after a
+    crash, the keys left ``sending`` (reported ``unknown`` by the next run) are at most the calls
+    that were in flight.
 
     Only keys the journal holds as ``pending`` are sent (and, until `Journal.load` has run, keys
-    it does not hold yet); the others are skipped silently, as is a repeated key. Specs are
-    claimed `claim_size` at a time, in one transaction, just before they are handed to
-    `send_many` (the next batch is claimed while one is being sent); outcomes are written every
-    `flush_interval` seconds or `flush_size` outcomes, and all of them before this generator
-    ends. Setting `stop` ends the run cleanly: nothing new is sent, the calls in flight finish.
-    Closing the generator early cancels the calls in flight and marks them ``unknown``. Use it
-    under ``contextlib.aclosing`` so that happens promptly. After a crash, the next run reports
-    as ``unknown`` the calls in flight and the keys claimed but not yet sent (fewer than
-    2 * `claim_size`): a smaller `claim_size` leaves fewer to reconcile, at more transactions.
+    it does not hold yet): specs are checked against the journal `filter_size` at a time (reads
+    only) before they reach `send_many`, so that the others never take a rate-limiter slot; a
+    key that is no longer pending when its claim comes (a repeated key) is not sent, and yields
+    nothing. Outcomes are written every `flush_interval` seconds or `flush_size` outcomes (or
+    sooner, with the next claim), and all of them before this generator ends.
+
+    Setting `stop` ends the run cleanly: nothing new is sent, the calls in flight finish.
+    Closing the generator early (or cancelling it) cancels the calls in flight: a key claimed
+    whose request never left is ``pending`` again, a key whose request may have left is
+    ``unknown``. Use it under ``contextlib.aclosing`` so that happens promptly.
+
+    Raises:
+        JournalError: the journal could not be written (nothing more is sent).
     """
-    source = aiter_specs(specs)
     loop = asyncio.get_running_loop()
-    # One writer thread: every database call runs off the loop, in the order it was asked for.
-    writer = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="voicekit-journal")
-    in_flight: set[str] = set()
-    buffered: deque[S] = deque()
-    claiming: list[tuple[asyncio.Future[set[str]], dict[str, S]]] = []
-    prefetch: asyncio.Task[None] | None = None
-    written: list[Outcome[R]] = []
+    source = aiter_specs(specs)
+    writer = _Writer(journal, loop)
+    # Reads (the filter) have their own thread, so that they never delay a claim.
+    reader = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="voicekit-journal-read")
+    requested: set[str] = set()  # before_send started and has not returned: the request has not left
+    departed: set[str] = set()  # before_send returned (the request may have left), no outcome yet
     has_outcomes = asyncio.Event()
     full = asyncio.Event()
+    closed = False  # the run is ending: claim nothing more
 
-    exhausted = False
+    def stopping() -> bool:
+        return closed or writer.failure is not None or (stop is not None and stop.is_set())
 
-    async def claim_next() -> None:
-        # Pull up to `claim_size` specs with distinct keys and claim them in one transaction.
-        nonlocal exhausted
-        batch: dict[str, S] = {}
-        while len(batch) < claim_size:
-            try:
-                spec = await source.__anext__()
-            except StopAsyncIteration:
-                exhausted = True
-                break
-            batch.setdefault(spec.key, spec)
-        if not batch:
-            return
-        claim = loop.run_in_executor(writer, journal.claim, list(batch))
-        entry = (claim, batch)
-        claiming.append(entry)
-        # Shielded: a claim that has started finishes, and `finally` releases its keys.
-        claimed = await asyncio.shield(claim)
-        claiming.remove(entry)
-        buffered.extend(spec for key, spec in batch.items() if key in claimed)
-
-    async def feed() -> AsyncIterator[S]:
-        nonlocal prefetch
-        while True:
-            if stop is not None and stop.is_set():
-                return
-            # Claim the next batch while this one is being sent, so sending never waits for a
-            # commit; fewer than 2 * claim_size keys are claimed but not yet sent.
-            if prefetch is None and not exhausted and len(buffered) < claim_size:
-                prefetch = asyncio.create_task(claim_next())
-            if not buffered:
-                if prefetch is None:
-                    return
-                await prefetch
-                prefetch = None
-                continue
-            if prefetch is not None and prefetch.done():
-                prefetch.result()
-                prefetch = None
-            spec = buffered.popleft()
-            in_flight.add(spec.key)
-            yield spec
+    async def before_send(key: str) -> None:
+        if stopping() or key in requested or key in departed:  # a repeated key: this run has it
+            raise _NotClaimed(f"{key!r} was not claimed")
+        requested.add(key)
+        # Cancelled here, the key stays in `requested`: the run's end puts it back to pending.
+        ok = await writer.claim(key)
+        requested.discard(key)
+        if not ok:
+            raise _NotClaimed(f"{key!r} is no longer pending")
+        departed.add(key)
 
     async def flush_forever() -> None:
         while True:
             await has_outcomes.wait()
-            if len(written) < flush_size:
+            if writer.pending_outcomes() < flush_size:
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(flush_interval):
                         await full.wait()
-            batch = written[:]
-            del written[:]
             has_outcomes.clear()
             full.clear()
-            # Shielded: once taken from `written`, a batch is written even if the run is cancelled.
-            await asyncio.shield(loop.run_in_executor(writer, journal.record, batch))
+            if writer.pending_outcomes():
+                # Shielded: once asked for, a batch is written even if the run is cancelled.
+                await asyncio.shield(writer.flush())
 
-    outcomes = send_many(feed())
-    flusher = asyncio.create_task(flush_forever())
+    async def next_batch() -> tuple[list[S], bool]:
+        # Up to `filter_size` specs with distinct keys, less those the journal says are not
+        # pending; and whether the source is exhausted.
+        while True:
+            batch: dict[str, S] = {}
+            exhausted = False
+            while len(batch) < filter_size:
+                try:
+                    spec = await source.__anext__()
+                except StopAsyncIteration:
+                    exhausted = True
+                    break
+                batch.setdefault(spec.key, spec)
+            if not batch:
+                return [], exhausted
+            pending = await loop.run_in_executor(reader, journal.pending, list(batch))
+            kept = [spec for key, spec in batch.items() if key in pending]
+            if kept or exhausted:
+                return kept, exhausted
+
+    prefetch: asyncio.Task[tuple[list[S], bool]] | None = None
+
+    async def feed() -> AsyncIterator[S]:
+        nonlocal prefetch
+        exhausted = False
+        while not exhausted:
+            if prefetch is None:
+                prefetch = asyncio.create_task(next_batch())
+            batch, exhausted = await prefetch
+            # Filter the next batch while this one is being sent.
+            prefetch = None if exhausted else asyncio.create_task(next_batch())
+            for spec in batch:
+                if stopping():
+                    return
+                yield spec
+
+    outcomes = send_many(feed(), before_send)
+    tasks = [asyncio.create_task(flush_forever())]
     try:
         async for outcome in outcomes:
-            in_flight.discard(outcome.key)
-            written.append(outcome)
+            if writer.failure is not None:
+                raise writer.failure
+            if isinstance(outcome.error, _NotClaimed):
+                continue  # never sent, and not this run's to record
+            departed.discard(outcome.key)
+            writer.add(outcome)
             has_outcomes.set()
-            if len(written) >= flush_size:
+            if writer.pending_outcomes() >= flush_size:
                 full.set()
             yield outcome
+        if writer.failure is not None:
+            raise writer.failure
     finally:
+        closed = True
+        await _end_run(writer, reader, outcomes, source, [*tasks, prefetch], requested, departed)
+
+
+async def _end_run(
+    writer: _Writer,
+    reader: concurrent.futures.ThreadPoolExecutor,
+    outcomes: AsyncIterator[Any],
+    source: AsyncIterator[Any],
+    tasks: Sequence[asyncio.Task[Any] | None],
+    requested: set[str],
+    departed: set[str],
+) -> None:
+    """Stop sending, then write the run's end off the loop, whatever cancels us meanwhile."""
+    cancelled = False
+    errors: list[BaseException] = []
+    try:
+        await outcomes.aclose()  # type: ignore[attr-defined]  # cancels the calls in flight
+    except asyncio.CancelledError:
+        cancelled = True
+    except Exception as exc:  # noqa: BLE001 - raised once the journal is written
+        errors.append(exc)
+    for task in tasks:
+        if task is not None:
+            task.cancel()
+    for task in tasks:
+        if task is None:
+            continue
         try:
-            await outcomes.aclose()  # type: ignore[attr-defined]
-        finally:
-            for task in (flusher, prefetch):
-                if task is not None:
-                    task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await task
-            await source.aclose()  # type: ignore[attr-defined]
-            # Drain the writer (queued batches are written), then write the tail here: the run
-            # is over and it must not be lost to a second cancellation.
-            writer.shutdown(wait=True)
-            journal.record(written)
-            for claim, batch in claiming:
-                if not claim.cancelled() and claim.exception() is None:
-                    buffered.extend(spec for key, spec in batch.items() if key in claim.result())
-            if buffered:
-                journal.release(spec.key for spec in buffered)
-            if in_flight:
-                journal.mark_unknown(
-                    in_flight, "the run was stopped while this call was in flight; it may have been placed"
-                )
+            await asyncio.wait([task])  # `wait` itself is never cancelled by the task's own end
+        except asyncio.CancelledError:
+            cancelled = True
+        if task.done() and not task.cancelled() and task.exception() is not None:
+            errors.append(task.exception())  # type: ignore[arg-type]
+    with contextlib.suppress(Exception):
+        await source.aclose()  # type: ignore[attr-defined]
+    reader.shutdown(wait=False, cancel_futures=True)
+    # Queued after any claim still waiting for the writer, so a key it commits is released here.
+    journal = writer.journal
+    end = writer.submit(lambda: journal.finish(writer.take(), sorted(requested), sorted(departed)))
+    writer.close()
+    while not end.done():
+        try:
+            await asyncio.shield(end)
+        except asyncio.CancelledError:
+            cancelled = True  # one more transaction: the run's end must not be lost
+        except Exception:  # noqa: BLE001, S110 - raised below
+            pass
+    if end.exception() is not None:
+        errors.insert(0, end.exception())  # type: ignore[arg-type]
+    if cancelled:
+        raise asyncio.CancelledError
+    if errors:
+        raise errors[0]

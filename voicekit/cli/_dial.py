@@ -29,7 +29,8 @@ from rich.table import Table
 from .. import _constants as C
 from .._bulk import Outcome
 from .._campaign import Vendor
-from ..errors import AuthenticationError
+from .._sending import BeforeSend
+from ..errors import AuthenticationError, ConnectError
 from ..journal import (
     Campaign,
     CampaignRow,
@@ -44,19 +45,33 @@ from ._common import console, err_console, fail_on_voicekit_error, open_output, 
 
 __all__ = ["register"]
 
-DIAL_HELP: Final = """Dial every row of a campaign CSV, journaled so that a re-run resumes.
+#: Consecutive calls that could not connect before a run gives up on the vendor (or the
+#: concurrency, if larger: a whole wave of calls in flight failing at once is one event).
+UNREACHABLE_AFTER: Final = 20
+
+EXIT_OK: Final = 0
+EXIT_ERROR: Final = 1
+EXIT_FAILED_ROWS: Final = 3
+EXIT_UNKNOWN_ROWS: Final = 4
+EXIT_STOPPED: Final = 5
+EXIT_INTERRUPTED: Final = 130
+
+DIAL_HELP: Final = f"""Dial every row of a campaign CSV, journaled so that a re-run resumes.
 
 \b
   voicekit dial CAMPAIGN.csv --journal CAMPAIGN.db [OPTIONS]
   voicekit dial status CAMPAIGN.db
   voicekit dial report CAMPAIGN.db -o outcomes.csv
 
-Each key is written to the journal as "sending" before its request leaves. Re-running the same
-command resumes: pending rows are dialed once; placed and failed rows are never dialed again;
-rows that were being sent when a run crashed are reported as unknown (they may have been
-dialed) and are dialed again only with --redial-unknown. Ctrl-C stops cleanly (press it again to
-abandon the calls in flight). Credentials come from VOICEKIT_TELECMI_* / VOICEKIT_HUAWEI_*
-unless --sandbox is given.
+Each key is written to the journal as "sending" right before its request leaves. Re-running the
+same command resumes: pending rows are dialed once; placed and failed rows are never dialed
+again, except failures that provably never reached the vendor (connection refused, 429, bad
+credentials), which the next run dials again; rows that were being sent when a run crashed (at
+most --concurrency of them) are reported as unknown (they may have been dialed) and are dialed
+again only with --redial-unknown. Ctrl-C stops cleanly (press it again to abandon the calls in
+flight). The run stops early when the vendor refuses the credentials, or when
+{UNREACHABLE_AFTER} or more calls in a row (or --concurrency, if larger) cannot connect. Credentials come from
+VOICEKIT_TELECMI_* / VOICEKIT_HUAWEI_* unless --sandbox is given.
 
 The CSV has a header row (UTF-8; column names in any case; other columns are ignored).
 Rows are numbered as in a spreadsheet: the header is row 1.
@@ -78,6 +93,16 @@ Huawei voice notification (when the header has a "called" column):
 
 A row that cannot become a call (a missing value, a bad number, bytes that are not UTF-8) is
 reported with its row number, recorded as failed, and the run goes on.
+
+\b
+Exit status (of a run; status and report exit 0 on success, 1 on an error):
+  0    every row of the campaign is placed
+  1    an error before dialing (a bad file, a journal of another campaign, ...)
+  2    a usage error (a bad option or argument)
+  3    the run finished, and some rows failed
+  4    the run finished, and some rows have an unknown outcome (reconcile them; before 3)
+  5    the run stopped early (credentials refused, vendor unreachable); resume it later
+  130  interrupted (Ctrl-C); resume it later
 """
 
 _MAX_SHOWN: Final = 20
@@ -140,13 +165,30 @@ def run_cmd(
     counts = result.counts
     _say(f"placed={counts[State.PLACED]} failed={counts[State.FAILED]} unknown={counts[State.UNKNOWN]} "
          f"pending={counts[State.PENDING] + counts[State.SENDING]}")
-    if result.auth_error:
-        err_console.print(f"[bold red]error:[/] {result.auth_error}")
-        _say(f"Fix the credentials, then resume with: {resume}", err=True)
-        sys.exit(1)
+    sys.exit(_finish(result, resume, journal_path))
+
+
+def _finish(result: _Result, resume: str, journal_path: str) -> int:
+    """Say how the run ended and what to do next; return the exit status."""
+    counts = result.counts
     if result.interrupted:
         _say(f"stopped; the journal is saved. Resume with:\n  {resume}")
-        sys.exit(130)
+        return EXIT_INTERRUPTED
+    if result.stopped:
+        err_console.print(f"[bold red]error:[/] {result.stopped}", soft_wrap=True)
+        _say(f"{result.advice}, then resume with (the rows that failed this way are dialed again):\n  {resume}",
+             err=True)
+        return EXIT_STOPPED
+    if counts[State.UNKNOWN]:
+        _say(f"{counts[State.UNKNOWN]} row(s) have an unknown outcome: they may have been placed. Check them "
+             f"(`voicekit dial report {journal_path}`) before dialing them again with --redial-unknown.", err=True)
+        return EXIT_UNKNOWN_ROWS
+    if counts[State.FAILED]:
+        return EXIT_FAILED_ROWS
+    if counts[State.PENDING] or counts[State.SENDING]:
+        _say(f"some rows were not dialed; resume with:\n  {resume}", err=True)
+        return EXIT_STOPPED
+    return EXIT_OK
 
 
 @dial.command("status")
@@ -203,7 +245,10 @@ class _Options:
 class _Result:
     counts: dict[State, int] = attrs.field(factory=lambda: dict.fromkeys(State, 0))
     interrupted: bool = False
-    auth_error: str | None = None
+    #: Why the run stopped early (the vendor refused the credentials, or cannot be reached), and
+    #: what to do about it.
+    stopped: str | None = None
+    advice: str = ""
 
 
 def _resume_command(
@@ -239,7 +284,10 @@ async def _run(opts: _Options) -> _Result:
     with Journal.open(opts.journal, campaign) as journal:
         fresh = not journal.loaded
         recovered = await asyncio.to_thread(journal.recover)
-        requeued = await asyncio.to_thread(journal.requeue, unknown=opts.redial_unknown, retryable=True)
+        redialed = (
+            await asyncio.to_thread(journal.requeue, unknown=True, retryable=False) if opts.redial_unknown else 0
+        )
+        requeued = await asyncio.to_thread(journal.requeue, retryable=True)
         if fresh:
             shown = [0]
             rows = read_campaign(opts.csv, vendor=campaign.vendor, shard=campaign.shard)
@@ -248,7 +296,8 @@ async def _run(opts: _Options) -> _Result:
                 _say(f"... and {shown[0] - _MAX_SHOWN} more rows that cannot be dialed "
                      f"(see `voicekit dial report {opts.journal}`)", err=True)
         counts = await asyncio.to_thread(journal.counts)
-        _announce(opts, journal, campaign, counts, fresh=fresh, recovered=recovered, requeued=requeued)
+        _announce(opts, journal, campaign, counts, fresh=fresh, recovered=recovered, requeued=requeued,
+                  redialed=redialed)
         result.counts = counts
         if counts[State.PENDING]:
             await _dial(opts, journal, campaign, result)
@@ -258,29 +307,35 @@ async def _run(opts: _Options) -> _Result:
 
 def _announce(
     opts: _Options, journal: Journal, campaign: Campaign, counts: dict[State, int], *, fresh: bool,
-    recovered: int, requeued: int,
+    recovered: int, requeued: int, redialed: int,
 ) -> None:
     verb = "starting" if fresh else "resuming"
     _say(f"{verb} {campaign.describe()}")
     _say(f"journal {journal.path}: " + " ".join(f"{s}={n}" for s, n in counts.items() if n))
     if recovered:
+        again = "are dialed again now (--redial-unknown)" if opts.redial_unknown else (
+            f"will not be dialed again[/] (check them with `voicekit dial report {journal.path}`; dial them "
+            "again with --redial-unknown)"
+        )
         console.print(
             f"[yellow]{recovered} call(s) were being sent when the last run stopped: they may have been "
-            "placed, so they are now [bold]unknown[/] and will not be dialed again[/] (check them with "
-            f"`voicekit dial report {journal.path}`; dial them again with --redial-unknown)"
+            f"placed, so they are now [bold]unknown[/] and {again}", soft_wrap=True
         )
     elif counts[State.UNKNOWN] and not opts.redial_unknown:
         console.print(f"[yellow]{counts[State.UNKNOWN]} call(s) have an unknown outcome and are not dialed "
-                      "again[/] (--redial-unknown dials them)")
+                      "again[/] (--redial-unknown dials them)", soft_wrap=True)
+    if redialed:
+        console.print(f"[yellow]{redialed} call(s) whose outcome was unknown (they may have been placed "
+                      "already) are dialed again, as --redial-unknown asks[/]", soft_wrap=True)
     if requeued:
-        console.print(f"{requeued} call(s) that provably were not placed last time are dialed again")
+        console.print(f"{requeued} call(s) that provably were not placed last time are dialed again", soft_wrap=True)
     if opts.sandbox:
         console.print("[bold magenta]sandbox:[/] dialing an in-process emulator; no real call is placed")
 
 
 @contextlib.asynccontextmanager
 async def _sender(opts: _Options, vendor: Vendor) -> AsyncIterator[
-    Callable[[AsyncIterator[Any]], AsyncIterator[Outcome[Any]]]
+    Callable[[AsyncIterator[Any], BeforeSend], AsyncIterator[Outcome[Any]]]
 ]:
     from .. import AsyncHuaweiVoice, AsyncTeleCMI
     from .._config import NOT_GIVEN
@@ -299,10 +354,14 @@ async def _sender(opts: _Options, vendor: Vendor) -> AsyncIterator[
                 urls = {"base_url": sb.url, "app_key": sb.huawei_app_key, "app_secret": sb.huawei_app_secret}
         if vendor == "telecmi":
             tc = await stack.enter_async_context(AsyncTeleCMI(rate_limit=limit, **urls))
-            yield lambda specs: tc.dial_many(specs, concurrency=opts.concurrency)
+            yield lambda specs, before_send: tc.dial_many(
+                specs, concurrency=opts.concurrency, before_send=before_send
+            )
         else:
             hw = await stack.enter_async_context(AsyncHuaweiVoice(rate_limit=limit, **urls))
-            yield lambda specs: hw.notify_many(specs, concurrency=opts.concurrency)
+            yield lambda specs, before_send: hw.notify_many(
+                specs, concurrency=opts.concurrency, before_send=before_send
+            )
 
 
 class _Rate:
@@ -358,16 +417,18 @@ async def _dial(opts: _Options, journal: Journal, campaign: Campaign, result: _R
     rate = _Rate()
     shown = 0
     last_plain = time.monotonic()
-    claim_size = min(64, max(8, 2 * opts.concurrency))
+    unreachable_after = max(UNREACHABLE_AFTER, opts.concurrency)
+    refused = 0  # consecutive outcomes that could not connect
     try:
         with Progress(*columns, console=console, disable=not console.is_terminal, transient=False) as progress:
             task = progress.add_task("dial", total=total, completed=done, placed=counts[State.PLACED],
                                      failed=counts[State.FAILED], unknown=counts[State.UNKNOWN], rate="")
             async with _sender(opts, campaign.vendor) as send_many:
-                outcomes = journaled(journal, specs(), send_many, stop=stop, claim_size=claim_size)
+                outcomes = journaled(journal, specs(), send_many, stop=stop)
                 async with contextlib.aclosing(outcomes):
                     async for outcome in outcomes:
                         done += 1
+                        refused = refused + 1 if isinstance(outcome.error, ConnectError) else 0
                         if outcome.ok:
                             counts[State.PLACED] += 1
                         elif outcome.unknown:
@@ -377,8 +438,14 @@ async def _dial(opts: _Options, journal: Journal, campaign: Campaign, result: _R
                             shown += 1
                             if shown <= _MAX_SHOWN:
                                 _say(f"key {outcome.key!r}: {type(outcome.error).__name__}: {outcome.error}")
-                            if isinstance(outcome.error, AuthenticationError) and result.auth_error is None:
-                                result.auth_error = f"the vendor refused the credentials ({outcome.error})"
+                            if result.stopped is None and isinstance(outcome.error, AuthenticationError):
+                                result.stopped = f"the vendor refused the credentials ({outcome.error})"
+                                result.advice = "Fix the credentials"
+                                stop.set()
+                            elif result.stopped is None and refused >= unreachable_after:
+                                result.stopped = (f"the vendor cannot be reached: {refused} calls in a row "
+                                                  f"could not connect ({outcome.error})")
+                                result.advice = "Check the network and the vendor's URL"
                                 stop.set()
                         per_second = rate.update(done)
                         progress.update(task, completed=done, placed=counts[State.PLACED],
@@ -395,7 +462,7 @@ async def _dial(opts: _Options, journal: Journal, campaign: Campaign, result: _R
             loop.remove_signal_handler(sig)
     if shown > _MAX_SHOWN:
         _say(f"... and {shown - _MAX_SHOWN} more failures (see `voicekit dial report {opts.journal}`)", err=True)
-    if stop.is_set() and result.auth_error is None:
+    if stop.is_set() and result.stopped is None:
         result.interrupted = True
 
 

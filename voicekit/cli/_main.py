@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import errno
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,7 +13,7 @@ import click
 from .. import __version__
 from ..huawei import HuaweiVoice, Prompt
 from ..telecmi import Bridge, Pstn, TeleCMI
-from ._common import console, fail_on_voicekit_error, sandbox_option
+from ._common import console, err_console, fail_on_voicekit_error, sandbox_option
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -65,6 +67,13 @@ def sandbox_cmd(host: str, port: int, seed_records: int, rate_limit: float | Non
               latency=latency)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--host") from None
+    except OSError as exc:  # the port is taken, or not ours to use: one line and a hint, no traceback
+        reason = (exc.strerror or str(exc)).lower()
+        if exc.errno == errno.EADDRINUSE:
+            reason = "the port is in use by another program"
+        err_console.print(f"[bold red]error:[/] cannot serve on {host}:{port}: {reason}", soft_wrap=True)
+        err_console.print("hint: choose another --port, or --port 0 for a free one", soft_wrap=True)
+        sys.exit(1)
     console.print("sandbox stopped")
 
 
