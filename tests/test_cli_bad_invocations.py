@@ -126,3 +126,19 @@ def test_as_a_process_the_error_is_one_line_on_stderr(files: Path, args: list[st
     assert message in proc.stderr
     assert "Traceback" not in proc.stdout + proc.stderr
     assert len(proc.stderr.strip().splitlines()) <= 2  # the error, and at most a hint
+
+
+def test_a_dial_usage_error_names_the_command_the_user_typed(files: Path) -> None:
+    result = CliRunner().invoke(main, ["dial", str(files / "c.csv")], prog_name="voicekit")
+    assert result.exit_code == 2
+    assert "voicekit dial [OPTIONS]" in result.output and "--journal" in result.output
+    assert "dial run" not in result.output, "the hidden run subcommand is an implementation detail"
+
+
+def test_control_characters_in_a_header_are_escaped_not_echoed(tmp_path: Path) -> None:
+    hostile = tmp_path / "hostile.csv"
+    hostile.write_text("\x1b[2Jnumber\x07,name\n1,a\n", encoding="utf-8")
+    result = CliRunner().invoke(main, ["dial", str(hostile), "--journal", str(tmp_path / "h.db")])
+    assert result.exit_code == 1
+    assert "cannot tell the campaign's vendor" in result.output
+    assert "\x1b" not in result.output and "\x07" not in result.output

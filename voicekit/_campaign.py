@@ -161,7 +161,7 @@ def detect_vendor(columns: Sequence[str]) -> Vendor:
         return "telecmi"
     raise ConfigurationError(
         "cannot tell the campaign's vendor from its header "
-        f"({', '.join(columns) or 'no columns'}); a TeleCMI campaign needs the columns "
+        f"({_shown(columns) or 'no columns'}); a TeleCMI campaign needs the columns "
         "to, from, file_name; a Huawei one called, voice_id (see `voicekit dial --help`)"
     )
 
@@ -173,11 +173,18 @@ def check_columns(path: str | os.PathLike[str], vendor: Vendor, columns: Sequenc
             wanted = " or ".join(repr(name) for name in group)
             raise ConfigurationError(
                 f"{os.fspath(path)}: a {vendor} campaign needs a {wanted} column; "
-                f"the header has: {', '.join(columns)}"
+                f"the header has: {_shown(columns)}"
             )
     duplicated = sorted({name for name in columns if name and columns.count(name) > 1})
     if duplicated:
-        raise ConfigurationError(f"{os.fspath(path)}: the header repeats the column(s) {', '.join(duplicated)}")
+        raise ConfigurationError(f"{os.fspath(path)}: the header repeats the column(s) {_shown(duplicated)}")
+
+
+def _shown(columns: Sequence[str], limit: int = 20) -> str:
+    """Column names fit for one line of a terminal: control characters escaped, a few of them."""
+    shown = [name if name.isprintable() else repr(name) for name in columns[:limit]]
+    more = f", ... ({len(columns) - limit} more)" if len(columns) > limit else ""
+    return ", ".join(shown) + more
 
 
 def _undecodable(text: str) -> bool:

@@ -109,6 +109,18 @@ _MAX_SHOWN: Final = 20
 _PLAIN_PROGRESS_EVERY: Final = 10.0
 
 
+class _RunContext(click.Context):
+    """The hidden `run` is the `dial` group itself to the user: its usage errors say so."""
+
+    @property
+    def command_path(self) -> str:
+        return self.parent.command_path if self.parent is not None else "voicekit dial"
+
+
+class _RunCommand(click.Command):
+    context_class = _RunContext
+
+
 class _DialGroup(click.Group):
     """`dial CAMPAIGN.csv ...` runs the campaign; `dial status|report ...` are subcommands."""
 
@@ -136,7 +148,7 @@ def dial() -> None:
     pass
 
 
-@dial.command("run", hidden=True, help=DIAL_HELP)
+@dial.command("run", cls=_RunCommand, hidden=True, help=DIAL_HELP)
 @click.argument("campaign_csv", metavar="CAMPAIGN.csv", type=click.Path(dir_okay=False))
 @click.option("--journal", "journal_path", required=True, type=click.Path(dir_okay=False),
               help="The SQLite journal: created on the first run, resumed by the next ones.")

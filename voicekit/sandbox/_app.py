@@ -84,6 +84,10 @@ async def _sandbox_middleware(request: web.Request, handler: Handler) -> web.Str
             response = await _answer(request, handler)
         else:
             response = await _apply_fault(request, handler, fault, runtime)
+    except ConnectionError:
+        # The client went away mid-request (a killed dialer): nothing to answer, nothing wrong.
+        logger.debug("client left during %s %s", request.method, request.path)
+        response = None
     except Exception:  # malformed input must never take the server down
         logger.exception("sandbox handler failed for %s %s", request.method, request.path)
         response = error_response(request.path, 500, "Internal server error")
