@@ -14,9 +14,11 @@ that only when asked). Those unknown keys are at most the calls that were in fli
 run died. Failures that provably never reached the vendor (connection refused, 429, bad
 credentials) are retried by the next run; every other failure is final.
 
-Durability does not cost throughput: the claims of calls about to leave at the same moment are
-committed together (group commit, one writer thread, off the event loop), and outcomes are
-written in batches every few milliseconds. Usage::
+Durability costs one commit on each call's path, shared: the claims of calls about to leave at
+the same moment are committed together (group commit, one writer thread, off the event loop),
+with the outcomes ready by then. Against a vendor 20 ms away that costs about 5% of the calls per
+second; against a loopback server that answers at once, on two cores shared with it, about half
+(see benchmarks/README.md, rows 8 and 8b). Usage::
 
     from contextlib import aclosing
     from voicekit.journal import Campaign, Journal, journaled, read_campaign
