@@ -18,7 +18,10 @@ from collections.abc import Sequence
 from . import Row
 from ._servers import ServerHandle
 
-ROWS = ("create", "sync", "paging", "limiter", "redis_limiter", "requests", "import", "dial_journal", "export_memory")
+ROWS = (
+    "create", "sync", "paging", "limiter", "redis_limiter", "requests", "import", "dial_journal", "dial_workers",
+    "export_memory",
+)
 
 
 def _cpu_model() -> str:

@@ -46,6 +46,7 @@ from .telecmi import Dial, Play
 __all__ = [
     "HUAWEI_COLUMNS",
     "TELECMI_COLUMNS",
+    "Campaign",
     "CampaignRow",
     "Vendor",
     "check_columns",
@@ -55,6 +56,8 @@ __all__ = [
     "parse_shard",
     "read_campaign",
     "read_header",
+    "spec_from_json",
+    "spec_to_json",
 ]
 
 Vendor = Literal["telecmi", "huawei"]
@@ -81,6 +84,67 @@ class CampaignRow:
     key: str
     spec: Dial | Notify | None = None
     problem: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Campaign:
+    """What identifies a campaign: its file's content, the vendor, the columns, the shard.
+
+    Two campaigns are the same when everything but `path` matches: a moved or copied file with
+    the same content is the same campaign.
+    """
+
+    path: str
+    size: int
+    sha256: str
+    vendor: Vendor
+    columns: tuple[str, ...]
+    shard: tuple[int, int] | None = None
+
+    @classmethod
+    def from_file(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        vendor: Vendor | None = None,
+        shard: tuple[int, int] | None = None,
+    ) -> Campaign:
+        """Read a campaign file's identity (its header, and its SHA-256 in one streaming pass).
+
+        Raises:
+            ConfigurationError: the file cannot be read, or its header names no known vendor or
+                lacks a column the vendor needs.
+        """
+        columns = read_header(path)
+        vendor = vendor or detect_vendor(columns)
+        check_columns(path, vendor, columns)
+        size, sha = fingerprint(path)
+        return cls(path=os.path.abspath(path), size=size, sha256=sha, vendor=vendor, columns=columns, shard=shard)
+
+    def same_as(self, other: Campaign) -> bool:
+        """Whether `other` is this campaign (everything but the path matches)."""
+        return attrs.evolve(other, path=self.path) == self
+
+    def describe(self) -> str:
+        """One line: file, size, hash prefix, vendor, shard."""
+        shard = f", shard {self.shard[0]}/{self.shard[1]}" if self.shard else ""
+        return f"{self.path} ({self.size:,} bytes, sha256 {self.sha256[:12]}, {self.vendor}{shard})"
+
+    def _to_json(self) -> str:
+        return json.dumps({
+            "path": self.path, "size": self.size, "sha256": self.sha256, "vendor": self.vendor,
+            "columns": list(self.columns), "shard": list(self.shard) if self.shard else None,
+        })
+
+    @classmethod
+    def _from_json(cls, text: str) -> Campaign:
+        d = json.loads(text)
+        shard = d.get("shard")
+        return cls(
+            path=d["path"], size=d["size"], sha256=d["sha256"], vendor=d["vendor"],
+            columns=tuple(d["columns"]), shard=(int(shard[0]), int(shard[1])) if shard else None,
+        )
+
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -331,3 +395,36 @@ def _huawei_spec(key: str, values: dict[str, str]) -> Notify:
     _notification_body(spec.called, spec.play_list, spec.callback_url, spec.caller_present,
                        spec.play_times, spec.priority)
     return spec
+
+
+def spec_to_json(spec: Dial | Notify) -> str:
+    """A campaign row's spec as JSON, so that a shared journal can hand the row to any worker."""
+    if isinstance(spec, Dial):
+        return json.dumps({
+            "key": spec.key, "from": spec.from_, "to": spec.to, "file_name": spec.file_name,
+            "file_url": spec.file_url, "region": spec.region, "extra_params": spec.extra_params,
+        })
+    return json.dumps({
+        "key": spec.key, "called": spec.called, "callback_url": spec.callback_url,
+        "caller_present": spec.caller_present, "play_times": spec.play_times, "priority": spec.priority,
+        "play_list": [
+            {"voice_id": p.voice_id, "voice_file_name": p.voice_file_name, "template_id": p.template_id,
+             "template_params": p.template_params}
+            for p in spec.play_list
+        ],
+    })
+
+
+def spec_from_json(vendor: Vendor, text: str) -> Dial | Notify:
+    """The spec `spec_to_json` wrote."""
+    d = json.loads(text)
+    if vendor == "telecmi":
+        return Dial(key=d["key"], from_=d["from"], to=d["to"], file_name=d["file_name"], file_url=d["file_url"],
+                    region=d["region"], extra_params=d["extra_params"])
+    return Notify(
+        key=d["key"], called=d["called"], callback_url=d["callback_url"], caller_present=d["caller_present"],
+        play_times=d["play_times"], priority=d["priority"],
+        play_list=[Prompt(voice_id=p["voice_id"], voice_file_name=p["voice_file_name"],
+                          template_id=p["template_id"], template_params=p["template_params"])
+                   for p in d["play_list"]],
+    )

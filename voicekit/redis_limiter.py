@@ -34,8 +34,50 @@ import anyio
 
 from ._config import RateLimit
 from ._ratelimit import AccountPaused
+from .errors import ConfigurationError, ConnectError
 
-__all__ = ["RedisBackend"]
+__all__ = ["LimiterUnavailableError", "RedisBackend", "connect_redis"]
+
+
+class LimiterUnavailableError(ConnectError):
+    """Redis, where the account's limit lives, cannot be reached: nothing was sent.
+
+    The limiter fails closed: a call that cannot be counted against the shared limit is not
+    made (as with a refused connection, a later run sends it).
+    """
+
+
+async def connect_redis(url: str) -> Any:
+    """A `redis.asyncio` client on `url`, once Redis answered a PING.
+
+    Raises:
+        ConfigurationError: the redis extra is missing, or Redis cannot be reached there.
+    """
+    try:
+        import redis.asyncio as redis
+    except ImportError:
+        raise ConfigurationError('the Redis limiter needs the redis extra: pip install "voicekit[redis]"') from None
+    try:
+        client = redis.from_url(url, socket_connect_timeout=5, socket_timeout=10)
+    except ValueError as exc:
+        raise ConfigurationError(f"--limiter: not a Redis URL ({exc})") from None
+    try:
+        await client.ping()
+    except Exception as exc:  # noqa: BLE001 - any failure here is "cannot reach Redis"
+        await client.aclose()
+        raise ConfigurationError(
+            f"cannot reach the rate limiter's Redis at {_redacted(url)} ({type(exc).__name__}); start it, or fix "
+            "the URL (a run never dials without the shared limit)"
+        ) from None
+    return client
+
+
+def _redacted(url: str) -> str:
+    head, sep, tail = url.rpartition("@")
+    if not sep:
+        return url
+    scheme, _, _ = head.partition("://")
+    return f"{scheme}://***@{tail}"
 
 _US: Final = 1_000_000
 # The window is held this much longer than a second: callers (and the vendor) see a start a
@@ -139,14 +181,15 @@ class RedisBackend:
         tat_key, log_key, pause_key = self._keys(key)
         n, interval, tau, span, ttl_ms = self._shape(limit)
         cap = -1 if max_pause is None else int(max_pause * _US)
-        wait = int(await self._reserve(keys=[tat_key, pause_key], args=[interval, tau, ttl_ms, cap]))
+        wait = int(await self._call(self._reserve, keys=[tat_key, pause_key], args=[interval, tau, ttl_ms, cap]))
         if wait < 0:
             raise AccountPaused((-wait - 1) / _US)
         while True:
             if wait > 0:
                 await self._sleep(wait / _US)
             self._count += 1
-            wait = int(await self._start(keys=[log_key], args=[span, n, ttl_ms, f"{self._nonce}{self._count}"]))
+            wait = int(await self._call(self._start, keys=[log_key], args=[span, n, ttl_ms,
+                                                                           f"{self._nonce}{self._count}"]))
             if wait == 0:
                 return
 
@@ -154,6 +197,17 @@ class RedisBackend:
         tat_key, _, pause_key = self._keys(key)
         _, _, _, span, ttl_ms = self._shape(limit)
         pause_us = int((retry_after if retry_after is not None else 1.0) * _US)
-        await self._penalize(
-            keys=[tat_key, pause_key], args=[pause_us, max(ttl_ms, pause_us // 1000 + span // 1000)]
+        await self._call(
+            self._penalize, keys=[tat_key, pause_key], args=[pause_us, max(ttl_ms, pause_us // 1000 + span // 1000)]
         )
+
+    async def _call(self, script: Any, *, keys: list[str], args: list[Any]) -> Any:
+        try:
+            return await script(keys=keys, args=args)
+        except (OSError, TimeoutError) as exc:
+            raise LimiterUnavailableError(f"the rate limiter's Redis cannot be reached ({exc})") from exc
+        except Exception as exc:
+            # redis-py's ConnectionError / TimeoutError do not derive from OSError.
+            if type(exc).__name__ in ("ConnectionError", "TimeoutError", "BusyLoadingError"):
+                raise LimiterUnavailableError(f"the rate limiter's Redis cannot be reached ({exc})") from exc
+            raise

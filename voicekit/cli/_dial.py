@@ -1,4 +1,5 @@
-"""`voicekit dial`: bulk calls from a CSV, resumable from a SQLite journal."""
+"""`voicekit dial`: bulk calls from a CSV, resumable from a journal (an SQLite file, or PostgreSQL
+shared by many workers)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import asyncio
 import contextlib
 import csv
 import itertools
-import os
+import json
 import shlex
 import signal
 import sys
@@ -32,16 +33,23 @@ from .._campaign import Vendor
 from .._sending import BeforeSend
 from ..errors import AuthenticationError, ConnectError
 from ..journal import (
+    DEFAULT_LEASE,
     Campaign,
     CampaignRow,
+    Entry,
     Journal,
+    PostgresJournal,
     State,
     Summary,
+    is_postgres_url,
     journaled,
+    open_journal,
     parse_shard,
     read_campaign,
+    read_journal,
+    redact_url,
 )
-from ._common import console, err_console, fail_on_voicekit_error, open_output, sandbox_option
+from ._common import console, err_console, fail_on_voicekit_error, json_option, open_output, sandbox_option
 
 __all__ = ["register"]
 
@@ -72,6 +80,12 @@ again only with --redial-unknown. Ctrl-C stops cleanly (press it again to abando
 flight). The run stops early when the vendor refuses the credentials, or when
 {UNREACHABLE_AFTER} or more calls in a row (or --concurrency, if larger) cannot connect. Credentials come from
 VOICEKIT_TELECMI_* / VOICEKIT_HUAWEI_* unless --sandbox is given.
+
+With --journal postgresql://USER@HOST/DB any number of workers, on any machines, run the same
+command at once: each takes pending rows as it has room for them, under a lease it renews
+(--lease); the rows a dead worker was sending become unknown, its other rows go to the others.
+Give the password with PGPASSWORD or ~/.pgpass rather than in the URL. --limiter redis://HOST
+shares the account's --rate among all of them (if Redis is down, nothing is dialed).
 
 The CSV has a header row (UTF-8; column names in any case; other columns are ignored).
 Rows are numbered as in a spreadsheet: the header is row 1.
@@ -150,8 +164,10 @@ def dial() -> None:
 
 @dial.command("run", cls=_RunCommand, hidden=True, help=DIAL_HELP)
 @click.argument("campaign_csv", metavar="CAMPAIGN.csv", type=click.Path(dir_okay=False))
-@click.option("--journal", "journal_path", required=True, type=click.Path(dir_okay=False),
-              help="The SQLite journal: created on the first run, resumed by the next ones.")
+@click.option("--journal", "journal_path", required=True, metavar="FILE|URL",
+              callback=lambda c, p, v: _journal_arg(c, p, v),
+              help="The journal: an SQLite file, or a postgresql:// URL shared by many workers; "
+                   "created on the first run, resumed by the next ones.")
 @click.option("--concurrency", default=32, show_default=True, type=click.IntRange(1, C.MAX_BULK_CONCURRENCY),
               help="Calls in flight at once.")
 @click.option("--rate", type=click.FloatRange(min=0), default=None,
@@ -162,22 +178,36 @@ def dial() -> None:
               help="Dial only the rows whose key hashes to shard I of N (split a campaign over machines).")
 @click.option("--redial-unknown", is_flag=True,
               help="Dial again the keys whose outcome is unknown (they may have been dialed already).")
+@click.option("--lease", type=click.FloatRange(min=0.1), default=None, metavar="SECONDS",
+              help=f"PostgreSQL journal: how long a silent worker keeps its rows (default {DEFAULT_LEASE:g}).")
+@click.option("--limiter", "limiter_url", default=None, metavar="redis://...",
+              help="Share the account's rate limit with every worker through this Redis.")
 @sandbox_option
 @fail_on_voicekit_error
 def run_cmd(
     campaign_csv: str, journal_path: str, concurrency: int, rate: float | None, vendor: Vendor | None,
-    shard: str | None, redial_unknown: bool, sandbox: bool,
+    shard: str | None, redial_unknown: bool, lease: float | None, limiter_url: str | None, sandbox: bool,
 ) -> None:
-    resume = _resume_command(campaign_csv, journal_path, concurrency, rate, vendor, shard, sandbox)
+    shared = is_postgres_url(journal_path)
+    if shared and shard:
+        raise click.UsageError("--shard is for SQLite journals: workers on a PostgreSQL journal share its rows "
+                               "by themselves", ctx=click.get_current_context())
+    if lease is not None and not shared:
+        raise click.UsageError("--lease is for PostgreSQL journals (--journal postgresql://...)",
+                               ctx=click.get_current_context())
+    if limiter_url is not None and not limiter_url.startswith(("redis://", "rediss://", "unix://")):
+        raise click.BadParameter("must be a redis:// URL", param_hint="'--limiter'")
+    resume = _resume_command(campaign_csv, journal_path, concurrency, rate, vendor, shard, sandbox, lease, limiter_url)
     options = _Options(
         csv=campaign_csv, journal=journal_path, concurrency=concurrency, rate=rate, vendor=vendor,
         shard=parse_shard(shard) if shard else None, redial_unknown=redial_unknown, sandbox=sandbox,
+        lease=lease if lease is not None else DEFAULT_LEASE, limiter=limiter_url,
     )
     result = asyncio.run(_run(options))
     counts = result.counts
     _say(f"placed={counts[State.PLACED]} failed={counts[State.FAILED]} unknown={counts[State.UNKNOWN]} "
          f"pending={counts[State.PENDING] + counts[State.SENDING]}")
-    sys.exit(_finish(result, resume, journal_path))
+    sys.exit(_finish(result, resume, _shown(journal_path)))
 
 
 def _finish(result: _Result, resume: str, journal_path: str) -> int:
@@ -204,33 +234,73 @@ def _finish(result: _Result, resume: str, journal_path: str) -> int:
 
 
 @dial.command("status")
-@click.argument("journal_path", metavar="CAMPAIGN.db", type=click.Path(dir_okay=False))
+@click.argument("journal_path", metavar="JOURNAL", callback=lambda c, p, v: _journal_arg(c, p, v))
+@json_option
 @fail_on_voicekit_error
-def status_cmd(journal_path: str) -> None:
-    """Summarise a journal: counts per state, the campaign file, when it started and last moved."""
-    with Journal.read(journal_path) as journal:
+def status_cmd(journal_path: str, json_output: bool) -> None:
+    """Summarise a journal (a file or a postgresql:// URL, from any machine): counts per state
+    and per worker, the campaign file, when it started and last moved."""
+    with read_journal(journal_path) as journal:
         summary = journal.summary()
         unknown = [entry.key for entry in itertools.islice(journal.entries([State.UNKNOWN]), 10)]
-    _print_status(journal_path, summary, unknown)
+        shown = journal.path
+    if json_output:
+        click.echo(json.dumps(_status_json(shown, summary)))
+        return
+    _print_status(shown, summary, unknown)
 
 
 @dial.command("report")
-@click.argument("journal_path", metavar="CAMPAIGN.db", type=click.Path(dir_okay=False))
+@click.argument("journal_path", metavar="JOURNAL", callback=lambda c, p, v: _journal_arg(c, p, v))
 @click.option("-o", "--output", default="-", show_default=True, type=click.Path(dir_okay=False, allow_dash=True),
-              help="Where to write the CSV (- for standard output).")
+              help="Where to write the report (- for standard output).")
+@click.option("--json", "json_output", is_flag=True, help="Write JSON Lines (one object per key) instead of CSV.")
 @fail_on_voicekit_error
-def report_cmd(journal_path: str, output: str) -> None:
-    """Write one CSV row per key: key, row, state, request_id, error_type, error."""
-    with Journal.read(journal_path) as journal, open_output(output) as f:
-        writer = csv.writer(f)
-        writer.writerow(["key", "row", "state", "request_id", "error_type", "error"])
+def report_cmd(journal_path: str, output: str, json_output: bool) -> None:
+    """Write one row per key: key, row, state, request_id, error_type, error, worker."""
+    with read_journal(journal_path) as journal, open_output(output) as f:
         n = 0
-        for entry in journal.entries():
-            writer.writerow([entry.key, entry.row or "", entry.state, entry.request_id or "",
-                             entry.error_type or "", entry.error or ""])
-            n += 1
+        if json_output:
+            for entry in journal.entries():
+                f.write(json.dumps(_entry_json(entry)) + "\n")
+                n += 1
+        else:
+            writer = csv.writer(f)
+            writer.writerow(["key", "row", "state", "request_id", "error_type", "error", "worker"])
+            for entry in journal.entries():
+                writer.writerow([entry.key, entry.row or "", entry.state, entry.request_id or "",
+                                 entry.error_type or "", entry.error or "", entry.worker or ""])
+                n += 1
     if output != "-":
         _say(f"wrote {n} rows to {output}", err=True)
+
+
+def _entry_json(entry: Entry) -> dict[str, Any]:
+    return {"key": entry.key, "row": entry.row, "state": str(entry.state), "request_id": entry.request_id,
+            "error_type": entry.error_type, "error": entry.error, "worker": entry.worker,
+            "updated": entry.updated.isoformat()}
+
+
+def _status_json(path: str, summary: Summary) -> dict[str, Any]:
+    return {
+        "journal": path, "campaign": summary.campaign.describe(), "started": summary.started.isoformat(),
+        "updated": summary.updated.isoformat(), "running": summary.running, "loaded": summary.loaded,
+        "counts": {str(s): n for s, n in summary.counts.items()}, "total": summary.total,
+        "workers": [{"worker": w.worker, "live": w.live, "counts": {str(s): n for s, n in w.counts.items()}}
+                    for w in summary.workers],
+    }
+
+
+def _journal_arg(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """A journal is a postgresql:// URL, or a file path (checked as click checks a file)."""
+    if value is None or is_postgres_url(value):
+        return value
+    return str(click.Path(dir_okay=False).convert(value, param, ctx))
+
+
+def _shown(journal: str) -> str:
+    """A journal fit to print: a URL without its password."""
+    return redact_url(journal) if is_postgres_url(journal) else journal
 
 
 def register(main: click.Group) -> None:
@@ -251,6 +321,8 @@ class _Options:
     shard: tuple[int, int] | None
     redial_unknown: bool
     sandbox: bool
+    lease: float = DEFAULT_LEASE
+    limiter: str | None = None
 
 
 @attrs.define
@@ -265,9 +337,14 @@ class _Result:
 
 def _resume_command(
     csv_path: str, journal: str, concurrency: int, rate: float | None, vendor: str | None, shard: str | None,
-    sandbox: bool,
+    sandbox: bool, lease: float | None = None, limiter: str | None = None,
 ) -> str:
-    args = ["voicekit", "dial", csv_path, "--journal", journal, "--concurrency", str(concurrency)]
+    # The password of a URL is never printed: the command to resume takes it from PGPASSWORD.
+    args = ["voicekit", "dial", csv_path, "--journal", _shown(journal), "--concurrency", str(concurrency)]
+    if lease is not None:
+        args += ["--lease", f"{lease:g}"]
+    if limiter:
+        args += ["--limiter", _shown_redis(limiter)]
     if rate is not None:
         args += ["--rate", f"{rate:g}"]
     if vendor:
@@ -277,6 +354,10 @@ def _resume_command(
     if sandbox:
         args.append("--sandbox")
     return shlex.join(args)
+
+
+def _shown_redis(url: str) -> str:
+    return redact_url(url.replace("redis", "postgresql", 1)).replace("postgresql", "redis", 1)
 
 
 def _say(text: str, *, err: bool = False) -> None:
@@ -293,7 +374,7 @@ def _show_problem(row: CampaignRow, shown: list[int]) -> None:
 async def _run(opts: _Options) -> _Result:
     result = _Result()
     campaign = await asyncio.to_thread(Campaign.from_file, opts.csv, vendor=opts.vendor, shard=opts.shard)
-    with Journal.open(opts.journal, campaign) as journal:
+    with open_journal(opts.journal, campaign, lease=opts.lease) as journal:
         fresh = not journal.loaded
         recovered = await asyncio.to_thread(journal.recover)
         redialed = (
@@ -306,7 +387,7 @@ async def _run(opts: _Options) -> _Result:
             await asyncio.to_thread(journal.load, rows, on_problem=lambda row: _show_problem(row, shown))
             if shown[0] > _MAX_SHOWN:
                 _say(f"... and {shown[0] - _MAX_SHOWN} more rows that cannot be dialed "
-                     f"(see `voicekit dial report {opts.journal}`)", err=True)
+                     f"(see `voicekit dial report {_shown(opts.journal)}`)", err=True)
         counts = await asyncio.to_thread(journal.counts)
         _announce(opts, journal, campaign, counts, fresh=fresh, recovered=recovered, requeued=requeued,
                   redialed=redialed)
@@ -318,7 +399,7 @@ async def _run(opts: _Options) -> _Result:
 
 
 def _announce(
-    opts: _Options, journal: Journal, campaign: Campaign, counts: dict[State, int], *, fresh: bool,
+    opts: _Options, journal: Journal | PostgresJournal, campaign: Campaign, counts: dict[State, int], *, fresh: bool,
     recovered: int, requeued: int, redialed: int,
 ) -> None:
     verb = "starting" if fresh else "resuming"
@@ -355,6 +436,8 @@ async def _sender(opts: _Options, vendor: Vendor) -> AsyncIterator[
     limit: Any = NOT_GIVEN if opts.rate is None else (None if opts.rate == 0 else opts.rate)
     async with contextlib.AsyncExitStack() as stack:
         urls: dict[str, Any] = {}
+        if opts.limiter is not None:
+            urls["limiter_backend"] = await stack.enter_async_context(_redis_backend(opts.limiter))
         if opts.sandbox:
             from ..sandbox import Sandbox
 
@@ -376,6 +459,19 @@ async def _sender(opts: _Options, vendor: Vendor) -> AsyncIterator[
             )
 
 
+@contextlib.asynccontextmanager
+async def _redis_backend(url: str) -> AsyncIterator[Any]:
+    """The Redis limiter backend at `url`, once Redis answered; otherwise one clear error (a run
+    never falls back to no limit)."""
+    from ..redis_limiter import RedisBackend, connect_redis
+
+    client = await connect_redis(url)
+    try:
+        yield RedisBackend(client)
+    finally:
+        await client.aclose()
+
+
 class _Rate:
     """Calls completed per second over the last few seconds."""
 
@@ -392,7 +488,7 @@ class _Rate:
         return (done - d0) / (now - t0) if now > t0 else 0.0
 
 
-async def _dial(opts: _Options, journal: Journal, campaign: Campaign, result: _Result) -> None:
+async def _dial(opts: _Options, journal: Journal | PostgresJournal, campaign: Campaign, result: _Result) -> None:
     counts = result.counts
     total = sum(counts.values())
     done = counts[State.PLACED] + counts[State.FAILED] + counts[State.UNKNOWN]
@@ -420,6 +516,11 @@ async def _dial(opts: _Options, journal: Journal, campaign: Campaign, result: _R
             if row.spec is not None:
                 yield row.spec
 
+    # A shared journal hands out its rows (stored with their specs) as this worker has room
+    # for them; a batch ahead of the calls in flight, so that the others get the rest.
+    source: Any = journal.specs(max(8, opts.concurrency)) if isinstance(journal, PostgresJournal) else specs()
+    filter_size = max(8, opts.concurrency) if isinstance(journal, PostgresJournal) else 256
+
     columns = [
         TextColumn("dialing"), BarColumn(), MofNCompleteColumn(),
         TextColumn("[green]placed {task.fields[placed]}[/] [red]failed {task.fields[failed]}[/] "
@@ -436,7 +537,7 @@ async def _dial(opts: _Options, journal: Journal, campaign: Campaign, result: _R
             task = progress.add_task("dial", total=total, completed=done, placed=counts[State.PLACED],
                                      failed=counts[State.FAILED], unknown=counts[State.UNKNOWN], rate="")
             async with _sender(opts, campaign.vendor) as send_many:
-                outcomes = journaled(journal, specs(), send_many, stop=stop)
+                outcomes = journaled(journal, source, send_many, stop=stop, filter_size=filter_size)
                 async with contextlib.aclosing(outcomes):
                     async for outcome in outcomes:
                         done += 1
@@ -453,6 +554,10 @@ async def _dial(opts: _Options, journal: Journal, campaign: Campaign, result: _R
                             if result.stopped is None and isinstance(outcome.error, AuthenticationError):
                                 result.stopped = f"the vendor refused the credentials ({outcome.error})"
                                 result.advice = "Fix the credentials"
+                                stop.set()
+                            elif result.stopped is None and type(outcome.error).__name__ == "LimiterUnavailableError":
+                                result.stopped = f"the rate limiter's Redis cannot be reached ({outcome.error})"
+                                result.advice = "Start Redis, or fix --limiter"
                                 stop.set()
                             elif result.stopped is None and refused >= unreachable_after:
                                 result.stopped = (f"the vendor cannot be reached: {refused} calls in a row "
@@ -473,7 +578,8 @@ async def _dial(opts: _Options, journal: Journal, campaign: Campaign, result: _R
         for sig in installed:
             loop.remove_signal_handler(sig)
     if shown > _MAX_SHOWN:
-        _say(f"... and {shown - _MAX_SHOWN} more failures (see `voicekit dial report {opts.journal}`)", err=True)
+        _say(f"... and {shown - _MAX_SHOWN} more failures (see `voicekit dial report {_shown(opts.journal)}`)",
+             err=True)
     if stop.is_set() and result.stopped is None:
         result.interrupted = True
 
@@ -483,7 +589,7 @@ def _print_status(path: str, summary: Summary, unknown: list[str]) -> None:
     table = Table(show_header=False, box=None, pad_edge=False)
     table.add_column(style="bold")
     table.add_column()
-    table.add_row("journal", os.path.abspath(path))
+    table.add_row("journal", path)
     table.add_row("campaign", summary.campaign.describe())
     table.add_row("started", summary.started.strftime("%Y-%m-%d %H:%M:%S UTC"))
     table.add_row("updated", summary.updated.strftime("%Y-%m-%d %H:%M:%S UTC"))
@@ -492,6 +598,11 @@ def _print_status(path: str, summary: Summary, unknown: list[str]) -> None:
         table.add_row(str(state), f"{counts[state]:,}")
     table.add_row("total", f"{summary.total:,}")
     console.print(table)
+    if summary.workers:
+        workers = Table("worker", "lease", *(str(s) for s in State), box=None, pad_edge=False)
+        for w in summary.workers:
+            workers.add_row(w.worker, "live" if w.live else "ended", *(f"{w.counts[s]:,}" for s in State))
+        console.print(workers)
     if counts[State.SENDING] and not summary.running:
         console.print(f"[yellow]{counts[State.SENDING]} call(s) were being sent when a run stopped abruptly; "
                       "the next run reports them as unknown[/]")

@@ -1,0 +1,177 @@
+"""The PostgreSQL journal against a real server: workers sharing one campaign, leases, faults."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import threading
+from collections import Counter
+from contextlib import aclosing
+from pathlib import Path
+
+import pytest
+
+from tests._servers import PG_PASSWORD, PostgresServer, postgres  # noqa: F401 - the fixture
+from tests.test_journal import FakeVendor, numbers, write_csv
+from voicekit import Outcome
+from voicekit.journal import (
+    Campaign,
+    CampaignMismatchError,
+    JournalError,
+    LeaseLostError,
+    PostgresJournal,
+    State,
+    journaled,
+    read_campaign,
+)
+from voicekit.telecmi import CallResult
+
+_names = itertools.count()
+
+
+@pytest.fixture
+def url(postgres: PostgresServer) -> str:  # noqa: F811
+    return postgres.fresh_database(f"t{next(_names)}")
+
+
+async def run_worker(journal: PostgresJournal, vendor: FakeVendor, concurrency: int = 8) -> list[Outcome[CallResult]]:
+    out: list[Outcome[CallResult]] = []
+    async with aclosing(journaled(journal, journal.specs(concurrency), vendor.many(concurrency),  # type: ignore[arg-type]
+                                  filter_size=concurrency)) as outcomes:
+        async for outcome in outcomes:
+            out.append(outcome)
+    return out
+
+
+def test_workers_starting_together_load_once_and_share_the_rows(tmp_path: Path, url: str) -> None:
+    csv_path = write_csv(tmp_path / "c.csv", [*numbers(400), ["k7", 9100000007, 19170000000, "welcome.wav"]])
+    campaign = Campaign.from_file(csv_path)
+    journals = [PostgresJournal.open(url, campaign, lease=30) for _ in range(3)]
+    problems: list[list[str]] = [[] for _ in journals]
+    totals: list[int] = [0] * 3
+
+    def load(i: int) -> None:
+        totals[i] = journals[i].load(read_campaign(csv_path), on_problem=lambda row: problems[i].append(row.key))
+
+    threads = [threading.Thread(target=load, args=(i,)) for i in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert totals == [401] * 3
+    assert sorted(itertools.chain(*problems)) == ["k7@row402"]  # reported once, by the one that loaded
+
+    vendors = [FakeVendor(delay=0.002) for _ in journals]
+
+    async def all_workers() -> list[list[Outcome[CallResult]]]:
+        return await asyncio.gather(*(run_worker(j, v) for j, v in zip(journals, vendors, strict=True)))
+
+    results = asyncio.run(all_workers())
+    sent = sum((v.sent for v in vendors), Counter())
+    assert sent == Counter({f"k{i}": 1 for i in range(400)})  # every row once, by exactly one worker
+    assert all(len(r) > 0 for r in results), [len(r) for r in results]  # rows flowed to every worker
+    summary = journals[0].summary()
+    assert summary.counts[State.PLACED] == 400 and summary.counts[State.FAILED] == 1
+    per_worker = {w.worker: w.counts[State.PLACED] for w in summary.workers}
+    assert per_worker == {j.worker: len(r) for j, r in zip(journals, results, strict=True)}
+    for j in journals:
+        j.close()
+    with PostgresJournal.read(url) as reader:
+        assert not reader.summary().running
+        assert [e.key for e in itertools.islice(reader.entries(), 3)] == ["k0", "k1", "k2"]
+
+
+def test_another_campaign_under_the_same_database_is_refused(tmp_path: Path, url: str) -> None:
+    first = Campaign.from_file(write_csv(tmp_path / "a.csv", numbers(5)))
+    other = Campaign.from_file(write_csv(tmp_path / "b.csv", numbers(6)))
+    with PostgresJournal.open(url, first):
+        pass
+    with pytest.raises(CampaignMismatchError, match="belongs to another campaign") as info:
+        PostgresJournal.open(url, other)
+    assert PG_PASSWORD not in str(info.value)
+
+
+def test_an_expired_lease_makes_sending_rows_unknown_and_stops_the_slow_worker(tmp_path: Path, url: str,
+                                                                                postgres: PostgresServer) -> None:  # noqa: F811
+    csv_path = write_csv(tmp_path / "c.csv", numbers(20))
+    campaign = Campaign.from_file(csv_path)
+    slow = PostgresJournal.open(url, campaign, lease=30)
+    live = PostgresJournal.open(url, campaign, lease=30)
+    slow.load(read_campaign(csv_path))
+    held = [spec.key for spec in slow.reserve(6)]
+    assert slow.claim(held[:3]) == set(held[:3])  # three calls "in flight"
+    # The slow worker falls silent past its lease (the database's clock decides).
+    with postgres.admin(url.rsplit("/", 1)[1]) as conn:
+        conn.execute("UPDATE voicekit_workers SET expires = now() - interval '1 second' "  # type: ignore[attr-defined]
+                     "WHERE id = %s", (slow.worker,))
+    assert live.reap() == 3
+    states = {e.key: e for e in live.entries()}
+    assert {k for k, e in states.items() if e.state is State.UNKNOWN} == set(held[:3])  # never pending
+    assert all(states[k].state is State.PENDING and states[k].worker is None for k in held[3:])  # free again
+    with pytest.raises(LeaseLostError, match="lease"):
+        slow.claim(held[3:])  # it notices before it dials a row it no longer owns
+    assert {e.key for e in live.entries([State.SENDING])} == set()
+    taken = {spec.key for spec in live.reserve(100)}
+    assert set(held[3:]) <= taken and not taken & set(held[:3])
+    # Its late outcome is still what the vendor said: it corrects "unknown".
+    slow.record([Outcome(key=held[0], result=CallResult(request_id="r0", status="progress"))])
+    assert live.get(held[0]).state is State.PLACED  # type: ignore[union-attr]
+    slow.close()
+    live.close()
+
+
+def test_bad_urls_are_one_clear_error_without_the_password(tmp_path: Path, postgres: PostgresServer) -> None:  # noqa: F811
+    campaign = Campaign.from_file(write_csv(tmp_path / "c.csv", numbers(3)))
+    dead = f"postgresql://voicekit:{PG_PASSWORD}@127.0.0.1:1/campaign"
+    with pytest.raises(JournalError, match="cannot be reached") as info:
+        PostgresJournal.open(dead, campaign)
+    assert PG_PASSWORD not in str(info.value) and "***" in str(info.value)
+    with pytest.raises(JournalError, match="refused the user name or password") as info:
+        PostgresJournal.open(postgres.url(password="wrong-" + PG_PASSWORD), campaign)
+    assert PG_PASSWORD not in str(info.value)
+    with postgres.admin() as conn:
+        conn.execute("DROP ROLE IF EXISTS outsider")  # type: ignore[attr-defined]
+        conn.execute(f"CREATE ROLE outsider LOGIN PASSWORD '{PG_PASSWORD}'")  # type: ignore[attr-defined]
+        conn.execute("DROP DATABASE IF EXISTS locked WITH (FORCE)")  # type: ignore[attr-defined]
+        conn.execute("CREATE DATABASE locked")  # type: ignore[attr-defined]
+        conn.execute("REVOKE CONNECT ON DATABASE locked FROM PUBLIC")  # type: ignore[attr-defined]
+    with pytest.raises(JournalError, match="may not use this database"):
+        PostgresJournal.open(postgres.url("locked", user="outsider"), campaign)
+    # Allowed in, but not to create the journal's tables (PostgreSQL 15: public is not writable).
+    with pytest.raises(JournalError, match="permission denied"):
+        PostgresJournal.open(postgres.url("campaign", user="outsider"), campaign)
+
+
+def test_the_database_restarting_mid_run_dials_nobody_twice(tmp_path: Path, url: str,
+                                                            postgres: PostgresServer) -> None:  # noqa: F811
+    n = 600
+    csv_path = write_csv(tmp_path / "c.csv", numbers(n))
+    campaign = Campaign.from_file(csv_path)
+    journal = PostgresJournal.open(url, campaign, lease=60)
+    journal.load(read_campaign(csv_path))
+    vendor = FakeVendor(delay=0.005)
+    restarted = threading.Event()
+
+    async def restart_midway() -> None:
+        for _ in range(20_000):  # bounded: about a minute
+            if vendor.sent.total() >= n // 3:
+                break
+            await asyncio.sleep(0.003)
+        await asyncio.to_thread(postgres.stop, "fast")
+        await asyncio.to_thread(postgres.start)
+        restarted.set()
+
+    async def main() -> list[Outcome[CallResult]]:
+        restart = asyncio.create_task(restart_midway())
+        out = await run_worker(journal, vendor)
+        await restart
+        return out
+
+    asyncio.run(main())
+    assert restarted.is_set()
+    assert max(vendor.sent.values()) == 1  # nobody dialed twice
+    counts = journal.counts()
+    assert counts[State.SENDING] == 0 and counts[State.PENDING] == 0
+    assert counts[State.PLACED] + counts[State.UNKNOWN] == n
+    assert {e.key for e in journal.entries([State.PLACED])} <= set(vendor.sent)
+    journal.close()

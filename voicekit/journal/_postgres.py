@@ -1,0 +1,670 @@
+"""The PostgreSQL store: one campaign shared by any number of workers, on any machines.
+
+Install the extra (``pip install "voicekit[postgres]"``). Every worker runs the same campaign
+against the same database::
+
+    pending ──reserve──> pending, held by W ──claim──> sending (W) ──outcome──> placed | failed | unknown
+                                                           │
+                                         W's lease expired ┴──> unknown   (it may have been dialed)
+
+* **Reserve.** A worker takes the next free pending rows (``FOR UPDATE SKIP LOCKED``), so rows
+  flow to whoever has capacity and two workers never hold one row. The row's spec is stored in
+  the database at load, so any worker can send any row.
+* **Claim.** Right before a request leaves, the key goes ``sending`` in a transaction that first
+  renews this worker's lease, and claims nothing if the lease has expired (`LeaseLostError`):
+  a worker that was merely slow notices before it dials a row it no longer owns.
+* **Lease.** Each worker renews its lease while alive (a heartbeat thread, and every claim).
+  Any live worker marks the rows of a worker whose lease expired: its ``sending`` rows
+  ``unknown`` (never pending: they may have been dialed), its reserved pending rows free again.
+  Expiry is judged by the database's clock only, so the machines' clocks do not matter.
+
+The database restarting mid-run: every transaction is retried (bounded) until it is back; a
+claim whose commit was lost is retried under the same token, so it is never claimed twice nor
+lost. The password of the URL never appears in errors, reprs or logs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from types import TracebackType
+from typing import Any, Final, TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+from .._bulk import Outcome
+from .._campaign import Campaign, CampaignRow, spec_from_json, spec_to_json
+from ..huawei import Notify
+from ..telecmi import Dial
+from ._store import (
+    STOPPED_IN_FLIGHT,
+    CampaignMismatchError,
+    Entry,
+    JournalError,
+    LeaseLostError,
+    State,
+    Summary,
+    WorkerCount,
+    outcome_row,
+    utc,
+)
+
+__all__ = ["DEFAULT_LEASE", "PostgresJournal", "is_postgres_url", "redact_url"]
+
+log = logging.getLogger("voicekit")
+
+T = TypeVar("T")
+
+SCHEMA_VERSION: Final = 1
+#: Seconds a silent worker keeps its claims.
+DEFAULT_LEASE: Final = 30.0
+#: Seconds a worker waits for the database to come back before it gives up.
+DEFAULT_RECONNECT: Final = 60.0
+_RETRY_PAUSE: Final = 0.5
+_CONNECT_TIMEOUT: Final = 10
+_LOCK_ID: Final = 0x766F6963656B6974  # "voicekit": the advisory lock that serialises setup and load
+_LEASE_EXPIRED: Final = "the worker sending this call stopped renewing its lease; it may have been placed"
+
+_SCHEMA: Final = (
+    "CREATE TABLE IF NOT EXISTS voicekit_meta (name text PRIMARY KEY, value text NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS voicekit_workers (id text PRIMARY KEY, host text NOT NULL, pid integer NOT NULL, "
+    "started timestamptz NOT NULL, expires timestamptz NOT NULL, state text NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS voicekit_calls (key text PRIMARY KEY, row integer, state text NOT NULL, "
+    "spec text, holder text, token text, request_id text, error_type text, error text, "
+    "retryable integer NOT NULL DEFAULT 0, updated timestamptz NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS voicekit_calls_free ON voicekit_calls (row) "
+    "WHERE state = 'pending' AND holder IS NULL",
+    "CREATE INDEX IF NOT EXISTS voicekit_calls_held ON voicekit_calls (holder) "
+    "WHERE state IN ('pending', 'sending')",
+)
+
+
+def is_postgres_url(target: str) -> bool:
+    """Whether a ``--journal`` names a PostgreSQL database rather than an SQLite file."""
+    return target.startswith(("postgresql://", "postgres://"))
+
+
+def redact_url(url: str) -> str:
+    """The URL without its password (``***`` in its place)."""
+    try:
+        parts = urlsplit(url)
+        if parts.password is None:
+            return url
+        host = parts.hostname or ""
+        netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
+        return urlunsplit(parts._replace(netloc=netloc))
+    except ValueError:
+        return "postgresql://(unreadable URL)"
+
+
+def _import_psycopg() -> Any:
+    try:
+        import psycopg
+        import psycopg_pool
+    except ImportError:
+        raise JournalError(
+            'a PostgreSQL journal needs the postgres extra: pip install "voicekit[postgres]"'
+        ) from None
+    return psycopg, psycopg_pool
+
+
+class PostgresJournal:
+    """The journal of one campaign in PostgreSQL, shared by many workers (thread-safe).
+
+    Open it with `PostgresJournal.open` to run the campaign as one worker, or
+    `PostgresJournal.read` to look at it. Methods block: call them off the event loop.
+
+    Attributes:
+        path: the URL, without its password.
+        campaign: the campaign it belongs to.
+        worker: this worker's id (``host:pid:random``), or None when only reading.
+        lease: seconds a silent worker keeps its claims.
+        transactions: how many write transactions this object has committed.
+    """
+
+    def __init__(
+        self, url: str, pool: Any, campaign: Campaign, *, worker: str | None, lease: float, reconnect: float
+    ) -> None:
+        self.path = redact_url(url)
+        self._password = _password(url)
+        self.campaign = campaign
+        self.worker = worker
+        self.lease = lease
+        self.reconnect = reconnect
+        self.transactions = 0
+        self._psycopg, _ = _import_psycopg()
+        self._pool = pool
+        self._lost = False
+        self._stop = threading.Event()
+        self._heart: threading.Thread | None = None
+
+    def __repr__(self) -> str:
+        return f"PostgresJournal({self.path!r}, worker={self.worker!r})"
+
+    # -- opening ------------------------------------------------------------------------------
+
+    @classmethod
+    def open(
+        cls,
+        url: str,
+        campaign: Campaign,
+        *,
+        lease: float = DEFAULT_LEASE,
+        reconnect: float = DEFAULT_RECONNECT,
+    ) -> PostgresJournal:
+        """Join (or create) the campaign's journal at `url` as a new worker.
+
+        Raises:
+            CampaignMismatchError: the database holds another campaign's journal.
+            JournalError: the database cannot be reached, refuses the credentials or the
+                access, or holds something that is not a voicekit journal.
+        """
+        if not lease > 0:
+            raise JournalError(f"the lease must be a positive number of seconds, got {lease!r}")
+        pool = _open_pool(url)
+        worker = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self = cls(url, pool, campaign, worker=worker, lease=lease, reconnect=reconnect)
+        try:
+            self.campaign = self._tx(lambda cur: self._setup(cur, campaign), what="set up the journal")
+            self._heart = threading.Thread(target=self._beat, name="voicekit-journal-lease", daemon=True)
+            self._heart.start()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    @classmethod
+    def read(cls, url: str, *, reconnect: float = 0.0) -> PostgresJournal:
+        """Open the journal at `url` to look at it (status, report), from any machine.
+
+        Raises:
+            JournalError: unreachable, refused, or no journal in that database.
+        """
+        pool = _open_pool(url)
+        self = cls(url, pool, _NO_CAMPAIGN, worker=None, lease=DEFAULT_LEASE, reconnect=reconnect)
+        try:
+            stored = self._tx(self._stored, what="read the journal")
+        except BaseException:
+            self.close()
+            raise
+        if stored is None:
+            self.close()
+            raise JournalError(f"there is no voicekit journal in {self.path}")
+        self.campaign = stored
+        return self
+
+    def close(self) -> None:
+        """Stop renewing the lease, let this worker's unsent rows go, and close the pool."""
+        self._stop.set()
+        if self._heart is not None:
+            self._heart.join(10)
+            self._heart = None
+        if self.worker is not None and not self._lost:
+            try:
+                self._tx(self._leave, what="leave the campaign", patience=2.0)
+            except JournalError as exc:  # its lease expires anyway: the rows are freed then
+                log.warning("journal %s: %s", self.path, exc)
+        self._pool.close()
+
+    def __enter__(self) -> PostgresJournal:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    # -- the transaction helper --------------------------------------------------------------------
+
+    def _tx(self, fn: Callable[[Any], T], *, what: str, patience: float | None = None) -> T:
+        """Run `fn(cursor)` in one transaction; while the database is unreachable, retry
+        (for `reconnect` seconds at most, one try every half second)."""
+        psycopg = self._psycopg
+        deadline = time.monotonic() + (self.reconnect if patience is None else patience)
+        while True:
+            try:
+                with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+                    result = fn(cur)
+                self.transactions += 1
+                return result
+            except JournalError:
+                raise
+            except (psycopg.OperationalError, self._pool_errors()) as exc:
+                if time.monotonic() >= deadline:
+                    raise JournalError(f"cannot {what} in {self.path}: {_clean(exc, self._password)}") from None
+                log.warning("journal %s: the database is unreachable (%s); retrying", self.path,
+                            _clean(exc, self._password))
+                time.sleep(_RETRY_PAUSE)
+            except psycopg.Error as exc:
+                raise JournalError(f"cannot {what} in {self.path}: {_clean(exc, self._password)}") from None
+
+    def _pool_errors(self) -> type[Exception]:
+        _, psycopg_pool = _import_psycopg()
+        return psycopg_pool.PoolTimeout  # type: ignore[no-any-return]
+
+    # -- setup ------------------------------------------------------------------------------------
+
+    def _stored(self, cur: Any) -> Campaign | None:
+        cur.execute("SELECT to_regclass('voicekit_meta') IS NOT NULL")
+        if not cur.fetchone()[0]:
+            return None
+        cur.execute("SELECT name, value FROM voicekit_meta")
+        meta = dict(cur.fetchall())
+        if "campaign" not in meta:
+            return None
+        if meta.get("schema") != str(SCHEMA_VERSION):
+            raise JournalError(f"{self.path} holds a voicekit journal of a version this voicekit does not read")
+        return Campaign._from_json(meta["campaign"])
+
+    def _setup(self, cur: Any, campaign: Campaign) -> Campaign:
+        cur.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_ID,))  # workers starting together
+        for statement in _SCHEMA:
+            cur.execute(statement)
+        stored = self._stored(cur)
+        if stored is None:
+            cur.executemany(
+                "INSERT INTO voicekit_meta VALUES (%s, %s)",
+                [("schema", str(SCHEMA_VERSION)), ("campaign", campaign._to_json()), ("created", repr(time.time())),
+                 ("loaded", "0")],
+            )
+            stored = campaign
+        elif not stored.same_as(campaign):
+            what = [n for n in ("sha256", "size", "vendor", "columns", "shard")
+                    if getattr(stored, n) != getattr(campaign, n)]
+            raise CampaignMismatchError(
+                f"the journal {self.path} belongs to another campaign: {stored.describe()}; this run is "
+                f"{campaign.describe()} (different {', '.join(what)}). Run the original campaign file with "
+                "this journal, or give this campaign another database."
+            )
+        cur.execute(
+            "INSERT INTO voicekit_workers VALUES (%s, %s, %s, clock_timestamp(), "
+            "clock_timestamp() + make_interval(secs => %s), 'live')",
+            (self.worker, socket.gethostname(), os.getpid(), self.lease),
+        )
+        return stored
+
+    def _leave(self, cur: Any) -> None:
+        cur.execute("UPDATE voicekit_calls SET holder = NULL WHERE holder = %s AND state = 'pending'",
+                    (self.worker,))
+        cur.execute("UPDATE voicekit_workers SET state = 'done' WHERE id = %s AND state = 'live'", (self.worker,))
+
+    # -- the lease --------------------------------------------------------------------------------
+
+    def _renew(self, cur: Any) -> None:
+        # The row lock taken here is what orders a claim against a reaper: whichever commits
+        # first, the other sees its result.
+        cur.execute(
+            "UPDATE voicekit_workers SET expires = clock_timestamp() + make_interval(secs => %s) "
+            "WHERE id = %s AND state = 'live' AND expires > clock_timestamp() RETURNING 1",
+            (self.lease, self.worker),
+        )
+        if cur.fetchone() is None:
+            self._lost = True
+            raise LeaseLostError(
+                f"this worker's lease on {self.path} expired (it was silent for more than {self.lease:g} s); "
+                "its calls in flight are now unknown and it sends nothing more. Run it again to rejoin."
+            )
+
+    def _beat(self) -> None:
+        interval = max(self.lease / 3, 0.05)
+        while not self._stop.wait(interval):
+            if self._lost:
+                return
+            try:
+                self._tx(self._renew, what="renew the lease", patience=0.0)
+                self._tx(self._reap, what="check the other workers' leases", patience=0.0)
+            except LeaseLostError:
+                return
+            except JournalError as exc:  # the database is away: the next beat tries again
+                log.warning("journal %s: %s", self.path, exc)
+
+    def _reap(self, cur: Any) -> int:
+        """Mark the rows of workers whose lease expired: ``sending`` -> ``unknown``, reserved
+        pending rows free again. Returns how many became unknown."""
+        cur.execute(
+            "UPDATE voicekit_workers SET state = 'expired' WHERE state = 'live' AND expires < clock_timestamp()"
+        )
+        cur.execute(
+            "UPDATE voicekit_calls SET "
+            "error_type = CASE WHEN state = 'sending' THEN 'LeaseExpired' ELSE error_type END, "
+            "error = CASE WHEN state = 'sending' THEN %s ELSE error END, "
+            "holder = CASE WHEN state = 'pending' THEN NULL ELSE holder END, "
+            "state = CASE WHEN state = 'sending' THEN 'unknown' ELSE state END, updated = now() "
+            "WHERE state IN ('pending', 'sending') AND holder IN "
+            "(SELECT id FROM voicekit_workers WHERE state <> 'live') RETURNING state",
+            (_LEASE_EXPIRED,),
+        )
+        return sum(1 for (state,) in cur.fetchall() if state == "unknown")
+
+    def reap(self) -> int:
+        """Free the rows of workers whose lease expired; return how many became ``unknown``."""
+        return self._tx(self._reap, what="check the other workers' leases")
+
+    # -- writing ----------------------------------------------------------------------------------
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the campaign's rows are all in the journal."""
+        def read(cur: Any) -> bool:
+            cur.execute("SELECT value FROM voicekit_meta WHERE name = 'loaded'")
+            row = cur.fetchone()
+            return row is not None and row[0] == "1"
+        return self._tx(read, what="read the journal")
+
+    def load(self, rows: Iterable[CampaignRow], *, on_problem: Callable[[CampaignRow], None] | None = None) -> int:
+        """Add every row (with its spec) as ``pending``, once: the first worker loads, the others
+        starting at the same time wait for it and load nothing. Returns the number of keys."""
+        problems: list[CampaignRow] = []
+
+        def load(cur: Any) -> None:
+            problems.clear()
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_ID,))
+            cur.execute("SELECT value FROM voicekit_meta WHERE name = 'loaded'")
+            if cur.fetchone()[0] == "1":
+                return
+            cur.execute("CREATE TEMP TABLE voicekit_load (key text, row integer, spec text, error text) "
+                        "ON COMMIT DROP")
+            with cur.copy("COPY voicekit_load (key, row, spec, error) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row((row.key, row.number, spec_to_json(row.spec) if row.spec is not None else None,
+                                    row.problem))
+                    if row.problem is not None:
+                        problems.append(row)
+            cur.execute(
+                "INSERT INTO voicekit_calls (key, row, state, spec, error_type, error, updated) "
+                "SELECT DISTINCT ON (key) key, row, CASE WHEN error IS NULL THEN 'pending' ELSE 'failed' END, "
+                "spec, CASE WHEN error IS NULL THEN NULL ELSE 'MalformedRow' END, error, now() "
+                "FROM voicekit_load ORDER BY key, row ON CONFLICT (key) DO NOTHING"
+            )
+            cur.execute(
+                "INSERT INTO voicekit_calls (key, row, state, error_type, error, updated) "
+                "SELECT l.key || '@row' || l.row, l.row, 'failed', 'MalformedRow', "
+                "'duplicate key ' || quote_literal(l.key) || ' (first at row ' || c.row || ')', now() "
+                "FROM voicekit_load l JOIN voicekit_calls c ON c.key = l.key WHERE c.row <> l.row "
+                "ON CONFLICT (key) DO NOTHING RETURNING key, row, error"
+            )
+            problems.extend(CampaignRow(number=n, key=k, problem=e) for k, n, e in cur.fetchall())
+            cur.execute("UPDATE voicekit_meta SET value = '1' WHERE name = 'loaded'")
+
+        self._tx(load, what="load the campaign")
+        if on_problem is not None:
+            for row in sorted(problems, key=lambda r: r.number):
+                on_problem(row)
+        return self.total()
+
+    def recover(self) -> int:
+        """Mark the rows of workers whose lease expired (a crash) ``unknown``; return how many.
+        Rows of live workers are theirs: they are left alone."""
+        return self.reap()
+
+    def requeue(self, *, unknown: bool = False, retryable: bool = True) -> int:
+        """Make keys ``pending`` again (see `voicekit.journal.Journal.requeue`); return how many."""
+        clauses = []
+        if unknown:
+            clauses.append("state = 'unknown'")
+        if retryable:
+            clauses.append("(state = 'failed' AND retryable = 1)")
+        if not clauses:
+            return 0
+
+        def requeue(cur: Any) -> int:
+            cur.execute(
+                "UPDATE voicekit_calls SET state = 'pending', holder = NULL, request_id = NULL, error_type = NULL, "
+                f"error = NULL, retryable = 0, updated = now() WHERE spec IS NOT NULL AND ({' OR '.join(clauses)})"
+            )
+            return int(cur.rowcount)
+
+        return self._tx(requeue, what="requeue keys")
+
+    def reserve(self, n: int) -> list[Dial | Notify]:
+        """Hold the next `n` free pending rows for this worker; return their specs, in row order."""
+        def reserve(cur: Any) -> list[tuple[int, str]]:
+            self._renew(cur)
+            cur.execute(
+                "WITH free AS (SELECT key FROM voicekit_calls WHERE state = 'pending' AND holder IS NULL "
+                "ORDER BY row LIMIT %s FOR UPDATE SKIP LOCKED) "
+                "UPDATE voicekit_calls c SET holder = %s FROM free WHERE c.key = free.key RETURNING c.row, c.spec",
+                (n, self.worker),
+            )
+            return list(cur.fetchall())
+
+        rows = self._tx(reserve, what="take rows")
+        return [spec_from_json(self.campaign.vendor, spec) for _, spec in sorted(rows)]
+
+    def held_elsewhere(self) -> int:
+        """How many pending rows other workers hold (they may come free if a worker dies)."""
+        def count(cur: Any) -> int:
+            cur.execute("SELECT count(*) FROM voicekit_calls WHERE state = 'pending' AND holder IS NOT NULL "
+                        "AND holder <> %s", (self.worker,))
+            return int(cur.fetchone()[0])
+        return self._tx(count, what="read the journal")
+
+    async def specs(self, batch: int = 64) -> AsyncIterator[Dial | Notify]:
+        """The rows this worker sends: free pending rows, taken `batch` at a time as it needs
+        them, until none is left (waiting, bounded, for rows another worker holds to be sent
+        or, if it died, freed when its lease expires)."""
+        idle_since: float | None = None
+        while True:
+            specs = await asyncio.to_thread(self.reserve, batch)
+            if specs:
+                idle_since = None
+                for spec in specs:
+                    yield spec
+                continue
+            if not await asyncio.to_thread(self.held_elsewhere):
+                return
+            now = time.monotonic()
+            idle_since = now if idle_since is None else idle_since
+            if now - idle_since > 3 * self.lease + self.reconnect:
+                return  # the rows others hold did not move in that long: leave them to them
+            await asyncio.sleep(min(self.lease / 4, 1.0))
+            await asyncio.to_thread(self.reap)
+
+    def pending(self, keys: Sequence[str]) -> set[str]:
+        """The keys among `keys` this worker may claim: pending and held by it (free ones are
+        taken for it now)."""
+        def pending(cur: Any) -> set[str]:
+            cur.execute(
+                "UPDATE voicekit_calls SET holder = %s WHERE key = ANY(%s) AND state = 'pending' "
+                "AND (holder IS NULL OR holder = %s) RETURNING key",
+                (self.worker, list(keys), self.worker),
+            )
+            return {key for (key,) in cur.fetchall()}
+        return self._tx(pending, what="take rows")
+
+    def claim(self, keys: Sequence[str], outcomes: Sequence[Outcome[Any]] = ()) -> set[str]:
+        """Renew the lease and mark this worker's pending `keys` ``sending`` (writing `outcomes`
+        too) in one transaction; return the keys claimed.
+
+        Raises:
+            LeaseLostError: the lease expired: nothing is claimed.
+        """
+        token = uuid.uuid4().hex  # a retry after a lost commit finds the keys this claim took
+
+        def claim(cur: Any) -> set[str]:
+            self._renew(cur)
+            self._record_in(cur, outcomes)
+            if not keys:
+                return set()
+            cur.execute(
+                "UPDATE voicekit_calls SET state = 'sending', token = %s, updated = now() "
+                "WHERE key = ANY(%s) AND holder = %s AND (state = 'pending' OR (state = 'sending' AND token = %s)) "
+                "RETURNING key",
+                (token, list(keys), self.worker, token),
+            )
+            return {key for (key,) in cur.fetchall()}
+
+        return self._tx(claim, what="claim keys")
+
+    def _record_in(self, cur: Any, outcomes: Sequence[Outcome[Any]]) -> None:
+        if not outcomes:
+            return
+        rows = [outcome_row(o) for o in outcomes]
+        # A late outcome also corrects "unknown" (the lease expired while the call was out):
+        # it is what the vendor said, and the row is still this worker's.
+        cur.execute(
+            "UPDATE voicekit_calls c SET state = o.state, request_id = o.request_id, error_type = o.error_type, "
+            "error = o.error, retryable = o.retryable, updated = now() "
+            "FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::int[]) "
+            "AS o(key, state, request_id, error_type, error, retryable) "
+            "WHERE c.key = o.key AND c.holder = %s AND c.state IN ('sending', 'unknown')",
+            (*(list(column) for column in zip(*rows, strict=True)), self.worker),
+        )
+
+    def record(self, outcomes: Sequence[Outcome[Any]]) -> None:
+        """Write the outcomes of sent keys in one transaction."""
+        if outcomes:
+            self._tx(lambda cur: self._record_in(cur, outcomes), what="record outcomes")
+
+    def finish(self, outcomes: Sequence[Outcome[Any]], unsent: Iterable[str], unfinished: Iterable[str]) -> None:
+        """End a run: write `outcomes`, put `unsent` claims back to pending, mark `unfinished`
+        ``unknown``, and let the rows this worker held but did not send go to the others."""
+        unsent, unfinished = list(unsent), list(unfinished)
+
+        def finish(cur: Any) -> None:
+            self._record_in(cur, outcomes)
+            cur.execute("UPDATE voicekit_calls SET state = 'pending', updated = now() "
+                        "WHERE key = ANY(%s) AND holder = %s AND state = 'sending'", (unsent, self.worker))
+            cur.execute("UPDATE voicekit_calls SET state = 'unknown', error_type = 'Interrupted', error = %s, "
+                        "updated = now() WHERE key = ANY(%s) AND holder = %s AND state = 'sending'",
+                        (STOPPED_IN_FLIGHT, unfinished, self.worker))
+            cur.execute("UPDATE voicekit_calls SET holder = NULL WHERE holder = %s AND state = 'pending'",
+                        (self.worker,))
+
+        self._tx(finish, what="end the run")
+
+    # -- reading ----------------------------------------------------------------------------------
+
+    def counts(self) -> dict[State, int]:
+        """How many keys are in each state (every state present, zeros included)."""
+        def counts(cur: Any) -> dict[State, int]:
+            result = dict.fromkeys(State, 0)
+            cur.execute("SELECT state, count(*) FROM voicekit_calls GROUP BY state")
+            for state, n in cur.fetchall():
+                result[State(state)] = int(n)
+            return result
+        return self._tx(counts, what="read the journal")
+
+    def total(self) -> int:
+        """How many keys the journal holds."""
+        return sum(self.counts().values())
+
+    def summary(self) -> Summary:
+        """The counts, the times, whether a worker is live, and each worker's counts."""
+        def summary(cur: Any) -> Summary:
+            cur.execute("SELECT value FROM voicekit_meta WHERE name = 'created'")
+            created = float(cur.fetchone()[0])
+            cur.execute("SELECT extract(epoch FROM max(updated)) FROM voicekit_calls")
+            last = cur.fetchone()[0]
+            cur.execute("SELECT state, count(*) FROM voicekit_calls GROUP BY state")
+            counts = dict.fromkeys(State, 0)
+            for state, n in cur.fetchall():
+                counts[State(state)] = int(n)
+            cur.execute("SELECT id, state = 'live' AND expires > clock_timestamp() FROM voicekit_workers "
+                        "ORDER BY started")
+            workers = {wid: (bool(live), dict.fromkeys(State, 0)) for wid, live in cur.fetchall()}
+            cur.execute("SELECT holder, state, count(*) FROM voicekit_calls WHERE holder IS NOT NULL "
+                        "GROUP BY holder, state")
+            for holder, state, n in cur.fetchall():
+                if holder in workers:
+                    workers[holder][1][State(state)] = int(n)
+            cur.execute("SELECT value FROM voicekit_meta WHERE name = 'loaded'")
+            loaded = cur.fetchone()[0] == "1"
+            return Summary(
+                campaign=self.campaign, counts=counts, started=utc(created),
+                updated=utc(float(last) if last is not None else created), loaded=loaded,
+                running=any(live for live, _ in workers.values()),
+                workers=[WorkerCount(worker=w, live=live, counts=c) for w, (live, c) in workers.items()],
+            )
+        return self._tx(summary, what="read the journal")
+
+    def get(self, key: str) -> Entry | None:
+        """The entry of `key`, or None."""
+        def get(cur: Any) -> Entry | None:
+            cur.execute(f"SELECT {_COLUMNS} FROM voicekit_calls WHERE key = %s", (key,))
+            row = cur.fetchone()
+            return None if row is None else _entry(row)
+        return self._tx(get, what="read the journal")
+
+    def entries(self, states: Iterable[State] | None = None, *, chunk: int = 1000) -> Iterator[Entry]:
+        """Every entry (or those in `states`), in campaign order, read in chunks."""
+        wanted = None if states is None else [str(s) for s in states]
+        last: tuple[int, str] = (-1, "")
+        while True:
+            def page(cur: Any, after: tuple[int, str] = last) -> list[Any]:
+                cur.execute(
+                    f"SELECT {_COLUMNS}, coalesce(row, 0) FROM voicekit_calls "
+                    "WHERE (coalesce(row, 0), key) > (%s, %s) AND (%s::text[] IS NULL OR state = ANY(%s)) "
+                    "ORDER BY coalesce(row, 0), key LIMIT %s",
+                    (after[0], after[1], wanted, wanted, chunk),
+                )
+                return list(cur.fetchall())
+            rows = self._tx(page, what="read the journal")
+            if not rows:
+                return
+            for row in rows:
+                yield _entry(row[:-1])
+            last = (rows[-1][-1], rows[-1][0])
+
+
+_COLUMNS: Final = "key, row, state, request_id, error_type, error, extract(epoch FROM updated), holder"
+_NO_CAMPAIGN: Final = Campaign(path="", size=0, sha256="", vendor="telecmi", columns=())
+def _entry(row: Sequence[Any]) -> Entry:
+    key, number, state, request_id, error_type, error, updated, holder = row
+    return Entry(key=key, row=number, state=State(state), request_id=request_id, error_type=error_type,
+                 error=error, updated=utc(float(updated)), worker=holder)
+
+
+def _clean(exc: BaseException, password: str | None) -> str:
+    """An error's text on one line, with the URL's password taken out (should a driver ever
+    echo it)."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text.replace(password, "***") if password else text
+
+
+def _open_pool(url: str) -> Any:
+    """A connection pool on `url`, once one connection proved the server, the credentials and
+    the access right; otherwise one clear error (without the password)."""
+    psycopg, psycopg_pool = _import_psycopg()
+    shown = redact_url(url)
+    try:
+        with psycopg.connect(url, connect_timeout=_CONNECT_TIMEOUT) as conn:
+            conn.execute("SELECT 1")
+    except psycopg.Error as exc:
+        raise JournalError(f"cannot use the journal {shown}: {_diagnose(exc, _password(url))}") from None
+    pool = psycopg_pool.ConnectionPool(
+        url, min_size=1, max_size=4, open=False, name="voicekit-journal", timeout=_CONNECT_TIMEOUT,
+        kwargs={"connect_timeout": _CONNECT_TIMEOUT},
+    )
+    try:
+        pool.open(wait=True, timeout=_CONNECT_TIMEOUT)
+    except Exception as exc:  # noqa: BLE001 - told as one clear error
+        pool.close()
+        raise JournalError(f"cannot use the journal {shown}: {_diagnose(exc, _password(url))}") from None
+    return pool
+
+
+def _password(url: str) -> str | None:
+    try:
+        return urlsplit(url).password
+    except ValueError:
+        return None
+
+
+def _diagnose(exc: BaseException, password: str | None) -> str:
+    text = _clean(exc, password)
+    lowered = text.lower()
+    if "password authentication failed" in lowered or "no password supplied" in lowered:
+        return "the server refused the user name or password (check the URL, PGPASSWORD or ~/.pgpass)"
+    if "permission denied" in lowered:
+        return f"the user may not use this database ({text}); ask for CONNECT and CREATE on it"
+    if "does not exist" in lowered:
+        return f"{text} (create the database first, e.g. createdb)"
+    if "connection refused" in lowered or "timeout" in lowered or "could not" in lowered:
+        return f"the server cannot be reached ({text}); is PostgreSQL running there?"
+    return text
