@@ -26,10 +26,29 @@ def test_the_demo_runs_every_step_to_completion() -> None:
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     for line in ("1. play a music", "2. bridge a call", "3. click-to-call", "4. Huawei voice notification",
-                 "release event received via voicekit.webhooks", "5. a burst of 60 calls",
+                 "release event via voicekit.webhooks", "5. a burst of 60 calls",
                  "placed=60 failed=0 unknown=0", "6. call records", "paged all 63 records", "demo complete"):
         assert line in out, line
     assert "Traceback" not in proc.stderr
+
+
+def test_the_demo_fits_80_columns_without_breaking_or_cropping_a_line() -> None:
+    from voicekit.cli._demo import CODE
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "voicekit", "demo", "--calls", "20", "--rate", "200"],
+        capture_output=True, text=True, timeout=120,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "COLUMNS": "80"},
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    for code_line in CODE.splitlines():  # each line of the code panel is there whole
+        if code_line.strip():
+            assert any(code_line in line for line in lines), code_line
+    for whole in ("sandbox on http://127.0.0.1:", "release event via voicekit.webhooks: 12 s, ",
+                  "placed=20 failed=0 unknown=0"):
+        assert any(whole in line for line in lines), whole
 
 
 @pytest.mark.parametrize(
@@ -90,7 +109,7 @@ def test_the_sandbox_command_serves_until_interrupted() -> None:
         match = re.search(r"serving on (http://127\.0\.0\.1:\d+)", first)
         assert match, first
         url = match.group(1)
-        printed = "".join(proc.stdout.readline() for _ in range(7))
+        printed = "".join(proc.stdout.readline() for _ in range(8))
         appid = re.search(r"VOICEKIT_TELECMI_APPID=(\d+)", printed)
         secret = re.search(r"VOICEKIT_TELECMI_SECRET=(\S+)", printed)
         assert appid and secret, printed
@@ -102,6 +121,31 @@ def test_the_sandbox_command_serves_until_interrupted() -> None:
     assert proc.returncode == 0, err
     assert "sandbox stopped" in out
     assert "Traceback" not in err
+    assert "warning" not in err  # loopback is the default, and says nothing
+
+
+def test_the_sandbox_banner_prints_one_export_per_line_at_80_columns() -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "voicekit", "sandbox", "--port", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "COLUMNS": "80"},
+    )
+    try:
+        assert proc.stdout is not None
+        banner = [proc.stdout.readline() for _ in range(9)]
+    finally:
+        import signal
+
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=30)
+    exports = [line.strip() for line in banner if line.strip().startswith("export ")]
+    names = [line.split()[1].split("=", 1)[0] for line in exports]
+    assert names == ["VOICEKIT_TELECMI_APPID", "VOICEKIT_TELECMI_SECRET", "VOICEKIT_TELECMI_BASE_URL",
+                     "VOICEKIT_TELECMI_PIOPIY_URL", "VOICEKIT_HUAWEI_BASE_URL", "VOICEKIT_HUAWEI_APP_KEY",
+                     "VOICEKIT_HUAWEI_APP_SECRET"]
+    for line in exports:  # one variable per line, its value whole (a URL is never broken)
+        assert line.count("=") == 1 and len(line.split()) == 2, line
+    assert all(line.split("=", 1)[1].startswith("http://127.0.0.1:") for line in exports if "_URL=" in line)
 
 
 def test_the_sandbox_command_refuses_a_non_loopback_host() -> None:

@@ -20,7 +20,15 @@ from .. import _constants as C
 from .._config import NOT_GIVEN
 from .._pagination import AsyncPaginator, Page
 from ..telecmi import AsyncTeleCMI, CallRecord
-from ._common import console, err_console, fail_on_voicekit_error, open_output, sandbox_option
+from ._common import (
+    console,
+    emit_json,
+    err_console,
+    fail_on_voicekit_error,
+    json_option,
+    open_output,
+    sandbox_option,
+)
 
 __all__ = ["register"]
 
@@ -121,16 +129,25 @@ def export_cmd(
 
 @cdr.command("stats")
 @_source_options
+@json_option
 @fail_on_voicekit_error
 def stats_cmd(
     kind: str, since: int | None, until: int | None, page_size: int, concurrency: int, rate: float | None,
-    sandbox: bool, seed_records: int | None,
+    sandbox: bool, seed_records: int | None, json_output: bool,
 ) -> None:
-    """Chart calls per hour and the distribution of billed seconds."""
+    """Chart calls per hour and the distribution of billed seconds.
+
+    With --json, print the same figures as one JSON object: records, billed_seconds,
+    mean_billed_seconds, per_hour ([{"hour", "calls"}], UTC, empty hours included) and
+    billed ([{"seconds", "calls"}], the buckets of the chart).
+    """
     _check_seed(sandbox, seed_records)
     stats = asyncio.run(_stats(kind=kind, since=since, until=until, page_size=page_size, concurrency=concurrency,
                                rate=rate, sandbox=sandbox, seed_records=seed_records))
-    _print_stats(stats)
+    if json_output:
+        emit_json(_stats_json(stats))
+    else:
+        _print_stats(stats)
 
 
 def register(main: click.Group) -> None:
@@ -239,6 +256,33 @@ async def _stats(**source: Any) -> _Stats:
     return stats
 
 
+def _hours(stats: _Stats) -> list[tuple[str, int]]:
+    """Every hour from the first record's to the last's (empty ones included), labelled in UTC."""
+    if not stats.per_hour:
+        return []
+    first, last = min(stats.per_hour), max(stats.per_hour)
+    return [(dt.datetime.fromtimestamp(hour * 3600, tz=dt.UTC).strftime("%Y-%m-%d %H:00"),
+             stats.per_hour.get(hour, 0)) for hour in range(first, last + 1)]
+
+
+def _buckets(stats: _Stats) -> list[tuple[str, int]]:
+    """The billed-seconds buckets, labelled ("0", "1-10", ..., "> 600"), with their counts."""
+    labels = ["0", *(f"{lo + 1}-{hi}" for lo, hi in zip(BILLED_BUCKETS, BILLED_BUCKETS[1:], strict=False)),
+              f"> {BILLED_BUCKETS[-1]}"]
+    return [(label, stats.billed.get(i, 0)) for i, label in enumerate(labels)]
+
+
+def _stats_json(stats: _Stats) -> dict[str, Any]:
+    return {
+        "ok": True,
+        "records": stats.count,
+        "billed_seconds": stats.billed_total,
+        "mean_billed_seconds": round(stats.billed_total / stats.count, 3) if stats.count else None,
+        "per_hour": [{"hour": label, "calls": n} for label, n in _hours(stats)],
+        "billed": [{"seconds": label, "calls": n} for label, n in _buckets(stats)],
+    }
+
+
 def _bar(n: int, most: int) -> str:
     width = 0 if most == 0 else max(1 if n else 0, round(n / most * _BAR_WIDTH))
     return "█" * width
@@ -253,10 +297,7 @@ def _print_stats(stats: _Stats) -> None:
     hours.add_column("calls", justify="right")
     hours.add_column("")
     most = max(stats.per_hour.values())
-    first, last = min(stats.per_hour), max(stats.per_hour)
-    for hour in range(first, last + 1):
-        n = stats.per_hour.get(hour, 0)
-        label = dt.datetime.fromtimestamp(hour * 3600, tz=dt.UTC).strftime("%Y-%m-%d %H:00")
+    for label, n in _hours(stats):
         hours.add_row(label, f"{n:,}", f"[cyan]{_bar(n, most)}[/]")
     console.print(hours)
     billed = Table(title="billed seconds", header_style="bold")
@@ -264,10 +305,7 @@ def _print_stats(stats: _Stats) -> None:
     billed.add_column("calls", justify="right")
     billed.add_column("")
     most = max(stats.billed.values())
-    labels = ["0", *(f"{lo + 1}-{hi}" for lo, hi in zip(BILLED_BUCKETS, BILLED_BUCKETS[1:], strict=False)),
-              f"> {BILLED_BUCKETS[-1]}"]
-    for i, label in enumerate(labels):
-        n = stats.billed.get(i, 0)
+    for label, n in _buckets(stats):
         billed.add_row(label, f"{n:,}", f"[green]{_bar(n, most)}[/]")
     console.print(billed)
     console.print(f"records={stats.count} billed_minutes={stats.billed_total / 60:.1f} "

@@ -1,24 +1,73 @@
-"""What every command shares: the console, error reporting, and client construction."""
+"""What every command shares: the console, exit codes, error reporting, JSON output, client options."""
 
 from __future__ import annotations
 
 import contextlib
+import enum
 import functools
+import json
+import re
 import sys
 from collections.abc import Callable, Iterator
-from typing import Any, TextIO, TypeVar
+from typing import Any, Final, TextIO, TypeVar
 
 import click
 from rich.console import Console
 
-from ..errors import APIStatusError, CallOutcomeUnknownError, VoiceKitError
+from ..errors import APIStatusError, CallOutcomeUnknownError, ValidationError, VoiceKitError
 
-__all__ = ["console", "err_console", "fail_on_voicekit_error", "open_output"]
+__all__ = [
+    "EXIT_CODES_HELP",
+    "ExitCode",
+    "console",
+    "emit_json",
+    "err_console",
+    "fail_on_voicekit_error",
+    "json_option",
+    "open_output",
+    "sandbox_option",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
+
+
+class ExitCode(enum.IntEnum):
+    """The exit statuses of every `voicekit` command (`voicekit dial` uses all of them)."""
+
+    OK = 0
+    #: an error the command found: bad input, refused credentials, a vendor error, a bad file
+    ERROR = 1
+    #: a usage error: an unknown option, a missing or malformed argument (click's own status)
+    USAGE = 2
+    #: `voicekit dial`: the run finished, and some rows failed
+    FAILED_ROWS = 3
+    #: the outcome is unknown: the call may have been placed (reconcile before dialing again);
+    #: for `voicekit dial`, the run finished with such rows
+    UNKNOWN = 4
+    #: `voicekit dial`: the run stopped early (credentials refused, vendor unreachable)
+    STOPPED = 5
+    #: interrupted (Ctrl-C)
+    INTERRUPTED = 130
+
+
+#: The table shown by `voicekit --help` (``\b`` keeps click from rewrapping it).
+EXIT_CODES_HELP: Final = """\b
+Exit status, shared by every command:
+  0    success
+  1    an error: bad input, credentials refused, a vendor error, a bad file
+  2    a usage error (a bad option or argument)
+  3    dial: the run finished, and some rows failed
+  4    the outcome is unknown: the call may have been placed (reconcile it)
+  5    dial: the run stopped early (credentials refused, vendor unreachable)
+  130  interrupted (Ctrl-C)
+"""
+
+# A ValidationError names the field as the Python API does; these fields have a flag of another name.
+_FIELD_FLAGS: Final = {"template_params": "params", "play_list": "play", "pcmo": "connect"}
+_FIELD_ROOT: Final = re.compile(r"[A-Za-z_]+")
 
 
 def describe(exc: VoiceKitError) -> str:
@@ -27,31 +76,85 @@ def describe(exc: VoiceKitError) -> str:
     if isinstance(exc, APIStatusError):
         code = f", vendor code {exc.code}" if exc.code is not None else ""
         return f"{kind} (HTTP {exc.status}{code}): {exc}"
-    if isinstance(exc, CallOutcomeUnknownError):
-        return f"{kind}: {exc}"
     return f"{kind}: {exc}"
 
 
+def exit_code_for(exc: VoiceKitError) -> ExitCode:
+    """The exit status for an error: unknown outcomes have their own, so scripts never re-dial them."""
+    return ExitCode.UNKNOWN if isinstance(exc, CallOutcomeUnknownError) else ExitCode.ERROR
+
+
+def flag_for(exc: ValidationError, ctx: click.Context | None) -> str | None:
+    """The command-line flag behind the field a ValidationError names (``to`` -> ``--to``), if any."""
+    if ctx is None:
+        return None
+    match = _FIELD_ROOT.match(exc.field)
+    if match is None:
+        return None
+    root = match.group(0)
+    wanted = {root, _FIELD_FLAGS.get(root, root)}
+    for param in ctx.command.params:
+        if isinstance(param, click.Option) and param.name in wanted and param.opts:
+            return max(param.opts, key=len)
+    return None
+
+
+def error_json(exc: VoiceKitError) -> dict[str, Any]:
+    """The error as `--json` prints it: its kind, message and, where it has them, status and code."""
+    body: dict[str, Any] = {"type": type(exc).__name__, "message": str(exc)}
+    if isinstance(exc, APIStatusError):
+        body["status"] = exc.status
+        body["code"] = exc.code
+    if isinstance(exc, ValidationError):
+        body["field"] = exc.field
+    return {"ok": False, "error": body, "exit_code": int(exit_code_for(exc))}
+
+
+def emit_json(data: dict[str, Any]) -> None:
+    """One JSON object on one line of standard output: no colours, no wrapping, for scripts."""
+    click.echo(json.dumps(data, ensure_ascii=False, default=str))
+
+
 def fail_on_voicekit_error(fn: F) -> F:
-    """Turn a VoiceKitError into a one-line message and exit status 1, never a traceback."""
+    """Turn a VoiceKitError into a one-line message and its exit status, never a traceback.
+
+    A ValidationError also names the flag to fix. With ``--json`` (a ``json_output`` keyword) the
+    error is also printed to standard output as a JSON object.
+    """
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
         except VoiceKitError as exc:
-            err_console.print(f"[bold red]error:[/] {describe(exc)}", markup=True, soft_wrap=True)
-            sys.exit(1)
+            message = describe(exc)
+            if isinstance(exc, ValidationError):
+                flag = flag_for(exc, click.get_current_context(silent=True))
+                if flag is not None:
+                    message += f" (option {flag})"
+            err_console.print(f"[bold red]error:[/] {message}", markup=True, soft_wrap=True)
+            if kwargs.get("json_output"):
+                emit_json(error_json(exc))
+            sys.exit(exit_code_for(exc))
         except KeyboardInterrupt:
             err_console.print("interrupted")
-            sys.exit(130)
+            sys.exit(ExitCode.INTERRUPTED)
 
     return wrapper  # type: ignore[return-value]
 
 
 def sandbox_option(fn: F) -> F:
+    """``--sandbox``: aim the command at an in-process sandbox."""
     return click.option(
         "--sandbox", is_flag=True, help="Aim at an in-process sandbox instead of the vendor."
+    )(fn)
+
+
+def json_option(fn: F) -> F:
+    """``--json``: print the result (or the error) as one JSON object on standard output."""
+    return click.option(
+        "--json", "json_output", is_flag=True,
+        help="Print the result (or the error) as one JSON object on standard output.",
     )(fn)
 
 

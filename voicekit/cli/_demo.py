@@ -24,15 +24,17 @@ import voicekit
 from voicekit.telecmi import Bridge, Dial, Pstn
 from voicekit.huawei import Prompt
 
-async with voicekit.AsyncTeleCMI(appid=..., secret=..., rate_limit=100) as tc:
+async with voicekit.AsyncTeleCMI(appid=..., secret=...,
+                                 rate_limit=100) as tc:
     call = await tc.play_music(from_=19170000000, to=19170000001,
                                file_name="welcome.wav")
     call = await tc.make_call(
         from_=19170000000, to=19170000001,
-        pcmo=[Bridge(from_=19170000000, connect=[Pstn(number=19170000002)])])
+        pcmo=[Bridge(from_=19170000000,
+                     connect=[Pstn(number=19170000002)])])
     c2c = await tc.click_to_call(user_id="101_1111112", to=9100000000)
-    specs = (Dial(key=str(n), from_=19170000000, to=n, file_name="welcome.wav")
-             for n in numbers)
+    specs = (Dial(key=str(n), from_=19170000000, to=n,
+                  file_name="welcome.wav") for n in numbers)
     async for outcome in tc.dial_many(specs):
         ...          # outcome.ok / outcome.unknown / outcome.error
     async for record in tc.outgoing_answered():   # the last 24 h
@@ -44,6 +46,8 @@ async with voicekit.AsyncHuaweiVoice(base_url=..., app_key=...,
         called="8899", play_list=[Prompt(voice_id="100001")],
         callback_url="https://your.app/huawei/release")
 '''
+#: The demo fits an 80-column terminal: no line of its own is wrapped or cropped.
+WIDTH = 80
 
 
 def run_demo(*, calls: int, rate: float) -> None:
@@ -70,7 +74,7 @@ async def _tour(*, calls: int, rate: float) -> None:
     console.rule("[bold]voicekit demo[/] - every capability, against a local sandbox")
     events: asyncio.Queue[HuaweiReleaseEvent] = asyncio.Queue()
     async with Sandbox(callback_delay=0.2) as sb:
-        console.print(f"sandbox listening on [bold]{sb.url}[/] (a local emulator of TeleCMI and Huawei BES)\n")
+        console.print(f"sandbox on [bold]{sb.url}[/] (emulates TeleCMI and Huawei BES)\n")
         runner, callback_url = await _receiver(events)
         try:
             async with AsyncTeleCMI(
@@ -136,9 +140,8 @@ async def _notification(
         summary.append(("voice notification", f"{result.call_serial_no}, no callback"))
         return
     reason = event.release_reason.name if event.release_reason is not None else "unknown"
-    console.print(f"   -> release event received via voicekit.webhooks: talked {event.talk_duration} s, "
-                  f"reason {reason}")
-    summary.append(("voice notification", f"{result.call_serial_no}, callback received ({reason})"))
+    console.print(f"   -> release event via voicekit.webhooks: {event.talk_duration} s, {reason}")
+    summary.append(("voice notification", f"{result.call_serial_no}: callback, {reason}"))
 
 
 async def _burst(tc: AsyncTeleCMI, calls: int, rate: float, summary: list[tuple[str, str]]) -> None:

@@ -4,24 +4,41 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import ipaddress
 import sys
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Final
 
 import click
 
 from .. import __version__
 from ..huawei import HuaweiVoice, Prompt
 from ..telecmi import Bridge, Pstn, TeleCMI
-from ._common import console, err_console, fail_on_voicekit_error, sandbox_option
+from ._common import (
+    EXIT_CODES_HELP,
+    ExitCode,
+    console,
+    emit_json,
+    err_console,
+    fail_on_voicekit_error,
+    json_option,
+    sandbox_option,
+)
+
+#: Play-list sources of `notify --play KIND:VALUE`, and the Prompt field each one fills.
+PLAY_KINDS: Final = {"voice-id": "voice_id", "voice-file": "voice_file_name", "template-id": "template_id"}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 80},
+    epilog=EXIT_CODES_HELP,
+)
 @click.version_option(__version__, prog_name="voicekit")
 def main() -> None:
     """voicekit: programmable voice calls (TeleCMI, Huawei BES), async-first.
 
-    Start with `voicekit demo`: it needs no account.
+    Start with `voicekit demo`: it needs no account. The single-call commands and `cdr stats`
+    take --json, for scripts.
     """
 
 
@@ -37,7 +54,9 @@ def demo(calls: int, rate: float) -> None:
 
 
 @main.command("sandbox")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Loopback address to bind.")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to bind: loopback (the sandbox server refuses other addresses for now; "
+                   "if it is ever allowed one, this command warns).")
 @click.option("--port", default=8765, show_default=True, help="TCP port (0 picks a free one).")
 @click.option("--seed-records", default=0, show_default=True, help="Synthetic call records to serve.")
 @click.option("--rate-limit", type=float, default=None, help="Answer 429 above this many requests/s.")
@@ -53,14 +72,24 @@ def sandbox_cmd(host: str, port: int, seed_records: int, rate_limit: float | Non
     )
 
     def ready(url: str) -> None:
-        console.print(f"[bold green]voicekit sandbox[/] serving on [bold]{url}[/]  (Ctrl-C to stop)")
+        # soft_wrap: a narrow terminal may fold a line, but rich never breaks one, so every
+        # line stays one shell command to copy (these are the sandbox's own test credentials)
+        console.print(f"[bold green]voicekit sandbox[/] serving on [bold]{url}[/]  (Ctrl-C to stop)",
+                      soft_wrap=True)
+        if not _is_loopback(host):
+            err_console.print(f"[bold yellow]warning:[/] listening on {host}, not loopback: anyone who can "
+                              "reach this port can use the sandbox", soft_wrap=True)
         console.print("Point voicekit at it with:")
-        console.print(f"  export VOICEKIT_TELECMI_APPID={DEFAULT_TELECMI_APPID}")
-        console.print(f"  export VOICEKIT_TELECMI_SECRET={DEFAULT_TELECMI_SECRET}")
-        console.print(f"  export VOICEKIT_TELECMI_BASE_URL={url} VOICEKIT_TELECMI_PIOPIY_URL={url}")
-        console.print(f"  export VOICEKIT_HUAWEI_BASE_URL={url}")
-        console.print(f"  export VOICEKIT_HUAWEI_APP_KEY={DEFAULT_HUAWEI_APP_KEY}")
-        console.print(f"  export VOICEKIT_HUAWEI_APP_SECRET={DEFAULT_HUAWEI_APP_SECRET}")
+        for name, value in (
+            ("VOICEKIT_TELECMI_APPID", DEFAULT_TELECMI_APPID),
+            ("VOICEKIT_TELECMI_SECRET", DEFAULT_TELECMI_SECRET),
+            ("VOICEKIT_TELECMI_BASE_URL", url),
+            ("VOICEKIT_TELECMI_PIOPIY_URL", url),
+            ("VOICEKIT_HUAWEI_BASE_URL", url),
+            ("VOICEKIT_HUAWEI_APP_KEY", DEFAULT_HUAWEI_APP_KEY),
+            ("VOICEKIT_HUAWEI_APP_SECRET", DEFAULT_HUAWEI_APP_SECRET),
+        ):
+            console.print(f"  export {name}={value}", markup=False, soft_wrap=True)
 
     try:
         serve(host=host, port=port, on_ready=ready, seed_records=seed_records, rate_limit=rate_limit,
@@ -73,8 +102,17 @@ def sandbox_cmd(host: str, port: int, seed_records: int, rate_limit: float | Non
             reason = "the port is in use by another program"
         err_console.print(f"[bold red]error:[/] cannot serve on {host}:{port}: {reason}", soft_wrap=True)
         err_console.print("hint: choose another --port, or --port 0 for a free one", soft_wrap=True)
-        sys.exit(1)
+        sys.exit(ExitCode.ERROR)
     console.print("sandbox stopped")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 @contextlib.contextmanager
@@ -107,10 +145,14 @@ def huawei_client(use_sandbox: bool) -> Iterator[HuaweiVoice]:
         yield hw
 
 
-def _show(title: str, **fields: Any) -> None:
+def _show(title: str, json_output: bool, **fields: Any) -> None:
+    """The result: a title and one line per field, or with --json one object (``ok`` and the fields)."""
+    if json_output:
+        emit_json({"ok": True, **fields})
+        return
     console.print(f"[bold green]{title}[/]")
     for name, value in fields.items():
-        console.print(f"  {name}: [bold]{value}[/]")
+        console.print(f"  {name}: [bold]{value}[/]", soft_wrap=True)
 
 
 @main.group()
@@ -124,12 +166,13 @@ def call() -> None:
 @click.option("--file", "file_name", required=True, help="Uploaded .mp3 or .wav file name.")
 @click.option("--region", type=click.Choice(["global", "ind"]), default="global", show_default=True)
 @sandbox_option
+@json_option
 @fail_on_voicekit_error
-def call_play(from_: str, to: str, file_name: str, region: str, sandbox: bool) -> None:
+def call_play(from_: str, to: str, file_name: str, region: str, sandbox: bool, json_output: bool) -> None:
     """Call a number and play an uploaded music file."""
     with telecmi_client(sandbox) as tc:
         result = tc.play_music(from_=from_, to=to, file_name=file_name, region=region)  # type: ignore[arg-type]
-    _show("call placed", request_id=result.request_id, status=result.status)
+    _show("call placed", json_output, request_id=result.request_id, status=result.status)
 
 
 @call.command("bridge")
@@ -140,16 +183,17 @@ def call_play(from_: str, to: str, file_name: str, region: str, sandbox: bool) -
 @click.option("--timeout", type=int, default=None, help="Ring timeout in seconds.")
 @click.option("--region", type=click.Choice(["global", "ind"]), default="global", show_default=True)
 @sandbox_option
+@json_option
 @fail_on_voicekit_error
 def call_bridge(
     from_: str, to: str, connect: tuple[str, ...], duration: int | None, timeout: int | None,
-    region: str, sandbox: bool,
+    region: str, sandbox: bool, json_output: bool,
 ) -> None:
     """Call a number and bridge it to one or more others."""
     action = Bridge(from_=from_, duration=duration, timeout=timeout, connect=[Pstn(number=n) for n in connect])
     with telecmi_client(sandbox) as tc:
         result = tc.make_call(from_=from_, to=to, pcmo=[action], region=region)  # type: ignore[arg-type]
-    _show("call placed", request_id=result.request_id, status=result.status)
+    _show("call placed", json_output, request_id=result.request_id, status=result.status)
 
 
 @main.command("click2call")
@@ -157,36 +201,67 @@ def call_bridge(
 @click.option("--to", required=True, help="Number to connect the user to.")
 @click.option("--followme", is_flag=True, help="Ring the user's mobile instead of the softphone.")
 @sandbox_option
+@json_option
 @fail_on_voicekit_error
-def click2call(user_id: str, to: str, followme: bool, sandbox: bool) -> None:
+def click2call(user_id: str, to: str, followme: bool, sandbox: bool, json_output: bool) -> None:
     """Ring a user, then connect them to a number."""
     with telecmi_client(sandbox) as tc:
         result = tc.click_to_call(user_id=user_id, to=to, webrtc=not followme, followme=followme)
-    _show("click-to-call initiated", request_id=result.request_id, message=result.msg)
+    _show("click-to-call initiated", json_output, request_id=result.request_id, message=result.msg)
+
+
+def _play_item(text: str) -> Prompt:
+    """One `--play KIND:VALUE[:P1|P2...]` as a Prompt; a malformed one is a usage error naming --play."""
+    kind, sep, rest = text.partition(":")
+    if not sep or kind not in PLAY_KINDS:
+        raise click.BadParameter(f"{text!r}: expected KIND:VALUE with KIND one of {', '.join(PLAY_KINDS)} "
+                                 "(e.g. voice-id:100001, template-id:T1:100|200)", param_hint="'--play'")
+    value, sep, params = rest.partition(":")
+    if sep and kind != "template-id":
+        raise click.BadParameter(f"{text!r}: only template-id takes parameters", param_hint="'--play'")
+    fields: dict[str, Any] = {PLAY_KINDS[kind]: value}
+    if sep:
+        fields["template_params"] = params.split("|")
+    return Prompt(**fields)
 
 
 @main.command()
 @click.option("--called", required=True, help="Number to call.")
-@click.option("--voice-id", default=None, help="Recording id to play.")
+@click.option("--voice-id", default=None, help="Recording id to play (one prompt; see --play for more).")
+@click.option("--voice-file", "voice_file_name", default=None, help="Uploaded voice file name to play.")
 @click.option("--template-id", default=None, help="Template id to play.")
-@click.option("--param", "params", multiple=True, help="Template parameter (repeatable).")
+@click.option("--param", "params", multiple=True, help="Parameter of --template-id (repeatable).")
+@click.option("--play", "play", multiple=True, metavar="KIND:VALUE",
+              help="A play-list item, in order, up to 5 in all (repeatable): voice-id:ID, voice-file:NAME or "
+                   "template-id:ID[:P1|P2...].")
 @click.option("--callback-url", default=None, help="Where the release event is POSTed.")
 @click.option("--caller-present", default=None, help="Number shown to the called party.")
 @click.option("--play-times", type=int, default=None, help="Times to play (1-5).")
+@click.option("--priority", type=int, default=None, help="Call priority, 1 (highest) to 9.")
 @sandbox_option
+@json_option
 @fail_on_voicekit_error
 def notify(
-    called: str, voice_id: str | None, template_id: str | None, params: tuple[str, ...],
-    callback_url: str | None, caller_present: str | None, play_times: int | None, sandbox: bool,
+    called: str, voice_id: str | None, voice_file_name: str | None, template_id: str | None,
+    params: tuple[str, ...], play: tuple[str, ...], callback_url: str | None, caller_present: str | None,
+    play_times: int | None, priority: int | None, sandbox: bool, json_output: bool,
 ) -> None:
-    """Create one Huawei voice notification."""
-    prompt = Prompt(voice_id=voice_id, template_id=template_id, template_params=list(params) or None)
+    """Create one Huawei voice notification.
+
+    Give one prompt with --voice-id, --voice-file or --template-id (and --param), or a play
+    list with --play (repeatable); the single prompt, if given, plays first.
+    """
+    play_list = [_play_item(item) for item in play]
+    single = (voice_id, voice_file_name, template_id)
+    if any(v is not None for v in single) or params or not play_list:
+        play_list.insert(0, Prompt(voice_id=voice_id, voice_file_name=voice_file_name, template_id=template_id,
+                                   template_params=list(params) or None))
     with huawei_client(sandbox) as hw:
         result = hw.create_voice_notification(
-            called=called, play_list=[prompt], callback_url=callback_url,
-            caller_present=caller_present, play_times=play_times,
+            called=called, play_list=play_list, callback_url=callback_url,
+            caller_present=caller_present, play_times=play_times, priority=priority,
         )
-    _show("notification created", call_serial_no=result.call_serial_no)
+    _show("notification created", json_output, call_serial_no=result.call_serial_no)
 
 
 def _register_more() -> None:
