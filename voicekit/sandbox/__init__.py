@@ -22,6 +22,8 @@ answers every endpoint (all ``POST`` with JSON bodies):
                                                                        bridge, ...)
 ``/v2/webrtc/click2call``                                              TeleCMI click-to-call
 ``/v1/outanswered``, ``/v1/answered``, ``/v1/missed``, ``/v1/outmissed``  PIOPIY call records
+``/v1/call/action``                                                    PIOPIY call control
+``/v1/piopiy/requestid_cdr``                                           PIOPIY per-call lookup
 ``/apigovernance/api/oauth/tokenByAkSk``                               Huawei access token
 ``/apiaccess/rest/voiceNotification/v2/createVoiceNotification``       Huawei voice notification
 =====================================================================  =========================
@@ -46,9 +48,27 @@ Knobs (keywords and attributes, changeable at run time):
 - ``seed_records`` (default 0): that many synthetic ``outanswered`` records for the default
   TeleCMI app, spread over the 24 h before the sandbox was created; generated on demand from
   their index, so a million of them costs no memory.
-- ``record_delay`` (s, default 0): a placed TeleCMI call (make-call, play, click-to-call)
-  becomes an ``outanswered`` record that long after it was placed; ``billedsec`` (default 30)
-  is its billed duration.
+- ``outcomes`` (an :class:`OutcomePlan`): what happens to each placed call (TeleCMI and
+  Huawei): ``answer_rate`` (default 1.0), ``ring`` (default 3 s), ``talk`` (default: ``billedsec``
+  for TeleCMI, ``huawei_talk_duration`` for Huawei), ``seed`` (reproducible draws: the n-th call
+  to a number depends only on seed, number and n) and per-number rules
+  (``sb.outcomes.set("9100000001", answer=False, ring=20)``).
+- ``time_scale`` (default 0): wall seconds per simulated second. At 0 a call plays out at once
+  (its record exists when the make-call answer arrives); at 0.001 a call that rings 3 s and talks
+  20 s ends 23 ms later; at 1.0 in real time. While a TeleCMI call rings or talks it is in
+  ``sb.live_calls`` (by ``cmiuuid``, a :class:`LiveCall`) and answers call control.
+- ``record_delay`` (s, default 0): an ended TeleCMI call (make-call, play, click-to-call)
+  becomes an ``outanswered`` (or ``outmissed``) record that long after it ended; its
+  ``billedsec`` is the talk time (``billedsec``, default 30, unless the plan says otherwise).
+- ``telecmi_webhook_url`` (default ``None``): the URL set in the vendor's dashboard. Each call
+  POSTs ``type: "event"`` webhooks (``started``, ``answered``, ``hangup``) once, then its
+  ``type: "cdr"`` (status ``answered`` or ``missed``) at each offset of ``cdr_resend_schedule``
+  (default :data:`CDR_RESEND_SCHEDULE`: 0, +5, +10, +15 minutes; pass e.g. ``(0, 0.01, 0.02,
+  0.03)`` in tests) until the receiver answers 200. Fields: ``appid, direction, cmiuuid,
+  conversation_uuid, leg, request_id, extra_params`` (a JSON string), ``time`` (ms), ``duration``
+  and ``billedsec`` (talk seconds), ``start_time/answer_time/end_time`` (s; 0 = never),
+  ``call_rate, balance, status, hangup_reason, from, to``. Loopback URLs only; every attempt is
+  logged in ``sb.telecmi_webhooks``.
 - ``callback_delay`` (s, default 0.05): when a Huawei notification with ``callBackUrl`` ends,
   the release event is POSTed there (only to loopback URLs; others are skipped and logged).
   ``huawei_release_reason`` (default ``"0"``: the called party hung up after connecting),
@@ -78,7 +98,11 @@ Records of what happened:
   ``sb.calls_to(number)`` filters it.
 - ``sb.requests``: :class:`RequestLogEntry` ``(method, path, status, time)`` per request
   (``status=None``: dropped); ``sb.request_count(path=None, status=None)``.
-- ``sb.callbacks``: :class:`CallbackDelivery` per release-event callback attempt.
+- ``sb.callbacks``: :class:`CallbackDelivery` per release-event callback attempt;
+  ``sb.telecmi_webhooks`` the same per TeleCMI webhook attempt.
+- ``sb.live_calls`` / ``sb.ended_calls``: TeleCMI calls by ``cmiuuid`` (:class:`LiveCall`:
+  ``phase``, ``held``, ``hold_changes``, ``hangup_reason``, ``answer_at``, ``end_at``);
+  ``sb.cmiuuids`` maps ``request_id`` to ``cmiuuid``.
 - ``sb.huawei_token_requests``: number of token requests; ``sb.reset()`` forgets everything.
 
 Error bodies (not documented by the vendors; chosen here):
@@ -92,6 +116,14 @@ Error bodies (not documented by the vendors; chosen here):
   ``secret`` missing, 404 bad user id or secret, 422 ``to`` missing/invalid, bad ``webrtc``/
   ``followme``/``callerid``, or ``followme`` true with ``webrtc`` true. Call records: 404 bad
   appid/token, 422 missing appid/token, bad dates, ``page < 1`` or ``limit`` outside 1..100.
+  Call control (``{appid, secret, cmiuuid, action}``): 420 bad appid/secret, 422 a missing or
+  bad field or an action other than ``hangup, hold, unhold, holdToggle``, 404 an unknown
+  ``cmiuuid`` or an ended call, 409 a hold action on a call still ringing; 200
+  ``{"code": 200, "status": "success", "msg", "cmiuuid", "action", "hold"}``. Per-call lookup
+  (``{appid, secret, request_id}``): 404 bad appid/secret, 422 missing fields; 200
+  ``{"count", "cdr": [{request_id, cmiuuid, leg, direction, status, duration, billedsec, rate,
+  balance, from, to, start_time, answer_time, end_time, hangup_reason}], "code": 200}``, empty
+  while the call is live.
   Any endpoint: 400 body not a JSON object, 413 body too large, 429 rate limited.
 - Huawei HTTP errors: ``{"retCode": "<status>", "retMsg": "<text>"}`` (400 malformed body or
   headers, 401 bad keys / missing, unknown or expired token / ``X-APP-Key`` mismatch).
@@ -105,10 +137,13 @@ Error bodies (not documented by the vendors; chosen here):
 from __future__ import annotations
 
 from ._app import ROUTES, create_app
+from ._calls import LiveCall, cdr_payload, event_payload
 from ._faults import Fault, FaultPlan
-from ._huawei import RET_BAD_TYPE, RET_BAD_VALUE, RET_MISSING, RET_PLAY_SOURCE
+from ._huawei import NOT_ANSWERED_RELEASE_REASON, RET_BAD_TYPE, RET_BAD_VALUE, RET_MISSING, RET_PLAY_SOURCE
+from ._outcomes import CallRule, Decision, OutcomePlan
 from ._server import Sandbox, SyncSandbox, serve
 from ._state import (
+    CDR_RESEND_SCHEDULE,
     DEFAULT_HUAWEI_APP_KEY,
     DEFAULT_HUAWEI_APP_SECRET,
     DEFAULT_MUSIC_FILES,
@@ -122,25 +157,33 @@ from ._state import (
 )
 
 __all__ = [
+    "CDR_RESEND_SCHEDULE",
     "DEFAULT_HUAWEI_APP_KEY",
     "DEFAULT_HUAWEI_APP_SECRET",
     "DEFAULT_MUSIC_FILES",
     "DEFAULT_TELECMI_APPID",
     "DEFAULT_TELECMI_SECRET",
     "DEFAULT_TELECMI_USER_ID",
+    "NOT_ANSWERED_RELEASE_REASON",
     "RET_BAD_TYPE",
     "RET_BAD_VALUE",
     "RET_MISSING",
     "RET_PLAY_SOURCE",
     "ROUTES",
+    "CallRule",
     "CallbackDelivery",
+    "Decision",
     "Fault",
     "FaultPlan",
+    "LiveCall",
+    "OutcomePlan",
     "PlacedCall",
     "RequestLogEntry",
     "Sandbox",
     "SandboxState",
     "SyncSandbox",
+    "cdr_payload",
     "create_app",
+    "event_payload",
     "serve",
 ]

@@ -22,6 +22,8 @@ ROUTES: tuple[str, ...] = (
     "/v2/ind_pcmo_make_call",
     "/v2/webrtc/click2call",
     *(f"/v1/{kind}" for kind in CDR_KINDS),
+    "/v1/call/action",
+    "/v1/piopiy/requestid_cdr",
     "/apigovernance/api/oauth/tokenByAkSk",
     "/apiaccess/rest/voiceNotification/v2/createVoiceNotification",
 )
@@ -116,6 +118,8 @@ def create_app(state: SandboxState | None = None) -> web.Application:
     app.router.add_post("/v2/webrtc/click2call", _telecmi.click2call)
     kinds = "|".join(CDR_KINDS)
     app.router.add_post(f"/v1/{{kind:(?:{kinds})}}", _telecmi.call_records)
+    app.router.add_post("/v1/call/action", _telecmi.call_action)
+    app.router.add_post("/v1/piopiy/requestid_cdr", _telecmi.call_lookup)
     app.router.add_post("/apigovernance/api/oauth/tokenByAkSk", _huawei.token_by_ak_sk)
     app.router.add_post(
         "/apiaccess/rest/voiceNotification/v2/createVoiceNotification",

@@ -23,6 +23,7 @@ from ._common import (
     read_object,
     reject,
 )
+from ._outcomes import Decision
 from ._state import CallbackDelivery, HuaweiToken, PlacedCall, SandboxState
 
 __all__ = [
@@ -48,6 +49,11 @@ MAX_TOKEN_EXPIRE = 3600
 _PLAY_SOURCES = ("voiceId", "voiceFileName", "templateId")
 _MSG_UNAUTHORIZED = "Unauthorized operation"
 _MAX_TOKENS_BEFORE_PRUNE = 256
+#: ``releaseReason`` of a notification nobody answered. Only code 0 is publicly documented, so
+#: this is a guess kept in one place; voicekit's parser reports it as ReleaseReason.UNKNOWN.
+NOT_ANSWERED_RELEASE_REASON = "1"
+#: Simulated seconds between creating the call and the callee's phone ringing.
+_ALERTING_AFTER = 1.0
 
 
 class _Invalid(Exception):
@@ -228,10 +234,11 @@ async def create_voice_notification(request: web.Request) -> web.StreamResponse:
         time=state.clock(),
     )
     state.calls.append(call)
+    decision = state.outcomes.decide(call.to, default_talk=float(state.huawei_talk_duration))
     url = body.get("callBackUrl")
     if url is not None:
         runtime = request.app[RUNTIME_KEY]
-        runtime.spawn(_release_callback(state, runtime, url, call))
+        runtime.spawn(_release_callback(state, runtime, url, call, decision))
     return json_response({"retMsg": "Created successfully.", "retCode": "0", "result": {"callSerialNo": serial}})
 
 
@@ -257,16 +264,22 @@ def is_loopback_url(url: str) -> bool:
         return False
 
 
-def release_payload(state: SandboxState, call: PlacedCall) -> dict[str, str]:
+def release_payload(state: SandboxState, call: PlacedCall, decision: Decision | None = None) -> dict[str, str]:
     """The release-event body for ``call``, on a simulated timeline starting at placement.
 
-    Ringing starts 1 s after creation, the call is answered 4 s later and lasts
-    ``huawei_talk_duration`` seconds; every value is a string, as the vendor documents.
+    Ringing starts 1 s after creation and lasts the outcome plan's ``ring`` seconds; an answered
+    call then talks ``talk`` seconds (default ``huawei_talk_duration``) and reports
+    ``huawei_release_reason``; a missed one has no ``talkingTime``, a ``talkDuration`` of 0 and
+    `NOT_ANSWERED_RELEASE_REASON`. Every value is a string, as the vendor documents.
     """
+    if decision is None:
+        decision = Decision(
+            answered=True, ring=4.0, talk=float(state.huawei_talk_duration), hangup_reason=""
+        )
     created = call.time
-    alerting = created + 1.0
-    talking = alerting + 4.0
-    released = talking + state.huawei_talk_duration
+    alerting = created + _ALERTING_AFTER
+    talking = alerting + decision.ring
+    released = talking + decision.talk if decision.answered else talking
     payload = {
         "callSerialNo": call.request_id,
         "called": call.to,
@@ -276,23 +289,30 @@ def release_payload(state: SandboxState, call: PlacedCall) -> dict[str, str]:
         "callerPresent": call.from_ or "",
         "createCallTime": _huawei_time(created),
         "alertingTime": _huawei_time(alerting),
-        "talkingTime": _huawei_time(talking),
+        "talkingTime": _huawei_time(talking) if decision.answered else "",
         "releaseTime": _huawei_time(released),
-        "talkDuration": str(state.huawei_talk_duration),
+        "talkDuration": str(int(round(decision.talk))) if decision.answered else "0",
         "recordfile": "",
         "locationId": "",
-        "releaseReason": state.huawei_release_reason,
+        "releaseReason": state.huawei_release_reason if decision.answered else NOT_ANSWERED_RELEASE_REASON,
     }
     if state.huawei_callback_signer is not None:
         payload["signature"] = state.huawei_callback_signer(dict(payload))
     return payload
 
 
-async def _release_callback(state: SandboxState, runtime: Runtime, url: str, call: PlacedCall) -> None:
-    """POST the release event to ``url`` after ``callback_delay``; never raises."""
+async def _release_callback(
+    state: SandboxState, runtime: Runtime, url: str, call: PlacedCall, decision: Decision
+) -> None:
+    """POST the release event to ``url`` once the call is over; never raises.
+
+    The call lasts its simulated ringing and talk times ``time_scale`` (0: no time at all);
+    ``callback_delay`` is added after that.
+    """
     try:
-        await asyncio.sleep(state.callback_delay)
-        payload = release_payload(state, call)
+        simulated = _ALERTING_AFTER + decision.ring + decision.talk
+        await asyncio.sleep(state.callback_delay + simulated * state.time_scale)
+        payload = release_payload(state, call, decision)
         status: int | None = None
         error: str | None = None
         if not is_loopback_url(url):

@@ -9,14 +9,19 @@ import secrets
 import string
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ._faults import FaultPlan
+from ._outcomes import OutcomePlan
 from ._store import CDR_KINDS, CdrStore, SeededRecords
 
+if TYPE_CHECKING:
+    from ._calls import LiveCall
+
 __all__ = [
+    "CDR_RESEND_SCHEDULE",
     "DEFAULT_HUAWEI_APP_KEY",
     "DEFAULT_HUAWEI_APP_SECRET",
     "DEFAULT_MAX_BODY_SIZE",
@@ -38,6 +43,9 @@ DEFAULT_MUSIC_FILES = frozenset({"welcome_11112.wav", "welcome.wav", "welcome.mp
 DEFAULT_HUAWEI_APP_KEY = "sandbox-app-key"
 DEFAULT_HUAWEI_APP_SECRET = "sandbox-app-secret"
 DEFAULT_MAX_BODY_SIZE = 1024 * 1024
+#: When TeleCMI sends a call record (cdr) webhook: at once, then +5, +10 and +15 minutes (offsets
+#: in seconds from the first attempt), until the receiver answers 200.
+CDR_RESEND_SCHEDULE: tuple[float, ...] = (0.0, 300.0, 600.0, 900.0)
 
 _ALNUM = string.ascii_letters + string.digits
 # Identifiers only need to be unique, not unguessable: a fast PRNG keeps requests cheap.
@@ -78,14 +86,14 @@ class PlacedCall:
 
 @dataclass(frozen=True, slots=True)
 class CallbackDelivery:
-    """One Huawei release-event callback attempt.
+    """One webhook attempt: a Huawei release event, or a TeleCMI event or cdr.
 
     ``status`` is the receiver's HTTP status, ``None`` when not delivered; ``error`` says why
     (``"skipped: not a loopback URL"`` or the transport error).
     """
 
     url: str
-    payload: dict[str, str]
+    payload: dict[str, Any]
     status: int | None
     error: str | None
     time: float
@@ -140,6 +148,10 @@ class SandboxState:
         clock: Callable[[], float] = time.time,
         max_body_size: int = DEFAULT_MAX_BODY_SIZE,
         request_log_size: int = 100_000,
+        outcomes: OutcomePlan | None = None,
+        time_scale: float = 0.0,
+        telecmi_webhook_url: str | None = None,
+        cdr_resend_schedule: Sequence[float] = CDR_RESEND_SCHEDULE,
     ) -> None:
         self.host = host
         self.port = port
@@ -161,6 +173,12 @@ class SandboxState:
         self.huawei_callback_signer = huawei_callback_signer
         self.clock = clock
         self.max_body_size = max_body_size
+        self.outcomes = OutcomePlan() if outcomes is None else outcomes
+        if isinstance(time_scale, bool) or not time_scale >= 0:
+            raise ValueError("time_scale must be >= 0 (wall seconds per simulated second)")
+        self.time_scale = float(time_scale)
+        self.telecmi_webhook_url = telecmi_webhook_url
+        self.cdr_resend_schedule: tuple[float, ...] = tuple(float(x) for x in cdr_resend_schedule)
         #: extra TeleCMI accounts: appid -> secret
         self.telecmi_accounts: dict[int, str] = {}
         #: extra click-to-call users: user_id -> (appid, secret)
@@ -172,6 +190,14 @@ class SandboxState:
         self.calls: list[PlacedCall] = []
         self.requests: deque[RequestLogEntry] = deque(maxlen=request_log_size)
         self.callbacks: list[CallbackDelivery] = []
+        #: TeleCMI event and cdr webhook attempts, in order.
+        self.telecmi_webhooks: list[CallbackDelivery] = []
+        #: TeleCMI calls still ringing or talking, by cmiuuid.
+        self.live_calls: dict[str, LiveCall] = {}
+        #: TeleCMI calls that have ended, by cmiuuid.
+        self.ended_calls: dict[str, LiveCall] = {}
+        #: request_id -> cmiuuid of every placed TeleCMI call.
+        self.cmiuuids: dict[str, str] = {}
         self.records = CdrStore()
         self.huawei_tokens: dict[str, HuaweiToken] = {}
         self.huawei_token_requests = 0
@@ -352,6 +378,11 @@ class SandboxState:
         self.calls.clear()
         self.requests.clear()
         self.callbacks.clear()
+        self.telecmi_webhooks.clear()
+        self.live_calls.clear()
+        self.ended_calls.clear()
+        self.cmiuuids.clear()
+        self.outcomes.reset_counts()
         self.records.clear()
         self.huawei_tokens.clear()
         self.huawei_token_requests = 0

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from ._calls import lookup_entry, place_telecmi_call
 from ._common import (
     RUNTIME_KEY,
     STATE_KEY,
@@ -22,7 +23,7 @@ from ._common import (
 from ._state import PlacedCall, SandboxState
 from ._store import DAY_MS
 
-__all__ = ["click2call", "call_records", "make_call"]
+__all__ = ["call_action", "call_lookup", "click2call", "call_records", "make_call"]
 
 MSG_AUTH = "Invalid app id or secret, failed to authenticate token"
 MSG_MISSING = "Missing required property"
@@ -32,6 +33,17 @@ MSG_C2C_MISSING = "User id or secret param missing"
 MSG_C2C_AUTH = "Failed to authenticate secret (invalid user id or secret)"
 MSG_CDR_AUTH = "Invalid app id or secret, authentication failed"
 MSG_RATE = "Too many requests"
+MSG_NO_CALL = "No live call with this cmiuuid"
+MSG_ENDED = "The call has already ended"
+MSG_NOT_ANSWERED = "The call is not answered yet; only a live answered call can be held"
+
+#: Call control's answer to a bad appid / secret. Undocumented: 420 as on the make-call API, which
+#: takes the same appid + secret body (the call-record family answers 404 instead).
+CALL_ACTION_AUTH_STATUS = 420
+#: The per-call lookup belongs to the call-record family, which answers 404 for bad credentials.
+LOOKUP_AUTH_STATUS = 404
+#: The actions of ``POST /v1/call/action``.
+CALL_ACTIONS = ("hangup", "hold", "unhold", "holdToggle")
 
 _MAKE_CALL_REQUIRED = ("appid", "secret", "from", "to", "pcmo")
 
@@ -240,14 +252,8 @@ def _validate_pcmo(state: SandboxState, pcmo: object) -> None:
 
 
 def _record_placed(request: web.Request, call: PlacedCall, appid: int, from_field: str) -> None:
-    """Add ``call`` to the ledger; it becomes an outanswered record after ``record_delay``."""
-    state = request.app[STATE_KEY]
-    record = state.make_record(appid=appid, to=int(call.to), from_=from_field, time_ms=int(call.time * 1000))
-    state.calls.append(call)
-    if state.record_delay > 0:
-        request.app[RUNTIME_KEY].call_later(state.record_delay, state.records.add, appid, "outanswered", record)
-    else:
-        state.records.add(appid, "outanswered", record)
+    """Add ``call`` to the ledger and play it out (see ``_calls``): it ends as a record."""
+    place_telecmi_call(request.app[STATE_KEY], request.app[RUNTIME_KEY], call, appid, from_field)
 
 
 # ---------------------------------------------------------------------- handlers
@@ -384,3 +390,77 @@ async def call_records(request: web.Request) -> web.StreamResponse:
     limit = _positive_int(body, "limit", 10, state.MAX_PAGE_LIMIT)
     total, records = state.records.query(appid, kind, start, end, page, limit, state.seeded(appid, kind))
     return json_response({"total": total, "cdr": records, "code": 200})
+
+
+def _credentials(state: SandboxState, body: dict[str, Any], auth_status: int, auth_message: str) -> int:
+    """The authenticated appid of an ``{appid, secret}`` body, or a rejection."""
+    for key in ("appid", "secret"):
+        if _missing(body, key):
+            reject(422, f"{MSG_MISSING}: {key}")
+    appid, secret = body["appid"], body["secret"]
+    if not is_int(appid):
+        reject(422, f"{MSG_MISSING}: appid must be a number")
+    if not isinstance(secret, str):
+        reject(422, f"{MSG_MISSING}: secret must be a string")
+    if not state.telecmi_app_ok(appid, secret):
+        reject(auth_status, auth_message)
+    assert isinstance(appid, int)
+    return appid
+
+
+async def call_action(request: web.Request) -> web.StreamResponse:
+    """``POST /v1/call/action``: hang up, hold, unhold or toggle hold on a live call.
+
+    Answers 200 ``{"code": 200, "status": "success", "msg", "cmiuuid", "action", "hold"}``;
+    422 for a missing or bad field or an unknown action, 420 for bad credentials, 404 for an
+    unknown ``cmiuuid`` (or one of another app) and for a call that has ended, 409 for hold
+    actions on a call that is still ringing.
+    """
+    state = request.app[STATE_KEY]
+    body = await read_object(request)
+    appid = _credentials(state, body, CALL_ACTION_AUTH_STATUS, MSG_AUTH)
+    _throttle(state, f"telecmi:{appid}")
+    cmiuuid, action = body.get("cmiuuid"), body.get("action")
+    if not isinstance(cmiuuid, str) or not cmiuuid.strip():
+        reject(422, f"{MSG_MISSING}: cmiuuid must be a non-empty string")
+    if not isinstance(action, str) or action not in CALL_ACTIONS:
+        reject(422, f"{MSG_MISSING}: action must be one of {', '.join(CALL_ACTIONS)}")
+    live = state.live_calls.get(cmiuuid)
+    if live is None or live.appid != appid:
+        ended = state.ended_calls.get(cmiuuid)
+        if ended is not None and ended.appid == appid:
+            reject(404, MSG_ENDED)
+        reject(404, MSG_NO_CALL)
+    if action == "hangup":
+        live.hang_up()
+        msg = "Call hangup"
+    else:
+        if live.phase != "answered":
+            reject(409, MSG_NOT_ANSWERED)
+        held = {"hold": True, "unhold": False, "holdToggle": not live.held}[action]
+        if held != live.held:
+            live.held = held
+            live.hold_changes += 1
+        msg = "Call on hold" if live.held else "Call resumed"
+    return json_response(
+        {"code": 200, "status": "success", "msg": msg, "cmiuuid": cmiuuid, "action": action, "hold": live.held}
+    )
+
+
+async def call_lookup(request: web.Request) -> web.StreamResponse:
+    """``POST /v1/piopiy/requestid_cdr``: the records of one call by its ``request_id``.
+
+    Answers ``{"count", "cdr": [...], "code": 200}``; the list is empty while the call is live
+    and for an unknown ``request_id``. 422 for a missing or bad field, 404 for bad credentials.
+    """
+    state = request.app[STATE_KEY]
+    body = await read_object(request)
+    appid = _credentials(state, body, LOOKUP_AUTH_STATUS, MSG_CDR_AUTH)
+    _throttle(state, f"telecmi:{appid}")
+    request_id = body.get("request_id")
+    if not isinstance(request_id, str) or not request_id.strip():
+        reject(422, f"{MSG_MISSING}: request_id must be a non-empty string")
+    cmiuuid = state.cmiuuids.get(request_id)
+    ended = state.ended_calls.get(cmiuuid) if cmiuuid is not None else None
+    records = [lookup_entry(ended)] if ended is not None and ended.appid == appid else []
+    return json_response({"count": len(records), "cdr": records, "code": 200})

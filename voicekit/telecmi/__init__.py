@@ -16,12 +16,15 @@ from ._actions import (
     Stream,
 )
 from ._client import AsyncTeleCMI, SyncPaginator, TeleCMI
-from ._models import CallRecord, CallResult, ClickToCallResult, Dial
+from ._models import CallActionResult, CallLeg, CallLookup, CallRecord, CallResult, ClickToCallResult, Dial
 
 __all__ = [
     "Action",
     "AsyncTeleCMI",
     "Bridge",
+    "CallActionResult",
+    "CallLeg",
+    "CallLookup",
     "CallRecord",
     "CallResult",
     "ClickToCallResult",

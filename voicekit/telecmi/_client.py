@@ -11,7 +11,7 @@ from typing import Any, Final, Literal, TypeVar
 
 from .. import _constants as C
 from .. import _sync
-from .._base_client import BaseAsyncClient, Endpoint
+from .._base_client import BaseAsyncClient, Endpoint, call_timeout
 from .._bulk import Outcome, run_many, run_many_batches
 from .._config import NOT_GIVEN, NotGiven, RateLimit, RetryPolicy, Timeout, checked_setting
 from .._converter import converter
@@ -35,7 +35,7 @@ from ..errors import (
     ValidationError,
 )
 from ._actions import Action, Play, pcmo_to_wire
-from ._models import CallRecord, CallResult, ClickToCallResult, Dial
+from ._models import CallActionResult, CallLeg, CallLookup, CallRecord, CallResult, ClickToCallResult, Dial
 
 __all__ = ["AsyncTeleCMI", "TeleCMI"]
 
@@ -66,10 +66,37 @@ _CLICK2CALL: Final = Endpoint(
     },
 )
 _CDR_ERRORS: Final = {404: (AuthenticationError, "invalid app id or secret")}
+RecordKind = Literal["outgoing_answered", "outgoing_missed", "answered", "missed"]
 _RECORDS: Final = {
-    kind: Endpoint(f"records.{kind}", f"/v1/{kind}", creates_call=False, errors=_CDR_ERRORS)
-    for kind in ("outanswered", "answered", "missed", "outmissed")
+    kind: Endpoint(f"records.{path}", f"/v1/{path}", creates_call=False, errors=_CDR_ERRORS)
+    for kind, path in (("outgoing_answered", "outanswered"), ("outgoing_missed", "outmissed"),
+                       ("answered", "answered"), ("missed", "missed"))
 }
+
+# Call control (``POST /v1/call/action``). The statuses are not documented: 420 for bad
+# credentials as on the make-call API (same body), 404 for a call that is unknown or has ended.
+_CALL_ACTION_ERRORS: Final = {
+    420: (AuthenticationError, "invalid app id or secret"),
+    404: (NotFoundError, "no live call with this cmiuuid (unknown, or it has already ended)"),
+    409: (InvalidRequestError, "the call cannot take this action now (e.g. not answered yet)"),
+    422: (InvalidRequestError, "a required property is missing or invalid"),
+}
+_CALL_ACTIONS: Final = {
+    # Hanging up twice ends the call once: retried on transient failures like a read.
+    "hangup": Endpoint("call_action.hangup", "/v1/call/action", creates_call=False, errors=_CALL_ACTION_ERRORS),
+    # Holds are never retried blind: a toggle sent twice undoes itself, and voicekit treats
+    # hold / unhold the same way rather than guess how the vendor applies a repeat.
+    **{
+        action: Endpoint(
+            f"call_action.{action}", "/v1/call/action", creates_call=False, idempotent=False,
+            errors=_CALL_ACTION_ERRORS,
+        )
+        for action in ("hold", "unhold", "holdToggle")
+    },
+}
+_LOOKUP: Final = Endpoint("lookup_call", "/v1/piopiy/requestid_cdr", creates_call=False, errors=_CDR_ERRORS)
+_MAX_CMIUUID = 128
+_MAX_REQUEST_ID = 256
 
 _EPOCH_MS_FLOOR = 100_000_000_000  # 1973 in milliseconds; smaller numbers are seconds by mistake
 # 9999-12-31 in milliseconds: the last instant a datetime can show, far inside a 64-bit integer.
@@ -184,6 +211,8 @@ class AsyncTeleCMI(BaseAsyncClient):
             the process; ``None`` turns client-side limiting off.
         limiter_backend: where the limit's state lives (default: in this process).
         page_concurrency: call-record pages fetched at once.
+        proxy: an http(s) proxy URL; by default ``HTTP_PROXY`` / ``HTTPS_PROXY`` / ``NO_PROXY``
+            are honoured; ``None`` never uses a proxy.
     """
 
     _vendor = "telecmi"
@@ -200,6 +229,7 @@ class AsyncTeleCMI(BaseAsyncClient):
         rate_limit: RateLimit | float | None | NotGiven = NOT_GIVEN,
         limiter_backend: LimiterBackend | None = None,
         page_concurrency: int = C.DEFAULT_PAGE_CONCURRENCY,
+        proxy: str | None | NotGiven = NOT_GIVEN,
     ) -> None:
         # An argument that breaks a rule is a ValidationError; a bad environment variable, or
         # neither given, a ConfigurationError that names the variable.
@@ -223,6 +253,7 @@ class AsyncTeleCMI(BaseAsyncClient):
             retry=retry,
             rate_limit=C.DEFAULT_TELECMI_RATE if isinstance(rate_limit, NotGiven) else rate_limit,
             limiter_backend=limiter_backend,
+            proxy=proxy,
         )
 
     def __repr__(self) -> str:
@@ -241,8 +272,12 @@ class AsyncTeleCMI(BaseAsyncClient):
         pcmo: Sequence[Action] | Action,
         region: Region = "global",
         extra_params: Mapping[str, Any] | str | None = None,
+        timeout: Timeout | float | NotGiven = NOT_GIVEN,
     ) -> CallResult:
         """Place a call that runs the PCMO flow `pcmo` (e.g. ``[Bridge(...)]``).
+
+        `timeout` (a `Timeout` or seconds) overrides the client's for this call. The result's
+        `response` holds the HTTP status and headers.
 
         Raises:
             ValidationError: bad input; nothing was sent.
@@ -250,10 +285,11 @@ class AsyncTeleCMI(BaseAsyncClient):
             CallOutcomeUnknownError: the call may have been placed; it was not retried.
         """
         flow = pcmo_to_wire(pcmo)
-        return await self._place(from_, to, flow, region, extra_params)
+        return await self._place(from_, to, flow, region, extra_params, timeout)
 
     async def _place(
-        self, from_: Any, to: Any, pcmo: list[dict[str, Any]], region: Any, extra_params: Any
+        self, from_: Any, to: Any, pcmo: list[dict[str, Any]], region: Any, extra_params: Any,
+        timeout: object = NOT_GIVEN,
     ) -> CallResult:
         endpoint = _MAKE_CALL[_region(region)]
         body: dict[str, Any] = {
@@ -267,7 +303,8 @@ class AsyncTeleCMI(BaseAsyncClient):
         if extra is not None:
             body["extra_params"] = extra
         result: CallResult = await self._post(
-            endpoint, self.base_url + endpoint.path, body, parse=_call_result
+            endpoint, self.base_url + endpoint.path, body, parse=_call_result,
+            attempt_timeout=call_timeout(timeout),
         )
         return result
 
@@ -280,10 +317,11 @@ class AsyncTeleCMI(BaseAsyncClient):
         file_url: str | None = None,
         region: Region = "global",
         extra_params: Mapping[str, Any] | str | None = None,
+        timeout: Timeout | float | NotGiven = NOT_GIVEN,
     ) -> CallResult:
-        """Call `to` and play an uploaded music file (or one at `file_url`)."""
+        """Call `to` and play an uploaded music file (or one at `file_url`); see `make_call`."""
         flow = _play_flow(file_name, file_url)
-        return await self._place(from_, to, flow, region, extra_params)
+        return await self._place(from_, to, flow, region, extra_params, timeout)
 
     async def click_to_call(
         self,
@@ -294,6 +332,7 @@ class AsyncTeleCMI(BaseAsyncClient):
         webrtc: bool = True,
         followme: bool = False,
         callerid: int | str | None = None,
+        timeout: Timeout | float | NotGiven = NOT_GIVEN,
     ) -> ClickToCallResult:
         """Ring the user `user_id` first, then connect them to `to`.
 
@@ -314,7 +353,8 @@ class AsyncTeleCMI(BaseAsyncClient):
         if callerid is not None:
             body["callerid"] = phone_number("callerid", callerid)
         result: ClickToCallResult = await self._post(
-            _CLICK2CALL, self.base_url + _CLICK2CALL.path, body, parse=_click_result
+            _CLICK2CALL, self.base_url + _CLICK2CALL.path, body, parse=_click_result,
+            attempt_timeout=call_timeout(timeout),
         )
         return result
 
@@ -368,14 +408,25 @@ class AsyncTeleCMI(BaseAsyncClient):
 
     # -- call records ------------------------------------------------------------------------
 
-    def _records(
+    def call_records(
         self,
-        kind: str,
-        start: dt.datetime | int | None,
-        end: dt.datetime | int | None,
-        page_size: int,
-        limit: int | None,
+        kind: RecordKind,
+        *,
+        start: dt.datetime | int | None = None,
+        end: dt.datetime | int | None = None,
+        page_size: int = C.DEFAULT_PAGE_SIZE,
+        limit: int | None = None,
+        timeout: Timeout | float | NotGiven = NOT_GIVEN,
     ) -> AsyncPaginator[CallRecord]:
+        """Call records of one `kind` in [start, end] (default: the last 24 hours), newest first.
+
+        `kind` is ``"outgoing_answered"``, ``"outgoing_missed"``, ``"answered"`` or ``"missed"``
+        (each also a method of its own). ``await`` it for the first page (with `total`), or
+        ``async for`` over every record. `start` and `end` are datetimes or epoch milliseconds;
+        `limit` caps the records yielded; `timeout` applies to each page's request.
+        """
+        if not isinstance(kind, str) or kind not in _RECORDS:
+            raise ValidationError("kind", f"must be one of {', '.join(_RECORDS)}, got {show(kind)}")
         endpoint = _RECORDS[kind]
         check_int_range("page_size", page_size, 1, C.MAX_PAGE_SIZE)
         if limit is not None:
@@ -384,6 +435,7 @@ class AsyncTeleCMI(BaseAsyncClient):
         end_ms = _epoch_ms("end", end)
         if start_ms is not None and end_ms is not None and start_ms > end_ms:
             raise ValidationError("start", "must not be after end")
+        attempt_timeout = call_timeout(timeout)
         url = self.piopiy_url + endpoint.path
         appid, secret = self.appid, self._secret
 
@@ -399,7 +451,7 @@ class AsyncTeleCMI(BaseAsyncClient):
             page: Page[CallRecord] = await self._post(endpoint, url, {
                 "appid": appid, "token": secret, "start_date": window.start,
                 "end_date": window.end, "page": number, "limit": size,
-            }, parse=lambda data: _page(data, number, size))
+            }, parse=lambda data: _page(data, number, size), attempt_timeout=attempt_timeout)
             return page
 
         return AsyncPaginator(
@@ -413,13 +465,11 @@ class AsyncTeleCMI(BaseAsyncClient):
         end: dt.datetime | int | None = None,
         page_size: int = C.DEFAULT_PAGE_SIZE,
         limit: int | None = None,
+        timeout: Timeout | float | NotGiven = NOT_GIVEN,
     ) -> AsyncPaginator[CallRecord]:
-        """Outgoing answered calls in [start, end] (default: the last 24 hours), newest first.
-
-        ``await`` it for the first page (with `total`), or ``async for`` over every record.
-        `start` and `end` are datetimes or epoch milliseconds; `limit` caps the records yielded.
-        """
-        return self._records("outanswered", start, end, page_size, limit)
+        """Outgoing answered calls: ``call_records("outgoing_answered", ...)``."""
+        return self.call_records("outgoing_answered", start=start, end=end, page_size=page_size,
+                                 limit=limit, timeout=timeout)
 
     def outgoing_missed(
         self,
@@ -428,9 +478,11 @@ class AsyncTeleCMI(BaseAsyncClient):
         end: dt.datetime | int | None = None,
         page_size: int = C.DEFAULT_PAGE_SIZE,
         limit: int | None = None,
+        timeout: Timeout | float | NotGiven = NOT_GIVEN,
     ) -> AsyncPaginator[CallRecord]:
-        """Outgoing missed calls; see `outgoing_answered`."""
-        return self._records("outmissed", start, end, page_size, limit)
+        """Outgoing missed calls: ``call_records("outgoing_missed", ...)``."""
+        return self.call_records("outgoing_missed", start=start, end=end, page_size=page_size,
+                                 limit=limit, timeout=timeout)
 
     def answered(
         self,
@@ -439,9 +491,11 @@ class AsyncTeleCMI(BaseAsyncClient):
         end: dt.datetime | int | None = None,
         page_size: int = C.DEFAULT_PAGE_SIZE,
         limit: int | None = None,
+        timeout: Timeout | float | NotGiven = NOT_GIVEN,
     ) -> AsyncPaginator[CallRecord]:
-        """Incoming answered calls; see `outgoing_answered`."""
-        return self._records("answered", start, end, page_size, limit)
+        """Incoming answered calls: ``call_records("answered", ...)``."""
+        return self.call_records("answered", start=start, end=end, page_size=page_size,
+                                 limit=limit, timeout=timeout)
 
     def missed(
         self,
@@ -450,9 +504,114 @@ class AsyncTeleCMI(BaseAsyncClient):
         end: dt.datetime | int | None = None,
         page_size: int = C.DEFAULT_PAGE_SIZE,
         limit: int | None = None,
+        timeout: Timeout | float | NotGiven = NOT_GIVEN,
     ) -> AsyncPaginator[CallRecord]:
-        """Incoming missed calls; see `outgoing_answered`."""
-        return self._records("missed", start, end, page_size, limit)
+        """Incoming missed calls: ``call_records("missed", ...)``."""
+        return self.call_records("missed", start=start, end=end, page_size=page_size,
+                                 limit=limit, timeout=timeout)
+
+    # -- call control and lookup ---------------------------------------------------------------
+
+    async def _call_action(self, action: str, cmiuuid: Any, timeout: object) -> CallActionResult:
+        endpoint = _CALL_ACTIONS[action]
+        body: dict[str, Any] = {
+            "appid": self.appid,
+            "secret": self._secret,
+            "cmiuuid": check_str("cmiuuid", cmiuuid, max_len=_MAX_CMIUUID),
+            "action": action,
+        }
+        attempt_timeout = call_timeout(timeout)
+        result: CallActionResult = await self._post(
+            endpoint, self.piopiy_url + endpoint.path, body,
+            parse=lambda data: _action_result(data, body["cmiuuid"], action),
+            attempt_timeout=attempt_timeout,
+        )
+        return result
+
+    async def hangup(self, cmiuuid: str, *, timeout: Timeout | float | NotGiven = NOT_GIVEN) -> CallActionResult:
+        """Hang up the live call `cmiuuid` (from its webhooks, or `CallTracker.cmiuuid`).
+
+        Safe to repeat, so transient failures are retried; a `NotFoundError` after a retry can
+        mean the first attempt already ended the call.
+
+        Raises:
+            ValidationError: bad `cmiuuid`; nothing was sent.
+            NotFoundError: no live call has this `cmiuuid` (unknown, or already ended).
+            AuthenticationError: bad app id or secret.
+        """
+        return await self._call_action("hangup", cmiuuid, timeout)
+
+    async def hold(self, cmiuuid: str, *, timeout: Timeout | float | NotGiven = NOT_GIVEN) -> CallActionResult:
+        """Put the live, answered call `cmiuuid` on hold.
+
+        Never retried blind: when the request may have reached the vendor (a 5xx, a timeout, a
+        dropped connection) it raises `CallOutcomeUnknownError` instead; check the call's state.
+
+        Raises:
+            ValidationError: bad `cmiuuid`; nothing was sent.
+            NotFoundError: no live call has this `cmiuuid`.
+            InvalidRequestError: the call cannot be held now (e.g. still ringing).
+            CallOutcomeUnknownError: the hold may or may not have taken effect.
+        """
+        return await self._call_action("hold", cmiuuid, timeout)
+
+    async def unhold(self, cmiuuid: str, *, timeout: Timeout | float | NotGiven = NOT_GIVEN) -> CallActionResult:
+        """Take the live call `cmiuuid` off hold; never retried blind (see `hold`)."""
+        return await self._call_action("unhold", cmiuuid, timeout)
+
+    async def toggle_hold(
+        self, cmiuuid: str, *, timeout: Timeout | float | NotGiven = NOT_GIVEN
+    ) -> CallActionResult:
+        """Flip the hold state of the live call `cmiuuid` (``holdToggle``); never retried blind:
+        a toggle sent twice would undo itself. `CallActionResult.hold` tells the new state."""
+        return await self._call_action("holdToggle", cmiuuid, timeout)
+
+    async def lookup_call(
+        self, request_id: str, *, timeout: Timeout | float | NotGiven = NOT_GIVEN
+    ) -> CallLookup:
+        """The vendor's records of one call, by the `request_id` its placing returned.
+
+        The result has no legs while the call is live or when the id is unknown (check
+        `CallLookup.found`). Read-only: retried on transient failures.
+
+        Raises:
+            ValidationError: bad `request_id`; nothing was sent.
+            AuthenticationError: bad app id or secret.
+        """
+        body: dict[str, Any] = {
+            "appid": self.appid,
+            "secret": self._secret,
+            "request_id": check_str("request_id", request_id, max_len=_MAX_REQUEST_ID),
+        }
+        attempt_timeout = call_timeout(timeout)
+        result: CallLookup = await self._post(
+            _LOOKUP, self.piopiy_url + _LOOKUP.path, body,
+            parse=lambda data: _lookup(data, body["request_id"]), attempt_timeout=attempt_timeout,
+        )
+        return result
+
+
+def _action_result(data: Any, cmiuuid: str, action: str) -> CallActionResult:
+    """Call control's answer; an error-shaped 200 is unreadable, never a success."""
+    if not isinstance(data, dict):
+        raise TypeError(f"the answer must be a JSON object, got {type(data).__name__}")
+    code = data.get("code", 200)
+    if code not in (200, "200"):
+        raise ValueError(f"the answer carries code {code!r}")
+    msg = data.get("msg")
+    hold = data.get("hold")
+    return CallActionResult(
+        cmiuuid=cmiuuid, action=action, msg=msg if isinstance(msg, str) else "",
+        hold=hold if isinstance(hold, bool) else None,
+    )
+
+
+def _lookup(data: Any, request_id: str) -> CallLookup:
+    """The per-call lookup's ``{count, cdr: [...]}``; anything else raises (unreadable)."""
+    if not isinstance(data, dict) or not isinstance(data.get("cdr"), list):
+        raise KeyError("the answer has no 'cdr' list")
+    legs = converter.structure(data["cdr"], list[CallLeg])
+    return CallLookup(request_id=request_id, legs=legs)
 
 
 def _dial_key(spec: Dial) -> str:
@@ -564,11 +723,12 @@ class TeleCMI:
         rate_limit: RateLimit | float | None | NotGiven = NOT_GIVEN,
         limiter_backend: LimiterBackend | None = None,
         page_concurrency: int = C.DEFAULT_PAGE_CONCURRENCY,
+        proxy: str | None | NotGiven = NOT_GIVEN,
     ) -> None:
         self._async = AsyncTeleCMI(
             appid=appid, secret=secret, base_url=base_url, piopiy_url=piopiy_url,
             timeout=timeout, retry=retry, rate_limit=rate_limit, limiter_backend=limiter_backend,
-            page_concurrency=page_concurrency,
+            page_concurrency=page_concurrency, proxy=proxy,
         )
         _sync.register(self, self._async)
 
@@ -597,10 +757,11 @@ class TeleCMI:
         pcmo: Sequence[Action] | Action,
         region: Region = "global",
         extra_params: Mapping[str, Any] | str | None = None,
+        timeout: Timeout | float | NotGiven = NOT_GIVEN,
     ) -> CallResult:
         """Blocking `AsyncTeleCMI.make_call`."""
         return _sync.call(lambda: self._async.make_call(
-            from_=from_, to=to, pcmo=pcmo, region=region, extra_params=extra_params))
+            from_=from_, to=to, pcmo=pcmo, region=region, extra_params=extra_params, timeout=timeout))
 
     def play_music(
         self,
@@ -611,11 +772,12 @@ class TeleCMI:
         file_url: str | None = None,
         region: Region = "global",
         extra_params: Mapping[str, Any] | str | None = None,
+        timeout: Timeout | float | NotGiven = NOT_GIVEN,
     ) -> CallResult:
         """Blocking `AsyncTeleCMI.play_music`."""
         return _sync.call(lambda: self._async.play_music(
             from_=from_, to=to, file_name=file_name, file_url=file_url, region=region,
-            extra_params=extra_params))
+            extra_params=extra_params, timeout=timeout))
 
     def click_to_call(
         self,
@@ -626,11 +788,12 @@ class TeleCMI:
         webrtc: bool = True,
         followme: bool = False,
         callerid: int | str | None = None,
+        timeout: Timeout | float | NotGiven = NOT_GIVEN,
     ) -> ClickToCallResult:
         """Blocking `AsyncTeleCMI.click_to_call`."""
         return _sync.call(lambda: self._async.click_to_call(
             user_id=user_id, to=to, extra_params=extra_params, webrtc=webrtc, followme=followme,
-            callerid=callerid))
+            callerid=callerid, timeout=timeout))
 
     def dial_many(
         self,
@@ -642,6 +805,20 @@ class TeleCMI:
         """Blocking `AsyncTeleCMI.dial_many`: outcomes cross threads in batches, not one by one."""
         return _sync.iterate_batches(lambda: self._async._dial_batches(specs, concurrency, before_send), iter)
 
+    def call_records(
+        self,
+        kind: RecordKind,
+        *,
+        start: dt.datetime | int | None = None,
+        end: dt.datetime | int | None = None,
+        page_size: int = C.DEFAULT_PAGE_SIZE,
+        limit: int | None = None,
+        timeout: Timeout | float | NotGiven = NOT_GIVEN,
+    ) -> SyncPaginator:
+        """Blocking `AsyncTeleCMI.call_records`: iterate it, or call `.first_page()`."""
+        return SyncPaginator(self._async.call_records(
+            kind, start=start, end=end, page_size=page_size, limit=limit, timeout=timeout))
+
     def outgoing_answered(
         self,
         *,
@@ -649,10 +826,11 @@ class TeleCMI:
         end: dt.datetime | int | None = None,
         page_size: int = C.DEFAULT_PAGE_SIZE,
         limit: int | None = None,
+        timeout: Timeout | float | NotGiven = NOT_GIVEN,
     ) -> SyncPaginator:
-        """Blocking `AsyncTeleCMI.outgoing_answered`: iterate it, or call `.first_page()`."""
-        return SyncPaginator(self._async.outgoing_answered(
-            start=start, end=end, page_size=page_size, limit=limit))
+        """Blocking `AsyncTeleCMI.outgoing_answered`."""
+        return self.call_records("outgoing_answered", start=start, end=end, page_size=page_size,
+                                 limit=limit, timeout=timeout)
 
     def outgoing_missed(
         self,
@@ -661,10 +839,11 @@ class TeleCMI:
         end: dt.datetime | int | None = None,
         page_size: int = C.DEFAULT_PAGE_SIZE,
         limit: int | None = None,
+        timeout: Timeout | float | NotGiven = NOT_GIVEN,
     ) -> SyncPaginator:
         """Blocking `AsyncTeleCMI.outgoing_missed`."""
-        return SyncPaginator(self._async.outgoing_missed(
-            start=start, end=end, page_size=page_size, limit=limit))
+        return self.call_records("outgoing_missed", start=start, end=end, page_size=page_size,
+                                 limit=limit, timeout=timeout)
 
     def answered(
         self,
@@ -673,10 +852,11 @@ class TeleCMI:
         end: dt.datetime | int | None = None,
         page_size: int = C.DEFAULT_PAGE_SIZE,
         limit: int | None = None,
+        timeout: Timeout | float | NotGiven = NOT_GIVEN,
     ) -> SyncPaginator:
         """Blocking `AsyncTeleCMI.answered`."""
-        return SyncPaginator(self._async.answered(
-            start=start, end=end, page_size=page_size, limit=limit))
+        return self.call_records("answered", start=start, end=end, page_size=page_size,
+                                 limit=limit, timeout=timeout)
 
     def missed(
         self,
@@ -685,7 +865,32 @@ class TeleCMI:
         end: dt.datetime | int | None = None,
         page_size: int = C.DEFAULT_PAGE_SIZE,
         limit: int | None = None,
+        timeout: Timeout | float | NotGiven = NOT_GIVEN,
     ) -> SyncPaginator:
         """Blocking `AsyncTeleCMI.missed`."""
-        return SyncPaginator(self._async.missed(
-            start=start, end=end, page_size=page_size, limit=limit))
+        return self.call_records("missed", start=start, end=end, page_size=page_size,
+                                 limit=limit, timeout=timeout)
+
+    def hangup(self, cmiuuid: str, *, timeout: Timeout | float | NotGiven = NOT_GIVEN) -> CallActionResult:
+        """Blocking `AsyncTeleCMI.hangup`."""
+        return _sync.call(lambda: self._async.hangup(cmiuuid, timeout=timeout))
+
+    def hold(self, cmiuuid: str, *, timeout: Timeout | float | NotGiven = NOT_GIVEN) -> CallActionResult:
+        """Blocking `AsyncTeleCMI.hold`."""
+        return _sync.call(lambda: self._async.hold(cmiuuid, timeout=timeout))
+
+    def unhold(self, cmiuuid: str, *, timeout: Timeout | float | NotGiven = NOT_GIVEN) -> CallActionResult:
+        """Blocking `AsyncTeleCMI.unhold`."""
+        return _sync.call(lambda: self._async.unhold(cmiuuid, timeout=timeout))
+
+    def toggle_hold(
+        self, cmiuuid: str, *, timeout: Timeout | float | NotGiven = NOT_GIVEN
+    ) -> CallActionResult:
+        """Blocking `AsyncTeleCMI.toggle_hold`."""
+        return _sync.call(lambda: self._async.toggle_hold(cmiuuid, timeout=timeout))
+
+    def lookup_call(
+        self, request_id: str, *, timeout: Timeout | float | NotGiven = NOT_GIVEN
+    ) -> CallLookup:
+        """Blocking `AsyncTeleCMI.lookup_call`."""
+        return _sync.call(lambda: self._async.lookup_call(request_id, timeout=timeout))

@@ -9,25 +9,38 @@ from typing import Any
 
 import attrs
 
-from .._converter import wire
+from .._converter import LOCAL, wire
+from .._response import Response
 
-__all__ = ["CallRecord", "CallResult", "ClickToCallResult", "Dial"]
+__all__ = [
+    "CallActionResult",
+    "CallLeg",
+    "CallLookup",
+    "CallRecord",
+    "CallResult",
+    "ClickToCallResult",
+    "Dial",
+]
 
 
 @attrs.frozen(kw_only=True)
 class CallResult:
-    """The vendor accepted a call: `request_id` identifies it, `status` is ``"progress"``."""
+    """The vendor accepted a call: `request_id` identifies it, `status` is ``"progress"``;
+    `response` holds the HTTP status and headers."""
 
     request_id: str
     status: str
+    response: Response | None = attrs.field(default=None, eq=False, repr=False, metadata={LOCAL: True})
 
 
 @attrs.frozen(kw_only=True)
 class ClickToCallResult:
-    """A click-to-call was initiated (`msg` is ``"Call initiated"``)."""
+    """A click-to-call was initiated (`msg` is ``"Call initiated"``); `response` holds the HTTP
+    status and headers."""
 
     request_id: str
     msg: str = ""
+    response: Response | None = attrs.field(default=None, eq=False, repr=False, metadata={LOCAL: True})
 
 
 @attrs.frozen(kw_only=True)
@@ -77,3 +90,57 @@ class Dial:
 wire(CallResult)
 wire(ClickToCallResult)
 wire(CallRecord, rename={"id": "_id", "from_": "from"})
+
+
+@attrs.frozen(kw_only=True)
+class CallActionResult:
+    """Call control accepted `action` (``"hangup"``, ``"hold"``, ``"unhold"`` or ``"holdToggle"``)
+    on the live call `cmiuuid`; `hold` is whether the call is now on hold, when the vendor says."""
+
+    cmiuuid: str
+    action: str
+    msg: str = ""
+    hold: bool | None = None
+
+
+@attrs.frozen(kw_only=True)
+class CallLeg:
+    """One record of the per-call lookup: a leg (``"a"`` or ``"b"``) of the call.
+
+    The documented fields are `duration`, `balance`, `rate`, `leg`, `direction` and `status`;
+    the others are filled when the vendor sends them. Times are epoch seconds.
+    """
+
+    leg: str | None = None
+    direction: str | None = None
+    status: str | None = None
+    duration: int | None = None
+    rate: Decimal | None = None
+    balance: Decimal | None = None
+    request_id: str | None = None
+    cmiuuid: str | None = None
+    billedsec: int | None = None
+    hangup_reason: str | None = None
+    from_: str | None = None
+    to: str | None = None
+    start_time: int | None = None
+    answer_time: int | None = None
+    end_time: int | None = None
+
+
+@attrs.frozen(kw_only=True)
+class CallLookup:
+    """What the per-call lookup knows of `request_id`: its legs, none while the call is live
+    (or when the id is unknown)."""
+
+    request_id: str
+    legs: list[CallLeg] = attrs.field(factory=list)
+
+    @property
+    def found(self) -> bool:
+        """Whether the vendor has a record of the call (it has ended)."""
+        return bool(self.legs)
+
+
+wire(CallActionResult)
+wire(CallLeg, rename={"from_": "from"})

@@ -13,6 +13,11 @@ that parse, call your async callback, and acknowledge in the form each vendor re
     app.router.add_post("/telecmi", telecmi_webhook_handler(on_telecmi))
     app.router.add_post("/huawei/release", huawei_release_handler(on_release))
 
+Starlette and FastAPI (the ``starlette`` extra) get the same behaviour from
+`starlette_telecmi_webhook_endpoint` and `starlette_huawei_release_endpoint`; any other framework
+can hand the raw body to `TeleCMIReceiver.receive` / `HuaweiReceiver.receive` and send back the
+`Reply` (status and JSON body) they return.
+
 What is verified, and what is not:
 
 - TeleCMI documents no signing mechanism, so nothing about a TeleCMI webhook is verified. Keep
@@ -28,9 +33,17 @@ What is verified, and what is not:
 """
 
 from ._dedup import InMemorySeenStore, SeenStore
-from ._handlers import Handler, huawei_release_handler, telecmi_webhook_handler
+from ._handlers import (
+    Handler,
+    HuaweiReceiver,
+    Reply,
+    TeleCMIReceiver,
+    huawei_release_handler,
+    telecmi_webhook_handler,
+)
 from ._huawei import HuaweiReleaseEvent, ReleaseReason, parse_huawei_release_event
 from ._signature import HuaweiVerifier, canonical_string, constant_time_equals
+from ._starlette import StarletteEndpoint, starlette_huawei_release_endpoint, starlette_telecmi_webhook_endpoint
 from ._telecmi import (
     TeleCMICdr,
     TeleCMIEvent,
@@ -43,14 +56,18 @@ from ._telecmi import (
 
 __all__ = [
     "Handler",
+    "HuaweiReceiver",
     "HuaweiReleaseEvent",
     "HuaweiVerifier",
     "InMemorySeenStore",
     "ReleaseReason",
+    "Reply",
     "SeenStore",
+    "StarletteEndpoint",
     "TeleCMICdr",
     "TeleCMIEvent",
     "TeleCMIHangupReason",
+    "TeleCMIReceiver",
     "TeleCMIStatus",
     "TeleCMIWebhook",
     "canonical_string",
@@ -58,6 +75,8 @@ __all__ = [
     "huawei_release_handler",
     "parse_huawei_release_event",
     "parse_telecmi_webhook",
+    "starlette_huawei_release_endpoint",
+    "starlette_telecmi_webhook_endpoint",
     "telecmi_dedup_key",
     "telecmi_webhook_handler",
 ]

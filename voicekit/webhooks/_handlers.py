@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import inspect
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from types import MappingProxyType
 from typing import Any, TypeAlias, TypeVar
 
+import attrs
 from aiohttp import web
 
 from ..errors import ValidationError
@@ -18,7 +20,14 @@ from ._huawei import HuaweiReleaseEvent, check_tz, parse_huawei_release_event
 from ._signature import HuaweiVerifier
 from ._telecmi import TeleCMICdr, TeleCMIWebhook, parse_telecmi_webhook, telecmi_dedup_key
 
-__all__ = ["Handler", "huawei_release_handler", "telecmi_webhook_handler"]
+__all__ = [
+    "Handler",
+    "HuaweiReceiver",
+    "Reply",
+    "TeleCMIReceiver",
+    "huawei_release_handler",
+    "telecmi_webhook_handler",
+]
 
 logger = logging.getLogger("voicekit.webhooks")
 
@@ -32,15 +41,19 @@ _HUAWEI_ACK = '{"retCode":"0","retMsg":"success"}'
 _TELECMI_ACK = '{"status":"ok"}'
 
 
-def _json(text: str) -> web.Response:
-    return web.Response(text=text, content_type="application/json")
+@attrs.frozen
+class Reply:
+    """What a webhook endpoint answers, whatever the web framework: a status and a JSON body."""
+
+    status: int
+    body: str
 
 
-def _refuse(status: int, message: str) -> web.Response:
-    return web.json_response({"error": message}, status=status)
+def _refuse(status: int, message: str) -> Reply:
+    return Reply(status, json.dumps({"error": message}))
 
 
-def _malformed(what: str, exc: ValidationError) -> web.Response:
+def _malformed(what: str, exc: ValidationError) -> Reply:
     # A malformed body will not improve on resending, but saying why helps whoever configures it.
     logger.warning("rejected a malformed %s: %s", what, exc)
     return _refuse(400, f"invalid payload: {exc}")
@@ -54,6 +67,97 @@ async def _deliver(callback: Callable[[E], Awaitable[object]], event: E, what: s
         logger.exception("the callback for %s raised; answering 500 so the vendor resends", what)
         return False
     return True
+
+
+class HuaweiReceiver:
+    """Framework-free handling of Huawei's release callback: body bytes in, `Reply` out.
+
+    The aiohttp and Starlette handlers are thin adapters over it; see `huawei_release_handler`.
+    """
+
+    def __init__(
+        self,
+        callback: Callable[[HuaweiReleaseEvent], Awaitable[object]],
+        *,
+        verifier: HuaweiVerifier | None = None,
+        tz: dt.tzinfo = dt.UTC,
+    ) -> None:
+        check_tz(tz)
+        self._callback = callback
+        self._verifier = verifier
+        self._tz = tz
+
+    async def receive(self, body: bytes) -> Reply:
+        """Parse, verify and deliver one callback body; the reply to send back."""
+        try:
+            payload = _decode.load_object(body)
+        except ValidationError as exc:
+            return _malformed("Huawei release callback", exc)
+        verifier = self._verifier
+        if verifier is not None:
+            try:
+                verdict: Any = verifier(MappingProxyType(payload))
+                if inspect.isawaitable(verdict):
+                    verdict = await verdict
+            except Exception:
+                logger.exception("the Huawei callback verifier raised; answering 500")
+                return _refuse(500, "verification failed")
+            if not verdict:
+                logger.warning(
+                    "the verifier refused a Huawei release callback (callSerialNo=%r)",
+                    payload.get("callSerialNo"),
+                )
+                return _refuse(401, "signature not accepted")
+        try:
+            event = parse_huawei_release_event(payload, tz=self._tz)
+        except ValidationError as exc:
+            return _malformed("Huawei release callback", exc)
+        if not await _deliver(self._callback, event, f"Huawei call {event.call_serial_no}"):
+            return _refuse(500, "callback failed")
+        return Reply(200, _HUAWEI_ACK)
+
+
+class TeleCMIReceiver:
+    """Framework-free handling of TeleCMI webhooks: body bytes in, `Reply` out, records once.
+
+    The aiohttp and Starlette handlers are thin adapters over it; see `telecmi_webhook_handler`.
+    """
+
+    def __init__(
+        self,
+        callback: Callable[[TeleCMIWebhook], Awaitable[object]],
+        *,
+        seen_store: SeenStore | None = None,
+        dedup_events: bool = False,
+    ) -> None:
+        self._callback = callback
+        self._store = InMemorySeenStore() if seen_store is None else seen_store
+        self._dedup_events = dedup_events
+
+    async def receive(self, body: bytes) -> Reply:
+        """Parse, deduplicate and deliver one webhook body; the reply to send back."""
+        try:
+            webhook = parse_telecmi_webhook(body)
+        except ValidationError as exc:
+            return _malformed("TeleCMI webhook", exc)
+        key = telecmi_dedup_key(webhook)
+        dedup = isinstance(webhook, TeleCMICdr) or self._dedup_events
+        store = self._store
+        if dedup and not await store.add(key):
+            logger.debug("already delivered %s; acknowledging the resend", key)
+            return Reply(200, _TELECMI_ACK)
+        delivered = False
+        try:
+            delivered = await _deliver(self._callback, webhook, key)
+        finally:
+            # Also on cancellation: a key left behind would swallow the vendor's resend.
+            if dedup and not delivered:
+                await store.discard(key)
+        return Reply(200, _TELECMI_ACK) if delivered else _refuse(500, "callback failed")
+
+
+def _aiohttp_reply(reply: Reply) -> web.Response:
+    return web.Response(text=reply.body, status=reply.status, content_type="application/json")
 
 
 def huawei_release_handler(
@@ -80,34 +184,10 @@ def huawei_release_handler(
     Raises:
         ValidationError: `tz` is not a `datetime.tzinfo` (checked here, not per request).
     """
-    check_tz(tz)
+    receiver = HuaweiReceiver(callback, verifier=verifier, tz=tz)
 
     async def handler(request: web.Request) -> web.Response:
-        try:
-            payload = _decode.load_object(await request.read())
-        except ValidationError as exc:
-            return _malformed("Huawei release callback", exc)
-        if verifier is not None:
-            try:
-                verdict: Any = verifier(MappingProxyType(payload))
-                if inspect.isawaitable(verdict):
-                    verdict = await verdict
-            except Exception:
-                logger.exception("the Huawei callback verifier raised; answering 500")
-                return _refuse(500, "verification failed")
-            if not verdict:
-                logger.warning(
-                    "the verifier refused a Huawei release callback (callSerialNo=%r)",
-                    payload.get("callSerialNo"),
-                )
-                return _refuse(401, "signature not accepted")
-        try:
-            event = parse_huawei_release_event(payload, tz=tz)
-        except ValidationError as exc:
-            return _malformed("Huawei release callback", exc)
-        if not await _deliver(callback, event, f"Huawei call {event.call_serial_no}"):
-            return _refuse(500, "callback failed")
-        return _json(_HUAWEI_ACK)
+        return _aiohttp_reply(await receiver.receive(await request.read()))
 
     return handler
 
@@ -138,25 +218,9 @@ def telecmi_webhook_handler(
             process, one hour). Share one store between handlers that receive the same webhooks.
         dedup_events: also deliver each event once (keyed additionally by ``status``).
     """
-    store = InMemorySeenStore() if seen_store is None else seen_store
+    receiver = TeleCMIReceiver(callback, seen_store=seen_store, dedup_events=dedup_events)
 
     async def handler(request: web.Request) -> web.Response:
-        try:
-            webhook = parse_telecmi_webhook(await request.read())
-        except ValidationError as exc:
-            return _malformed("TeleCMI webhook", exc)
-        key = telecmi_dedup_key(webhook)
-        dedup = isinstance(webhook, TeleCMICdr) or dedup_events
-        if dedup and not await store.add(key):
-            logger.debug("already delivered %s; acknowledging the resend", key)
-            return _json(_TELECMI_ACK)
-        delivered = False
-        try:
-            delivered = await _deliver(callback, webhook, key)
-        finally:
-            # Also on cancellation: a key left behind would swallow the vendor's resend.
-            if dedup and not delivered:
-                await store.discard(key)
-        return _json(_TELECMI_ACK) if delivered else _refuse(500, "callback failed")
+        return _aiohttp_reply(await receiver.receive(await request.read()))
 
     return handler
