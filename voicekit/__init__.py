@@ -2,27 +2,36 @@
 
 from ._bulk import Outcome
 from ._config import NOT_GIVEN, RateLimit, RetryPolicy, Timeout
+from ._logging import configure_from_env as _configure_logging
 from ._pagination import AsyncPaginator, Page
 from ._ratelimit import LimiterBackend, LocalBackend
+from ._response import Response
 from ._version import __version__
 from .errors import VoiceKitError
 from .huawei import AsyncHuaweiVoice, HuaweiVoice
 from .telecmi import AsyncTeleCMI, TeleCMI
+from .tracking import CallEnd, CallOutcome, CallTracker
 
 __all__ = [
     "NOT_GIVEN",
     "AsyncHuaweiVoice",
     "AsyncPaginator",
     "AsyncTeleCMI",
+    "CallEnd",
+    "CallOutcome",
+    "CallTracker",
     "HuaweiVoice",
     "LimiterBackend",
     "LocalBackend",
     "Outcome",
     "Page",
     "RateLimit",
+    "Response",
     "RetryPolicy",
     "TeleCMI",
     "Timeout",
     "VoiceKitError",
     "__version__",
 ]
+
+_configure_logging()

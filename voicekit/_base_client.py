@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import time
+import urllib.request
 from collections.abc import Callable, Mapping
 from typing import Any, Final, Self
 
@@ -12,11 +14,14 @@ import aiohttp
 import anyio
 import attrs
 import orjson
+import yarl
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from . import _constants as C
 from . import _fork
-from ._config import MAX_SECONDS, RateLimit, RetryPolicy, Timeout
+from ._config import MAX_SECONDS, NOT_GIVEN, NotGiven, RateLimit, RetryPolicy, Timeout
 from ._ratelimit import AccountPaused, LimiterBackend, RateLimiter
+from ._response import Response, attach
 from ._retry import parse_retry_after, retry_delay
 from ._sending import current_ticket
 from ._validate import check_number, show
@@ -74,12 +79,20 @@ class Endpoint:
     """One vendor endpoint: its name, path, whether it places a call, and its status table.
 
     For an endpoint that places calls every 5xx means "outcome unknown", whatever the table says.
+    `idempotent=False` (e.g. toggling hold) gets the same never-blind-retry rule without placing
+    a call: a request that may have reached the vendor is reported as outcome unknown.
     """
 
     name: str
     path: str
     creates_call: bool
     errors: ErrorTable = attrs.field(factory=dict)
+    idempotent: bool = True
+
+    @property
+    def retry_blind(self) -> bool:
+        """Whether a request that may have been processed can be sent again."""
+        return self.idempotent and not self.creates_call
 
 
 def redact(body: Mapping[str, Any]) -> dict[str, Any]:
@@ -170,6 +183,7 @@ class Answer:
     raw: bytes | None
     retry_after: float | None = None
     location: str | None = None
+    headers: Mapping[str, str] = attrs.field(factory=dict)
 
 
 #: What a send may raise for a failed exchange; everything else is a defect, not the network.
@@ -179,14 +193,20 @@ TRANSPORT_ERRORS: Final = (
 
 
 async def send_once(
-    session: aiohttp.ClientSession, url: str, data: bytes, headers: Mapping[str, str] | None
+    session: aiohttp.ClientSession,
+    url: str,
+    data: bytes,
+    headers: Mapping[str, str] | None,
+    **options: Any,
 ) -> Answer:
     """POST `data` once. Redirects are never followed: a redirect is an answer like any other.
+
+    `options` go to aiohttp as they are (a proxy, a per-call timeout).
 
     Raises:
         one of `TRANSPORT_ERRORS` when no complete answer arrived.
     """
-    async with session.post(url, data=data, headers=headers, allow_redirects=False) as resp:
+    async with session.post(url, data=data, headers=headers, allow_redirects=False, **options) as resp:
         status = resp.status
         length = resp.content_length
         if length is not None and length <= MAX_BODY_BYTES:
@@ -197,7 +217,7 @@ async def send_once(
             parse_retry_after(resp.headers.get("Retry-After")) if status in (429, 503) else None
         )
         location = resp.headers.get("Location") if 300 <= status < 400 else None
-    return Answer(status, raw, retry_after, location)
+    return Answer(status, raw, retry_after, location, resp.headers)
 
 
 async def _read_bounded(resp: aiohttp.ClientResponse) -> bytes | None:
@@ -257,37 +277,48 @@ def classify(
             if raw is None:
                 raise ValueError(f"the answer is larger than {MAX_BODY_BYTES} bytes")
             data = orjson.loads(raw)
-            return Verdict(value=data if parse is None else parse(data))
+            value = data if parse is None else parse(data)
+            return Verdict(value=attach(value, Response(status, outcome.headers)))
         except VoiceKitError as exc:
             _scrub_error(exc, secrets)
+            if isinstance(exc, APIStatusError) and exc.response is None:
+                exc.response = _error_response(outcome, secrets)
             return Verdict(error=exc)
         except Exception as exc:  # noqa: BLE001 - whatever the parser raised, the answer is unreadable
             problem = UnexpectedResponseError(
                 f"unreadable answer ({_describe(exc)})", status=status,
                 body=scrub(_error_body(raw or b""), secrets), endpoint=endpoint.name,
+                response=_error_response(outcome, secrets),
             )
             problem.__cause__ = exc
             return _unreadable(endpoint, problem, request, secrets)
     body = scrub(_error_body(raw or b""), secrets)
+    response = _error_response(outcome, secrets)
     if 300 <= status < 400:
         where = scrub(outcome.location or "nowhere", secrets)
         problem = UnexpectedResponseError(
             f"redirected to {where}; voicekit follows no redirect (check the base URL)",
-            status=status, body=body, endpoint=endpoint.name,
+            status=status, body=body, endpoint=endpoint.name, response=response,
         )
-        if endpoint.creates_call:
+        if not endpoint.retry_blind:
             return Verdict(error=_unknown(endpoint, f"the vendor answered HTTP {status}", request,
                                           secrets, status=status, body=body, cause=problem))
         return Verdict(error=problem)
-    error = _status_error(endpoint, status, body, outcome.retry_after)
+    error = _status_error(endpoint, status, body, outcome.retry_after, response)
     if status == 429:
         return Verdict(error=error, retryable=True, retry_after=outcome.retry_after, throttled=True)
     if status >= 500:
-        if endpoint.creates_call:
+        if not endpoint.retry_blind:
             return Verdict(error=_unknown(endpoint, f"the vendor answered HTTP {status}", request,
                                           secrets, status=status, body=body, cause=error))
         return Verdict(error=error, retryable=True, retry_after=outcome.retry_after)
     return Verdict(error=error)
+
+
+def _error_response(answer: Answer, secrets: tuple[str, ...]) -> Response:
+    """The answer's status and headers for an error to carry, scrubbed like all error material."""
+    headers = CIMultiDict((k, scrub(v, secrets)) for k, v in answer.headers.items())
+    return Response(answer.status, CIMultiDictProxy(headers))
 
 
 def _classify_transport(
@@ -320,7 +351,7 @@ def _classify_transport(
             if isinstance(exc, TimeoutError)
             else f"the connection failed mid-request ({type(exc).__name__})"
         )
-        if endpoint.creates_call:
+        if not endpoint.retry_blind:
             error = _unknown(endpoint, what, request, secrets, cause=exc)
         else:
             return _with_cause(
@@ -341,7 +372,7 @@ def _unreadable(
     endpoint: Endpoint, problem: UnexpectedResponseError, request: Mapping[str, Any],
     secrets: tuple[str, ...],
 ) -> Verdict:
-    if endpoint.creates_call:
+    if not endpoint.retry_blind:
         return Verdict(error=_unknown(
             endpoint, f"the vendor answered HTTP {problem.status} with an {problem.message}",
             request, secrets, status=problem.status, body=problem.body, cause=problem,
@@ -362,13 +393,21 @@ def _unknown(
     error = CallOutcomeUnknownError(
         f"{endpoint.name}: {what}", endpoint=endpoint.name,
         request=scrub(redact(request), secrets), status=status, body=body,
+        response=cause.response if isinstance(cause, APIStatusError) else None,
     )
+    if not endpoint.creates_call:
+        # Not a call: say what is really unknown (CallOutcomeUnknownError words it for calls).
+        error.args = (
+            f"{endpoint.name}: {what}; the action may or may not have taken effect, and voicekit "
+            "did not retry it. Check the call's state before repeating it.",
+        )
     error.__cause__ = cause
     return error
 
 
 def _status_error(
-    endpoint: Endpoint, status: int, body: Any, retry_after: float | None
+    endpoint: Endpoint, status: int, body: Any, retry_after: float | None,
+    response: Response | None = None,
 ) -> APIStatusError:
     entry = endpoint.errors.get(status) or _DEFAULT_ERRORS.get(status)
     if status >= 500 and entry is None:
@@ -377,7 +416,8 @@ def _status_error(
         entry = (APIStatusError, "unexpected answer")
     cls, meaning = entry
     kwargs: dict[str, Any] = {
-        "status": status, "code": _vendor_code(body), "body": body, "endpoint": endpoint.name
+        "status": status, "code": _vendor_code(body), "body": body, "endpoint": endpoint.name,
+        "response": response,
     }
     if cls is RateLimitedError:
         return RateLimitedError(_message(body, meaning), retry_after=retry_after, **kwargs)
@@ -397,6 +437,85 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[:200]}" if text else type(exc).__name__
 
 
+def check_proxy(value: object) -> str | None | NotGiven:
+    """The `proxy=` setting: NOT_GIVEN (the environment's), None (never) or an http(s) URL."""
+    if value is None or isinstance(value, NotGiven):
+        return value
+    url = _proxy_url("proxy", value)
+    return str(url)
+
+
+def _proxy_url(field: str, value: object) -> yarl.URL:
+    if not isinstance(value, str) or not value.strip() or any(c.isspace() for c in value.strip()):
+        raise ValidationError(field, f"must be a proxy URL such as http://proxy:3128, got {show(value)}")
+    text = value.strip()
+    if "://" not in text:
+        text = "http://" + text  # the environment's convention: host:port means an HTTP proxy
+    try:
+        url = yarl.URL(text)
+        url.port  # noqa: B018 - an invalid port raises here
+    except ValueError:
+        raise ValidationError(field, f"must be a proxy URL such as http://proxy:3128, got {show(value)}") from None
+    if url.scheme not in ("http", "https") or not url.host:
+        raise ValidationError(field, f"must be an http(s) proxy URL with a host, got {show(value)}")
+    return url
+
+
+def proxy_options(setting: str | None | NotGiven, origin: str) -> tuple[dict[str, Any], str | None]:
+    """aiohttp's options to reach `origin` through the proxy in force, and the proxy's password
+    (credentials in the proxy URL become a ``Proxy-Authorization`` header).
+
+    NOT_GIVEN reads ``HTTP_PROXY`` / ``HTTPS_PROXY`` / ``NO_PROXY`` (as `urllib` does), here, once
+    per origin: aiohttp's own ``trust_env`` would look them up (and ``.netrc``) in a thread on
+    every request.
+    """
+    if setting is None:
+        return {}, None
+    if isinstance(setting, NotGiven):
+        scheme, _, rest = origin.partition("://")
+        host = yarl.URL(origin).host or rest
+        if urllib.request.proxy_bypass(host):
+            return {}, None
+        found = urllib.request.getproxies().get(scheme)
+        if not found:
+            return {}, None
+        try:
+            url = _proxy_url(f"{scheme.upper()}_PROXY", found)
+        except ValidationError as exc:
+            raise ConfigurationError(f"the environment variable {exc}") from None
+    else:
+        url = yarl.URL(setting)
+    options: dict[str, Any] = {"proxy": url.with_user(None)}
+    if url.user is None:
+        return options, None
+    credentials = base64.b64encode(f"{url.user}:{url.password or ''}".encode()).decode()
+    options["proxy_headers"] = {"Proxy-Authorization": f"Basic {credentials}"}
+    return options, url.password or None
+
+
+def _client_timeout(timeout: Timeout) -> aiohttp.ClientTimeout:
+    return aiohttp.ClientTimeout(total=timeout.total, sock_connect=timeout.connect)
+
+
+def call_timeout(value: object) -> Timeout | None:
+    """A per-call `timeout=`: NOT_GIVEN (the client's), a `Timeout`, or total seconds."""
+    if isinstance(value, NotGiven):
+        return None
+    if isinstance(value, Timeout):
+        return value
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValidationError("timeout", f"must be a Timeout or a number of seconds, got {show(value)}")
+    return Timeout(total=value)
+
+
+def _log_outcome(url: str, outcome: Answer | BaseException, elapsed: float, secrets: tuple[str, ...]) -> None:
+    if isinstance(outcome, BaseException):
+        log.debug("POST %s failed after %.1f ms: %s", url, elapsed * 1000, scrub(_describe(outcome), secrets))
+        return
+    body = scrub(_error_body((outcome.raw or b"")[: C.MAX_ERROR_BODY_CHARS]), secrets)
+    log.debug("POST %s -> %s in %.1f ms: %s", url, outcome.status, elapsed * 1000, body)
+
+
 class BaseAsyncClient:
     """Everything the async vendor clients share: the session, the limiter, retries, errors.
 
@@ -414,6 +533,7 @@ class BaseAsyncClient:
         retry: RetryPolicy | None,
         rate_limit: RateLimit | float | None,
         limiter_backend: LimiterBackend | None,
+        proxy: str | None | NotGiven = NOT_GIVEN,
         connection_limit: int = C.DEFAULT_CONNECTION_LIMIT,
     ) -> None:
         if isinstance(timeout, Timeout):
@@ -443,6 +563,10 @@ class BaseAsyncClient:
             f"{self._vendor}:{account}", RateLimit.coerce(rate_limit), limiter_backend
         )
         self._connection_limit = connection_limit
+        self._proxy = check_proxy(proxy)
+        # Per origin (scheme://host:port): the proxy options for aiohttp, resolved once.
+        self._proxy_options: dict[str, dict[str, Any]] = {}
+        self._proxy_secrets: tuple[str, ...] = ()
         self._session: aiohttp.ClientSession | None = None
         self._session_loop: asyncio.AbstractEventLoop | None = None
         self._fork_generation = _fork.generation()
@@ -516,8 +640,11 @@ class BaseAsyncClient:
         *,
         headers: Mapping[str, str] | None = None,
         parse: Callable[[Any], Any] | None = None,
+        attempt_timeout: Timeout | None = None,
     ) -> Any:
         """POST `body` as JSON; return `parse` of the decoded JSON of a 2xx answer.
+
+        `attempt_timeout` overrides the client's timeouts for each attempt of this call.
 
         Raises:
             ValidationError: the body cannot be encoded as JSON; nothing was sent.
@@ -533,7 +660,15 @@ class BaseAsyncClient:
             raise ValidationError("request", f"cannot be encoded as JSON ({exc})") from None
         session = self._get_session()
         policy = self._retry
-        secrets = self._secret_values() + _header_secrets(headers)
+        options = self._options_for(url)
+        if "proxy_headers" in options and url.startswith("http:"):
+            # A plain-HTTP request goes to the proxy as it is: its credentials ride along on it
+            # (aiohttp sends `proxy_headers` only when it opens a tunnel for https).
+            headers = {**(headers or {}), **options["proxy_headers"]}
+        if attempt_timeout is not None:
+            options = {**options, "timeout": _client_timeout(attempt_timeout)}
+        secrets = self._secret_values() + self._proxy_secrets + _header_secrets(headers)
+        debug = log.isEnabledFor(logging.DEBUG)
         deadline = time.monotonic() + policy.timeout
         ticket = current_ticket.get() if endpoint.creates_call else None
         attempt = 0
@@ -542,17 +677,21 @@ class BaseAsyncClient:
             await self._acquire(endpoint, deadline)
             if ticket is not None:
                 await ticket.depart()
+            if debug:
+                log.debug("POST %s %s", url, _dumps(scrub(redact(body), secrets)).decode())
+                sent = time.perf_counter()
             outcome: Answer | BaseException
             try:
-                outcome = await send_once(session, url, data, headers)
+                outcome = await send_once(session, url, data, headers, **options)
             except TRANSPORT_ERRORS as exc:
                 outcome = exc
             verdict = classify(endpoint, outcome, url=url, request=body, parse=parse,
-                               secrets=secrets, timeout=self._timeout)
+                               secrets=secrets, timeout=attempt_timeout or self._timeout)
+            if debug:
+                _log_outcome(url, outcome, time.perf_counter() - sent, secrets)
             error = verdict.error
             if error is None:
                 return verdict.value
-            log.debug("POST %s -> %s", endpoint.path, type(error).__name__)
             if verdict.throttled:
                 pause = verdict.retry_after if verdict.retry_after is not None else None
                 await self._limiter.penalize(None if pause is None else min(pause, C.MAX_VENDOR_PAUSE))
@@ -564,6 +703,18 @@ class BaseAsyncClient:
                 raise error
             log.debug("retrying %s in %.3f s (attempt %d): %s", endpoint.name, delay, attempt, error)
             await anyio.sleep(delay)
+
+    def _options_for(self, url: str) -> dict[str, Any]:
+        """What aiohttp needs to reach `url`'s origin: its proxy, if any (resolved once)."""
+        cut = url.find("/", url.find("//") + 2)
+        origin = url if cut < 0 else url[:cut]
+        options = self._proxy_options.get(origin)
+        if options is None:
+            options, secret = proxy_options(self._proxy, origin)
+            self._proxy_options[origin] = options
+            if secret:
+                self._proxy_secrets = (*self._proxy_secrets, secret)
+        return options
 
     async def _acquire(self, endpoint: Endpoint, deadline: float) -> None:
         try:

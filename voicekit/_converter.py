@@ -10,7 +10,10 @@ import attrs
 import cattrs
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
-__all__ = ["converter", "wire"]
+__all__ = ["LOCAL", "converter", "wire"]
+
+#: Field metadata marking an attribute that is not part of the vendor's wire form.
+LOCAL = "voicekit.local"
 
 T = TypeVar("T")
 
@@ -79,6 +82,10 @@ def wire(
     overrides: dict[str, Any] = {}
     for field in attrs.fields(cls):  # type: ignore[arg-type]
         kw: dict[str, Any] = {}
+        if field.metadata.get(LOCAL):
+            # Ours, not the vendor's (e.g. a result's `response`): never read nor written.
+            overrides[field.name] = override(omit=True)
+            continue
         if field.name in rename:
             kw["rename"] = rename[field.name]
         if omit_none and field.default is None:

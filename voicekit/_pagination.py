@@ -38,6 +38,7 @@ from typing import Final, Generic, Protocol, TypeVar
 
 import attrs
 
+from ._response import Response
 from ._tasks import cancel_and_wait
 from .errors import RecordsChangedError
 
@@ -85,6 +86,8 @@ class Page(Generic[T]):
     page_size: int
     total: int
     records: Sequence[T]
+    #: The HTTP status and headers of the answer that carried this page.
+    response: Response | None = attrs.field(default=None, eq=False, repr=False)
 
     @property
     def pages(self) -> int:
@@ -204,7 +207,7 @@ class AsyncPaginator(Generic[R]):
                     if fresh or number == 0:
                         number += 1
                         yield Page(number=number, page_size=self.page_size,
-                                   total=above + page.total, records=fresh)
+                                   total=above + page.total, records=fresh, response=page.response)
                     if page.number >= last or (self.limit is not None and handed >= self.limit):
                         break
                     while next_number <= last and len(pending) < self.concurrency:

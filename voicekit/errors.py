@@ -25,7 +25,11 @@ Errors never carry a secret: request bodies are redacted before they are attache
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._response import Response
 
 __all__ = [
     "APIStatusError",
@@ -106,6 +110,7 @@ class CallOutcomeUnknownError(VoiceKitError):
         request: the request body with secrets redacted.
         status: the HTTP status if one arrived (a 5xx), else ``None``.
         body: the response body if one arrived.
+        response: the raw answer (status and headers) if one arrived, else ``None``.
     """
 
     def __init__(
@@ -116,11 +121,13 @@ class CallOutcomeUnknownError(VoiceKitError):
         request: dict[str, Any],
         status: int | None = None,
         body: Any = None,
+        response: Response | None = None,
     ) -> None:
         self.endpoint = endpoint
         self.request = request
         self.status = status
         self.body = body
+        self.response = response
         super().__init__(
             f"{message}; the call may or may not have been placed, and voicekit did not retry "
             "it. Check the call records before dialling again."
@@ -135,6 +142,7 @@ class APIStatusError(VoiceKitError):
         code: the vendor's own code (TeleCMI ``code``, Huawei ``retCode``), if any.
         body: the parsed response body (or its text).
         endpoint: the endpoint name.
+        response: the raw answer (status and headers), when one arrived.
     """
 
     def __init__(
@@ -145,13 +153,20 @@ class APIStatusError(VoiceKitError):
         code: str | int | None = None,
         body: Any = None,
         endpoint: str = "",
+        response: Response | None = None,
     ) -> None:
         self.status = status
         self.code = code
         self.body = body
         self.endpoint = endpoint
         self.message = message
+        self.response = response
         super().__init__(f"{endpoint + ': ' if endpoint else ''}{message} (HTTP {status})")
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        """The answer's headers (empty when none arrived)."""
+        return self.response.headers if self.response is not None else {}
 
 
 class AuthenticationError(APIStatusError):

@@ -10,7 +10,7 @@ from typing import Any, Final
 
 from .. import _constants as C
 from .. import _fork, _sync
-from .._base_client import BaseAsyncClient, Endpoint
+from .._base_client import BaseAsyncClient, Endpoint, call_timeout
 from .._bulk import Outcome, run_many, run_many_batches
 from .._config import NOT_GIVEN, NotGiven, RateLimit, RetryPolicy, Timeout, checked_setting, env_or
 from .._converter import converter
@@ -141,7 +141,7 @@ class AsyncHuaweiVoice(BaseAsyncClient):
         app_key: the app key (or ``VOICEKIT_HUAWEI_APP_KEY``).
         app_secret: the app secret (or ``VOICEKIT_HUAWEI_APP_SECRET``); never shown anywhere.
         token_lifetime: seconds each access token is asked to live (at most 3600).
-        timeout, retry, rate_limit, limiter_backend: as for `voicekit.AsyncTeleCMI`.
+        timeout, retry, rate_limit, limiter_backend, proxy: as for `voicekit.AsyncTeleCMI`.
     """
 
     _vendor = "huawei"
@@ -157,6 +157,7 @@ class AsyncHuaweiVoice(BaseAsyncClient):
         retry: RetryPolicy | None = None,
         rate_limit: RateLimit | float | None | NotGiven = NOT_GIVEN,
         limiter_backend: LimiterBackend | None = None,
+        proxy: str | None | NotGiven = NOT_GIVEN,
     ) -> None:
         # An argument that breaks a rule is a ValidationError; a bad environment variable a
         # ConfigurationError naming it; neither given, a ConfigurationError saying how to give it.
@@ -178,6 +179,7 @@ class AsyncHuaweiVoice(BaseAsyncClient):
             retry=retry,
             rate_limit=C.DEFAULT_HUAWEI_RATE if isinstance(rate_limit, NotGiven) else rate_limit,
             limiter_backend=limiter_backend,
+            proxy=proxy,
         )
 
     def __repr__(self) -> str:
@@ -196,8 +198,12 @@ class AsyncHuaweiVoice(BaseAsyncClient):
         caller_present: str | None = None,
         play_times: int | None = None,
         priority: int | str | None = None,
+        timeout: Timeout | float | NotGiven = NOT_GIVEN,
     ) -> NotificationResult:
         """Call `called` and play `play_list` (1-5 prompts).
+
+        `timeout` (a `Timeout` or seconds) overrides the client's for this call; the result's
+        `response` holds the HTTP status and headers.
 
         Raises:
             ValidationError: a documented constraint is broken; nothing was sent.
@@ -207,13 +213,15 @@ class AsyncHuaweiVoice(BaseAsyncClient):
                 connection); it was not retried.
         """
         body = _notification_body(called, play_list, callback_url, caller_present, play_times, priority)
+        attempt_timeout = call_timeout(timeout)
         url = self.base_url + _NOTIFY.path
         for attempt in (1, 2):
             token = await self._tokens.get()
             headers = {"X-APP-Key": self.app_key, "Authorization": f"Bearer {token}"}
             try:
                 result: NotificationResult = await self._post(
-                    _NOTIFY, url, body, headers=headers, parse=_notification_result
+                    _NOTIFY, url, body, headers=headers, parse=_notification_result,
+                    attempt_timeout=attempt_timeout,
                 )
             except AuthenticationError as exc:
                 # 401: the vendor did not process the request. Renew the token once and retry.
@@ -345,11 +353,12 @@ class HuaweiVoice:
         retry: RetryPolicy | None = None,
         rate_limit: RateLimit | float | None | NotGiven = NOT_GIVEN,
         limiter_backend: LimiterBackend | None = None,
+        proxy: str | None | NotGiven = NOT_GIVEN,
     ) -> None:
         self._async = AsyncHuaweiVoice(
             base_url=base_url, app_key=app_key, app_secret=app_secret,
             token_lifetime=token_lifetime, timeout=timeout, retry=retry, rate_limit=rate_limit,
-            limiter_backend=limiter_backend,
+            limiter_backend=limiter_backend, proxy=proxy,
         )
         _sync.register(self, self._async)
 
@@ -375,11 +384,13 @@ class HuaweiVoice:
         caller_present: str | None = None,
         play_times: int | None = None,
         priority: int | str | None = None,
+        timeout: Timeout | float | NotGiven = NOT_GIVEN,
     ) -> NotificationResult:
         """Blocking `AsyncHuaweiVoice.create_voice_notification`."""
         return _sync.call(lambda: self._async.create_voice_notification(
             called=called, play_list=play_list, callback_url=callback_url,
-            caller_present=caller_present, play_times=play_times, priority=priority))
+            caller_present=caller_present, play_times=play_times, priority=priority,
+            timeout=timeout))
 
     def notify_many(
         self,

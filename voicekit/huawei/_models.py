@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import attrs
 
 from .._converter import wire
+from .._response import Response
 from .._validate import check_len, check_seq, check_str
 from ..errors import ValidationError
 
@@ -57,11 +58,13 @@ class Prompt:
 
 @attrs.frozen(kw_only=True)
 class NotificationResult:
-    """The vendor created the notification call; `call_serial_no` identifies it."""
+    """The vendor created the notification call; `call_serial_no` identifies it; `response`
+    holds the HTTP status and headers."""
 
     call_serial_no: str
     ret_code: str = "0"
     ret_msg: str = ""
+    response: Response | None = attrs.field(default=None, eq=False, repr=False)
 
 
 @attrs.frozen(kw_only=True)
