@@ -14,10 +14,12 @@ import voicekit
 from tests.conftest import FAST_RETRY
 from voicekit._base_client import Answer, Endpoint, classify
 from voicekit.errors import (
+    ActionOutcomeUnknownError,
     AuthenticationError,
     CallOutcomeUnknownError,
     InvalidRequestError,
     NotFoundError,
+    OutcomeUnknownError,
     ValidationError,
 )
 from voicekit.sandbox import OutcomePlan, Sandbox, SyncSandbox
@@ -113,7 +115,7 @@ async def test_hold_actions_are_never_retried_blind(sb: Sandbox, method: str, fa
         cmiuuid = await live_call(sb, tc)
         before = sb.live_calls[cmiuuid].hold_changes
         sb.faults.add(ACTION, **fault)
-        with pytest.raises(CallOutcomeUnknownError) as unknown:
+        with pytest.raises(ActionOutcomeUnknownError) as unknown:
             await getattr(tc, method)(cmiuuid)
     assert sb.request_count(ACTION) == 1  # one request left, no retry
     assert "action may or may not have taken effect" in str(unknown.value)
@@ -187,10 +189,11 @@ BODY = {"appid": 1, "secret": "s3cr3t-value", "cmiuuid": "c", "action": "holdTog
                                      TimeoutError(), ConnectionResetError()])
 def test_a_maybe_sent_toggle_is_unknown_and_a_hangup_is_retried(outcome: Any) -> None:
     toggle = classify(TOGGLE, outcome, url="u", request=BODY, secrets=("s3cr3t-value",))
-    assert isinstance(toggle.error, CallOutcomeUnknownError) and not toggle.retryable
+    assert isinstance(toggle.error, ActionOutcomeUnknownError) and not toggle.retryable
+    assert not isinstance(toggle.error, CallOutcomeUnknownError), "a hold places no call"
     assert "s3cr3t-value" not in str(toggle.error) and toggle.error.request["secret"] == "***"
     hangup = classify(HANGUP, outcome, url="u", request=BODY)
-    assert not isinstance(hangup.error, CallOutcomeUnknownError)
+    assert not isinstance(hangup.error, OutcomeUnknownError)
     assert hangup.retryable or isinstance(outcome, Answer) and outcome.status == 302
 
 
@@ -199,3 +202,13 @@ def test_a_toggle_that_never_left_or_got_429_is_retried() -> None:
     assert classify(TOGGLE, refused, url="u", request=BODY).retryable
     assert classify(TOGGLE, Answer(429, b"{}"), url="u", request=BODY).retryable
     assert TOGGLE.retry_blind is False and HANGUP.retry_blind is True
+
+
+async def test_control_and_lookup_results_carry_the_raw_answer(sb: Sandbox) -> None:
+    async with client(sb) as tc:
+        cmiuuid = await live_call(sb, tc)
+        held = await tc.hold(cmiuuid)
+        found = await tc.lookup_call("no-such-request")
+    assert held.response is not None and held.response.status == 200
+    assert "Content-Type" in held.response.headers
+    assert found.response is not None and found.response.status == 200

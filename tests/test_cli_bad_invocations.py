@@ -87,7 +87,6 @@ CASES = [
     (["call", "play", "--to", "19170000001"], 2, "Missing option"),
     (["notify", "--called", "8899"], 1, "ValidationError"),
     (["cdr", "export", "--no-such-option"], 2, "No such option"),
-    (["sandbox", "--host", "0.0.0.0", "--port", "0"], 2, "loopback"),
     (["sandbox", "--port", "{busy}"], 1, "the port is in use"),
 ]
 

@@ -26,6 +26,7 @@ from ._retry import parse_retry_after, retry_delay
 from ._sending import current_ticket
 from ._validate import check_number, show
 from .errors import (
+    ActionOutcomeUnknownError,
     APIStatusError,
     AuthenticationError,
     CallOutcomeUnknownError,
@@ -33,6 +34,7 @@ from .errors import (
     ConnectError,
     InvalidRequestError,
     NotFoundError,
+    OutcomeUnknownError,
     RateLimitedError,
     ReadError,
     ServerError,
@@ -389,18 +391,13 @@ def _unknown(
     status: int | None = None,
     body: Any = None,
     cause: BaseException | None = None,
-) -> CallOutcomeUnknownError:
-    error = CallOutcomeUnknownError(
+) -> OutcomeUnknownError:
+    cls = CallOutcomeUnknownError if endpoint.creates_call else ActionOutcomeUnknownError
+    error = cls(
         f"{endpoint.name}: {what}", endpoint=endpoint.name,
         request=scrub(redact(request), secrets), status=status, body=body,
         response=cause.response if isinstance(cause, APIStatusError) else None,
     )
-    if not endpoint.creates_call:
-        # Not a call: say what is really unknown (CallOutcomeUnknownError words it for calls).
-        error.args = (
-            f"{endpoint.name}: {what}; the action may or may not have taken effect, and voicekit "
-            "did not retry it. Check the call's state before repeating it.",
-        )
     error.__cause__ = cause
     return error
 

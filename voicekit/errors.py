@@ -9,7 +9,9 @@ Every error voicekit raises derives from `VoiceKitError`::
     ├── TransportError             the HTTP exchange itself failed
     │   ├── ConnectError           the request provably never reached the vendor
     │   └── ReadError              sent, but the answer was lost (timeout or dropped connection)
-    ├── CallOutcomeUnknownError    a call-creating request may or may not have placed a call
+    ├── OutcomeUnknownError        a request that changes something may or may not have been processed
+    │   ├── CallOutcomeUnknownError    ... placed a call (never retried: it could ring twice)
+    │   └── ActionOutcomeUnknownError  ... held or unheld a live call
     ├── RecordsChangedError        records landed in a pinned window while it was paged through
     └── APIStatusError             the vendor answered with an error
         ├── AuthenticationError    bad app id / secret / token (TeleCMI 420, click-to-call 404, Huawei 401)
@@ -33,12 +35,14 @@ if TYPE_CHECKING:
 
 __all__ = [
     "APIStatusError",
+    "ActionOutcomeUnknownError",
     "AuthenticationError",
     "CallOutcomeUnknownError",
     "ConfigurationError",
     "ConnectError",
     "InvalidRequestError",
     "NotFoundError",
+    "OutcomeUnknownError",
     "RateLimitedError",
     "ReadError",
     "RecordsChangedError",
@@ -99,19 +103,20 @@ class ReadError(TransportError):
     """The request was sent but no complete answer came back (read timeout, dropped connection)."""
 
 
-class CallOutcomeUnknownError(VoiceKitError):
-    """A call-creating request may have placed a call, and the SDK cannot tell.
-
-    voicekit never retries such a request: a retry could ring a person twice. Reconcile with the
-    vendor's call records (or your webhooks) before dialling this number again.
+class OutcomeUnknownError(VoiceKitError):
+    """A request that changes something may or may not have been processed, and the SDK cannot
+    tell: voicekit never retries such a request. Check before repeating it.
 
     Attributes:
-        endpoint: the endpoint name (``"make_call"``, ``"click_to_call"``, ...).
+        endpoint: the endpoint name (``"make_call"``, ``"call_action.hold"``, ...).
         request: the request body with secrets redacted.
         status: the HTTP status if one arrived (a 5xx), else ``None``.
         body: the response body if one arrived.
         response: the raw answer (status and headers) if one arrived, else ``None``.
     """
+
+    #: What the caller is told to do; each subclass says it for what it sent.
+    advice = "it may or may not have taken effect, and voicekit did not retry it. Check before repeating it."
 
     def __init__(
         self,
@@ -128,10 +133,30 @@ class CallOutcomeUnknownError(VoiceKitError):
         self.status = status
         self.body = body
         self.response = response
-        super().__init__(
-            f"{message}; the call may or may not have been placed, and voicekit did not retry "
-            "it. Check the call records before dialling again."
-        )
+        super().__init__(f"{message}; {self.advice}")
+
+
+class CallOutcomeUnknownError(OutcomeUnknownError):
+    """A call-creating request may have placed a call, and the SDK cannot tell.
+
+    voicekit never retries such a request: a retry could ring a person twice. Reconcile with the
+    vendor's call records (or your webhooks) before dialling this number again.
+    """
+
+    advice = (
+        "the call may or may not have been placed, and voicekit did not retry it. Check the call "
+        "records before dialling again."
+    )
+
+
+class ActionOutcomeUnknownError(OutcomeUnknownError):
+    """A call-control action that must not be repeated blindly (hold, unhold, toggling hold) may
+    or may not have taken effect: check the call's state before repeating it."""
+
+    advice = (
+        "the action may or may not have taken effect, and voicekit did not retry it. Check the "
+        "call's state before repeating it."
+    )
 
 
 class APIStatusError(VoiceKitError):

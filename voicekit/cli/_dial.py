@@ -49,7 +49,15 @@ from ..journal import (
     read_journal,
     redact_url,
 )
-from ._common import console, err_console, fail_on_voicekit_error, json_option, open_output, sandbox_option
+from ._common import (
+    ExitCode,
+    console,
+    err_console,
+    fail_on_voicekit_error,
+    json_option,
+    open_output,
+    sandbox_option,
+)
 
 __all__ = ["register"]
 
@@ -57,12 +65,6 @@ __all__ = ["register"]
 #: concurrency, if larger: a whole wave of calls in flight failing at once is one event).
 UNREACHABLE_AFTER: Final = 20
 
-EXIT_OK: Final = 0
-EXIT_ERROR: Final = 1
-EXIT_FAILED_ROWS: Final = 3
-EXIT_UNKNOWN_ROWS: Final = 4
-EXIT_STOPPED: Final = 5
-EXIT_INTERRUPTED: Final = 130
 
 DIAL_HELP: Final = f"""Dial every row of a campaign CSV, journaled so that a re-run resumes.
 
@@ -215,22 +217,22 @@ def _finish(result: _Result, resume: str, journal_path: str) -> int:
     counts = result.counts
     if result.interrupted:
         _say(f"stopped; the journal is saved. Resume with:\n  {resume}")
-        return EXIT_INTERRUPTED
+        return ExitCode.INTERRUPTED
     if result.stopped:
         err_console.print(f"[bold red]error:[/] {result.stopped}", soft_wrap=True)
         _say(f"{result.advice}, then resume with (the rows that failed this way are dialed again):\n  {resume}",
              err=True)
-        return EXIT_STOPPED
+        return ExitCode.STOPPED
     if counts[State.UNKNOWN]:
         _say(f"{counts[State.UNKNOWN]} row(s) have an unknown outcome: they may have been placed. Check them "
              f"(`voicekit dial report {journal_path}`) before dialing them again with --redial-unknown.", err=True)
-        return EXIT_UNKNOWN_ROWS
+        return ExitCode.UNKNOWN
     if counts[State.FAILED]:
-        return EXIT_FAILED_ROWS
+        return ExitCode.FAILED_ROWS
     if counts[State.PENDING] or counts[State.SENDING]:
         _say(f"some rows were not dialed; resume with:\n  {resume}", err=True)
-        return EXIT_STOPPED
-    return EXIT_OK
+        return ExitCode.STOPPED
+    return ExitCode.OK
 
 
 @dial.command("status")

@@ -55,8 +55,8 @@ def demo(calls: int, rate: float) -> None:
 
 @main.command("sandbox")
 @click.option("--host", default="127.0.0.1", show_default=True,
-              help="Address to bind: loopback (the sandbox server refuses other addresses for now; "
-                   "if it is ever allowed one, this command warns).")
+              help="Address to bind. Loopback by default; another (0.0.0.0 in a container) is "
+                   "allowed with a warning: anyone who reaches the port can use the sandbox.")
 @click.option("--port", default=8765, show_default=True, help="TCP port (0 picks a free one).")
 @click.option("--seed-records", default=0, show_default=True, help="Synthetic call records to serve.")
 @click.option("--rate-limit", type=float, default=None, help="Answer 429 above this many requests/s.")
@@ -76,9 +76,6 @@ def sandbox_cmd(host: str, port: int, seed_records: int, rate_limit: float | Non
         # line stays one shell command to copy (these are the sandbox's own test credentials)
         console.print(f"[bold green]voicekit sandbox[/] serving on [bold]{url}[/]  (Ctrl-C to stop)",
                       soft_wrap=True)
-        if not _is_loopback(host):
-            err_console.print(f"[bold yellow]warning:[/] listening on {host}, not loopback: anyone who can "
-                              "reach this port can use the sandbox", soft_wrap=True)
         console.print("Point voicekit at it with:")
         for name, value in (
             ("VOICEKIT_TELECMI_APPID", DEFAULT_TELECMI_APPID),
@@ -91,9 +88,13 @@ def sandbox_cmd(host: str, port: int, seed_records: int, rate_limit: float | Non
         ):
             console.print(f"  export {name}={value}", markup=False, soft_wrap=True)
 
+    remote = not _is_loopback(host)
+    if remote:
+        err_console.print(f"[bold yellow]warning:[/] listening on {host}, not loopback: anyone who can "
+                          "reach this port can use the sandbox", soft_wrap=True)
     try:
-        serve(host=host, port=port, on_ready=ready, seed_records=seed_records, rate_limit=rate_limit,
-              latency=latency)
+        serve(host=host, port=port, on_ready=ready, allow_remote=remote, seed_records=seed_records,
+              rate_limit=rate_limit, latency=latency)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--host") from None
     except OSError as exc:  # the port is taken, or not ours to use: one line and a hint, no traceback

@@ -37,13 +37,15 @@ def _check_loopback(host: str) -> None:
 class _Server:
     """One aiohttp runner serving ``state`` on the current event loop."""
 
-    def __init__(self, state: SandboxState) -> None:
+    def __init__(self, state: SandboxState, *, allow_remote: bool = False) -> None:
         self._state = state
+        self._allow_remote = allow_remote
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> str:
         state = self._state
-        _check_loopback(state.host)
+        if not self._allow_remote:
+            _check_loopback(state.host)
         runner = web.AppRunner(
             create_app(state),
             access_log=None,
@@ -187,8 +189,10 @@ class SyncSandbox(SandboxState):
         self.stop()
 
 
-async def _serve_forever(state: SandboxState, on_ready: Callable[[str], None] | None) -> None:
-    server = _Server(state)
+async def _serve_forever(
+    state: SandboxState, on_ready: Callable[[str], None] | None, allow_remote: bool = False
+) -> None:
+    server = _Server(state, allow_remote=allow_remote)
     url = await server.start()
     logger.info("voicekit sandbox serving on %s", url)
     stopped = asyncio.Event()
@@ -210,21 +214,24 @@ def serve(
     port: int = 8765,
     *,
     on_ready: Callable[[str], None] | None = None,
+    allow_remote: bool = False,
     **config: Any,
 ) -> None:
     """Serve the sandbox until interrupted (Ctrl-C or SIGTERM); blocking.
 
     Args:
-        host: loopback address to listen on.
+        host: the address to listen on: loopback, unless `allow_remote`.
         port: TCP port (0 = a free port, reported through ``on_ready``).
         on_ready: called with the base URL once the port is bound.
+        allow_remote: listen on a non-loopback `host` too (e.g. ``0.0.0.0`` in a container,
+            whose port is published to the host only); anyone who reaches it can use it.
         **config: any :class:`SandboxState` keyword (accounts, knobs).
 
     Raises:
-        ValueError: if ``host`` is not a loopback address.
+        ValueError: if ``host`` is not a loopback address and `allow_remote` is false.
     """
     state = SandboxState(host=host, port=port, **config)
     try:
-        asyncio.run(_serve_forever(state, on_ready))
+        asyncio.run(_serve_forever(state, on_ready, allow_remote))
     except KeyboardInterrupt:
         logger.info("voicekit sandbox stopped")

@@ -545,13 +545,13 @@ class AsyncTeleCMI(BaseAsyncClient):
         """Put the live, answered call `cmiuuid` on hold.
 
         Never retried blind: when the request may have reached the vendor (a 5xx, a timeout, a
-        dropped connection) it raises `CallOutcomeUnknownError` instead; check the call's state.
+        dropped connection) it raises `ActionOutcomeUnknownError` instead; check the call's state.
 
         Raises:
             ValidationError: bad `cmiuuid`; nothing was sent.
             NotFoundError: no live call has this `cmiuuid`.
             InvalidRequestError: the call cannot be held now (e.g. still ringing).
-            CallOutcomeUnknownError: the hold may or may not have taken effect.
+            ActionOutcomeUnknownError: the hold may or may not have taken effect.
         """
         return await self._call_action("hold", cmiuuid, timeout)
 

@@ -101,6 +101,7 @@ class CallActionResult:
     action: str
     msg: str = ""
     hold: bool | None = None
+    response: Response | None = attrs.field(default=None, eq=False, repr=False, metadata={LOCAL: True})
 
 
 @attrs.frozen(kw_only=True)
@@ -135,6 +136,7 @@ class CallLookup:
 
     request_id: str
     legs: list[CallLeg] = attrs.field(factory=list)
+    response: Response | None = attrs.field(default=None, eq=False, repr=False)
 
     @property
     def found(self) -> bool:
