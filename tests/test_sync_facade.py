@@ -18,6 +18,7 @@ from tests._server import ThreadedServer, call_ok
 from tests.conftest import fresh_appid
 from voicekit import _sync
 from voicekit.errors import UsageError
+from voicekit.tracking import CallTracker
 
 PAIRS = [(voicekit.AsyncTeleCMI, voicekit.TeleCMI), (voicekit.AsyncHuaweiVoice, voicekit.HuaweiVoice)]
 ASYNC_ONLY = {"aclose"}
@@ -40,6 +41,34 @@ def test_every_async_method_has_a_blocking_twin_with_the_same_signature(async_cl
         assert name in sync_methods, f"{sync_cls.__name__} lacks {name}"
         assert list(sync_methods[name].parameters.values()) == list(signature.parameters.values()), name
     assert list(inspect.signature(async_cls).parameters) == list(inspect.signature(sync_cls).parameters)
+
+
+def test_every_blocking_helper_of_the_call_tracker_mirrors_its_async_method() -> None:
+    helpers = {name.removesuffix("_blocking"): signature
+               for name, signature in public_methods(CallTracker).items() if name.endswith("_blocking")}
+    assert {"feed", "wait"} <= helpers.keys()
+    for name, signature in helpers.items():
+        twin = getattr(CallTracker, name)
+        assert inspect.iscoroutinefunction(twin), name
+        assert list(signature.parameters.values()) == list(inspect.signature(twin).parameters.values()), name
+
+
+CLIENTS = {
+    voicekit.TeleCMI: {"appid": 7, "secret": "s"},
+    voicekit.HuaweiVoice: {"base_url": "https://bes.example", "app_key": "key-123456", "app_secret": "s"},
+}
+
+
+@pytest.mark.parametrize(("async_cls", "sync_cls"), PAIRS)
+def test_a_blocking_client_shows_its_twins_repr_and_closes_it_on_exit(async_cls: type, sync_cls: type) -> None:
+    kwargs = CLIENTS[sync_cls]
+    with sync_cls(**kwargs) as client:
+        assert isinstance(client, sync_cls)
+        twin = async_cls(**kwargs)
+        assert repr(client) == sync_cls.__name__ + repr(twin).removeprefix(async_cls.__name__)
+        assert repr(client).startswith(sync_cls.__name__ + "(")
+        assert not client._async._closed
+    assert client._async._closed
 
 
 @pytest.fixture

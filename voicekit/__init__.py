@@ -3,7 +3,7 @@
 from ._bulk import Outcome
 from ._config import NOT_GIVEN, RateLimit, RetryPolicy, Timeout
 from ._logging import configure_from_env as _configure_logging
-from ._pagination import AsyncPaginator, Page
+from ._pagination import AsyncPaginator, Page, Paginator
 from ._ratelimit import LimiterBackend, LocalBackend
 from ._response import Response
 from ._version import __version__
@@ -25,6 +25,7 @@ __all__ = [
     "LocalBackend",
     "Outcome",
     "Page",
+    "Paginator",
     "RateLimit",
     "Response",
     "RetryPolicy",

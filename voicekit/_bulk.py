@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Sequence
-from typing import Generic, TypeVar
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Callable, Coroutine, Iterable, Sequence
+from typing import Any, Generic, TypeVar
 
 import attrs
 
@@ -55,12 +55,12 @@ async def aiter_specs(specs: Iterable[S] | AsyncIterable[S]) -> AsyncIterator[S]
 
 async def run_many_batches(
     specs: Iterable[S] | AsyncIterable[S],
-    send: Callable[[S], Awaitable[R]],
+    send: Callable[[S], Coroutine[Any, Any, R]],
     key: Callable[[S], str],
     *,
     concurrency: int,
     before_send: BeforeSend | None = None,
-) -> AsyncIterator[Sequence[Outcome[R]]]:
+) -> AsyncGenerator[Sequence[Outcome[R]], None]:
     """Yield outcomes in batches: every outcome that is ready, at least one per batch.
 
     Each send runs in a task of its own with a `Ticket` for its key, which the request path
@@ -95,7 +95,7 @@ async def run_many_batches(
             ticket = Ticket(k, before_send)
             context = contextvars.copy_context()
             context.run(current_ticket.set, ticket)
-            in_flight[asyncio.create_task(send(spec), context=context)] = ticket  # type: ignore[arg-type]
+            in_flight[asyncio.create_task(send(spec), context=context)] = ticket
 
     try:
         await fill()
@@ -142,7 +142,7 @@ def _outcome(task: asyncio.Task[R], ticket: Ticket) -> Outcome[R]:
 
 async def run_many(
     specs: Iterable[S] | AsyncIterable[S],
-    send: Callable[[S], Awaitable[R]],
+    send: Callable[[S], Coroutine[Any, Any, R]],
     key: Callable[[S], str],
     *,
     concurrency: int,
@@ -155,4 +155,4 @@ async def run_many(
             for outcome in batch:
                 yield outcome
     finally:
-        await batches.aclose()  # type: ignore[attr-defined]
+        await batches.aclose()

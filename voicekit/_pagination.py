@@ -31,18 +31,21 @@ meaningful against the set of records it was computed from):
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
 import math
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Generator, Iterator, Sequence
 from typing import Final, Generic, Protocol, TypeVar
 
 import attrs
 
+from . import _sync
 from ._response import Response
 from ._tasks import cancel_and_wait
 from .errors import RecordsChangedError
 
-__all__ = ["AsyncPaginator", "Page", "Window"]
+__all__ = ["AsyncPaginator", "Page", "Paginator", "Window"]
 
 # Re-pins in a row that hand out no new record before the paginator gives up: records landing
 # below the current position faster than a page round trip would otherwise loop forever.
@@ -151,7 +154,7 @@ class AsyncPaginator(Generic[R]):
             return 0
         return (await self._fetch(Window(start, end), 1, 1)).total
 
-    async def pages(self) -> AsyncIterator[Page[R]]:
+    async def pages(self) -> AsyncGenerator[Page[R], None]:
         """Yield every page in order, fetching ahead concurrently; each record exactly once.
 
         Until the total is known, pages 2..`concurrency` are requested together with page 1:
@@ -276,4 +279,40 @@ class AsyncPaginator(Generic[R]):
                 if remaining == 0:
                     return
         finally:
-            await pages.aclose()  # type: ignore[attr-defined]
+            await pages.aclose()
+
+
+def _records(page: Page[R]) -> Sequence[R]:
+    return page.records
+
+
+class Paginator(Generic[R]):
+    """Blocking view of an `AsyncPaginator`: iterate for every record, `first_page()` for one.
+
+    The window is pinned once, on first use, and the first page is fetched once: `total`,
+    `first_page()`, `pages()` and iteration all describe the same window. Pages cross from the
+    loop thread whole, never record by record.
+    """
+
+    def __init__(self, paginator: AsyncPaginator[R]) -> None:
+        self._paginator = paginator
+
+    def first_page(self) -> Page[R]:
+        """The first page of the pinned window (fetched on the first call only)."""
+        return _sync.call(self._paginator.first_page)
+
+    @property
+    def total(self) -> int:
+        """The total the vendor reports for the window (from the first page)."""
+        return self.first_page().total
+
+    def pages(self) -> Iterator[Page[R]]:
+        """Every page in order; see `AsyncPaginator.pages`."""
+        return _sync.iterate_batches(self._paginator.pages, lambda page: (page,))
+
+    def __iter__(self) -> Iterator[R]:
+        limit = self._paginator.limit
+        records = _sync.iterate_batches(self._paginator.pages, _records)
+        # Closed here, not left to the collector: stopping at `limit` cancels the pages in flight.
+        with contextlib.closing(records):
+            yield from records if limit is None else itertools.islice(records, limit)

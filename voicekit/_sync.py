@@ -16,9 +16,9 @@ import os
 import threading
 import weakref
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator
 from concurrent.futures import Future
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, Self, TypeVar
 
 import anyio
 
@@ -27,7 +27,7 @@ from .errors import UsageError
 if TYPE_CHECKING:
     from anyio.from_thread import BlockingPortal
 
-__all__ = ["LoopThread", "call", "iterate_batches", "loop_thread", "register"]
+__all__ = ["BlockingClient", "LoopThread", "call", "iterate_batches", "loop_thread", "register"]
 
 T = TypeVar("T")
 
@@ -275,7 +275,7 @@ class _Pipe:
 
 def iterate_batches(
     make: Callable[[], AsyncIterator[Any]], unpack: Callable[[Any], Any], *, ahead: int = 128
-) -> Iterator[Any]:
+) -> Generator[Any, None, None]:
     """Iterate, from blocking code, an async iterator of batches; yield each batch's items.
 
     The async iterator runs on the loop in a task of its own, at most `ahead` batches ahead of the
@@ -298,3 +298,39 @@ def iterate_batches(
             concurrent.futures.wait([task], timeout=10)
 
 
+
+
+class _AsyncClient(Protocol):
+    async def aclose(self) -> None: ...
+
+
+A = TypeVar("A", bound=_AsyncClient)
+
+
+class BlockingClient(Generic[A]):
+    """What every blocking client shares: the async twin it drives, `close()` and ``with``.
+
+    A subclass builds its async twin in ``__init__`` (with the twin's own keywords, so both
+    signatures stay the same) and hands it here; each of its methods is one line that runs the
+    twin's coroutine on the loop thread.
+    """
+
+    def __init__(self, client: A) -> None:
+        self._async = client
+        register(self, client)
+
+    def __repr__(self) -> str:
+        # The twin's repr under this class's name: "AsyncTeleCMI(appid=...)" -> "TeleCMI(appid=...)".
+        text = repr(self._async)
+        twin = type(self._async).__name__
+        return type(self).__name__ + text[len(twin):] if text.startswith(twin) else text
+
+    def close(self) -> None:
+        """Close the connection pool (on the loop that owns it)."""
+        call(self._async.aclose)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

@@ -38,13 +38,14 @@ they are.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import enum
 import json
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeAlias
 
@@ -381,9 +382,10 @@ class CallTracker:
             ValidationError: bad `key` or `timeout`.
             CallTrackingTimeout: no end arrived within `timeout` seconds.
         """
-        async for item in self.events(key, timeout=timeout):
-            if isinstance(item, CallEnd):
-                return item
+        async with contextlib.aclosing(self.events(key, timeout=timeout)) as events:
+            async for item in events:
+                if isinstance(item, CallEnd):
+                    return item
         raise AssertionError("events() ends with a CallEnd or raises")  # pragma: no cover
 
     def wait_blocking(self, key: str, *, timeout: float) -> CallEnd:
@@ -392,7 +394,7 @@ class CallTracker:
         _check_timeout(timeout)
         return _sync.call(lambda: self.wait(key, timeout=timeout))
 
-    async def events(self, key: str, *, timeout: float) -> AsyncIterator[CallEvent | CallEnd]:  # noqa: ASYNC109
+    async def events(self, key: str, *, timeout: float) -> AsyncGenerator[CallEvent | CallEnd, None]:  # noqa: ASYNC109
         """Yield the call's webhooks as they come, from its first: `CallEvent` items, then its
         `CallEnd`, after which the iteration stops.
 
@@ -423,9 +425,10 @@ class CallTracker:
         Raises:
             CallTrackingTimeout: no webhook carrying it arrived within `timeout` seconds.
         """
-        async for item in self.events(key, timeout=timeout):
-            if item.cmiuuid:
-                return item.cmiuuid
+        async with contextlib.aclosing(self.events(key, timeout=timeout)) as events:
+            async for item in events:
+                if item.cmiuuid:
+                    return item.cmiuuid
         raise CallTrackingTimeout(key, timeout)
 
     def _decode(self, key: str, raw: bytes) -> CallEvent | CallEnd:

@@ -1,4 +1,4 @@
-"""What every command shares: the console, exit codes, error reporting, JSON output, client options."""
+"""What every command shares: the console, exit codes, error reporting, JSON output, clients."""
 
 from __future__ import annotations
 
@@ -8,27 +8,43 @@ import functools
 import json
 import re
 import sys
-from collections.abc import Callable, Iterator
-from typing import Any, Final, TextIO, TypeVar
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Final, ParamSpec, TextIO, TypeVar
 
 import click
 from rich.console import Console
 
+from .._base_client import BaseAsyncClient
+from .._config import NOT_GIVEN, NotGiven
+from .._sync import BlockingClient
 from ..errors import APIStatusError, CallOutcomeUnknownError, ValidationError, VoiceKitError
+from ..huawei import AsyncHuaweiVoice, HuaweiVoice
+from ..telecmi import AsyncTeleCMI, TeleCMI
+
+if TYPE_CHECKING:
+    from ..sandbox import Sandbox, SyncSandbox
 
 __all__ = [
     "EXIT_CODES_HELP",
     "ExitCode",
+    "async_client",
+    "blocking_client",
+    "client_options",
     "console",
     "emit_json",
     "err_console",
     "fail_on_voicekit_error",
     "json_option",
     "open_output",
+    "rate_limit",
     "sandbox_option",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P")
+T = TypeVar("T")
+AsyncClient = TypeVar("AsyncClient", bound=BaseAsyncClient)
+SyncClient = TypeVar("SyncClient", bound=BlockingClient[Any])
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
@@ -115,7 +131,7 @@ def emit_json(data: dict[str, Any]) -> None:
     click.echo(json.dumps(data, ensure_ascii=False, default=str))
 
 
-def fail_on_voicekit_error(fn: F) -> F:
+def fail_on_voicekit_error(fn: Callable[P, T]) -> Callable[P, T]:
     """Turn a VoiceKitError into a one-line message and its exit status, never a traceback.
 
     A ValidationError also names the flag to fix. With ``--json`` (a ``json_output`` keyword) the
@@ -123,7 +139,7 @@ def fail_on_voicekit_error(fn: F) -> F:
     """
 
     @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
         try:
             return fn(*args, **kwargs)
         except VoiceKitError as exc:
@@ -140,7 +156,7 @@ def fail_on_voicekit_error(fn: F) -> F:
             err_console.print("interrupted")
             sys.exit(ExitCode.INTERRUPTED)
 
-    return wrapper  # type: ignore[return-value]
+    return wrapper
 
 
 def sandbox_option(fn: F) -> F:
@@ -171,3 +187,73 @@ def open_output(path: str) -> Iterator[TextIO]:
         raise click.FileError(path, exc.strerror) from None
     with f:
         yield f
+
+
+def rate_limit(rate: float | None) -> float | None | NotGiven:
+    """``--rate`` as a client's `rate_limit`: not given, the client's default; 0, no limit."""
+    if rate is None:
+        return NOT_GIVEN
+    return None if rate == 0 else rate
+
+
+def client_options(cls: Callable[..., Any], sandbox: Sandbox | SyncSandbox | None) -> dict[str, Any]:
+    """The keywords that aim a client of class `cls` at `sandbox`: its URL and the default
+    account's credentials. Without a sandbox, none: the VOICEKIT_* environment supplies them."""
+    if sandbox is None:
+        return {}
+    if cls in (AsyncTeleCMI, TeleCMI):
+        return {"appid": sandbox.telecmi_appid, "secret": sandbox.telecmi_secret,
+                "base_url": sandbox.url, "piopiy_url": sandbox.url}
+    if cls in (AsyncHuaweiVoice, HuaweiVoice):
+        return {"base_url": sandbox.url, "app_key": sandbox.huawei_app_key,
+                "app_secret": sandbox.huawei_app_secret}
+    raise TypeError(f"the sandbox has no account for {cls!r}")
+
+
+@contextlib.contextmanager
+def blocking_client(
+    cls: Callable[..., SyncClient], *, sandbox: bool | SyncSandbox = False, rate: float | None = None,
+    **options: Any,
+) -> Iterator[SyncClient]:
+    """A blocking client of class `cls` (`TeleCMI`, `HuaweiVoice`), closed on exit.
+
+    Args:
+        sandbox: True to aim it at an in-process sandbox started (and stopped) here, or a
+            running `SyncSandbox`; False to read the account from the VOICEKIT_* environment.
+        rate: the ``--rate`` option (see `rate_limit`).
+        options: more keywords of the client (``page_concurrency``, ``limiter_backend``, ...).
+    """
+    with contextlib.ExitStack() as stack:
+        sb: SyncSandbox | None = None
+        if sandbox is True:
+            from ..sandbox import SyncSandbox
+
+            sb = stack.enter_context(SyncSandbox())
+        elif sandbox is not False:
+            sb = sandbox
+        client = cls(**client_options(cls, sb), rate_limit=rate_limit(rate), **options)
+        with client:
+            yield client
+
+
+@contextlib.asynccontextmanager
+async def async_client(
+    cls: Callable[..., AsyncClient], *, sandbox: bool | Sandbox = False, rate: float | None = None,
+    **options: Any,
+) -> AsyncIterator[AsyncClient]:
+    """An async client of class `cls` (`AsyncTeleCMI`, `AsyncHuaweiVoice`), closed on exit.
+
+    The arguments are those of `blocking_client`, with a running `Sandbox` in place of a
+    `SyncSandbox`.
+    """
+    async with contextlib.AsyncExitStack() as stack:
+        sb: Sandbox | None = None
+        if sandbox is True:
+            from ..sandbox import Sandbox
+
+            sb = await stack.enter_async_context(Sandbox())
+        elif sandbox is not False:
+            sb = sandbox
+        client = cls(**client_options(cls, sb), rate_limit=rate_limit(rate), **options)
+        async with client:
+            yield client

@@ -12,12 +12,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.syntax import Syntax
 from rich.table import Table
 
-from .. import AsyncHuaweiVoice, AsyncTeleCMI, RateLimit
+from .. import AsyncHuaweiVoice, AsyncTeleCMI
 from ..huawei import Prompt
 from ..sandbox import Sandbox
 from ..telecmi import Bridge, Dial, Pstn
 from ..webhooks import HuaweiReleaseEvent, huawei_release_handler
-from ._common import console
+from ._common import async_client, console
 
 CODE = '''\
 import voicekit
@@ -77,12 +77,10 @@ async def _tour(*, calls: int, rate: float) -> None:
         console.print(f"sandbox on [bold]{sb.url}[/] (emulates TeleCMI and Huawei BES)\n")
         runner, callback_url = await _receiver(events)
         try:
-            async with AsyncTeleCMI(
-                appid=sb.telecmi_appid, secret=sb.telecmi_secret, base_url=sb.url, piopiy_url=sb.url,
-                rate_limit=RateLimit(rate=rate), page_concurrency=4,
-            ) as tc, AsyncHuaweiVoice(
-                base_url=sb.url, app_key=sb.huawei_app_key, app_secret=sb.huawei_app_secret,
-            ) as hw:
+            async with (
+                async_client(AsyncTeleCMI, sandbox=sb, rate=rate, page_concurrency=4) as tc,
+                async_client(AsyncHuaweiVoice, sandbox=sb) as hw,
+            ):
                 await _calls(tc, summary)
                 await _notification(hw, callback_url, events, summary)
                 await _burst(tc, calls, rate, summary)
@@ -145,7 +143,8 @@ async def _notification(
 
 
 async def _burst(tc: AsyncTeleCMI, calls: int, rate: float, summary: list[tuple[str, str]]) -> None:
-    console.print(f"[bold]5. a burst of {calls} calls[/]  tc.dial_many(...) through a {rate:g}/s limiter")
+    limit = f"limit {rate:g}/s" if rate else "no limit"
+    console.print(f"[bold]5. a burst of {calls} calls[/]  tc.dial_many(...), client-side {limit}")
     specs = (Dial(key=str(i), from_=19170000000, to=9100000000 + i, file_name="welcome.wav") for i in range(calls))
     counts = {"placed": 0, "failed": 0, "unknown": 0}
     started = time.monotonic()
@@ -156,10 +155,10 @@ async def _burst(tc: AsyncTeleCMI, calls: int, rate: float, summary: list[tuple[
             counts["placed" if outcome.ok else "unknown" if outcome.unknown else "failed"] += 1
             elapsed = max(time.monotonic() - started, 1e-6)
             done = sum(counts.values())
-            progress.update(task, advance=1, rate=f"{done / elapsed:.0f} calls/s (limit {rate:g})")
+            progress.update(task, advance=1, rate=f"{done / elapsed:.0f} calls/s ({limit})")
     elapsed = time.monotonic() - started
     console.print(f"   -> placed={counts['placed']} failed={counts['failed']} unknown={counts['unknown']} "
-                  f"in {elapsed:.1f} s ({calls / elapsed:.0f} calls/s, limit {rate:g}/s)")
+                  f"in {elapsed:.1f} s ({calls / elapsed:.0f} calls/s, {limit})")
     summary.append((f"burst of {calls} calls", f"{counts['placed']} placed at {calls / elapsed:.0f}/s"))
 
 

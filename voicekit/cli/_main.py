@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import ipaddress
 import sys
-from collections.abc import Iterator
-from typing import Any, Final
+from typing import Any, Final, Literal, get_args
 
 import click
 
@@ -17,6 +15,7 @@ from ..telecmi import Bridge, Pstn, TeleCMI
 from ._common import (
     EXIT_CODES_HELP,
     ExitCode,
+    blocking_client,
     console,
     emit_json,
     err_console,
@@ -27,6 +26,8 @@ from ._common import (
 
 #: Play-list sources of `notify --play KIND:VALUE`, and the Prompt field each one fills.
 PLAY_KINDS: Final = {"voice-id": "voice_id", "voice-file": "voice_file_name", "template-id": "template_id"}
+#: The values of ``--region``.
+Region = Literal["global", "ind"]
 
 
 @click.group(
@@ -44,7 +45,8 @@ def main() -> None:
 
 @main.command()
 @click.option("--calls", default=200, show_default=True, help="Calls in the concurrent burst.")
-@click.option("--rate", default=100.0, show_default=True, help="Client-side limit for the burst (calls/s).")
+@click.option("--rate", type=click.FloatRange(min=0), default=100.0, show_default=True,
+              help="Client-side limit for the burst (calls/s; 0: no limit).")
 @fail_on_voicekit_error
 def demo(calls: int, rate: float) -> None:
     """Tour every capability against an in-process sandbox (no account needed)."""
@@ -63,12 +65,12 @@ def demo(calls: int, rate: float) -> None:
 @click.option("--latency", type=float, default=0.0, show_default=True, help="Seconds added to each answer.")
 def sandbox_cmd(host: str, port: int, seed_records: int, rate_limit: float | None, latency: float) -> None:
     """Serve the vendor emulator until Ctrl-C, for other programs to call."""
-    from ..sandbox import serve
-    from ..sandbox._state import (
+    from ..sandbox import (
         DEFAULT_HUAWEI_APP_KEY,
         DEFAULT_HUAWEI_APP_SECRET,
         DEFAULT_TELECMI_APPID,
         DEFAULT_TELECMI_SECRET,
+        serve,
     )
 
     def ready(url: str) -> None:
@@ -116,36 +118,6 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-@contextlib.contextmanager
-def telecmi_client(use_sandbox: bool) -> Iterator[TeleCMI]:
-    """A blocking TeleCMI client: on an in-process sandbox, or from VOICEKIT_TELECMI_* variables."""
-    if not use_sandbox:
-        with TeleCMI() as tc:
-            yield tc
-        return
-    from ..sandbox import SyncSandbox
-
-    with SyncSandbox() as sb, TeleCMI(
-        appid=sb.telecmi_appid, secret=sb.telecmi_secret, base_url=sb.url, piopiy_url=sb.url
-    ) as tc:
-        yield tc
-
-
-@contextlib.contextmanager
-def huawei_client(use_sandbox: bool) -> Iterator[HuaweiVoice]:
-    """A blocking Huawei client: on an in-process sandbox, or from VOICEKIT_HUAWEI_* variables."""
-    if not use_sandbox:
-        with HuaweiVoice() as hw:
-            yield hw
-        return
-    from ..sandbox import SyncSandbox
-
-    with SyncSandbox() as sb, HuaweiVoice(
-        base_url=sb.url, app_key=sb.huawei_app_key, app_secret=sb.huawei_app_secret
-    ) as hw:
-        yield hw
-
-
 def _show(title: str, json_output: bool, **fields: Any) -> None:
     """The result: a title and one line per field, or with --json one object (``ok`` and the fields)."""
     if json_output:
@@ -165,14 +137,14 @@ def call() -> None:
 @click.option("--from", "from_", required=True, help="Caller id (digits).")
 @click.option("--to", required=True, help="Number to call (digits).")
 @click.option("--file", "file_name", required=True, help="Uploaded .mp3 or .wav file name.")
-@click.option("--region", type=click.Choice(["global", "ind"]), default="global", show_default=True)
+@click.option("--region", type=click.Choice(get_args(Region)), default="global", show_default=True)
 @sandbox_option
 @json_option
 @fail_on_voicekit_error
-def call_play(from_: str, to: str, file_name: str, region: str, sandbox: bool, json_output: bool) -> None:
+def call_play(from_: str, to: str, file_name: str, region: Region, sandbox: bool, json_output: bool) -> None:
     """Call a number and play an uploaded music file."""
-    with telecmi_client(sandbox) as tc:
-        result = tc.play_music(from_=from_, to=to, file_name=file_name, region=region)  # type: ignore[arg-type]
+    with blocking_client(TeleCMI, sandbox=sandbox) as tc:
+        result = tc.play_music(from_=from_, to=to, file_name=file_name, region=region)
     _show("call placed", json_output, request_id=result.request_id, status=result.status)
 
 
@@ -182,18 +154,18 @@ def call_play(from_: str, to: str, file_name: str, region: str, sandbox: bool, j
 @click.option("--connect", "connect", multiple=True, required=True, help="Number to bridge to (repeatable).")
 @click.option("--duration", type=int, default=None, help="Maximum call length in seconds.")
 @click.option("--timeout", type=int, default=None, help="Ring timeout in seconds.")
-@click.option("--region", type=click.Choice(["global", "ind"]), default="global", show_default=True)
+@click.option("--region", type=click.Choice(get_args(Region)), default="global", show_default=True)
 @sandbox_option
 @json_option
 @fail_on_voicekit_error
 def call_bridge(
     from_: str, to: str, connect: tuple[str, ...], duration: int | None, timeout: int | None,
-    region: str, sandbox: bool, json_output: bool,
+    region: Region, sandbox: bool, json_output: bool,
 ) -> None:
     """Call a number and bridge it to one or more others."""
     action = Bridge(from_=from_, duration=duration, timeout=timeout, connect=[Pstn(number=n) for n in connect])
-    with telecmi_client(sandbox) as tc:
-        result = tc.make_call(from_=from_, to=to, pcmo=[action], region=region)  # type: ignore[arg-type]
+    with blocking_client(TeleCMI, sandbox=sandbox) as tc:
+        result = tc.make_call(from_=from_, to=to, pcmo=[action], region=region)
     _show("call placed", json_output, request_id=result.request_id, status=result.status)
 
 
@@ -206,7 +178,7 @@ def call_bridge(
 @fail_on_voicekit_error
 def click2call(user_id: str, to: str, followme: bool, sandbox: bool, json_output: bool) -> None:
     """Ring a user, then connect them to a number."""
-    with telecmi_client(sandbox) as tc:
+    with blocking_client(TeleCMI, sandbox=sandbox) as tc:
         result = tc.click_to_call(user_id=user_id, to=to, webrtc=not followme, followme=followme)
     _show("click-to-call initiated", json_output, request_id=result.request_id, message=result.msg)
 
@@ -257,7 +229,7 @@ def notify(
     if any(v is not None for v in single) or params or not play_list:
         play_list.insert(0, Prompt(voice_id=voice_id, voice_file_name=voice_file_name, template_id=template_id,
                                    template_params=list(params) or None))
-    with huawei_client(sandbox) as hw:
+    with blocking_client(HuaweiVoice, sandbox=sandbox) as hw:
         result = hw.create_voice_notification(
             called=called, play_list=play_list, callback_url=callback_url,
             caller_present=caller_present, play_times=play_times, priority=priority,
