@@ -20,7 +20,7 @@ from ._servers import ServerHandle
 
 ROWS = (
     "create", "sync", "paging", "limiter", "redis_limiter", "requests", "import", "dial_journal", "dial_workers",
-    "export_memory",
+    "export_memory", "campaign_outcomes",
 )
 
 

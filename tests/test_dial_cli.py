@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import os
 import re
 import signal
@@ -145,7 +146,8 @@ def test_status_and_report(tmp_path: Path, sb: SyncSandbox) -> None:
     assert "c.csv" in out and "telecmi" in out and "none running" in out
     assert re.search(r"placed\s+11\b", out) and re.search(r"unknown\s+1\b", out)
     assert "placed=11 failed=1 unknown=1 pending=0 sending=0" in out
-    assert "unknown outcome (check before dialing again): k0" in out
+    assert "unknown outcome (`voicekit dial reconcile" in out and "resolves them): k0" in out
+    assert "answered=0 missed=0 awaiting=11" in out  # nobody listened to the webhooks
 
     report = tmp_path / "out.csv"
     code, out = invoke("dial", "report", str(db), "-o", str(report))
@@ -159,6 +161,122 @@ def test_status_and_report(tmp_path: Path, sb: SyncSandbox) -> None:
     assert by_key["bad"]["state"] == "failed" and by_key["bad"]["row"] == "14"
     assert {call.request_id for call in sb.calls} >= {r["request_id"] for r in rows if r["state"] == "placed"}
     assert sb.telecmi_secret.encode() not in b"".join(p.read_bytes() for p in tmp_path.glob("c.db*"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_listen_reconcile_and_report_give_every_row_its_outcome(tmp_path: Path, sb: SyncSandbox) -> None:
+    from voicekit.sandbox import OutcomePlan
+
+    rows = 60
+    csv_path = write_campaign(tmp_path / "c.csv", rows)
+    db = tmp_path / "c.db"
+    port = free_port()
+    sb.outcomes = OutcomePlan(answer_rate=0.5, seed=3)
+    sb.telecmi_webhook_url = f"http://127.0.0.1:{port}/telecmi"
+    sb.cdr_resend_schedule = (0.0, 0.01, 0.02, 0.03)
+    sb.faults.add(MAKE_CALL, status=503, count=4)               # placed, then 503
+    sb.faults.add(MAKE_CALL, status=500, placed=False, count=3)  # nothing placed
+    code, out = invoke("dial", str(csv_path), "--journal", str(db), "--rate", "0", "--concurrency", "4",
+                       "--listen", f"127.0.0.1:{port}", "--listen-after", "0.5", env=env_for(sb))
+    assert code == 4, out
+    unknown_before = summary(out)[2]
+    assert 3 <= unknown_before <= 7  # the webhooks of the 503s may have placed them already
+    with Journal.read(db) as journal:
+        heard = journal.outcome_counts()
+    assert heard["answered"] + heard["missed"] == rows - 3  # every call placed told its end
+
+    code, out = invoke("dial", "reconcile", str(db), "--settle", "0", env=env_for(sb))
+    assert code == 0, out
+    assert "not placed (pending again)=3" in out and "still unknown=0" in out
+    code, out = invoke("dial", str(csv_path), "--journal", str(db), "--rate", "0", "--listen",
+                       f"127.0.0.1:{port}", "--listen-after", "0.5", env=env_for(sb))
+    assert code == 0, out
+    assert ledger(sb) == Counter({number(i): 1 for i in range(rows)})
+
+    code, out = invoke("dial", "status", str(db), "--json")
+    assert code == 0, out
+    decided = {live.call.to: live.decision for live in sb.ended_calls.values()}
+    answered = sum(d.answered for d in decided.values())
+    assert json.loads(out)["outcomes"] == {"answered": answered, "missed": rows - answered, "awaiting": 0}
+
+    report = tmp_path / "out.csv"
+    code, out = invoke("dial", "report", str(db), "-o", str(report))
+    assert code == 0, out
+    with open(report, newline="", encoding="utf-8") as f:
+        lines = list(csv.DictReader(f))
+    assert len(lines) == rows
+    for line in lines:
+        decision = decided[line["number"]]
+        assert line["state"] == "placed"
+        assert line["outcome"] == ("answered" if decision.answered else "missed"), line
+        assert line["billed_seconds"] == str(round(decision.talk) if decision.answered else 0), line
+        assert line["vendor_id"]
+
+    # `cdr stats` charts this one campaign, from its journal.
+    code, out = invoke("cdr", "stats", "--campaign", str(db), "--json")
+    assert code == 0, out
+    stats = json.loads(out)
+    talks = [round(d.talk) for d in decided.values() if d.answered]
+    assert (stats["records"], stats["billed_seconds"]) == (answered, sum(talks))
+    code, out = invoke("cdr", "stats", "--campaign", str(db), "--kind", "outgoing-missed", "--json")
+    assert code == 0 and json.loads(out)["records"] == rows - answered, out
+
+
+def test_dial_listen_writes_the_outcomes_of_a_campaign_that_already_ran(tmp_path: Path, sb: SyncSandbox) -> None:
+    import urllib.error
+    import urllib.request
+
+    csv_path = write_campaign(tmp_path / "c.csv", 3)
+    db = tmp_path / "c.db"
+    code, out = invoke("dial", str(csv_path), "--journal", str(db), "--rate", "0", env=env_for(sb))
+    assert code == 0, out
+    with Journal.read(db) as journal:
+        request_id = journal.get("k2").request_id  # type: ignore[union-attr]
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    proc = subprocess.Popen([sys.executable, "-m", "voicekit", "dial", "listen", str(db), "--listen",
+                             f"127.0.0.1:{port}", "--for", "20"], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        cdr = {"type": "cdr", "cmiuuid": "u-2", "request_id": request_id, "status": "missed", "duration": 0,
+               "extra_params": json.dumps({"voicekit_key": "k2"}), "to": number(2), "hangup_reason": "sent_reject"}
+        answers = []
+        for body in (json.dumps(cdr), "{broken", json.dumps(cdr)):
+            for _ in range(200):  # until it listens: at most 10 s
+                try:
+                    request = urllib.request.Request(f"http://127.0.0.1:{port}/telecmi", data=body.encode(),
+                                                     headers={"Content-Type": "application/json"})
+                    with urllib.request.urlopen(request, timeout=5) as answer:
+                        answers.append(answer.status)
+                    break
+                except urllib.error.HTTPError as exc:
+                    answers.append(exc.code)
+                    break
+                except OSError:
+                    time.sleep(0.05)
+        assert answers == [200, 400, 200]
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    assert "wrote 1 outcome(s)" in out, out + err
+    with Journal.read(db) as journal:
+        outcome = journal.outcomes(["k2"])["k2"]
+        assert (outcome.answered, outcome.hangup_reason) == (False, "sent_reject")
+        assert journal.outcome_counts() == {"answered": 0, "missed": 1, "awaiting": 2}
+
+
+def test_listen_and_reconcile_refuse_bad_invocations(tmp_path: Path, sb: SyncSandbox) -> None:
+    csv_path = write_campaign(tmp_path / "c.csv", 2)
+    db = tmp_path / "c.db"
+    code, out = invoke("dial", str(csv_path), "--journal", str(db), "--listen", "nowhere", env=env_for(sb))
+    assert code == 2 and "HOST:PORT" in out
+    code, out = invoke("dial", "reconcile", str(tmp_path / "missing.db"), env=env_for(sb))
+    assert code == 1 and "no journal" in out
 
 
 def test_another_campaign_is_refused_in_one_line(tmp_path: Path, sb: SyncSandbox) -> None:
@@ -223,6 +341,28 @@ def test_a_huawei_campaign(tmp_path: Path, sb: SyncSandbox) -> None:
     assert "row 7 (key 'n5'): play_times: must be between 1 and 5" in out
     assert summary(out) == (5, 1, 0, 0)
     assert ledger(sb, NOTIFY) == Counter({f"88{i:02d}": 1 for i in range(5)})
+
+
+def test_a_huawei_row_never_placed_stays_unknown_after_reconcile_with_the_reason(
+    tmp_path: Path, sb: SyncSandbox,
+) -> None:
+    path = tmp_path / "h.csv"
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["key", "called", "voice_id"])
+        writer.writerows([["n0", "8800", "100001"], ["n1", "8801", "100001"]])
+    sb.faults.add(NOTIFY, status=500, placed=False, count=1)
+    db = tmp_path / "h.db"
+    code, out = invoke("dial", str(path), "--journal", str(db), "--rate", "0", "--concurrency", "1",
+                       env=env_for(sb))
+    assert code == 4, out
+    # No Huawei credentials needed: the evidence is the release events in the journal.
+    code, out = invoke("dial", "reconcile", str(db), "--settle", "0", "--json", env={})
+    assert code == 4, out
+    result = json.loads(out)
+    assert (result["unknown"], result["requeued"], result["left"]) == (1, 0, 1)
+    assert "Huawei lists no call records" in result["ambiguous"][0]["reason"]
+    assert states(db) == {"n0": State.UNKNOWN, "n1": State.PLACED}
 
 
 def test_the_in_process_sandbox(tmp_path: Path) -> None:

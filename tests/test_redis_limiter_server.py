@@ -70,3 +70,23 @@ def test_dial_with_redis_down_is_one_clear_error_before_anything_is_dialed(tmp_p
     assert "cannot reach the rate limiter's Redis" in result.output
     assert "hunter2-secret" not in result.output
     assert "placed=" not in result.output  # nothing dialed
+
+
+def test_dial_on_the_sandbox_uses_the_redis_limiter_it_is_given(
+    tmp_path: Path, redis_server: RedisServer  # noqa: F811
+) -> None:
+    """--sandbox used to replace the client options and silently drop --limiter."""
+    import redis
+
+    def scripts_run() -> int:
+        stats = redis.Redis.from_url(redis_server.url).info("commandstats")
+        return sum(int(stats.get(name, {}).get("calls", 0)) for name in ("cmdstat_evalsha", "cmdstat_eval"))
+
+    before = scripts_run()
+    csv_path = write_csv(tmp_path / "c.csv", numbers(6))
+    result = CliRunner().invoke(main, [
+        "dial", str(csv_path), "--journal", str(tmp_path / "c.db"), "--sandbox", "--rate", "100",
+        "--limiter", redis_server.url,
+    ])
+    assert result.exit_code == 0, result.output
+    assert scripts_run() - before >= 2 * 6, "each call reserves and starts through Redis's scripts"

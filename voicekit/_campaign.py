@@ -8,7 +8,9 @@ TeleCMI play-a-music campaigns (``vendor="telecmi"``)::
 - ``to``, ``from``: phone numbers (7-16 digits; ``+``, spaces and dashes are dropped).
 - ``file_name`` (an uploaded ``.wav`` / ``.mp3``) or ``file_url``: exactly one per row.
 - ``region`` (optional): ``global`` (default) or ``ind``.
-- ``extra_params`` (optional): a JSON object, sent back to you in the vendor's webhooks.
+- ``extra_params`` (optional): a JSON object, sent back to you in the vendor's webhooks. Every
+  call also carries its row's key there, as ``"voicekit_key": "<key>"`` (merged with the row's
+  own ``extra_params``; the name is reserved), so that a webhook maps back to exactly one row.
 
 Huawei voice-notification campaigns (``vendor="huawei"``)::
 
@@ -40,7 +42,6 @@ import attrs
 from ._validate import check_int_range, phone_number
 from .errors import ConfigurationError, ValidationError
 from .huawei import Notify, Prompt
-from .huawei._client import _notification_body
 from .telecmi import Dial, Play
 
 __all__ = [
@@ -51,6 +52,7 @@ __all__ = [
     "Vendor",
     "check_columns",
     "detect_vendor",
+    "dialed_number",
     "fingerprint",
     "in_shard",
     "parse_shard",
@@ -370,8 +372,10 @@ def _telecmi_spec(key: str, values: dict[str, str]) -> Dial:
             raise ValidationError("extra_params", f"must be a JSON object ({exc})") from None
         if not isinstance(extra, dict):
             raise ValidationError("extra_params", "must be a JSON object")
-    return Dial(key=key, from_=from_, to=to, file_name=file_name, file_url=file_url, region=region,
+    spec = Dial(key=key, from_=from_, to=to, file_name=file_name, file_url=file_url, region=region,
                 extra_params=extra)
+    spec.body()  # the spec's own checks (the key in extra_params too), reported with the row number
+    return spec
 
 
 def _huawei_spec(key: str, values: dict[str, str]) -> Notify:
@@ -391,10 +395,21 @@ def _huawei_spec(key: str, values: dict[str, str]) -> Notify:
         key=key, called=called, play_list=[prompt], callback_url=_optional(values, "callback_url"),
         caller_present=_optional(values, "caller_present"), play_times=play_times, priority=priority,
     )
-    # The client's own checks, so that a bad row is reported now, with its row number.
-    _notification_body(spec.called, spec.play_list, spec.callback_url, spec.caller_present,
-                       spec.play_times, spec.priority)
+    spec.body()  # the spec's own checks, so that a bad row is reported now, with its row number
     return spec
+
+
+def dialed_number(spec: Dial | Notify | None) -> str | None:
+    """The number a spec dials, as the vendor's records show it (TeleCMI: digits only; Huawei:
+    ``called`` as given), or None (no spec, or not a number)."""
+    if isinstance(spec, Notify):
+        return spec.called.strip() if isinstance(spec.called, str) else None
+    if isinstance(spec, Dial):
+        try:
+            return str(phone_number("to", spec.to))
+        except ValidationError:
+            return None
+    return None
 
 
 def spec_to_json(spec: Dial | Notify) -> str:

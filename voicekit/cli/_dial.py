@@ -34,23 +34,31 @@ from .._sending import BeforeSend
 from ..errors import AuthenticationError, ConnectError
 from ..journal import (
     DEFAULT_LEASE,
+    DEFAULT_SETTLE,
+    CallOutcome,
     Campaign,
     CampaignRow,
     Entry,
     Journal,
+    OutcomeReceiver,
+    OutcomeWriter,
     PostgresJournal,
+    ReconcileReport,
     State,
     Summary,
     is_postgres_url,
     journaled,
     open_journal,
+    outcome_app,
     parse_shard,
     read_campaign,
     read_journal,
+    reconcile,
     redact_url,
 )
 from ._common import (
     ExitCode,
+    async_client,
     console,
     err_console,
     fail_on_voicekit_error,
@@ -72,13 +80,17 @@ DIAL_HELP: Final = f"""Dial every row of a campaign CSV, journaled so that a re-
   voicekit dial CAMPAIGN.csv --journal CAMPAIGN.db [OPTIONS]
   voicekit dial status CAMPAIGN.db
   voicekit dial report CAMPAIGN.db -o outcomes.csv
+  voicekit dial reconcile CAMPAIGN.db [--settle SECONDS]
+  voicekit dial listen CAMPAIGN.db --listen HOST:PORT
 
 Each key is written to the journal as "sending" right before its request leaves. Re-running the
 same command resumes: pending rows are dialed once; placed and failed rows are never dialed
 again, except failures that provably never reached the vendor (connection refused, 429, bad
 credentials), which the next run dials again; rows that were being sent when a run crashed (at
 most --concurrency of them) are reported as unknown (they may have been dialed) and are dialed
-again only with --redial-unknown. Ctrl-C stops cleanly (press it again to abandon the calls in
+again only with --redial-unknown (`voicekit dial reconcile` tells them apart from the vendor's own
+call records first: found, they are placed; not placed, the next run dials them once).
+Ctrl-C stops cleanly (press it again to abandon the calls in
 flight). The run stops early when the vendor refuses the credentials, or when
 {UNREACHABLE_AFTER} or more calls in a row (or --concurrency, if larger) cannot connect. Credentials come from
 VOICEKIT_TELECMI_* / VOICEKIT_HUAWEI_* unless --sandbox is given.
@@ -88,6 +100,12 @@ command at once: each takes pending rows as it has room for them, under a lease 
 (--lease); the rows a dead worker was sending become unknown, its other rows go to the others.
 Give the password with PGPASSWORD or ~/.pgpass rather than in the URL. --limiter redis://HOST
 shares the account's --rate among all of them (if Redis is down, nothing is dialed).
+
+--listen HOST:PORT receives the vendor's webhooks while dialing (TeleCMI: the webhook URL set in
+the dashboard, at http://HOST:PORT/telecmi; Huawei: give each row's callback_url as
+http://HOST:PORT/huawei) and writes each row's outcome into the journal: answered or missed,
+billed seconds, rate, hangup reason, the vendor's ids. Every TeleCMI call carries its key in
+extra_params as "voicekit_key". `voicekit dial listen` does the same for a campaign already run.
 
 The CSV has a header row (UTF-8; column names in any case; other columns are ignored).
 Rows are numbered as in a spreadsheet: the header is row 1.
@@ -173,7 +191,8 @@ def dial() -> None:
 @click.option("--concurrency", default=32, show_default=True, type=click.IntRange(1, C.MAX_BULK_CONCURRENCY),
               help="Calls in flight at once.")
 @click.option("--rate", type=click.FloatRange(min=0), default=None,
-              help=f"Calls per second at most (default {C.DEFAULT_TELECMI_RATE:g}; 0: no client-side limit).")
+              help=f"Calls per second at most (default {C.DEFAULT_TELECMI_RATE:g} for TeleCMI, "
+                   f"{C.DEFAULT_HUAWEI_RATE:g} for Huawei; 0: no client-side limit).")
 @click.option("--vendor", type=click.Choice(["telecmi", "huawei"]), default=None,
               help="Whose API to call (default: told by the CSV header).")
 @click.option("--shard", default=None, metavar="I/N",
@@ -184,11 +203,18 @@ def dial() -> None:
               help=f"PostgreSQL journal: how long a silent worker keeps its rows (default {DEFAULT_LEASE:g}).")
 @click.option("--limiter", "limiter_url", default=None, metavar="redis://...",
               help="Share the account's rate limit with every worker through this Redis.")
+@click.option("--listen", "listen", default=None, metavar="HOST:PORT",
+              help="Receive the vendor's webhooks here while dialing and write each row's outcome "
+                   "into the journal.")
+@click.option("--listen-after", type=click.FloatRange(min=0), default=0.0, show_default=True, metavar="SECONDS",
+              help="With --listen: keep receiving this long after the last call (its webhooks come when "
+                   "it ends, and are resent for 15 minutes).")
 @sandbox_option
 @fail_on_voicekit_error
 def run_cmd(
     campaign_csv: str, journal_path: str, concurrency: int, rate: float | None, vendor: Vendor | None,
-    shard: str | None, redial_unknown: bool, lease: float | None, limiter_url: str | None, sandbox: bool,
+    shard: str | None, redial_unknown: bool, lease: float | None, limiter_url: str | None, listen: str | None,
+    listen_after: float, sandbox: bool,
 ) -> None:
     shared = is_postgres_url(journal_path)
     if shared and shard:
@@ -204,6 +230,7 @@ def run_cmd(
         csv=campaign_csv, journal=journal_path, concurrency=concurrency, rate=rate, vendor=vendor,
         shard=parse_shard(shard) if shard else None, redial_unknown=redial_unknown, sandbox=sandbox,
         lease=lease if lease is not None else DEFAULT_LEASE, limiter=limiter_url,
+        listen=_address(listen, "--listen") if listen else None, listen_after=listen_after,
     )
     result = asyncio.run(_run(options))
     counts = result.counts
@@ -224,8 +251,9 @@ def _finish(result: _Result, resume: str, journal_path: str) -> int:
              err=True)
         return ExitCode.STOPPED
     if counts[State.UNKNOWN]:
-        _say(f"{counts[State.UNKNOWN]} row(s) have an unknown outcome: they may have been placed. Check them "
-             f"(`voicekit dial report {journal_path}`) before dialing them again with --redial-unknown.", err=True)
+        _say(f"{counts[State.UNKNOWN]} row(s) have an unknown outcome: they may have been placed. Resolve them "
+             f"from the vendor's records with `voicekit dial reconcile {journal_path}`; the next run then dials "
+             "those that were not placed, once.", err=True)
         return ExitCode.UNKNOWN
     if counts[State.FAILED]:
         return ExitCode.FAILED_ROWS
@@ -245,11 +273,12 @@ def status_cmd(journal_path: str, json_output: bool) -> None:
     with read_journal(journal_path) as journal:
         summary = journal.summary()
         unknown = [entry.key for entry in itertools.islice(journal.entries([State.UNKNOWN]), 10)]
+        outcomes = journal.outcome_counts()
         shown = journal.path
     if json_output:
-        click.echo(json.dumps(_status_json(shown, summary)))
+        click.echo(json.dumps({**_status_json(shown, summary), "outcomes": outcomes}))
         return
-    _print_status(shown, summary, unknown)
+    _print_status(shown, summary, unknown, outcomes)
 
 
 @dial.command("report")
@@ -259,28 +288,169 @@ def status_cmd(journal_path: str, json_output: bool) -> None:
 @click.option("--json", "json_output", is_flag=True, help="Write JSON Lines (one object per key) instead of CSV.")
 @fail_on_voicekit_error
 def report_cmd(journal_path: str, output: str, json_output: bool) -> None:
-    """Write one row per key: key, row, state, request_id, error_type, error, worker."""
+    """Write one row per key: key, row, number, state, outcome (answered, missed, or empty while
+    awaiting it), billed_seconds, rate, hangup_reason, request_id, vendor_id, error_type, error,
+    worker."""
     with read_journal(journal_path) as journal, open_output(output) as f:
         n = 0
-        if json_output:
-            for entry in journal.entries():
-                f.write(json.dumps(_entry_json(entry)) + "\n")
-                n += 1
-        else:
-            writer = csv.writer(f)
-            writer.writerow(["key", "row", "state", "request_id", "error_type", "error", "worker"])
-            for entry in journal.entries():
-                writer.writerow([entry.key, entry.row or "", entry.state, entry.request_id or "",
-                                 entry.error_type or "", entry.error or "", entry.worker or ""])
+        writer = None if json_output else csv.writer(f)
+        if writer is not None:
+            writer.writerow(_REPORT_COLUMNS)
+        for chunk in _chunks(journal.entries(), 1000):
+            keys = [entry.key for entry in chunk]
+            numbers = journal.numbers(keys)
+            outcomes = journal.outcomes(keys)
+            for entry in chunk:
+                line = _report_line(entry, numbers.get(entry.key), outcomes.get(entry.key))
+                if writer is None:
+                    f.write(json.dumps({**line, "updated": entry.updated.isoformat()}) + "\n")
+                else:
+                    writer.writerow(["" if line[name] is None else line[name] for name in _REPORT_COLUMNS])
                 n += 1
     if output != "-":
         _say(f"wrote {n} rows to {output}", err=True)
 
 
-def _entry_json(entry: Entry) -> dict[str, Any]:
-    return {"key": entry.key, "row": entry.row, "state": str(entry.state), "request_id": entry.request_id,
-            "error_type": entry.error_type, "error": entry.error, "worker": entry.worker,
-            "updated": entry.updated.isoformat()}
+_REPORT_COLUMNS: Final = (
+    "key", "row", "number", "state", "outcome", "billed_seconds", "rate", "hangup_reason", "request_id",
+    "vendor_id", "error_type", "error", "worker",
+)
+
+
+def _report_line(entry: Entry, number: str | None, outcome: CallOutcome | None) -> dict[str, Any]:
+    line: dict[str, Any] = {
+        "key": entry.key, "row": entry.row, "number": number, "state": str(entry.state), "outcome": None,
+        "billed_seconds": None, "rate": None, "hangup_reason": None, "request_id": entry.request_id,
+        "vendor_id": None, "error_type": entry.error_type, "error": entry.error, "worker": entry.worker,
+    }
+    if outcome is not None:
+        line.update(
+            outcome="answered" if outcome.answered else "missed", billed_seconds=outcome.billed_seconds,
+            rate=outcome.rate, hangup_reason=outcome.hangup_reason,
+            request_id=entry.request_id or outcome.request_id, vendor_id=outcome.vendor_id,
+        )
+    return line
+
+
+def _chunks(entries: Iterator[Entry], size: int) -> Iterator[list[Entry]]:
+    while chunk := list(itertools.islice(entries, size)):
+        yield chunk
+
+
+@dial.command("reconcile")
+@click.argument("journal_path", metavar="JOURNAL", callback=lambda c, p, v: _journal_arg(c, p, v))
+@click.option("--settle", type=click.FloatRange(min=0), default=DEFAULT_SETTLE, show_default=True,
+              metavar="SECONDS",
+              help="A row with no record this long after its send was not placed (the documented webhook "
+                   "resends and record delays fit in the default).")
+@click.option("--rate", type=click.FloatRange(min=0), default=None,
+              help=f"Call-record requests per second at most (default {C.DEFAULT_TELECMI_RATE:g}; 0: no "
+                   "client-side limit).")
+@json_option
+@fail_on_voicekit_error
+def reconcile_cmd(journal_path: str, settle: float, rate: float | None, json_output: bool) -> None:
+    """Resolve every row whose outcome is unknown, from the outcomes received and the vendor's
+    own call records (credentials from VOICEKIT_TELECMI_*): found, the row is placed; not found
+    once --settle seconds have passed since its send, it was not placed and the next run dials it
+    once; ambiguous, it stays unknown and the reason is shown. Huawei lists no records: its rows
+    are resolved by the release events received (`voicekit dial listen`) only. Never makes a
+    placed call dialable. The campaign file must be where the journal says, unchanged."""
+    report, left = asyncio.run(_reconcile(journal_path, settle, rate))
+    if json_output:
+        click.echo(json.dumps({
+            "unknown": report.unknown, "from_outcomes": report.from_outcomes, "from_records": report.from_records,
+            "requeued": report.requeued, "filled": report.filled, "records": report.records, "left": left,
+            "waiting": [{"key": k, "reason": r} for k, r in report.waiting],
+            "ambiguous": [{"key": k, "reason": r} for k, r in report.ambiguous],
+        }))
+    else:
+        _say(f"unknown={report.unknown}: placed by outcomes received={report.from_outcomes}, "
+             f"placed by call records={report.from_records}, not placed (pending again)={report.requeued}, "
+             f"still unknown={left} ({report.records:,} records read; {report.filled} outcome(s) filled in)")
+        for key, reason in [*report.ambiguous, *report.waiting][:_MAX_SHOWN]:
+            _say(f"key {key!r}: {reason}")
+        if report.requeued:
+            _say(f"the next `voicekit dial` run dials the {report.requeued} row(s) that were not placed, once")
+    sys.exit(ExitCode.UNKNOWN if left else ExitCode.OK)
+
+
+async def _reconcile(journal_path: str, settle: float, rate: float | None) -> tuple[ReconcileReport, int]:
+    from .. import AsyncTeleCMI
+
+    if is_postgres_url(journal_path):
+        journal: Journal | PostgresJournal = await asyncio.to_thread(PostgresJournal.read, journal_path)
+    else:
+        # Opened to run (its lock held): no run may change the rows while they are reconciled.
+        stored = await asyncio.to_thread(Journal.read, journal_path)
+        stored.close()
+        journal = await asyncio.to_thread(Journal.open, journal_path, stored.campaign)
+    with journal:
+        if journal.campaign.vendor == "telecmi":
+            async with async_client(AsyncTeleCMI, rate=rate) as tc:
+                report = await reconcile(journal, tc, settle=settle)
+        else:
+            # Huawei lists no call records: its release events, in the journal, are the evidence.
+            report = await reconcile(journal, None, settle=settle)
+        left = (await asyncio.to_thread(journal.counts))[State.UNKNOWN]
+    return report, left
+
+
+@dial.command("listen")
+@click.argument("journal_path", metavar="JOURNAL", callback=lambda c, p, v: _journal_arg(c, p, v))
+@click.option("--listen", "listen", required=True, metavar="HOST:PORT",
+              help="Where to receive the webhooks (TeleCMI at /telecmi, Huawei at /huawei).")
+@click.option("--for", "seconds", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
+              help="Stop after this long (default: until Ctrl-C).")
+@fail_on_voicekit_error
+def listen_cmd(journal_path: str, listen: str, seconds: float | None) -> None:
+    """Receive the vendor's webhooks for a campaign (one that ran, or one running elsewhere) and
+    write each row's outcome into its journal. A resent webhook changes nothing; a malformed one
+    gets 400; one for a key not in the campaign is logged and ignored."""
+    address = _address(listen, "--listen")
+    written = asyncio.run(_listen_only(journal_path, address, seconds))
+    _say(f"wrote {written} outcome(s)")
+
+
+async def _listen_only(journal_path: str, address: tuple[str, int], seconds: float | None) -> int:
+    # A reader's connection: a run in another process may write the same journal meanwhile
+    # (SQLite waits for its lock; PostgreSQL orders the transactions).
+    journal = await asyncio.to_thread(read_journal, journal_path)
+    with journal:
+        async with _listening(journal, address) as writer:
+            _say(f"listening on http://{address[0]}:{address[1]} for {journal.campaign.describe()} "
+                 "(Ctrl-C stops)")
+            with contextlib.suppress(asyncio.CancelledError):
+                if seconds is None:
+                    await asyncio.Event().wait()
+                else:
+                    await asyncio.sleep(seconds)
+        return writer.written
+
+
+@contextlib.asynccontextmanager
+async def _listening(journal: Journal | PostgresJournal, address: tuple[str, int]) -> AsyncIterator[OutcomeWriter]:
+    """Serve the campaign's outcome receiver at `address` while the block runs."""
+    from aiohttp import web
+
+    async with OutcomeWriter(journal) as writer:
+        runner = web.AppRunner(outcome_app(OutcomeReceiver(writer), journal.campaign.vendor), access_log=None)
+        await runner.setup()
+        try:
+            try:
+                await web.TCPSite(runner, address[0], address[1]).start()
+            except OSError as exc:
+                raise click.UsageError(f"cannot listen on {address[0]}:{address[1]}: {exc.strerror}") from None
+            yield writer
+        finally:
+            await runner.cleanup()
+
+
+def _address(text: str, flag: str) -> tuple[str, int]:
+    """``HOST:PORT`` as ``(host, port)``."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise click.BadParameter(f"must be HOST:PORT, e.g. 127.0.0.1:8080, got {text!r}", param_hint=f"'{flag}'")
+    return host.strip("[]"), int(port)
 
 
 def _status_json(path: str, summary: Summary) -> dict[str, Any]:
@@ -325,6 +495,8 @@ class _Options:
     sandbox: bool
     lease: float = DEFAULT_LEASE
     limiter: str | None = None
+    listen: tuple[str, int] | None = None
+    listen_after: float = 0.0
 
 
 @attrs.define
@@ -394,8 +566,16 @@ async def _run(opts: _Options) -> _Result:
         _announce(opts, journal, campaign, counts, fresh=fresh, recovered=recovered, requeued=requeued,
                   redialed=redialed)
         result.counts = counts
-        if counts[State.PENDING]:
-            await _dial(opts, journal, campaign, result)
+        async with contextlib.AsyncExitStack() as stack:
+            if opts.listen is not None:
+                # The same journal object as the dialer's: one connection, its writes serialised.
+                await stack.enter_async_context(_listening(journal, opts.listen))
+            if counts[State.PENDING]:
+                await _dial(opts, journal, campaign, result)
+            if opts.listen is not None and opts.listen_after > 0 and not result.interrupted:
+                _say(f"listening for {opts.listen_after:g} s more for the last calls' webhooks (Ctrl-C ends it)")
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.sleep(opts.listen_after)
         result.counts = await asyncio.to_thread(journal.counts)
     return result
 
@@ -409,8 +589,8 @@ def _announce(
     _say(f"journal {journal.path}: " + " ".join(f"{s}={n}" for s, n in counts.items() if n))
     if recovered:
         again = "are dialed again now (--redial-unknown)" if opts.redial_unknown else (
-            f"will not be dialed again[/] (check them with `voicekit dial report {journal.path}`; dial them "
-            "again with --redial-unknown)"
+            f"will not be dialed again[/] (resolve them with `voicekit dial reconcile {journal.path}`; "
+            "--redial-unknown dials them again regardless)"
         )
         console.print(
             f"[yellow]{recovered} call(s) were being sent when the last run stopped: they may have been "
@@ -418,7 +598,8 @@ def _announce(
         )
     elif counts[State.UNKNOWN] and not opts.redial_unknown:
         console.print(f"[yellow]{counts[State.UNKNOWN]} call(s) have an unknown outcome and are not dialed "
-                      "again[/] (--redial-unknown dials them)", soft_wrap=True)
+                      f"again[/] (`voicekit dial reconcile {journal.path}` resolves them; --redial-unknown "
+                      "dials them regardless)", soft_wrap=True)
     if redialed:
         console.print(f"[yellow]{redialed} call(s) whose outcome was unknown (they may have been placed "
                       "already) are dialed again, as --redial-unknown asks[/]", soft_wrap=True)
@@ -433,29 +614,22 @@ async def _sender(opts: _Options, vendor: Vendor) -> AsyncIterator[
     Callable[[AsyncIterator[Any], BeforeSend], AsyncIterator[Outcome[Any]]]
 ]:
     from .. import AsyncHuaweiVoice, AsyncTeleCMI
-    from .._config import NOT_GIVEN
 
-    limit: Any = NOT_GIVEN if opts.rate is None else (None if opts.rate == 0 else opts.rate)
     async with contextlib.AsyncExitStack() as stack:
-        urls: dict[str, Any] = {}
+        options: dict[str, Any] = {}
         if opts.limiter is not None:
-            urls["limiter_backend"] = await stack.enter_async_context(_redis_backend(opts.limiter))
-        if opts.sandbox:
-            from ..sandbox import Sandbox
-
-            sb = await stack.enter_async_context(Sandbox())
-            if vendor == "telecmi":
-                urls = {"appid": sb.telecmi_appid, "secret": sb.telecmi_secret, "base_url": sb.url,
-                        "piopiy_url": sb.url}
-            else:
-                urls = {"base_url": sb.url, "app_key": sb.huawei_app_key, "app_secret": sb.huawei_app_secret}
+            options["limiter_backend"] = await stack.enter_async_context(_redis_backend(opts.limiter))
         if vendor == "telecmi":
-            tc = await stack.enter_async_context(AsyncTeleCMI(rate_limit=limit, **urls))
+            tc = await stack.enter_async_context(
+                async_client(AsyncTeleCMI, sandbox=opts.sandbox, rate=opts.rate, **options)
+            )
             yield lambda specs, before_send: tc.dial_many(
                 specs, concurrency=opts.concurrency, before_send=before_send
             )
         else:
-            hw = await stack.enter_async_context(AsyncHuaweiVoice(rate_limit=limit, **urls))
+            hw = await stack.enter_async_context(
+                async_client(AsyncHuaweiVoice, sandbox=opts.sandbox, rate=opts.rate, **options)
+            )
             yield lambda specs, before_send: hw.notify_many(
                 specs, concurrency=opts.concurrency, before_send=before_send
             )
@@ -494,7 +668,8 @@ async def _dial(opts: _Options, journal: Journal | PostgresJournal, campaign: Ca
     counts = result.counts
     total = sum(counts.values())
     done = counts[State.PLACED] + counts[State.FAILED] + counts[State.UNKNOWN]
-    limit = "no limit" if opts.rate == 0 else f"limit {opts.rate or C.DEFAULT_TELECMI_RATE:g}/s"
+    default = C.DEFAULT_TELECMI_RATE if campaign.vendor == "telecmi" else C.DEFAULT_HUAWEI_RATE
+    limit = "no limit" if opts.rate == 0 else f"limit {opts.rate or default:g}/s"
     stop = asyncio.Event()
     main_task = asyncio.current_task()
     loop = asyncio.get_running_loop()
@@ -586,7 +761,7 @@ async def _dial(opts: _Options, journal: Journal | PostgresJournal, campaign: Ca
         result.interrupted = True
 
 
-def _print_status(path: str, summary: Summary, unknown: list[str]) -> None:
+def _print_status(path: str, summary: Summary, unknown: list[str], outcomes: dict[str, int]) -> None:
     counts = summary.counts
     table = Table(show_header=False, box=None, pad_edge=False)
     table.add_column(style="bold")
@@ -599,6 +774,9 @@ def _print_status(path: str, summary: Summary, unknown: list[str]) -> None:
     for state in State:
         table.add_row(str(state), f"{counts[state]:,}")
     table.add_row("total", f"{summary.total:,}")
+    table.add_row("answered", f"{outcomes['answered']:,}")
+    table.add_row("missed", f"{outcomes['missed']:,}")
+    table.add_row("awaiting outcome", f"{outcomes['awaiting']:,}")
     console.print(table)
     if summary.workers:
         workers = Table("worker", "lease", *(str(s) for s in State), box=None, pad_edge=False)
@@ -610,6 +788,7 @@ def _print_status(path: str, summary: Summary, unknown: list[str]) -> None:
                       "the next run reports them as unknown[/]")
     if unknown:
         more = " ..." if counts[State.UNKNOWN] > len(unknown) else ""
-        _say(f"unknown outcome (check before dialing again): {', '.join(unknown)}{more}")
+        _say(f"unknown outcome (`voicekit dial reconcile {path}` resolves them): {', '.join(unknown)}{more}")
     _say(f"placed={counts[State.PLACED]} failed={counts[State.FAILED]} unknown={counts[State.UNKNOWN]} "
-         f"pending={counts[State.PENDING]} sending={counts[State.SENDING]}")
+         f"pending={counts[State.PENDING]} sending={counts[State.SENDING]} answered={outcomes['answered']} "
+         f"missed={outcomes['missed']} awaiting={outcomes['awaiting']}")

@@ -13,17 +13,13 @@ from .. import _fork, _sync
 from .._base_client import BaseAsyncClient, Endpoint, call_timeout
 from .._bulk import Outcome, run_many, run_many_batches
 from .._config import NOT_GIVEN, NotGiven, RateLimit, RetryPolicy, Timeout, checked_setting, env_or
-from .._converter import converter
 from .._ratelimit import LimiterBackend
 from .._sending import BeforeSend
 from .._validate import (
     check_base_url,
     check_header_value,
-    check_http_url,
     check_int_range,
-    check_len,
     check_str,
-    show,
 )
 from ..errors import (
     AuthenticationError,
@@ -32,7 +28,7 @@ from ..errors import (
     ValidationError,
     VendorError,
 )
-from ._models import NotificationResult, Notify, Prompt
+from ._models import NotificationResult, Notify, Prompt, notification_body
 
 __all__ = ["AsyncHuaweiVoice", "HuaweiVoice"]
 
@@ -274,16 +270,6 @@ def _app_secret(field: str, value: Any) -> str:
     return check_str(field, value, max_len=1024)
 
 
-def _priority(value: Any) -> str:
-    """The documented "1"-"9" (an int or its one ASCII digit as a string)."""
-    # Not str.isdigit(): it accepts "²" and other digits int() cannot read.
-    if isinstance(value, str) and len(value) == 1 and "1" <= value <= "9":
-        return value
-    if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 9:
-        return str(int(value))
-    raise ValidationError("priority", f'must be an integer from 1 to 9 (or "1"-"9"), got {show(value)}')
-
-
 def _notification_body(
     called: Any,
     play_list: Any,
@@ -292,25 +278,8 @@ def _notification_body(
     play_times: Any,
     priority: Any,
 ) -> dict[str, Any]:
-    body: dict[str, Any] = {"called": check_str("called", called, max_len=32)}
-    if not isinstance(play_list, list | tuple):
-        raise ValidationError(
-            "play_list", f"must be a list of 1-5 voicekit.huawei.Prompt items, got {type(play_list).__name__}"
-        )
-    check_len("play_list", play_list, 1, 5)
-    for i, item in enumerate(play_list):
-        if not isinstance(item, Prompt):
-            raise ValidationError(f"play_list[{i}]", "must be a voicekit.huawei.Prompt")
-    body["playList"] = [converter.unstructure(item) for item in play_list]
-    if callback_url is not None:
-        body["callBackUrl"] = check_http_url("callback_url", callback_url, max_len=256)
-    if caller_present is not None:
-        body["callerPresent"] = check_str("caller_present", caller_present, max_len=32)
-    if play_times is not None:
-        body["playTimes"] = check_int_range("play_times", play_times, 1, 5)
-    if priority is not None:
-        body["priority"] = _priority(priority)
-    return body
+    # The body is built in one place, next to `Notify` (the campaign reader uses it too).
+    return notification_body(called, play_list, callback_url, caller_present, play_times, priority)
 
 
 def _notification_result(data: Any) -> NotificationResult:
@@ -339,7 +308,7 @@ def _mask(value: str) -> str:
     return value[:2] + "***" + value[-2:] if len(value) > 6 else "***"
 
 
-class HuaweiVoice:
+class HuaweiVoice(_sync.BlockingClient[AsyncHuaweiVoice]):
     """Blocking Huawei BES client: the same methods and arguments as `AsyncHuaweiVoice`."""
 
     def __init__(
@@ -355,25 +324,11 @@ class HuaweiVoice:
         limiter_backend: LimiterBackend | None = None,
         proxy: str | None | NotGiven = NOT_GIVEN,
     ) -> None:
-        self._async = AsyncHuaweiVoice(
+        super().__init__(AsyncHuaweiVoice(
             base_url=base_url, app_key=app_key, app_secret=app_secret,
             token_lifetime=token_lifetime, timeout=timeout, retry=retry, rate_limit=rate_limit,
             limiter_backend=limiter_backend, proxy=proxy,
-        )
-        _sync.register(self, self._async)
-
-    def __repr__(self) -> str:
-        return repr(self._async).replace("AsyncHuaweiVoice", "HuaweiVoice", 1)
-
-    def close(self) -> None:
-        """Close the connection pool (on the loop that owns it)."""
-        _sync.call(self._async.aclose)
-
-    def __enter__(self) -> HuaweiVoice:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
+        ))
 
     def create_voice_notification(
         self,

@@ -42,24 +42,36 @@ process may run a journal at a time (`JournalBusyError`). The campaign CSV forma
 in `read_campaign`'s module, and in ``voicekit dial --help``. The journal needs SQLite 3.38 or
 newer (`Journal.open` says so otherwise).
 
+How each call ended: every TeleCMI campaign call carries its key in ``extra_params``
+(``"voicekit_key"``); `OutcomeReceiver` (served by `outcome_app`, or ``voicekit dial --listen``)
+writes the vendor's webhooks into the journal (answered or missed, billed seconds, rate, hangup
+reason, the vendor's ids), and `reconcile` (``voicekit dial reconcile``) resolves the ``unknown``
+rows from those outcomes and the vendor's call records (see its module).
+
 The pieces: `voicekit._campaign` (the campaign's identity and CSV rows), ``_store`` (the states,
 the errors and the `Store` interface), ``_sqlite`` (`Journal`, the embedded default),
 ``_postgres`` (`PostgresJournal`, one campaign shared by many workers) and ``_runner``
-(`journaled`, which drives a bulk sender through any store).
+(`journaled`, which drives a bulk sender through any store), ``_outcomes`` (webhooks into the
+journal) and ``_reconcile`` (`reconcile`).
 """
 
 from __future__ import annotations
 
 from .._campaign import Campaign, CampaignRow, in_shard, parse_shard, read_campaign
+from ._outcomes import OutcomeReceiver, OutcomeWriter, huawei_outcome, outcome_app, record_outcome, telecmi_outcome
 from ._postgres import DEFAULT_LEASE, PostgresJournal, is_postgres_url, redact_url
+from ._reconcile import CLOCK_SLACK, DEFAULT_SETTLE, ReconcileReport, reconcile
 from ._runner import SendMany, journaled
 from ._sqlite import Journal
 from ._store import (
+    CallOutcome,
     CampaignMismatchError,
     Entry,
     JournalBusyError,
     JournalError,
     LeaseLostError,
+    OutcomeCounts,
+    Resolution,
     State,
     Store,
     Summary,
@@ -67,7 +79,10 @@ from ._store import (
 )
 
 __all__ = [
+    "CLOCK_SLACK",
     "DEFAULT_LEASE",
+    "DEFAULT_SETTLE",
+    "CallOutcome",
     "Campaign",
     "CampaignMismatchError",
     "CampaignRow",
@@ -76,20 +91,30 @@ __all__ = [
     "JournalBusyError",
     "JournalError",
     "LeaseLostError",
+    "OutcomeCounts",
+    "OutcomeReceiver",
+    "OutcomeWriter",
     "PostgresJournal",
+    "ReconcileReport",
+    "Resolution",
     "SendMany",
     "State",
     "Store",
     "Summary",
     "WorkerCount",
+    "huawei_outcome",
     "in_shard",
     "is_postgres_url",
     "journaled",
     "open_journal",
+    "outcome_app",
     "parse_shard",
     "read_campaign",
     "read_journal",
+    "reconcile",
+    "record_outcome",
     "redact_url",
+    "telecmi_outcome",
 ]
 
 

@@ -38,18 +38,22 @@ from typing import Any, Final, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from .._bulk import Outcome
-from .._campaign import Campaign, CampaignRow, spec_from_json, spec_to_json
+from .._campaign import Campaign, CampaignRow, dialed_number, spec_from_json, spec_to_json
 from ..huawei import Notify
 from ..telecmi import Dial
 from ._store import (
     STOPPED_IN_FLIGHT,
+    CallOutcome,
     CampaignMismatchError,
     Entry,
     JournalError,
     LeaseLostError,
+    OutcomeCounts,
+    Resolution,
     State,
     Summary,
     WorkerCount,
+    error_text,
     outcome_row,
     utc,
 )
@@ -81,6 +85,19 @@ _SCHEMA: Final = (
     "WHERE state = 'pending' AND holder IS NULL",
     "CREATE INDEX IF NOT EXISTS voicekit_calls_held ON voicekit_calls (holder) "
     "WHERE state IN ('pending', 'sending')",
+)
+# Added after the first release (see the SQLite store): `sent`, and how each placed call ended.
+_OUTCOME_SCHEMA: Final = (
+    "ALTER TABLE voicekit_calls ADD COLUMN IF NOT EXISTS sent timestamptz",
+    "CREATE TABLE IF NOT EXISTS voicekit_outcomes (vendor_id text PRIMARY KEY, key text UNIQUE, "
+    "answered boolean NOT NULL, request_id text, number text, time double precision, billed_seconds integer, "
+    "rate text, hangup_reason text, source text NOT NULL, received timestamptz NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS voicekit_outcomes_unmatched ON voicekit_outcomes (request_id) WHERE key IS NULL",
+    "CREATE INDEX IF NOT EXISTS voicekit_calls_request_id ON voicekit_calls (request_id) "
+    "WHERE request_id IS NOT NULL",
+)
+_OUTCOME_COLUMNS: Final = (
+    "vendor_id, key, answered, request_id, number, time, billed_seconds, rate, hangup_reason, source"
 )
 
 
@@ -142,6 +159,7 @@ class PostgresJournal:
         self._lost = False
         self._stop = threading.Event()
         self._heart: threading.Thread | None = None
+        self._migrated = False
 
     def __repr__(self) -> str:
         return f"PostgresJournal({self.path!r}, worker={self.worker!r})"
@@ -265,6 +283,8 @@ class PostgresJournal:
         cur.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_ID,))  # workers starting together
         for statement in _SCHEMA:
             cur.execute(statement)
+        _migrate(cur)
+        self._migrated = True
         stored = self._stored(cur)
         if stored is None:
             cur.executemany(
@@ -492,7 +512,7 @@ class PostgresJournal:
             if not keys:
                 return set()
             cur.execute(
-                "UPDATE voicekit_calls SET state = 'sending', token = %s, updated = now() "
+                "UPDATE voicekit_calls SET state = 'sending', token = %s, updated = now(), sent = now() "
                 "WHERE key = ANY(%s) AND holder = %s AND (state = 'pending' OR (state = 'sending' AND token = %s)) "
                 "RETURNING key",
                 (token, list(keys), self.worker, token),
@@ -537,6 +557,137 @@ class PostgresJournal:
                         (self.worker,))
 
         self._tx(finish, what="end the run")
+
+    # -- how calls ended ---------------------------------------------------------------------------
+
+    def _outcome_tx(self, fn: Callable[[Any], T], *, what: str) -> T:
+        """`_tx`, after making sure the outcome tables exist (a journal made by an older version,
+        opened only to read)."""
+        if not self._migrated:
+            def migrate(cur: Any) -> None:
+                cur.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_ID,))
+                _migrate(cur)
+            self._tx(migrate, what="update the journal to this version")
+            self._migrated = True
+        return self._tx(fn, what=what)
+
+    def add_outcomes(self, outcomes: Sequence[CallOutcome]) -> OutcomeCounts:
+        """Write how calls ended in one transaction (see `voicekit.journal.Store.add_outcomes`)."""
+        if not outcomes:
+            return OutcomeCounts()
+
+        def add(cur: Any) -> OutcomeCounts:
+            written = unmatched = duplicate = 0
+            foreign: list[str] = []
+            for outcome in outcomes:
+                key = outcome.key
+                if key is not None:
+                    cur.execute("SELECT 1 FROM voicekit_calls WHERE key = %s", (key,))
+                    if cur.fetchone() is None:
+                        foreign.append(key)
+                        continue
+                elif outcome.request_id is not None:
+                    cur.execute("SELECT key FROM voicekit_calls WHERE request_id = %s LIMIT 1", (outcome.request_id,))
+                    row = cur.fetchone()
+                    key = None if row is None else row[0]
+                if not _insert_outcome(cur, outcome, key):
+                    duplicate += 1
+                elif key is None:
+                    unmatched += 1
+                else:
+                    written += 1
+                    _mark_placed(cur, key, outcome.request_id)
+            _adopt(cur)
+            return OutcomeCounts(written=written, unmatched=unmatched, duplicate=duplicate, foreign=len(foreign),
+                                 foreign_keys=tuple(foreign))
+
+        return self._outcome_tx(add, what="record how calls ended")
+
+    def outcomes(self, keys: Sequence[str]) -> dict[str, CallOutcome]:
+        """The outcomes of the rows among `keys` that have one."""
+        def read(cur: Any) -> dict[str, CallOutcome]:
+            cur.execute(f"SELECT {_OUTCOME_COLUMNS} FROM voicekit_outcomes WHERE key = ANY(%s)", (list(keys),))
+            return {row[1]: _call_outcome(row) for row in cur.fetchall()}
+        return self._outcome_tx(read, what="read the journal")
+
+    def unmatched_outcomes(self) -> Iterator[CallOutcome]:
+        """The outcomes kept without a row (release events to match by number and time)."""
+        def read(cur: Any) -> list[CallOutcome]:
+            cur.execute(f"SELECT {_OUTCOME_COLUMNS} FROM voicekit_outcomes WHERE key IS NULL")
+            return [_call_outcome(row) for row in cur.fetchall()]
+        yield from self._outcome_tx(read, what="read the journal")
+
+    def outcome_counts(self) -> dict[str, int]:
+        """``{"answered": n, "missed": n, "awaiting": n}`` (awaiting: placed, no outcome yet)."""
+        def read(cur: Any) -> dict[str, int]:
+            cur.execute(
+                "SELECT count(*) FILTER (WHERE o.answered), count(*) FILTER (WHERE NOT o.answered), "
+                "count(*) FILTER (WHERE c.state = 'placed' AND o.vendor_id IS NULL) "
+                "FROM voicekit_calls c LEFT JOIN voicekit_outcomes o ON o.key = c.key"
+            )
+            answered, missed, awaiting = cur.fetchone()
+            return {"answered": int(answered), "missed": int(missed), "awaiting": int(awaiting)}
+        return self._outcome_tx(read, what="read the journal")
+
+    def numbers(self, keys: Sequence[str]) -> dict[str, str]:
+        """The number each of `keys` dials (from the spec stored with it)."""
+        def read(cur: Any) -> list[tuple[str, str]]:
+            cur.execute("SELECT key, spec FROM voicekit_calls WHERE spec IS NOT NULL AND key = ANY(%s)", (list(keys),))
+            return list(cur.fetchall())
+        found = {}
+        for key, spec in self._tx(read, what="read the journal"):
+            number = dialed_number(spec_from_json(self.campaign.vendor, spec))
+            if number is not None:
+                found[key] = number
+        return found
+
+    def sent_times(self, keys: Sequence[str]) -> dict[str, float]:
+        """When each of `keys` was last claimed (epoch seconds), for those that were."""
+        def read(cur: Any) -> dict[str, float]:
+            cur.execute("SELECT key, extract(epoch FROM sent) FROM voicekit_calls WHERE sent IS NOT NULL "
+                        "AND key = ANY(%s)", (list(keys),))
+            return {key: float(sent) for key, sent in cur.fetchall()}
+        return self._outcome_tx(read, what="read the journal")
+
+    def resolve(
+        self,
+        placed: Sequence[tuple[str, CallOutcome | None]],
+        requeue: Sequence[str],
+        notes: Sequence[tuple[str, str]],
+    ) -> Resolution:
+        """Apply a reconciliation in one transaction, to ``unknown`` rows only (see
+        `voicekit.journal.Store.resolve`)."""
+        def resolve(cur: Any) -> Resolution:
+            n_placed = n_requeued = n_noted = 0
+            _adopt(cur)
+            for key, outcome in placed:
+                if outcome is not None and not _insert_outcome(cur, outcome, key):
+                    cur.execute("UPDATE voicekit_outcomes SET key = %s WHERE vendor_id = %s AND key IS NULL",
+                                (key, outcome.vendor_id))
+                cur.execute(
+                    "UPDATE voicekit_calls SET state = 'placed', request_id = coalesce(request_id, %s), "
+                    "error_type = NULL, error = NULL, retryable = 0, updated = now() "
+                    "WHERE key = %s AND state = 'unknown'",
+                    (None if outcome is None else outcome.request_id, key),
+                )
+                n_placed += cur.rowcount
+            for key in requeue:
+                # Never a row the vendor has told about meanwhile: that call was placed.
+                cur.execute(
+                    "UPDATE voicekit_calls c SET state = 'pending', holder = NULL, request_id = NULL, "
+                    "error_type = NULL, error = NULL, retryable = 0, updated = now() "
+                    "WHERE key = %s AND state = 'unknown' AND spec IS NOT NULL "
+                    "AND NOT EXISTS (SELECT 1 FROM voicekit_outcomes o WHERE o.key = c.key)",
+                    (key,),
+                )
+                n_requeued += cur.rowcount
+            for key, reason in notes:
+                cur.execute("UPDATE voicekit_calls SET error_type = 'Unreconciled', error = %s, updated = now() "
+                            "WHERE key = %s AND state = 'unknown'", (error_text(ValueError(reason)), key))
+                n_noted += cur.rowcount
+            return Resolution(placed=n_placed, requeued=n_requeued, noted=n_noted)
+
+        return self._outcome_tx(resolve, what="apply the reconciliation")
 
     # -- reading ----------------------------------------------------------------------------------
 
@@ -618,6 +769,61 @@ def _entry(row: Sequence[Any]) -> Entry:
     key, number, state, request_id, error_type, error, updated, holder = row
     return Entry(key=key, row=number, state=State(state), request_id=request_id, error_type=error_type,
                  error=error, updated=utc(float(updated)), worker=holder)
+
+
+def _migrate(cur: Any) -> None:
+    """Add the outcome tables and columns to a journal that lacks them (under the setup lock)."""
+    # Checked first: ALTER TABLE takes the table's strongest lock even when it changes nothing,
+    # and workers of a running campaign hold row locks on it.
+    cur.execute(
+        "SELECT to_regclass('voicekit_outcomes') IS NOT NULL AND EXISTS (SELECT 1 FROM information_schema.columns "
+        "WHERE table_schema = current_schema() AND table_name = 'voicekit_calls' AND column_name = 'sent')"
+    )
+    if cur.fetchone()[0]:
+        return
+    for statement in _OUTCOME_SCHEMA:
+        cur.execute(statement)
+
+
+def _insert_outcome(cur: Any, outcome: CallOutcome, key: str | None) -> bool:
+    """Keep `outcome` (under `key`); False when it is known already (a resend)."""
+    cur.execute(
+        "INSERT INTO voicekit_outcomes (vendor_id, key, answered, request_id, number, time, billed_seconds, rate, "
+        "hangup_reason, source, received) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, now()) "
+        "ON CONFLICT DO NOTHING",
+        (outcome.vendor_id, key, outcome.answered, outcome.request_id, outcome.number, outcome.time,
+         outcome.billed_seconds, outcome.rate, outcome.hangup_reason, outcome.source),
+    )
+    return bool(cur.rowcount)
+
+
+def _mark_placed(cur: Any, key: str, request_id: str | None) -> None:
+    # The vendor saw the call (see the SQLite store): never dialable again; "sending" is its run's.
+    cur.execute(
+        "UPDATE voicekit_calls SET state = 'placed', holder = CASE WHEN state = 'pending' THEN NULL ELSE holder END, "
+        "request_id = coalesce(request_id, %s), error_type = NULL, error = NULL, retryable = 0, updated = now() "
+        "WHERE key = %s AND state IN ('pending', 'unknown', 'failed')",
+        (request_id, key),
+    )
+
+
+def _adopt(cur: Any) -> None:
+    """Give unmatched outcomes whose request id a row has since recorded to that row."""
+    cur.execute(
+        "SELECT DISTINCT ON (c.key) o.vendor_id, c.key, o.request_id FROM voicekit_outcomes o "
+        "JOIN voicekit_calls c ON c.request_id = o.request_id WHERE o.key IS NULL AND o.request_id IS NOT NULL "
+        "AND NOT EXISTS (SELECT 1 FROM voicekit_outcomes x WHERE x.key = c.key)"
+    )
+    for vendor_id, key, request_id in cur.fetchall():
+        cur.execute("UPDATE voicekit_outcomes SET key = %s WHERE vendor_id = %s", (key, vendor_id))
+        _mark_placed(cur, key, request_id)
+
+
+def _call_outcome(row: Sequence[Any]) -> CallOutcome:
+    vendor_id, key, answered, request_id, number, at, billed, rate, reason, source = row
+    return CallOutcome(vendor_id=vendor_id, key=key, answered=bool(answered), request_id=request_id, number=number,
+                       time=None if at is None else float(at), billed_seconds=billed, rate=rate,
+                       hangup_reason=reason, source=source)
 
 
 def _clean(exc: BaseException, password: str | None) -> str:

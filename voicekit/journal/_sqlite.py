@@ -14,14 +14,17 @@ from types import TracebackType
 from typing import IO, Any, Final
 
 from .._bulk import Outcome
-from .._campaign import Campaign, CampaignRow
+from .._campaign import Campaign, CampaignRow, dialed_number
 from ._store import (
     RETRYABLE_ERRORS,
     STOPPED_IN_FLIGHT,
+    CallOutcome,
     CampaignMismatchError,
     Entry,
     JournalBusyError,
     JournalError,
+    OutcomeCounts,
+    Resolution,
     State,
     Summary,
     error_text,
@@ -57,6 +60,21 @@ CREATE TABLE calls (
     updated REAL NOT NULL
 );
 """
+
+# Added after the first release: created on open when missing, so older journals gain them.
+# `sent`: when the key was last claimed (a reconcile's time window starts there). `outcomes`:
+# how each placed call ended; `key` NULL while no row is known (a release event to match by
+# number and time); `vendor_id` makes a resent webhook a no-op.
+_OUTCOME_SCHEMA: Final = (
+    "CREATE TABLE IF NOT EXISTS outcomes (vendor_id TEXT PRIMARY KEY, key TEXT UNIQUE, "
+    "answered INTEGER NOT NULL, request_id TEXT, number TEXT, time REAL, billed_seconds INTEGER, "
+    "rate TEXT, hangup_reason TEXT, source TEXT NOT NULL, received REAL NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS outcomes_unmatched ON outcomes (request_id) WHERE key IS NULL",
+    "CREATE INDEX IF NOT EXISTS calls_request_id ON calls (request_id) WHERE request_id IS NOT NULL",
+)
+_OUTCOME_COLUMNS: Final = (
+    "vendor_id, key, answered, request_id, number, time, billed_seconds, rate, hangup_reason, source"
+)
 
 
 class Journal:
@@ -108,7 +126,8 @@ class Journal:
                 _configure(conn, path)
                 if stored is None:
                     _create(conn, campaign, path)
-                else:
+                _migrate(conn, path)
+                if stored is not None:
                     if stored.path != campaign.path:
                         log.info("journal %s: the campaign file moved from %s to %s", path, stored.path,
                                  campaign.path)
@@ -140,6 +159,11 @@ class Journal:
         if stored is None:
             conn.close()
             raise JournalError(f"{path} is an empty journal (its first run stopped before it started)")
+        try:
+            _migrate(conn, path)
+        except BaseException:
+            conn.close()
+            raise
         return cls(path, conn, stored, None)
 
     def close(self) -> None:
@@ -221,10 +245,10 @@ class Journal:
             for row in batch:
                 failed = row.problem is not None
                 cur = conn.execute(
-                    "INSERT OR IGNORE INTO calls (key, row, state, error_type, error, updated) "
-                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    "INSERT OR IGNORE INTO calls (key, row, state, error_type, error, updated, number) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
                     (row.key, row.number, State.FAILED if failed else State.PENDING,
-                     "MalformedRow" if failed else None, row.problem, now),
+                     "MalformedRow" if failed else None, row.problem, now, dialed_number(row.spec)),
                 )
                 if cur.rowcount:
                     if failed:
@@ -314,7 +338,8 @@ class Journal:
             return set()
         statement = (
             "UPDATE calls SET state = o.value ->> 1, request_id = o.value ->> 2, error_type = o.value ->> 3, "
-            "error = o.value ->> 4, retryable = o.value ->> 5, updated = ? FROM json_each(?) AS o "
+            "error = o.value ->> 4, retryable = o.value ->> 5, updated = ?1, "
+            "sent = iif(o.value ->> 1 = 'sending', ?1, calls.sent) FROM json_each(?2) AS o "
             "WHERE calls.key = o.value ->> 0 AND (o.value ->> 1 != 'sending' OR calls.state = 'pending') "
             "RETURNING calls.key, calls.state"
         )
@@ -403,6 +428,118 @@ class Journal:
                 [(reason, time.time(), key) for key in keys],
             )
 
+    # -- how calls ended -----------------------------------------------------------------------
+
+    def add_outcomes(self, outcomes: Sequence[CallOutcome]) -> OutcomeCounts:
+        """Write how calls ended in one transaction (see `voicekit.journal.Store.add_outcomes`)."""
+        if not outcomes:
+            return OutcomeCounts()
+        now = time.time()
+        written = unmatched = duplicate = 0
+        foreign: list[str] = []
+        with self._write() as conn:
+            for outcome in outcomes:
+                key = outcome.key
+                if key is not None:
+                    if conn.execute("SELECT 1 FROM calls WHERE key = ?", (key,)).fetchone() is None:
+                        foreign.append(key)
+                        continue
+                elif outcome.request_id is not None:
+                    row = conn.execute("SELECT key FROM calls WHERE request_id = ?", (outcome.request_id,)).fetchone()
+                    key = None if row is None else row[0]
+                if not _insert_outcome(conn, outcome, key, now):
+                    duplicate += 1
+                elif key is None:
+                    unmatched += 1
+                else:
+                    written += 1
+                    _mark_placed(conn, key, outcome.request_id, now)
+            _adopt(conn, now)
+        return OutcomeCounts(written=written, unmatched=unmatched, duplicate=duplicate, foreign=len(foreign),
+                             foreign_keys=tuple(foreign))
+
+    def outcomes(self, keys: Sequence[str]) -> dict[str, CallOutcome]:
+        """The outcomes of the rows among `keys` that have one."""
+        with self._lock:
+            rows = self._conn.execute(
+                f"SELECT {_OUTCOME_COLUMNS} FROM outcomes WHERE key IN (SELECT value FROM json_each(?))",
+                (json.dumps(list(keys)),),
+            ).fetchall()
+        return {row[1]: _call_outcome(row) for row in rows}
+
+    def unmatched_outcomes(self) -> Iterator[CallOutcome]:
+        """The outcomes kept without a row (release events to match by number and time)."""
+        with self._lock:
+            rows = self._conn.execute(f"SELECT {_OUTCOME_COLUMNS} FROM outcomes WHERE key IS NULL").fetchall()
+        for row in rows:
+            yield _call_outcome(row)
+
+    def outcome_counts(self) -> dict[str, int]:
+        """``{"answered": n, "missed": n, "awaiting": n}`` (awaiting: placed, no outcome yet)."""
+        with self._lock:
+            answered, missed, awaiting = self._conn.execute(
+                "SELECT coalesce(sum(o.answered = 1), 0), coalesce(sum(o.answered = 0), 0), "
+                "coalesce(sum(c.state = 'placed' AND o.vendor_id IS NULL), 0) "
+                "FROM calls c LEFT JOIN outcomes o ON o.key = c.key"
+            ).fetchone()
+        return {"answered": int(answered), "missed": int(missed), "awaiting": int(awaiting)}
+
+    def numbers(self, keys: Sequence[str]) -> dict[str, str]:
+        """The number each of `keys` dials (for those the journal knows it of)."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT key, number FROM calls WHERE number IS NOT NULL AND key IN (SELECT value FROM json_each(?))",
+                (json.dumps(list(keys)),),
+            ).fetchall()
+        return dict(rows)
+
+    def sent_times(self, keys: Sequence[str]) -> dict[str, float]:
+        """When each of `keys` was last claimed (epoch seconds), for those that were."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT key, sent FROM calls WHERE sent IS NOT NULL AND key IN (SELECT value FROM json_each(?))",
+                (json.dumps(list(keys)),),
+            ).fetchall()
+        return {key: float(sent) for key, sent in rows}
+
+    def resolve(
+        self,
+        placed: Sequence[tuple[str, CallOutcome | None]],
+        requeue: Sequence[str],
+        notes: Sequence[tuple[str, str]],
+    ) -> Resolution:
+        """Apply a reconciliation in one transaction, to ``unknown`` rows only (see
+        `voicekit.journal.Store.resolve`)."""
+        now = time.time()
+        n_placed = n_requeued = n_noted = 0
+        with self._write() as conn:
+            _adopt(conn, now)
+            for key, outcome in placed:
+                if outcome is not None and not _insert_outcome(conn, outcome, key, now):
+                    # Known already (e.g. an unmatched release event): it is this row's now.
+                    conn.execute("UPDATE outcomes SET key = ? WHERE vendor_id = ? AND key IS NULL",
+                                 (key, outcome.vendor_id))
+                n_placed += conn.execute(
+                    "UPDATE calls SET state = 'placed', request_id = coalesce(request_id, ?), error_type = NULL, "
+                    "error = NULL, retryable = 0, updated = ? WHERE key = ? AND state = 'unknown'",
+                    (None if outcome is None else outcome.request_id, now, key),
+                ).rowcount
+            for key in requeue:
+                # Never a row the vendor has told about meanwhile: that call was placed.
+                n_requeued += conn.execute(
+                    "UPDATE calls SET state = 'pending', request_id = NULL, error_type = NULL, error = NULL, "
+                    "retryable = 0, updated = ? WHERE key = ? AND state = 'unknown' "
+                    "AND NOT EXISTS (SELECT 1 FROM outcomes WHERE outcomes.key = calls.key)",
+                    (now, key),
+                ).rowcount
+            for key, reason in notes:
+                n_noted += conn.execute(
+                    "UPDATE calls SET error_type = 'Unreconciled', error = ?, updated = ? "
+                    "WHERE key = ? AND state = 'unknown'",
+                    (error_text(ValueError(reason)), now, key),
+                ).rowcount
+        return Resolution(placed=n_placed, requeued=n_requeued, noted=n_noted)
+
     # -- reading -------------------------------------------------------------------------------
 
     def _meta(self, name: str) -> str | None:
@@ -465,6 +602,69 @@ class Journal:
 
 
 _ENTRY_COLUMNS: Final = "key, row, state, request_id, error_type, error, updated"
+
+
+def _migrate(conn: sqlite3.Connection, path: str) -> None:
+    """Add what later versions keep (the `sent` and `number` columns, the outcomes table) to a
+    journal. `number` (the number a row dials) is filled by `load`: NULL in older journals."""
+    try:
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(calls)")}
+        if {"sent", "number"} <= columns and conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'calls_request_id'"
+        ).fetchone():
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            present = {row[1] for row in conn.execute("PRAGMA table_info(calls)")}
+            for column, kind in (("sent", "REAL"), ("number", "TEXT")):
+                if column not in present:
+                    conn.execute(f"ALTER TABLE calls ADD COLUMN {column} {kind}")
+            for statement in _OUTCOME_SCHEMA:
+                conn.execute(statement)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+    except sqlite3.Error as exc:
+        raise JournalError(f"cannot update the journal {path} to this version: {exc}") from exc
+
+
+def _insert_outcome(conn: sqlite3.Connection, outcome: CallOutcome, key: str | None, now: float) -> bool:
+    """Keep `outcome` (under `key`); False when it is known already (a resend)."""
+    return bool(conn.execute(
+        "INSERT OR IGNORE INTO outcomes (vendor_id, key, answered, request_id, number, time, billed_seconds, "
+        "rate, hangup_reason, source, received) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (outcome.vendor_id, key, int(outcome.answered), outcome.request_id, outcome.number, outcome.time,
+         outcome.billed_seconds, outcome.rate, outcome.hangup_reason, outcome.source, now),
+    ).rowcount)
+
+
+def _mark_placed(conn: sqlite3.Connection, key: str, request_id: str | None, now: float) -> None:
+    # The vendor saw the call: whatever the run thought (unknown, a failure) it was placed,
+    # and a pending row (requeued too early) must not be dialed again. "sending" is its run's.
+    conn.execute(
+        "UPDATE calls SET state = 'placed', request_id = coalesce(request_id, ?), error_type = NULL, "
+        "error = NULL, retryable = 0, updated = ? WHERE key = ? AND state IN ('pending', 'unknown', 'failed')",
+        (request_id, now, key),
+    )
+
+
+def _adopt(conn: sqlite3.Connection, now: float) -> None:
+    """Give unmatched outcomes whose request id a row has since recorded to that row."""
+    rows = conn.execute(
+        "SELECT o.vendor_id, c.key, o.request_id FROM outcomes o JOIN calls c ON c.request_id = o.request_id "
+        "WHERE o.key IS NULL AND o.request_id IS NOT NULL "
+        "AND NOT EXISTS (SELECT 1 FROM outcomes x WHERE x.key = c.key)"
+    ).fetchall()
+    for vendor_id, key, request_id in rows:
+        conn.execute("UPDATE OR IGNORE outcomes SET key = ? WHERE vendor_id = ?", (key, vendor_id))
+        _mark_placed(conn, key, request_id, now)
+
+
+def _call_outcome(row: Sequence[Any]) -> CallOutcome:
+    vendor_id, key, answered, request_id, number, at, billed, rate, reason, source = row
+    return CallOutcome(vendor_id=vendor_id, key=key, answered=bool(answered), request_id=request_id, number=number,
+                       time=at, billed_seconds=billed, rate=rate, hangup_reason=reason, source=source)
 
 
 def _check_sqlite() -> None:

@@ -21,6 +21,7 @@ from ..errors import AuthenticationError, ConfigurationError, ConnectError, Rate
 
 __all__ = [
     "RETRYABLE_ERRORS",
+    "CallOutcome",
     "CampaignMismatchError",
     "Entry",
     "JournalBusyError",
@@ -28,6 +29,8 @@ __all__ = [
     "LeaseLostError",
     "State",
     "Store",
+    "OutcomeCounts",
+    "Resolution",
     "Summary",
     "WorkerCount",
 ]
@@ -106,6 +109,52 @@ class Summary:
         return sum(self.counts.values())
 
 
+@attrs.frozen(kw_only=True)
+class CallOutcome:
+    """How one placed call ended, as the vendor told it (a webhook, a release event or a record).
+
+    `vendor_id` identifies the call at the vendor (TeleCMI ``cmiuuid``, Huawei ``callSerialNo``,
+    a record's id) so that a resent webhook is recognised; `key` is the campaign key the call
+    carried (TeleCMI ``extra_params``), None when the vendor does not echo it (Huawei: the
+    row is found by `request_id`, or by `number` and `time` when reconciling).
+    """
+
+    vendor_id: str
+    answered: bool
+    key: str | None = None
+    request_id: str | None = None
+    number: str | None = None
+    #: When the call started, epoch seconds.
+    time: float | None = None
+    billed_seconds: int | None = None
+    rate: str | None = None
+    hangup_reason: str | None = None
+    #: ``"webhook"`` or ``"records"``.
+    source: str = "webhook"
+
+
+@attrs.frozen(kw_only=True)
+class OutcomeCounts:
+    """What `Store.add_outcomes` did: outcomes written to a row, kept unmatched (for reconcile),
+    already known (a resend), or for a key that is not in the campaign (ignored)."""
+
+    written: int = 0
+    unmatched: int = 0
+    duplicate: int = 0
+    foreign: int = 0
+    foreign_keys: tuple[str, ...] = ()
+
+
+@attrs.frozen(kw_only=True)
+class Resolution:
+    """What `Store.resolve` changed: rows found placed, rows put back to pending, rows left
+    unknown with their reason."""
+
+    placed: int = 0
+    requeued: int = 0
+    noted: int = 0
+
+
 class Store(Protocol):
     """The storage interface of a journal: what the runner and `voicekit dial` need of it.
 
@@ -164,6 +213,51 @@ class Store(Protocol):
 
     def entries(self, states: Iterable[State] | None = None, *, chunk: int = 1000) -> Iterator[Entry]:
         """Every entry (or those in `states`), in campaign order."""
+        ...
+
+    def add_outcomes(self, outcomes: Sequence[CallOutcome]) -> OutcomeCounts:
+        """Write how calls ended, in one transaction; a resend changes nothing.
+
+        An outcome finds its row by `key`, else by `request_id`. Its row, if ``pending``,
+        ``unknown`` or ``failed``, becomes ``placed`` (the vendor saw the call); a ``sending``
+        row is left to its run. An outcome without a row is kept for `reconcile` only when it
+        carries no key (Huawei); one with a key the campaign does not have is ignored.
+        """
+        ...
+
+    def outcomes(self, keys: Sequence[str]) -> dict[str, CallOutcome]:
+        """The outcomes of the rows among `keys` that have one."""
+        ...
+
+    def unmatched_outcomes(self) -> Iterator[CallOutcome]:
+        """The outcomes kept without a row (release events to match by number and time)."""
+        ...
+
+    def outcome_counts(self) -> dict[str, int]:
+        """``{"answered": n, "missed": n, "awaiting": n}`` (awaiting: placed, no outcome yet)."""
+        ...
+
+    def numbers(self, keys: Sequence[str]) -> dict[str, str]:
+        """The number each of `keys` dials, for those the journal knows it of."""
+        ...
+
+    def sent_times(self, keys: Sequence[str]) -> dict[str, float]:
+        """When each of `keys` was last claimed (epoch seconds), for those that were."""
+        ...
+
+    def resolve(
+        self,
+        placed: Sequence[tuple[str, CallOutcome | None]],
+        requeue: Sequence[str],
+        notes: Sequence[tuple[str, str]],
+    ) -> Resolution:
+        """Apply a reconciliation in one transaction, to ``unknown`` rows only.
+
+        `placed`: the rows the vendor's evidence shows placed (with the outcome found, kept
+        for the row). `requeue`: the rows it shows were not placed; each goes back to
+        ``pending`` unless an outcome for it arrived meanwhile. `notes`: rows left unknown,
+        with the reason.
+        """
         ...
 
     def close(self) -> None:

@@ -15,7 +15,7 @@ from .._base_client import BaseAsyncClient, Endpoint, call_timeout
 from .._bulk import Outcome, run_many, run_many_batches
 from .._config import NOT_GIVEN, NotGiven, RateLimit, RetryPolicy, Timeout, checked_setting
 from .._converter import converter
-from .._pagination import AsyncPaginator, Page, Window
+from .._pagination import AsyncPaginator, Page, Paginator, Window
 from .._ratelimit import LimiterBackend
 from .._sending import BeforeSend
 from .._validate import (
@@ -361,17 +361,14 @@ class AsyncTeleCMI(BaseAsyncClient):
     # -- bulk --------------------------------------------------------------------------------
 
     async def _dial(self, spec: Dial) -> CallResult:
-        if spec.pcmo is not None:
-            if spec.file_name is not None or spec.file_url is not None:
-                raise ValidationError("pcmo", "give either pcmo or file_name / file_url, not both")
-            return await self.make_call(
-                from_=spec.from_, to=spec.to, pcmo=spec.pcmo, region=_region(spec.region),
-                extra_params=spec.extra_params,
-            )
-        return await self.play_music(
-            from_=spec.from_, to=spec.to, file_name=spec.file_name, file_url=spec.file_url,
-            region=_region(spec.region), extra_params=spec.extra_params,
+        # The spec builds (and checks) its own body, with its key in extra_params.
+        body = spec.body()
+        endpoint = _MAKE_CALL[_region(spec.region)]
+        result: CallResult = await self._post(
+            endpoint, self.base_url + endpoint.path, {"appid": self.appid, "secret": self._secret, **body},
+            parse=_call_result, attempt_timeout=call_timeout(NOT_GIVEN),
         )
+        return result
 
     def dial_many(
         self,
@@ -668,43 +665,11 @@ def _page(data: Any, number: int, page_size: int) -> Page[CallRecord]:
     return Page(number=number, page_size=page_size, total=total, records=records)
 
 
-class SyncPaginator:
-    """Blocking view of an `AsyncPaginator`: iterate for every record, `.first_page()` for one.
-
-    The window is pinned once, on first use, and the first page is fetched once: `total`,
-    `first_page()` and iteration all describe the same window.
-    """
-
-    def __init__(self, paginator: AsyncPaginator[CallRecord]) -> None:
-        self._paginator = paginator
-
-    def first_page(self) -> Page[CallRecord]:
-        """The first page of the pinned window (fetched on the first call only)."""
-        return _sync.call(self._paginator.first_page)
-
-    @property
-    def total(self) -> int:
-        """The total the vendor reports for the window (from the first page)."""
-        return self.first_page().total
-
-    def pages(self) -> Iterator[Page[CallRecord]]:
-        """Every page in order; see `AsyncPaginator.pages`."""
-        return _sync.iterate_batches(self._paginator.pages, lambda page: (page,))
-
-    def __iter__(self) -> Iterator[CallRecord]:
-        limit = self._paginator.limit
-        remaining = math.inf if limit is None else limit
-        for page in self.pages():
-            for record in page.records:
-                if remaining <= 0:
-                    return
-                remaining -= 1
-                yield record
-            if remaining <= 0:
-                return
+#: The blocking paginator's name before it served every paged endpoint.
+SyncPaginator = Paginator
 
 
-class TeleCMI:
+class TeleCMI(_sync.BlockingClient[AsyncTeleCMI]):
     """Blocking TeleCMI client: the same methods and arguments as `AsyncTeleCMI`.
 
     Every call runs on voicekit's background event loop; use it from any thread, from a notebook,
@@ -725,29 +690,15 @@ class TeleCMI:
         page_concurrency: int = C.DEFAULT_PAGE_CONCURRENCY,
         proxy: str | None | NotGiven = NOT_GIVEN,
     ) -> None:
-        self._async = AsyncTeleCMI(
+        super().__init__(AsyncTeleCMI(
             appid=appid, secret=secret, base_url=base_url, piopiy_url=piopiy_url,
             timeout=timeout, retry=retry, rate_limit=rate_limit, limiter_backend=limiter_backend,
             page_concurrency=page_concurrency, proxy=proxy,
-        )
-        _sync.register(self, self._async)
-
-    def __repr__(self) -> str:
-        return f"TeleCMI(appid={self._async.appid}, base_url={self._async.base_url!r})"
+        ))
 
     @property
     def appid(self) -> int:
         return self._async.appid
-
-    def close(self) -> None:
-        """Close the connection pool (on the loop that owns it)."""
-        _sync.call(self._async.aclose)
-
-    def __enter__(self) -> TeleCMI:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     def make_call(
         self,
@@ -814,9 +765,9 @@ class TeleCMI:
         page_size: int = C.DEFAULT_PAGE_SIZE,
         limit: int | None = None,
         timeout: Timeout | float | NotGiven = NOT_GIVEN,
-    ) -> SyncPaginator:
+    ) -> Paginator[CallRecord]:
         """Blocking `AsyncTeleCMI.call_records`: iterate it, or call `.first_page()`."""
-        return SyncPaginator(self._async.call_records(
+        return Paginator(self._async.call_records(
             kind, start=start, end=end, page_size=page_size, limit=limit, timeout=timeout))
 
     def outgoing_answered(
@@ -827,7 +778,7 @@ class TeleCMI:
         page_size: int = C.DEFAULT_PAGE_SIZE,
         limit: int | None = None,
         timeout: Timeout | float | NotGiven = NOT_GIVEN,
-    ) -> SyncPaginator:
+    ) -> Paginator[CallRecord]:
         """Blocking `AsyncTeleCMI.outgoing_answered`."""
         return self.call_records("outgoing_answered", start=start, end=end, page_size=page_size,
                                  limit=limit, timeout=timeout)
@@ -840,7 +791,7 @@ class TeleCMI:
         page_size: int = C.DEFAULT_PAGE_SIZE,
         limit: int | None = None,
         timeout: Timeout | float | NotGiven = NOT_GIVEN,
-    ) -> SyncPaginator:
+    ) -> Paginator[CallRecord]:
         """Blocking `AsyncTeleCMI.outgoing_missed`."""
         return self.call_records("outgoing_missed", start=start, end=end, page_size=page_size,
                                  limit=limit, timeout=timeout)
@@ -853,7 +804,7 @@ class TeleCMI:
         page_size: int = C.DEFAULT_PAGE_SIZE,
         limit: int | None = None,
         timeout: Timeout | float | NotGiven = NOT_GIVEN,
-    ) -> SyncPaginator:
+    ) -> Paginator[CallRecord]:
         """Blocking `AsyncTeleCMI.answered`."""
         return self.call_records("answered", start=start, end=end, page_size=page_size,
                                  limit=limit, timeout=timeout)
@@ -866,7 +817,7 @@ class TeleCMI:
         page_size: int = C.DEFAULT_PAGE_SIZE,
         limit: int | None = None,
         timeout: Timeout | float | NotGiven = NOT_GIVEN,
-    ) -> SyncPaginator:
+    ) -> Paginator[CallRecord]:
         """Blocking `AsyncTeleCMI.missed`."""
         return self.call_records("missed", start=start, end=end, page_size=page_size,
                                  limit=limit, timeout=timeout)

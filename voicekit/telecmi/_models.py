@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import json
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, Final
 
 import attrs
 
+from .. import _constants as C
 from .._converter import LOCAL, wire
 from .._response import Response
+from .._validate import check_json_object, check_str, phone_number, show
+from ..errors import ValidationError
+from ._actions import Play, pcmo_to_wire
 
 __all__ = [
+    "CAMPAIGN_KEY_PARAM",
     "CallActionResult",
     "CallLeg",
     "CallLookup",
@@ -85,6 +92,81 @@ class Dial:
     pcmo: Sequence[Any] | None = None
     region: str = "global"
     extra_params: Mapping[str, Any] | str | None = None
+
+    def body(self) -> dict[str, Any]:
+        """The request body of this call (without credentials), every constraint checked.
+
+        The one place a bulk call's body is built: `dial_many` and the campaign reader both
+        call it. The call's `key` rides in ``extra_params`` under ``"voicekit_key"``
+        (`CAMPAIGN_KEY_PARAM`), merged with the spec's own ``extra_params``, so that the
+        vendor's webhooks (which echo ``extra_params``) map back to exactly one key. The
+        endpoint follows `region` (``"global"`` or ``"ind"``), checked here too.
+
+        Raises:
+            ValidationError: a constraint is broken (the message names the field).
+        """
+        if self.region not in ("global", "ind"):
+            raise ValidationError("region", f'must be "global" or "ind", got {show(self.region)}')
+        if self.pcmo is not None:
+            if self.file_name is not None or self.file_url is not None:
+                raise ValidationError("pcmo", "give either pcmo or file_name / file_url, not both")
+            flow = pcmo_to_wire(self.pcmo)
+        else:
+            flow = _play_flow(self.file_name, self.file_url)
+        return {
+            "from": phone_number("from_", self.from_),
+            "to": phone_number("to", self.to),
+            "pcmo": flow,
+            "extra_params": _with_key(self.extra_params, check_str("key", self.key, max_len=C.MAX_KEY_LEN)),
+        }
+
+
+#: The name under which a bulk call's key rides in ``extra_params`` (see `Dial.body`).
+CAMPAIGN_KEY_PARAM: Final = "voicekit_key"
+# No documented limit; the string form rides inside the body, so keep it to a sane size.
+_MAX_EXTRA_PARAMS_TEXT: Final = 64 * 1024
+
+
+def _with_key(extra: Any, key: str) -> Any:
+    """`extra` with the key merged in (a JSON object stays an object, a JSON-object string a string)."""
+    if extra is None:
+        return {CAMPAIGN_KEY_PARAM: key}
+    if isinstance(extra, str):
+        check_str("extra_params", extra, max_len=_MAX_EXTRA_PARAMS_TEXT, min_len=0)
+        try:
+            parsed = json.loads(extra) if extra.strip() else {}
+        except ValueError:
+            parsed = None
+        if not isinstance(parsed, dict):
+            raise ValidationError(
+                "extra_params", "a Dial's extra_params text must be a JSON object, so that it can carry the key"
+            )
+        return json.dumps(_merged(parsed, key), separators=(",", ":"))
+    if isinstance(extra, Mapping):
+        return _merged(check_json_object("extra_params", extra), key)
+    raise ValidationError("extra_params", f"must be a mapping (a JSON object) or a string, got {type(extra).__name__}")
+
+
+def _merged(extra: dict[str, Any], key: str) -> dict[str, Any]:
+    given = extra.get(CAMPAIGN_KEY_PARAM, key)
+    if given != key:
+        raise ValidationError(
+            "extra_params", f"{CAMPAIGN_KEY_PARAM!r} is reserved for the call's key ({key!r}), got {show(given)}"
+        )
+    return {**extra, CAMPAIGN_KEY_PARAM: key}
+
+
+def _play_flow(file_name: Any, file_url: Any) -> list[dict[str, Any]]:
+    for field, value in (("file_name", file_name), ("file_url", file_url)):
+        if value is not None and type(value) is not str:
+            raise ValidationError(field, f"must be a string, got {type(value).__name__}")
+    return _cached_play_flow(file_name, file_url)
+
+
+@functools.lru_cache(maxsize=256)
+def _cached_play_flow(file_name: str | None, file_url: str | None) -> list[dict[str, Any]]:
+    # Campaigns play few files, so each flow is built once (the body shares it: never mutated).
+    return pcmo_to_wire([Play(file_name=file_name, file_url=file_url)])
 
 
 wire(CallResult)

@@ -1,0 +1,256 @@
+"""How each campaign call ended: the vendor's webhooks written into the journal.
+
+A campaign's TeleCMI calls carry their key in ``extra_params`` (``"voicekit_key"``), which the
+``type: "cdr"`` webhook echoes; a Huawei release event names the ``callSerialNo`` the journal
+stored as the row's request id (or, when the row's answer was lost, the called number and the
+time, which `reconcile` matches). `OutcomeReceiver` turns one webhook body into a `Reply`:
+
+- a body that does not parse, or whose fields are missing or hostile: 400, nothing written;
+- an event that is not a call's end (``started``, ``answered``, ``hangup`` events), or a call
+  that is not a campaign call (no key): 200, nothing written;
+- a key that is not in the campaign: logged, 200, nothing written;
+- otherwise the outcome is written (in a batch with the others arriving at the same moment,
+  one transaction, off the event loop) before the 200 goes back: a resend changes nothing.
+
+`outcome_app` serves it on aiohttp: ``POST /telecmi`` and ``POST /huawei`` (and ``POST /`` for
+the campaign's own vendor).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import logging
+from typing import Any, Final
+
+from aiohttp import web
+
+from .._validate import check_str
+from ..errors import ValidationError
+from ..telecmi import CallRecord
+from ..telecmi._models import CAMPAIGN_KEY_PARAM
+from ..webhooks import (
+    HuaweiReleaseEvent,
+    Reply,
+    TeleCMICdr,
+    TeleCMIStatus,
+    TeleCMIWebhook,
+    parse_huawei_release_event,
+    parse_telecmi_webhook,
+)
+from ._store import CallOutcome, OutcomeCounts, Store
+
+__all__ = [
+    "OutcomeReceiver",
+    "OutcomeWriter",
+    "huawei_outcome",
+    "outcome_app",
+    "record_outcome",
+    "telecmi_outcome",
+]
+
+log = logging.getLogger("voicekit")
+
+_MAX_ID_LEN: Final = 256
+_MAX_KEY_LEN: Final = 256
+#: How many outcomes one transaction writes at most.
+_BATCH: Final = 2000
+_ANSWERED: Final = frozenset({TeleCMIStatus.ANSWERED, "out_answered", "out_bridged"})
+_MISSED: Final = frozenset({TeleCMIStatus.MISSED})
+_ACK: Final = '{"status":"ok"}'
+_HUAWEI_ACK: Final = '{"retCode":"0","retMsg":"success"}'
+
+
+def telecmi_outcome(webhook: TeleCMIWebhook) -> CallOutcome | None:
+    """The outcome a TeleCMI webhook tells, or None when it tells no call's end.
+
+    Only the ``type: "cdr"`` webhook ends a call (status ``answered`` or ``missed``); the
+    campaign key comes from ``extra_params``.
+
+    Raises:
+        ValidationError: a cdr whose ids or campaign key are missing or not plain text.
+    """
+    if not isinstance(webhook, TeleCMICdr):
+        return None
+    status = webhook.status
+    if status in _ANSWERED:
+        answered = True
+    elif status in _MISSED:
+        answered = False
+    else:
+        return None
+    raw_key = webhook.extra_params.get(CAMPAIGN_KEY_PARAM)
+    key = None if raw_key is None else check_str(CAMPAIGN_KEY_PARAM, raw_key, max_len=_MAX_KEY_LEN)
+    request_id = _id("request_id", webhook.request_id)
+    cmiuuid = _id("cmiuuid", webhook.cmiuuid)
+    vendor_id = cmiuuid or request_id
+    if vendor_id is None:
+        raise ValidationError("cmiuuid", "a call record webhook must name the call (cmiuuid or request_id)")
+    billed = webhook.raw.get("billedsec")
+    if not (isinstance(billed, int) and not isinstance(billed, bool) and 0 <= billed < 10**7):
+        billed = webhook.duration
+    started = webhook.start_time or webhook.time
+    return CallOutcome(
+        vendor_id=f"telecmi:{vendor_id}", answered=answered, key=key, request_id=request_id,
+        number=webhook.to_number, time=None if started is None else started.timestamp(), billed_seconds=billed,
+        rate=None if webhook.call_rate is None else str(webhook.call_rate),
+        hangup_reason=None if webhook.hangup_reason is None else str(webhook.hangup_reason)[:64],
+    )
+
+
+def huawei_outcome(event: HuaweiReleaseEvent) -> CallOutcome:
+    """The outcome a Huawei release event tells (answered: it reached talking).
+
+    Raises:
+        ValidationError: the serial number or the called number is not plain text.
+    """
+    serial = check_str("callSerialNo", event.call_serial_no, max_len=_MAX_ID_LEN)
+    called = None if event.called is None else check_str("called", event.called, max_len=64)
+    started = event.create_call_time or event.alerting_time or event.release_time
+    answered = event.talking_time is not None or bool(event.talk_duration)
+    return CallOutcome(
+        vendor_id=f"huawei:{serial}", answered=answered, request_id=serial, number=called,
+        time=None if started is None else started.timestamp(), billed_seconds=event.talk_duration,
+        hangup_reason=None if event.release_reason_code is None else str(event.release_reason_code),
+    )
+
+
+def record_outcome(record: CallRecord, *, answered: bool) -> CallOutcome:
+    """The outcome a TeleCMI call record tells (found by `reconcile`)."""
+    return CallOutcome(
+        vendor_id=f"telecmi-record:{record.id}", answered=answered, number=record.to, time=record.time / 1000,
+        billed_seconds=record.billedsec, rate=None if record.rate is None else str(record.rate), source="records",
+    )
+
+
+def _id(field: str, value: str | None) -> str | None:
+    return None if value is None else check_str(field, value, max_len=_MAX_ID_LEN)
+
+
+class OutcomeWriter:
+    """Writes outcomes into a journal in batches: everything that arrives while one transaction
+    commits goes in the next one, off the event loop.
+
+    `add` returns once its outcome is durable. Use it as an async context manager (or call
+    `aclose`) on the loop that uses it.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.written = 0
+        self.duplicates = 0
+        self.foreign = 0
+        self._queue: list[tuple[CallOutcome, asyncio.Future[OutcomeCounts]]] = []
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._closed = False
+
+    async def __aenter__(self) -> OutcomeWriter:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def add(self, outcome: CallOutcome) -> OutcomeCounts:
+        """Write `outcome` (with whatever else is waiting); what its batch did to it."""
+        if self._closed:
+            raise RuntimeError("the outcome writer is closed")
+        future: asyncio.Future[OutcomeCounts] = asyncio.get_running_loop().create_future()
+        self._queue.append((outcome, future))
+        self._wake.set()
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="voicekit-outcomes")
+        return await future
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._queue:
+                batch, self._queue = self._queue[:_BATCH], self._queue[_BATCH:]
+                try:
+                    counts = await asyncio.to_thread(self.store.add_outcomes, [o for o, _ in batch])
+                except Exception as exc:  # noqa: BLE001 - each waiting webhook gets it
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(exc)
+                    continue
+                self.written += counts.written + counts.unmatched
+                self.duplicates += counts.duplicate
+                self.foreign += counts.foreign
+                for key in counts.foreign_keys[:20]:
+                    log.warning("a webhook names the key %r, which is not in this campaign; ignored", key)
+                for _, future in batch:
+                    if not future.done():
+                        future.set_result(counts)
+            if self._closed:
+                return
+
+    async def aclose(self) -> None:
+        """Write what is waiting, then stop."""
+        self._closed = True
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+            self._task = None
+
+
+class OutcomeReceiver:
+    """Framework-free: one webhook body in, a `Reply` out, the outcome written first."""
+
+    def __init__(self, writer: OutcomeWriter, *, tz: dt.tzinfo = dt.UTC) -> None:
+        self.writer = writer
+        self._tz = tz
+
+    async def telecmi(self, body: bytes) -> Reply:
+        """Handle one TeleCMI webhook body."""
+        try:
+            outcome = telecmi_outcome(parse_telecmi_webhook(body))
+        except ValidationError as exc:
+            return _refuse(exc)
+        if outcome is None:
+            return Reply(200, _ACK)
+        if outcome.key is None:
+            log.debug("a TeleCMI call record without a campaign key (not a campaign call); ignored")
+            return Reply(200, _ACK)
+        return await self._write(outcome, _ACK)
+
+    async def huawei(self, body: bytes) -> Reply:
+        """Handle one Huawei release-event body."""
+        try:
+            outcome = huawei_outcome(parse_huawei_release_event(body, tz=self._tz))
+        except ValidationError as exc:
+            return _refuse(exc)
+        return await self._write(outcome, _HUAWEI_ACK)
+
+    async def _write(self, outcome: CallOutcome, ack: str) -> Reply:
+        try:
+            await self.writer.add(outcome)
+        except Exception:
+            log.exception("cannot write a call's outcome into the journal; answering 500 so the vendor resends")
+            return Reply(500, json.dumps({"error": "cannot record the outcome now"}))
+        return Reply(200, ack)
+
+
+def _refuse(exc: ValidationError) -> Reply:
+    log.warning("rejected a malformed webhook: %s", exc)
+    return Reply(400, json.dumps({"error": f"invalid payload: {exc}"}))
+
+
+def outcome_app(receiver: OutcomeReceiver, vendor: str) -> web.Application:
+    """An aiohttp app that writes the campaign's outcomes: ``POST /telecmi``, ``POST /huawei``,
+    and ``POST /`` for `vendor`."""
+
+    def route(handle: Any) -> Any:
+        async def handler(request: web.Request) -> web.Response:
+            reply: Reply = await handle(await request.read())
+            return web.Response(text=reply.body, status=reply.status, content_type="application/json")
+        return handler
+
+    app = web.Application(client_max_size=1 << 20)
+    app.router.add_post("/telecmi", route(receiver.telecmi))
+    app.router.add_post("/huawei", route(receiver.huawei))
+    app.router.add_post("/", route(receiver.telecmi if vendor == "telecmi" else receiver.huawei))
+    return app
+
