@@ -14,8 +14,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
-    "APPID", "NO_LIMIT", "SECRET", "Row", "Target", "arounds", "fmt_rate", "fmt_time", "median_ratio",
-    "pool", "rounds", "timed",
+    "APPID",
+    "NO_LIMIT",
+    "SECRET",
+    "Row",
+    "Target",
+    "arounds",
+    "fmt_rate",
+    "fmt_time",
+    "median_ratio",
+    "pool",
+    "rounds",
+    "timed",
 ]
 
 APPID = 2_222_226
@@ -102,7 +112,7 @@ async def timed(coro: Awaitable[object]) -> float:
 
 def _orders(names: Sequence[str], k: int) -> list[list[str]]:
     """Round `r` runs the sides rotated by `r`, so no side always goes first."""
-    return [[*names[r % len(names):], *names[: r % len(names)]] for r in range(k)]
+    return [[*names[r % len(names) :], *names[: r % len(names)]] for r in range(k)]
 
 
 def rounds(k: int, **sides: Callable[[], object]) -> dict[str, list[float]]:

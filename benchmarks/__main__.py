@@ -19,8 +19,17 @@ from . import Row
 from ._servers import ServerHandle
 
 ROWS = (
-    "create", "sync", "paging", "limiter", "redis_limiter", "requests", "import", "dial_journal", "dial_workers",
-    "export_memory", "campaign_outcomes",
+    "create",
+    "sync",
+    "paging",
+    "limiter",
+    "redis_limiter",
+    "requests",
+    "import",
+    "dial_journal",
+    "dial_workers",
+    "export_memory",
+    "campaign_outcomes",
 )
 
 
@@ -81,8 +90,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"unknown rows: {', '.join(sorted(unknown))}")
 
     info = machine()
-    print(f"voicekit benchmarks ({'quick' if args.quick else 'full'}): {info['cpus']} CPUs, "
-          f"{info['cpu']}, Python {info['python']}", flush=True)
+    print(
+        f"voicekit benchmarks ({'quick' if args.quick else 'full'}): {info['cpus']} CPUs, "
+        f"{info['cpu']}, Python {info['python']}",
+        flush=True,
+    )
     rows: list[Row] = []
     failed = False
     started = time.perf_counter()
@@ -105,8 +117,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"\n(total {total:.1f} s; 1-minute load average {info['load']} at start, {load} at end)")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"machine": info, "quick": args.quick, "seconds": total, "load_at_end": load,
-                       "rows": [r.as_dict() for r in rows]}, f, indent=2)
+            json.dump(
+                {
+                    "machine": info,
+                    "quick": args.quick,
+                    "seconds": total,
+                    "load_at_end": load,
+                    "rows": [r.as_dict() for r in rows],
+                },
+                f,
+                indent=2,
+            )
     return 1 if failed else 0
 
 

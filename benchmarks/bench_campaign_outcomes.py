@@ -79,17 +79,21 @@ def _write_campaign(path: str, rows: int) -> None:
 
 def _env(url: str) -> dict[str, str]:
     return {
-        **os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p),
-        "VOICEKIT_TELECMI_BASE_URL": url, "VOICEKIT_TELECMI_PIOPIY_URL": url,
-        "VOICEKIT_TELECMI_APPID": str(DEFAULT_TELECMI_APPID), "VOICEKIT_TELECMI_SECRET": DEFAULT_TELECMI_SECRET,
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(p for p in sys.path if p),
+        "VOICEKIT_TELECMI_BASE_URL": url,
+        "VOICEKIT_TELECMI_PIOPIY_URL": url,
+        "VOICEKIT_TELECMI_APPID": str(DEFAULT_TELECMI_APPID),
+        "VOICEKIT_TELECMI_SECRET": DEFAULT_TELECMI_SECRET,
     }
 
 
 async def _place(url: str, numbers: list[int]) -> None:
     """Really place these calls (their records appear in the sandbox), outside any journal."""
     specs = [Dial(key=str(n), from_=19170000000, to=n, file_name="welcome.wav") for n in numbers]
-    async with voicekit.AsyncTeleCMI(appid=DEFAULT_TELECMI_APPID, secret=DEFAULT_TELECMI_SECRET, base_url=url,
-                                     piopiy_url=url, rate_limit=None) as tc:
+    async with voicekit.AsyncTeleCMI(
+        appid=DEFAULT_TELECMI_APPID, secret=DEFAULT_TELECMI_SECRET, base_url=url, piopiy_url=url, rate_limit=None
+    ) as tc:
         async for outcome in tc.dial_many(specs, concurrency=32):
             if not outcome.ok:
                 raise RuntimeError(f"setup call failed: {outcome.error}")
@@ -115,8 +119,19 @@ def reconcile_window(records: int, rows: int) -> dict[str, Any]:
     with sandbox_process(seed_records=records) as url, tempfile.TemporaryDirectory() as workdir:
         db = _unknown_journal(workdir, rows)
         asyncio.run(_place(url, [_number(i) for i in range(0, rows, 2)]))
-        args = [sys.executable, "-c", "from voicekit.cli import main; main()", "dial", "reconcile", db,
-                "--settle", "0", "--rate", "0", "--json"]
+        args = [
+            sys.executable,
+            "-c",
+            "from voicekit.cli import main; main()",
+            "dial",
+            "reconcile",
+            db,
+            "--settle",
+            "0",
+            "--rate",
+            "0",
+            "--json",
+        ]
         t0 = time.perf_counter()
         proc = subprocess.Popen(args, env=_env(url), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         _, status, usage = os.wait4(proc.pid, 0)
@@ -134,8 +149,13 @@ def reconcile_window(records: int, rows: int) -> dict[str, Any]:
             counts = journal.counts()
     if counts[State.UNKNOWN] or counts[State.PLACED] != (rows + 1) // 2 or counts[State.PENDING] != rows // 2:
         raise RuntimeError(f"reconcile left {dict(counts)}")
-    return {"records": records, "rows": rows, "read": report["records"], "peak_mb": usage.ru_maxrss / 1024,
-            "seconds": seconds}
+    return {
+        "records": records,
+        "rows": rows,
+        "read": report["records"],
+        "peak_mb": usage.ru_maxrss / 1024,
+        "seconds": seconds,
+    }
 
 
 async def _webhook_rate(url: str, workdir: str, events: int) -> dict[str, Any]:
@@ -146,13 +166,15 @@ async def _webhook_rate(url: str, workdir: str, events: int) -> dict[str, Any]:
     specs = [row.spec for row in read_campaign(csv_path) if row.spec is not None]
     with Journal.open(os.path.join(workdir, "campaign.db"), Campaign.from_file(csv_path)) as journal:
         journal.load(read_campaign(csv_path))
-        async with voicekit.AsyncTeleCMI(appid=DEFAULT_TELECMI_APPID, secret=DEFAULT_TELECMI_SECRET, base_url=url,
-                                         piopiy_url=url, rate_limit=None) as tc:
+        async with voicekit.AsyncTeleCMI(
+            appid=DEFAULT_TELECMI_APPID, secret=DEFAULT_TELECMI_SECRET, base_url=url, piopiy_url=url, rate_limit=None
+        ) as tc:
 
             async def dial(batch: list[Any]) -> int:
                 placed = 0
-                stream = journaled(journal, batch, lambda s, before: tc.dial_many(s, concurrency=32,
-                                                                                  before_send=before))
+                stream = journaled(
+                    journal, batch, lambda s, before: tc.dial_many(s, concurrency=32, before_send=before)
+                )
                 async with contextlib.aclosing(stream):
                     async for outcome in stream:
                         placed += outcome.ok
@@ -182,11 +204,24 @@ async def _webhook_rate(url: str, workdir: str, events: int) -> dict[str, Any]:
 
 def _cdr(i: int) -> dict[str, Any]:
     return {
-        "type": "cdr", "appid": DEFAULT_TELECMI_APPID, "direction": "outbound", "cmiuuid": f"u-{i}", "leg": "a",
-        "request_id": f"r-{i}", "extra_params": json.dumps({"voicekit_key": f"k{i}"}), "time": 1_700_000_030_000,
-        "start_time": 1_700_000_000, "answer_time": 1_700_000_003, "end_time": 1_700_000_030, "duration": 27,
-        "billedsec": 27, "call_rate": "0.6", "status": "answered", "hangup_reason": "recv_bye",
-        "from": "19170000000", "to": _number(i),
+        "type": "cdr",
+        "appid": DEFAULT_TELECMI_APPID,
+        "direction": "outbound",
+        "cmiuuid": f"u-{i}",
+        "leg": "a",
+        "request_id": f"r-{i}",
+        "extra_params": json.dumps({"voicekit_key": f"k{i}"}),
+        "time": 1_700_000_030_000,
+        "start_time": 1_700_000_000,
+        "answer_time": 1_700_000_003,
+        "end_time": 1_700_000_030,
+        "duration": 27,
+        "billedsec": 27,
+        "call_rate": "0.6",
+        "status": "answered",
+        "hangup_reason": "recv_bye",
+        "from": "19170000000",
+        "to": _number(i),
     }
 
 
@@ -217,8 +252,7 @@ def run(server: object, quick: bool) -> list[Row]:
         hooks = asyncio.run(_webhook_rate(url, workdir, events))
     return [
         Row(
-            f"12 dial reconcile {rows:,} unknown rows vs {large_n:,} records: peak RSS growth over "
-            f"{small_n:,} (MB)",
+            f"12 dial reconcile {rows:,} unknown rows vs {large_n:,} records: peak RSS growth over {small_n:,} (MB)",
             f"{large['peak_mb']:.1f} MB vs {small['peak_mb']:.1f} MB; {large['seconds']:.1f} s vs "
             f"{small['seconds']:.1f} s ({large['read']:,} records read); 0 unknown left",
             growth,
@@ -241,8 +275,10 @@ def run(server: object, quick: bool) -> list[Row]:
 def main() -> None:
     quick = "--quick" in sys.argv[1:]
     for row in run(None, quick):
-        print(f"{row.row}: {row.measured}; {row.ratio:,.1f}{row.unit} (target {row.target}, "
-              f"{'met' if row.met else 'NOT met'})")
+        print(
+            f"{row.row}: {row.measured}; {row.ratio:,.1f}{row.unit} (target {row.target}, "
+            f"{'met' if row.met else 'NOT met'})"
+        )
 
 
 if __name__ == "__main__":

@@ -31,16 +31,12 @@ BUDGET_S = 90.0
 async def _measure(url: str, chunk: int, rounds: int, warmup: int) -> dict[str, float]:
     make_call_url = url + "/v2/global_pcmo_make_call"
     async with (
-        voicekit.AsyncTeleCMI(
-            appid=APPID, secret=SECRET, base_url=url, piopiy_url=url, rate_limit=NO_LIMIT
-        ) as tc,
+        voicekit.AsyncTeleCMI(appid=APPID, secret=SECRET, base_url=url, piopiy_url=url, rate_limit=NO_LIMIT) as tc,
         aiohttp.ClientSession() as session,
     ):
 
         async def sdk(i: int) -> None:
-            result = await tc.play_music(
-                from_=19170000000, to=19170000001 + i % 1000, file_name="welcome.wav"
-            )
+            result = await tc.play_music(from_=19170000000, to=19170000001 + i % 1000, file_name="welcome.wav")
             assert result.request_id
 
         async def raw(i: int) -> None:

@@ -72,7 +72,10 @@ async def _measure(url: str, n: int, rounds: int, workdir: str) -> dict[str, Any
     campaign = Campaign(path="bench.csv", size=0, sha256="0" * 64, vendor="telecmi", columns=("to",))
     transactions: list[int] = []
     async with voicekit.AsyncTeleCMI(
-        appid=DEFAULT_TELECMI_APPID, secret=DEFAULT_TELECMI_SECRET, base_url=url, piopiy_url=url,
+        appid=DEFAULT_TELECMI_APPID,
+        secret=DEFAULT_TELECMI_SECRET,
+        base_url=url,
+        piopiy_url=url,
         rate_limit=None,
     ) as tc:
 
@@ -89,7 +92,8 @@ async def _measure(url: str, n: int, rounds: int, workdir: str) -> dict[str, Any
                 journal.load(CampaignRow(number=i + 2, key=str(i), spec=None) for i in range(n))
                 placed = 0
                 outcomes = journaled(
-                    journal, _specs(n, offset),
+                    journal,
+                    _specs(n, offset),
                     lambda specs, before_send: tc.dial_many(specs, concurrency=CONCURRENCY, before_send=before_send),
                 )
                 async with contextlib.aclosing(outcomes):
@@ -122,26 +126,31 @@ def run(server: object, quick: bool) -> list[Row]:
     """Measure the rows: journaled / unjournaled calls per second (on its own sandbox process),
     against a sandbox answering at once and one answering after `LATENCY`."""
     rows = []
-    for latency, size, label in ((0.0, QUICK if quick else FULL, "8"),
-                                 (LATENCY, QUICK if quick else FULL_LATENCY, "8b")):
+    for latency, size, label in (
+        (0.0, QUICK if quick else FULL, "8"),
+        (LATENCY, QUICK if quick else FULL_LATENCY, "8b"),
+    ):
         with sandbox_process(latency=latency) as url, tempfile.TemporaryDirectory() as workdir:
             d = asyncio.run(_measure(url, size["n"], size["rounds"], workdir))
-        rows.append(Row(
-            f"{label} dial: journaled / unjournaled, sandbox {latency * 1000:.0f} ms, no limit (calls/s)",
-            f"{d['journaled_rps']:,.0f}/s vs {d['plain_rps']:,.0f}/s, {d['n']} calls, c={CONCURRENCY}, "
-            f"{d['transactions']:.0f} commits",
-            d["ratio"],
-            Target(">=", TARGET),
-            d,
-        ))
+        rows.append(
+            Row(
+                f"{label} dial: journaled / unjournaled, sandbox {latency * 1000:.0f} ms, no limit (calls/s)",
+                f"{d['journaled_rps']:,.0f}/s vs {d['plain_rps']:,.0f}/s, {d['n']} calls, c={CONCURRENCY}, "
+                f"{d['transactions']:.0f} commits",
+                d["ratio"],
+                Target(">=", TARGET),
+                d,
+            )
+        )
     return rows
 
 
 def main() -> None:
     quick = "--quick" in sys.argv[1:]
     for row in run(None, quick):
-        print(f"{row.row}: {row.measured}; ratio {row.ratio:.3f} (target {row.target}, "
-              f"{'met' if row.met else 'NOT met'})")
+        print(
+            f"{row.row}: {row.measured}; ratio {row.ratio:.3f} (target {row.target}, {'met' if row.met else 'NOT met'})"
+        )
 
 
 if __name__ == "__main__":

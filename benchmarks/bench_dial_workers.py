@@ -75,10 +75,18 @@ def _measure(n: int) -> dict[str, Any]:
                 loader.load(read_campaign(csv_path))
             env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
             code = _WORKER.replace("1111112", str(DEFAULT_TELECMI_APPID)).replace(
-                '"sandbox-secret"', repr(DEFAULT_TELECMI_SECRET))
-            procs = [subprocess.Popen([sys.executable, "-c", code, url, csv_path, sandbox, str(CONCURRENCY)],
-                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
-                     for _ in range(WORKERS)]
+                '"sandbox-secret"', repr(DEFAULT_TELECMI_SECRET)
+            )
+            procs = [
+                subprocess.Popen(
+                    [sys.executable, "-c", code, url, csv_path, sandbox, str(CONCURRENCY)],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    text=True,
+                    env=env,
+                )
+                for _ in range(WORKERS)
+            ]
             for p in procs:
                 assert p.stdout is not None and p.stdout.readline().strip() == "ready"
             for p in procs:
@@ -91,8 +99,15 @@ def _measure(n: int) -> dict[str, Any]:
     placed = sum(r["placed"] for r in results)
     seconds = max(r["end"] for r in results) - min(r["start"] for r in results)
     ideal = WORKERS * CONCURRENCY / LATENCY
-    return {"n": n, "placed": placed, "seconds": seconds, "rps": placed / seconds, "ideal": ideal,
-            "ratio": placed / seconds / ideal, "per_worker": [r["placed"] for r in results]}
+    return {
+        "n": n,
+        "placed": placed,
+        "seconds": seconds,
+        "rps": placed / seconds,
+        "ideal": ideal,
+        "ratio": placed / seconds / ideal,
+        "per_worker": [r["placed"] for r in results],
+    }
 
 
 def run(server: object, quick: bool) -> list[Row]:
@@ -105,21 +120,24 @@ def run(server: object, quick: bool) -> list[Row]:
         if type(exc).__name__ not in ("Skipped", "Failed"):
             raise
         return [Row(f"8c dial: {WORKERS} workers on one PostgreSQL journal: not run", str(exc)[:100], None)]
-    return [Row(
-        f"8c dial: {WORKERS} workers on one PostgreSQL journal, sandbox {LATENCY * 1000:.0f} ms (calls/s)",
-        f"{d['rps']:,.0f}/s vs ideal {d['ideal']:,.0f}/s, {d['placed']} calls, c={CONCURRENCY} each, "
-        f"per worker {d['per_worker']}",
-        d["ratio"],
-        Target(">=", TARGET),
-        d,
-    )]
+    return [
+        Row(
+            f"8c dial: {WORKERS} workers on one PostgreSQL journal, sandbox {LATENCY * 1000:.0f} ms (calls/s)",
+            f"{d['rps']:,.0f}/s vs ideal {d['ideal']:,.0f}/s, {d['placed']} calls, c={CONCURRENCY} each, "
+            f"per worker {d['per_worker']}",
+            d["ratio"],
+            Target(">=", TARGET),
+            d,
+        )
+    ]
 
 
 def main() -> None:
     quick = "--quick" in sys.argv[1:]
     for row in run(None, quick):
-        print(f"{row.row}: {row.measured}; ratio {row.ratio:.3f} (target {row.target}, "
-              f"{'met' if row.met else 'NOT met'})")
+        print(
+            f"{row.row}: {row.measured}; ratio {row.ratio:.3f} (target {row.target}, {'met' if row.met else 'NOT met'})"
+        )
 
 
 if __name__ == "__main__":

@@ -37,8 +37,16 @@ def _seed_end_ms(url: str) -> int:
     import urllib.request
 
     now = int(time.time() * 1000)
-    body = json.dumps({"appid": DEFAULT_TELECMI_APPID, "token": DEFAULT_TELECMI_SECRET,
-                       "start_date": now - 2 * DAY_MS, "end_date": now + DAY_MS, "page": 1, "limit": 1}).encode()
+    body = json.dumps(
+        {
+            "appid": DEFAULT_TELECMI_APPID,
+            "token": DEFAULT_TELECMI_SECRET,
+            "start_date": now - 2 * DAY_MS,
+            "end_date": now + DAY_MS,
+            "page": 1,
+            "limit": 1,
+        }
+    ).encode()
     request = urllib.request.Request(url + "/v1/outanswered", data=body, headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310 - loopback only
         return int(json.loads(answer.read())["cdr"][0]["time"])
@@ -50,13 +58,34 @@ def export(records: int, workdir: str) -> dict[str, Any]:
         end = _seed_end_ms(url)
         out = os.path.join(workdir, f"cdr-{records}.csv")
         env = {
-            **os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p),
-            "VOICEKIT_TELECMI_BASE_URL": url, "VOICEKIT_TELECMI_PIOPIY_URL": url,
-            "VOICEKIT_TELECMI_APPID": str(DEFAULT_TELECMI_APPID), "VOICEKIT_TELECMI_SECRET": DEFAULT_TELECMI_SECRET,
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(p for p in sys.path if p),
+            "VOICEKIT_TELECMI_BASE_URL": url,
+            "VOICEKIT_TELECMI_PIOPIY_URL": url,
+            "VOICEKIT_TELECMI_APPID": str(DEFAULT_TELECMI_APPID),
+            "VOICEKIT_TELECMI_SECRET": DEFAULT_TELECMI_SECRET,
         }
-        args = [sys.executable, "-c", "from voicekit.cli import main; main()", "cdr", "export",
-                "--since", str(end - DAY_MS), "--until", str(end), "--page-size", str(PAGE_SIZE),
-                "--concurrency", str(CONCURRENCY), "--rate", "0", "--format", "csv", "-o", out]
+        args = [
+            sys.executable,
+            "-c",
+            "from voicekit.cli import main; main()",
+            "cdr",
+            "export",
+            "--since",
+            str(end - DAY_MS),
+            "--until",
+            str(end),
+            "--page-size",
+            str(PAGE_SIZE),
+            "--concurrency",
+            str(CONCURRENCY),
+            "--rate",
+            "0",
+            "--format",
+            "csv",
+            "-o",
+            out,
+        ]
         t0 = time.perf_counter()
         proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         _, status, usage = os.wait4(proc.pid, 0)
@@ -83,22 +112,26 @@ def run(server: object, quick: bool) -> list[Row]:
         if d["lines"] != d["records"]:
             raise RuntimeError(f"exported {d['lines']} of {d['records']} records")
     growth = large["peak_mb"] - small["peak_mb"]
-    return [Row(
-        f"9 cdr export {large_n:,} records: peak RSS growth over {small_n:,} (MB)",
-        f"{large['peak_mb']:.1f} MB vs {small['peak_mb']:.1f} MB; {large['seconds']:.1f} s "
-        f"({large_n / large['seconds']:,.0f} records/s)",
-        growth,
-        Target("<=", TARGET_MB),
-        {"small": small, "large": large},
-        unit=" MB",
-    )]
+    return [
+        Row(
+            f"9 cdr export {large_n:,} records: peak RSS growth over {small_n:,} (MB)",
+            f"{large['peak_mb']:.1f} MB vs {small['peak_mb']:.1f} MB; {large['seconds']:.1f} s "
+            f"({large_n / large['seconds']:,.0f} records/s)",
+            growth,
+            Target("<=", TARGET_MB),
+            {"small": small, "large": large},
+            unit=" MB",
+        )
+    ]
 
 
 def main() -> None:
     quick = "--quick" in sys.argv[1:]
     for row in run(None, quick):
-        print(f"{row.row}: {row.measured}; growth {row.ratio:.1f} MB (target {row.target}, "
-              f"{'met' if row.met else 'NOT met'})")
+        print(
+            f"{row.row}: {row.measured}; growth {row.ratio:.1f} MB (target {row.target}, "
+            f"{'met' if row.met else 'NOT met'})"
+        )
 
 
 if __name__ == "__main__":

@@ -25,8 +25,12 @@ def import_seconds(module: str) -> float:
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}
     out = subprocess.run(
-        [sys.executable, "-c", _PROBE.format(module)], env=env, capture_output=True, text=True,
-        timeout=60, check=True,
+        [sys.executable, "-c", _PROBE.format(module)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     )
     return float(out.stdout.strip().splitlines()[-1])
 
@@ -39,8 +43,12 @@ def run(server: ServerHandle, quick: bool) -> list[Row]:
         for module, got in times.items():
             got.append(import_seconds(module))
     vk, ah = statistics.median(times["voicekit"]), statistics.median(times["aiohttp"])
-    return [Row(
-        "7 import voicekit / import aiohttp (median, fresh process)",
-        f"voicekit {fmt_time(vk)}, aiohttp {fmt_time(ah)} (+{fmt_time(vk - ah)})",
-        vk / ah, None, {"samples": samples, "voicekit_s": vk, "aiohttp_s": ah},
-    )]
+    return [
+        Row(
+            "7 import voicekit / import aiohttp (median, fresh process)",
+            f"voicekit {fmt_time(vk)}, aiohttp {fmt_time(ah)} (+{fmt_time(vk - ah)})",
+            vk / ah,
+            None,
+            {"samples": samples, "voicekit_s": vk, "aiohttp_s": ah},
+        )
+    ]

@@ -67,8 +67,14 @@ def _measure(name: str, acquire: Callable[[], Awaitable[object]], n: int) -> dic
     over, most = window_stats(stamps, LIMIT)
     span = (max(stamps) - min(stamps)) / 1e9
     rate = (len(stamps) - 1) / span if span > 0 else float("inf")
-    return {"limiter": name, "n": len(stamps), "windows_over": over, "max_in_window": most,
-            "rate": rate, "wall_s": span}
+    return {
+        "limiter": name,
+        "n": len(stamps),
+        "windows_over": over,
+        "max_in_window": most,
+        "rate": rate,
+        "wall_s": span,
+    }
 
 
 def run(server: ServerHandle, quick: bool) -> list[Row]:
@@ -86,14 +92,23 @@ def run(server: ServerHandle, quick: bool) -> list[Row]:
     for d, target in ((vk, True), (al, False)):
         name = str(d["limiter"])
         head = f"5 {name}: {n} acquisitions at {LIMIT}/s, {TASKS} tasks"
-        rows.append(Row(
-            f"{head}: 1 s windows over limit",
-            f"{d['windows_over']:.0f} of {n} over, max {d['max_in_window']:.0f} in 1 s",
-            d["windows_over"], Target("==", 0) if target else None, d, unit="",
-        ))
-        rows.append(Row(
-            f"{head}: achieved rate / limit",
-            f"{fmt_rate(d['rate'])} over {d['wall_s']:.2f} s",
-            d["rate"] / LIMIT, Target(">=", 0.97) if target else None, d,
-        ))
+        rows.append(
+            Row(
+                f"{head}: 1 s windows over limit",
+                f"{d['windows_over']:.0f} of {n} over, max {d['max_in_window']:.0f} in 1 s",
+                d["windows_over"],
+                Target("==", 0) if target else None,
+                d,
+                unit="",
+            )
+        )
+        rows.append(
+            Row(
+                f"{head}: achieved rate / limit",
+                f"{fmt_rate(d['rate'])} over {d['wall_s']:.2f} s",
+                d["rate"] / LIMIT,
+                Target(">=", 0.97) if target else None,
+                d,
+            )
+        )
     return rows

@@ -29,13 +29,17 @@ BUDGET_S = 60.0
 async def _iterate(url: str, records: int, page_size: int, concurrency: int, repeats: int) -> float:
     """Best wall time of `repeats` full iterations (after one warm-up page)."""
     async with voicekit.AsyncTeleCMI(
-        appid=APPID, secret=SECRET, base_url=url, piopiy_url=url, rate_limit=NO_LIMIT,
+        appid=APPID,
+        secret=SECRET,
+        base_url=url,
+        piopiy_url=url,
+        rate_limit=NO_LIMIT,
         page_concurrency=concurrency,
     ) as tc:
         # Warm up: open CONCURRENCY connections so that the runs measure paging, not handshakes.
-        await asyncio.gather(*(
-            tc.outgoing_answered(start=START_MS, end=END_MS, page_size=page_size) for _ in range(CONCURRENCY)
-        ))
+        await asyncio.gather(
+            *(tc.outgoing_answered(start=START_MS, end=END_MS, page_size=page_size) for _ in range(CONCURRENCY))
+        )
         best = float("inf")
         for _ in range(repeats):
             t0 = time.perf_counter()
@@ -63,15 +67,38 @@ def run(server: ServerHandle, quick: bool) -> list[Row]:
     fast, serial = asyncio.run(asyncio.wait_for(both(), BUDGET_S))
     ideal = pages / CONCURRENCY * lat
     floor = (1 + math.ceil((pages - 1) / CONCURRENCY)) * lat
-    data = {"records": records, "page_size": page_size, "pages": pages, "latency_s": lat,
-            "concurrency": CONCURRENCY, "wall_s": fast, "serial_wall_s": serial,
-            "ideal_s": ideal, "first_page_alone_ideal_s": floor}
+    data = {
+        "records": records,
+        "page_size": page_size,
+        "pages": pages,
+        "latency_s": lat,
+        "concurrency": CONCURRENCY,
+        "wall_s": fast,
+        "serial_wall_s": serial,
+        "ideal_s": ideal,
+        "first_page_alone_ideal_s": floor,
+    }
     head = f"4 paging {pages} pages, c={CONCURRENCY}, {LATENCY_MS} ms"
     return [
-        Row(f"{head}: wall / (pages/{CONCURRENCY} x lat)",
-            f"{fmt_time(fast)} vs ideal {fmt_time(ideal)}", fast / ideal, Target("<=", 1.2), data),
-        Row(f"{head}: wall / (1 + (pages-1)/{CONCURRENCY}) x lat",
-            f"{fmt_time(fast)} vs {fmt_time(floor)} (page 1 alone first)", fast / floor, None, data),
-        Row(f"{head}: speed-up over c=1",
-            f"c=1 {fmt_time(serial)}, c={CONCURRENCY} {fmt_time(fast)}", serial / fast, None, data),
+        Row(
+            f"{head}: wall / (pages/{CONCURRENCY} x lat)",
+            f"{fmt_time(fast)} vs ideal {fmt_time(ideal)}",
+            fast / ideal,
+            Target("<=", 1.2),
+            data,
+        ),
+        Row(
+            f"{head}: wall / (1 + (pages-1)/{CONCURRENCY}) x lat",
+            f"{fmt_time(fast)} vs {fmt_time(floor)} (page 1 alone first)",
+            fast / floor,
+            None,
+            data,
+        ),
+        Row(
+            f"{head}: speed-up over c=1",
+            f"c=1 {fmt_time(serial)}, c={CONCURRENCY} {fmt_time(fast)}",
+            serial / fast,
+            None,
+            data,
+        ),
     ]

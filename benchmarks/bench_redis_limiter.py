@@ -45,7 +45,8 @@ def _start_redis(ctx: Any, port: int) -> tuple[str, Any]:
     if binary:
         proc = subprocess.Popen(
             [binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         return "redis-server", proc
     proc = ctx.Process(target=_serve, args=(port,), daemon=True)
@@ -105,8 +106,9 @@ def run(server: object, quick: bool) -> list[Row]:
     try:
         _wait_for_port(port, time.monotonic() + 20)
         queue = ctx.Queue()
-        workers = [ctx.Process(target=_worker, args=(port, n // PROCESSES, queue), daemon=True)
-                   for _ in range(PROCESSES)]
+        workers = [
+            ctx.Process(target=_worker, args=(port, n // PROCESSES, queue), daemon=True) for _ in range(PROCESSES)
+        ]
         for w in workers:
             w.start()
         stamps: list[int] = []
@@ -123,12 +125,26 @@ def run(server: object, quick: bool) -> list[Row]:
     over, most = window_stats(stamps, LIMIT)
     span = (max(stamps) - min(stamps)) / 1e9
     rate = (len(stamps) - 1) / span
-    d = {"server": kind, "n": len(stamps), "processes": PROCESSES, "windows_over": over, "max_in_window": most,
-         "rate": rate, "wall_s": span}
+    d = {
+        "server": kind,
+        "n": len(stamps),
+        "processes": PROCESSES,
+        "windows_over": over,
+        "max_in_window": most,
+        "rate": rate,
+        "wall_s": span,
+    }
     head = f"10 {kind}: {len(stamps)} acquisitions at {LIMIT}/s, {PROCESSES} processes"
     return [
-        Row(f"{head}: 1 s windows over limit", f"{over} of {len(stamps)} over, max {most} in 1 s",
-            over, Target("==", 0), d, unit=""),
-        Row(f"{head}: achieved rate / limit", f"{fmt_rate(rate)} over {span:.2f} s",
-            rate / LIMIT, Target(">=", 0.97), d),
+        Row(
+            f"{head}: 1 s windows over limit",
+            f"{over} of {len(stamps)} over, max {most} in 1 s",
+            over,
+            Target("==", 0),
+            d,
+            unit="",
+        ),
+        Row(
+            f"{head}: achieved rate / limit", f"{fmt_rate(rate)} over {span:.2f} s", rate / LIMIT, Target(">=", 0.97), d
+        ),
     ]

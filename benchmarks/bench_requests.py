@@ -56,8 +56,12 @@ def run_threads(server: ServerHandle, quick: bool) -> list[Row]:
         sessions: list[requests.Session] = []
         tc = voicekit.TeleCMI(appid=APPID, secret=SECRET, base_url=url, piopiy_url=url, rate_limit=NO_LIMIT)
 
-        def post(i: int, make_call_url: str = make_call_url, local: threading.local = local,
-                 sessions: list[requests.Session] = sessions) -> None:
+        def post(
+            i: int,
+            make_call_url: str = make_call_url,
+            local: threading.local = local,
+            sessions: list[requests.Session] = sessions,
+        ) -> None:
             session: requests.Session | None = getattr(local, "session", None)
             if session is None:
                 session = local.session = requests.Session()
@@ -77,20 +81,26 @@ def run_threads(server: ServerHandle, quick: bool) -> list[Row]:
             with ThreadPoolExecutor(THREADS) as ex:
                 side(ex, post, THREADS * 4)  # warm up: sessions, connections, the facade's loop
                 side(ex, blocking, THREADS * 4)
-                t = rounds(size["rounds"], requests=lambda ex=ex: side(ex, post, n),
-                           voicekit=lambda ex=ex: side(ex, blocking, n))
+                t = rounds(
+                    size["rounds"],
+                    requests=lambda ex=ex: side(ex, post, n),
+                    voicekit=lambda ex=ex: side(ex, blocking, n),
+                )
         finally:
             tc.close()
             for s in sessions:
                 s.close()
         total = n * size["rounds"]
         vk, rq = total / sum(t["voicekit"]), total / sum(t["requests"])
-        rows.append(Row(
-            f"6b blocking TeleCMI x{THREADS} threads / requests x{THREADS} threads, {latency_ms} ms (calls/s)",
-            f"voicekit {fmt_rate(vk)}, requests {fmt_rate(rq)}",
-            median_ratio(t["requests"], t["voicekit"]), None,
-            {"latency_ms": latency_ms, "calls_per_round": n, "voicekit_rps": vk, "requests_rps": rq, **t},
-        ))
+        rows.append(
+            Row(
+                f"6b blocking TeleCMI x{THREADS} threads / requests x{THREADS} threads, {latency_ms} ms (calls/s)",
+                f"voicekit {fmt_rate(vk)}, requests {fmt_rate(rq)}",
+                median_ratio(t["requests"], t["voicekit"]),
+                None,
+                {"latency_ms": latency_ms, "calls_per_round": n, "voicekit_rps": vk, "requests_rps": rq, **t},
+            )
+        )
     return rows
 
 
@@ -140,9 +150,12 @@ def run_gather(server: ServerHandle, quick: bool) -> list[Row]:
                 s.close()
     total = n * size["rounds"]
     vk, rq = total / sum(t["voicekit"]), total / sum(t["requests"])
-    return [Row(
-        f"6 voicekit gather(sem {CONCURRENCY}) / requests x{CONCURRENCY} threads (calls/s)",
-        f"voicekit {fmt_rate(vk)}, requests {fmt_rate(rq)}",
-        median_ratio(t["requests"], t["voicekit"]), None,
-        {"calls_per_round": n, "voicekit_rps": vk, "requests_rps": rq, **t},
-    )]
+    return [
+        Row(
+            f"6 voicekit gather(sem {CONCURRENCY}) / requests x{CONCURRENCY} threads (calls/s)",
+            f"voicekit {fmt_rate(vk)}, requests {fmt_rate(rq)}",
+            median_ratio(t["requests"], t["voicekit"]),
+            None,
+            {"calls_per_round": n, "voicekit_rps": vk, "requests_rps": rq, **t},
+        )
+    ]

@@ -37,16 +37,31 @@ RECORDS = 2_000
 PAGE_SIZES = (10, 100)  # the default, and the largest allowed
 START_MS, END_MS = 1_570_000_000_000, 1_580_000_000_000
 # Per side: calls per round x rounds (sides alternate round by round; see `rounds`).
-FULL = {"slow_calls": 20, "fast_calls": 200, "parallel_calls": 500, "slow_parallel_calls": 320,
-        "bulk_calls": 2000, "rounds": 8}
-QUICK = {"slow_calls": 3, "fast_calls": 20, "parallel_calls": 64, "slow_parallel_calls": 32,
-         "bulk_calls": 100, "rounds": 1}
+FULL = {
+    "slow_calls": 20,
+    "fast_calls": 200,
+    "parallel_calls": 500,
+    "slow_parallel_calls": 320,
+    "bulk_calls": 2000,
+    "rounds": 8,
+}
+QUICK = {
+    "slow_calls": 3,
+    "fast_calls": 20,
+    "parallel_calls": 64,
+    "slow_parallel_calls": 32,
+    "bulk_calls": 100,
+    "rounds": 1,
+}
 BULK_CONCURRENCY = 32
 
 
 def _kwargs(base_url: str, piopiy_url: str) -> dict[str, object]:
     return {
-        "appid": APPID, "secret": SECRET, "base_url": base_url, "piopiy_url": piopiy_url,
+        "appid": APPID,
+        "secret": SECRET,
+        "base_url": base_url,
+        "piopiy_url": piopiy_url,
         "rate_limit": NO_LIMIT,
     }
 
@@ -159,64 +174,84 @@ def run(server: ServerHandle, quick: bool) -> list[Row]:
 
             n = size["slow_calls"]
             t = rounds(k, sync=lambda: slow.sync_sequential(n), aio=lambda: slow.async_sequential(n))
-            rows.append(Row(
-                "2a facade / async, sequential, 20 ms server (wall)",
-                f"{fmt_time(sum(t['sync']) / n / k)} vs {fmt_time(sum(t['aio']) / n / k)} per call",
-                median_ratio(t["sync"], t["aio"]), Target("<=", 1.05),
-                {"calls_per_round": n, "rounds": k, **t},
-            ))
+            rows.append(
+                Row(
+                    "2a facade / async, sequential, 20 ms server (wall)",
+                    f"{fmt_time(sum(t['sync']) / n / k)} vs {fmt_time(sum(t['aio']) / n / k)} per call",
+                    median_ratio(t["sync"], t["aio"]),
+                    Target("<=", 1.05),
+                    {"calls_per_round": n, "rounds": k, **t},
+                )
+            )
 
             n = size["fast_calls"]
             t = rounds(
-                k, sync=lambda: fast.sync_sequential(n), aio=lambda: fast.async_sequential(n),
+                k,
+                sync=lambda: fast.sync_sequential(n),
+                aio=lambda: fast.async_sequential(n),
                 portal=lambda: _noop_calls(portal, n),
             )
             added = [(s - a) / n for s, a in zip(t["sync"], t["aio"], strict=True)]
             hop = statistics.median(t["portal"]) / n
-            rows.append(Row(
-                "2b facade added per call / bare portal.call (0 ms)",
-                f"+{fmt_time(statistics.median(added))} (sync {fmt_time(statistics.median(t['sync']) / n)},"
-                f" async {fmt_time(statistics.median(t['aio']) / n)}), portal {fmt_time(hop)}",
-                median_ratio([x * n for x in added], t["portal"]), None,
-                {"calls_per_round": n, "rounds": k, **t},
-            ))
+            rows.append(
+                Row(
+                    "2b facade added per call / bare portal.call (0 ms)",
+                    f"+{fmt_time(statistics.median(added))} (sync {fmt_time(statistics.median(t['sync']) / n)},"
+                    f" async {fmt_time(statistics.median(t['aio']) / n)}), portal {fmt_time(hop)}",
+                    median_ratio([x * n for x in added], t["portal"]),
+                    None,
+                    {"calls_per_round": n, "rounds": k, **t},
+                )
+            )
 
             n = size["parallel_calls"]
             t = rounds(k, sync=lambda: fast.sync_threads(n, THREADS), aio=lambda: fast.async_tasks(n, THREADS))
-            rows.append(Row(
-                f"3a facade x{THREADS} threads / async x{THREADS} tasks (calls/s)",
-                f"sync {fmt_rate(n * k / sum(t['sync']))}, async {fmt_rate(n * k / sum(t['aio']))}",
-                median_ratio(t["aio"], t["sync"]), Target(">=", 0.8),
-                {"calls_per_round": n, "rounds": k, **t},
-            ))
+            rows.append(
+                Row(
+                    f"3a facade x{THREADS} threads / async x{THREADS} tasks (calls/s)",
+                    f"sync {fmt_rate(n * k / sum(t['sync']))}, async {fmt_rate(n * k / sum(t['aio']))}",
+                    median_ratio(t["aio"], t["sync"]),
+                    Target(">=", 0.8),
+                    {"calls_per_round": n, "rounds": k, **t},
+                )
+            )
 
             n = size["slow_parallel_calls"]
             k2 = max(1, k // 2)
             t = rounds(k2, sync=lambda: slow.sync_threads(n, THREADS), aio=lambda: slow.async_tasks(n, THREADS))
-            rows.append(Row(
-                "3a' the same against a 20 ms server (calls/s)",
-                f"sync {fmt_rate(n * k2 / sum(t['sync']))}, async {fmt_rate(n * k2 / sum(t['aio']))}",
-                median_ratio(t["aio"], t["sync"]), Target(">=", 0.8),
-                {"calls_per_round": n, "rounds": k2, **t},
-            ))
+            rows.append(
+                Row(
+                    "3a' the same against a 20 ms server (calls/s)",
+                    f"sync {fmt_rate(n * k2 / sum(t['sync']))}, async {fmt_rate(n * k2 / sum(t['aio']))}",
+                    median_ratio(t["aio"], t["sync"]),
+                    Target(">=", 0.8),
+                    {"calls_per_round": n, "rounds": k2, **t},
+                )
+            )
 
             n = size["bulk_calls"]
             t = rounds(k, sync=lambda: fast.sync_dial_many(n), aio=lambda: fast.async_dial_many(n))
-            rows.append(Row(
-                f"3d facade / async dial_many, {n} calls, c={BULK_CONCURRENCY} (calls/s)",
-                f"sync {fmt_rate(n * k / sum(t['sync']))}, async {fmt_rate(n * k / sum(t['aio']))}",
-                median_ratio(t["aio"], t["sync"]), Target(">=", 0.9),
-                {"calls_per_round": n, "rounds": k, **t},
-            ))
+            rows.append(
+                Row(
+                    f"3d facade / async dial_many, {n} calls, c={BULK_CONCURRENCY} (calls/s)",
+                    f"sync {fmt_rate(n * k / sum(t['sync']))}, async {fmt_rate(n * k / sum(t['aio']))}",
+                    median_ratio(t["aio"], t["sync"]),
+                    Target(">=", 0.9),
+                    {"calls_per_round": n, "rounds": k, **t},
+                )
+            )
 
             for label, ps in zip("bc", PAGE_SIZES, strict=True):
                 t = rounds(k, sync=partial(fast.sync_records, ps), aio=partial(fast.async_records, ps))
-                rows.append(Row(
-                    f"3{label} facade / async iteration, {RECORDS} recs, page {ps} (rec/s)",
-                    f"sync {fmt_rate(RECORDS * k / sum(t['sync']))}, async {fmt_rate(RECORDS * k / sum(t['aio']))}",
-                    median_ratio(t["aio"], t["sync"]), Target(">=", 0.9),
-                    {"records": RECORDS, "page_size": ps, "rounds": k, **t},
-                ))
+                rows.append(
+                    Row(
+                        f"3{label} facade / async iteration, {RECORDS} recs, page {ps} (rec/s)",
+                        f"sync {fmt_rate(RECORDS * k / sum(t['sync']))}, async {fmt_rate(RECORDS * k / sum(t['aio']))}",
+                        median_ratio(t["aio"], t["sync"]),
+                        Target(">=", 0.9),
+                        {"records": RECORDS, "page_size": ps, "rounds": k, **t},
+                    )
+                )
         finally:
             slow.close()
             fast.close()

@@ -14,15 +14,22 @@ from voicekit.telecmi import Bridge, Dial, Pstn
 
 
 async def main() -> None:
-    async with Sandbox() as sb, voicekit.AsyncTeleCMI(
-        appid=sb.telecmi_appid, secret=sb.telecmi_secret, base_url=sb.url, piopiy_url=sb.url,
-        rate_limit=50,
-    ) as tc:
+    async with (
+        Sandbox() as sb,
+        voicekit.AsyncTeleCMI(
+            appid=sb.telecmi_appid,
+            secret=sb.telecmi_secret,
+            base_url=sb.url,
+            piopiy_url=sb.url,
+            rate_limit=50,
+        ) as tc,
+    ):
         call = await tc.play_music(from_=19170000000, to=19170000001, file_name="welcome.wav")
         print("play a music:", call.status, call.request_id)
 
         call = await tc.make_call(
-            from_=19170000000, to=19170000001,
+            from_=19170000000,
+            to=19170000001,
             pcmo=[Bridge(from_=19170000000, duration=300, connect=[Pstn(number=19170000002)])],
         )
         print("bridge:", call.status, call.request_id)
@@ -34,8 +41,9 @@ async def main() -> None:
         except CallOutcomeUnknownError as exc:
             print("outcome unknown, not retried:", exc.request["to"])
 
-        specs = (Dial(key=str(n), from_=19170000000, to=n, file_name="welcome.wav")
-                 for n in range(9100000000, 9100000100))
+        specs = (
+            Dial(key=str(n), from_=19170000000, to=n, file_name="welcome.wav") for n in range(9100000000, 9100000100)
+        )
         placed = sum([outcome.ok async for outcome in tc.dial_many(specs, concurrency=16)])
         print("bulk:", placed, "placed")
 

@@ -32,8 +32,9 @@ async def place_and_await(request: web.Request) -> web.Response:
     body = await request.json()
     tc, tracker = request.app[TELECMI], request.app[TRACKER]
     try:
-        call = await tc.play_music(from_=CALLER_ID, to=body["to"], file_name="welcome.wav",
-                                   extra_params={"order": body.get("order")})
+        call = await tc.play_music(
+            from_=CALLER_ID, to=body["to"], file_name="welcome.wav", extra_params={"order": body.get("order")}
+        )
     except voicekit.errors.ValidationError as exc:
         return web.json_response({"error": str(exc)}, status=400)
     try:
@@ -41,14 +42,16 @@ async def place_and_await(request: web.Request) -> web.Response:
     except CallTrackingTimeout:
         # Still going, or the webhook is late: the caller can look it up later by request_id.
         return web.json_response({"request_id": call.request_id, "outcome": "pending"}, status=202)
-    return web.json_response({
-        "request_id": call.request_id,
-        "outcome": end.outcome,
-        "talked_seconds": end.duration,
-        "hangup_reason": end.hangup_reason,
-        # extra_params come back in the vendor's record: tie the call to your own data with them.
-        "order": end.record.extra_params.get("order") if isinstance(end.record, TeleCMICdr) else None,
-    })
+    return web.json_response(
+        {
+            "request_id": call.request_id,
+            "outcome": end.outcome,
+            "talked_seconds": end.duration,
+            "hangup_reason": end.hangup_reason,
+            # extra_params come back in the vendor's record: tie the call to your own data with them.
+            "order": end.record.extra_params.get("order") if isinstance(end.record, TeleCMICdr) else None,
+        }
+    )
 
 
 def make_app(tc: voicekit.AsyncTeleCMI, tracker: CallTracker) -> web.Application:
@@ -62,9 +65,15 @@ def make_app(tc: voicekit.AsyncTeleCMI, tracker: CallTracker) -> web.Application
 async def main() -> None:
     plan = OutcomePlan(ring=3, talk=20, seed=2024)
     plan.set("9100000002", answer=False)  # this one never picks up
-    async with Sandbox(outcomes=plan, time_scale=0.01) as sb, voicekit.AsyncTeleCMI(
-        appid=sb.telecmi_appid, secret=sb.telecmi_secret, base_url=sb.url, piopiy_url=sb.url,
-    ) as tc:
+    async with (
+        Sandbox(outcomes=plan, time_scale=0.01) as sb,
+        voicekit.AsyncTeleCMI(
+            appid=sb.telecmi_appid,
+            secret=sb.telecmi_secret,
+            base_url=sb.url,
+            piopiy_url=sb.url,
+        ) as tc,
+    ):
         runner = web.AppRunner(make_app(tc, CallTracker()), access_log=None)
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", 0).start()
@@ -75,8 +84,10 @@ async def main() -> None:
                 for order, to in enumerate((9100000001, 9100000002), start=1):
                     async with http.post(app_url + "/calls", json={"to": to, "order": order}) as resp:
                         result = await resp.json()
-                    print(f"placed a call to {to} (order {result['order']}): {result['outcome']}, "
-                          f"talked {result['talked_seconds']} s, hangup reason {result['hangup_reason']}")
+                    print(
+                        f"placed a call to {to} (order {result['order']}): {result['outcome']}, "
+                        f"talked {result['talked_seconds']} s, hangup reason {result['hangup_reason']}"
+                    )
         finally:
             await runner.cleanup()
 

@@ -140,9 +140,16 @@ Plan = Callable[[Request, int], Action]
 
 
 _REASONS = {
-    200: "OK", 307: "Temporary Redirect", 308: "Permanent Redirect", 401: "Unauthorized",
-    404: "Not Found", 429: "Too Many Requests", 500: "Internal Server Error", 502: "Bad Gateway",
-    503: "Service Unavailable", 504: "Gateway Timeout",
+    200: "OK",
+    307: "Temporary Redirect",
+    308: "Permanent Redirect",
+    401: "Unauthorized",
+    404: "Not Found",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
 }
 
 
@@ -184,10 +191,7 @@ class FaultServer:
 
     def count(self, path: str, number: str | int | None = None) -> int:
         with self._lock:
-            return sum(
-                1 for r in self.requests
-                if r.path == path and (number is None or r.number == str(number))
-            )
+            return sum(1 for r in self.requests if r.path == path and (number is None or r.number == str(number)))
 
     def paths(self) -> list[str]:
         with self._lock:
@@ -243,10 +247,7 @@ class FaultServer:
                     return
                 with self._lock:
                     self.requests.append(request)
-                    nth = sum(
-                        1 for r in self.requests
-                        if r.path == request.path and r.number == request.number
-                    )
+                    nth = sum(1 for r in self.requests if r.path == request.path and r.number == request.number)
                 plan = self.token_plan if request.path == TOKEN else self.plan
                 if request.path not in CALL_PATHS and request.path != TOKEN:
                     plan = healthy
@@ -259,13 +260,10 @@ class FaultServer:
             if not writer.transport.is_closing():
                 writer.transport.abort()
 
-    async def _play(
-        self, action: Action, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> bool:
+    async def _play(self, action: Action, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
         """Play `action`; True if the connection stays open for the next request."""
         if isinstance(action, Reply):
-            headers = {"Content-Type": action.content_type, "Content-Length": str(len(action.body)),
-                       **action.headers}
+            headers = {"Content-Type": action.content_type, "Content-Length": str(len(action.body)), **action.headers}
             writer.write(_head(action.status, headers) + action.body)
             await writer.drain()
             return True
@@ -291,8 +289,7 @@ class FaultServer:
                 writer.close()
             return False
         if isinstance(action, Truncated):
-            headers = {"Content-Type": "application/json",
-                       "Content-Length": str(len(action.body) + action.missing)}
+            headers = {"Content-Type": "application/json", "Content-Length": str(len(action.body) + action.missing)}
             writer.write(_head(200, headers) + action.body)
             await writer.drain()
             writer.close()

@@ -72,8 +72,22 @@ class PostgresServer:
             f.write(PG_PASSWORD)
         if self._as:
             os.chown(pwfile, user.pw_uid, user.pw_gid)
-        self._run([initdb, "-D", self.data, "-U", PG_USER, "--pwfile", pwfile, "--auth", "scram-sha-256",
-                   "-E", "UTF8", "--no-sync"])
+        self._run(
+            [
+                initdb,
+                "-D",
+                self.data,
+                "-U",
+                PG_USER,
+                "--pwfile",
+                pwfile,
+                "--auth",
+                "scram-sha-256",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ]
+        )
         os.remove(pwfile)
         self.start()
         with self.admin() as conn:
@@ -86,8 +100,21 @@ class PostgresServer:
 
     def start(self) -> None:
         options = f"-p {self.port} -h 127.0.0.1 -k {self.dir} -c fsync=off -c max_connections=200"
-        self._run([self._pg_ctl, "-D", self.data, "-l", os.path.join(self.dir, "log"), "-o", options,
-                   "-w", "-t", "60", "start"])
+        self._run(
+            [
+                self._pg_ctl,
+                "-D",
+                self.data,
+                "-l",
+                os.path.join(self.dir, "log"),
+                "-o",
+                options,
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ]
+        )
 
     def stop(self, mode: str = "fast") -> None:
         self._run([self._pg_ctl, "-D", self.data, "-m", mode, "-w", "-t", "60", "stop"])
@@ -126,9 +153,25 @@ class RedisServer:
         self.dir = tempfile.mkdtemp(prefix="voicekit-redis-")
         self.port = free_port()
         self.proc = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", self.dir, "--daemonize", "no", "--protected-mode", "yes"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                self.dir,
+                "--daemonize",
+                "no",
+                "--protected-mode",
+                "yes",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 30
         while True:

@@ -6,6 +6,7 @@ import itertools
 
 import pytest
 
+from tests._servers import postgres, redis_server  # noqa: F401 - real servers, as fixtures for every test module
 from voicekit import RetryPolicy
 
 _appids = itertools.count(3_000_001)

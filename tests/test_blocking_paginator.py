@@ -35,12 +35,13 @@ class Source:
     async def fetch(self, window: Window, number: int, size: int) -> Page[Item]:
         self.asked.append(number)
         await asyncio.sleep(self.delay)
-        chunk = self.items[(number - 1) * size: number * size]
+        chunk = self.items[(number - 1) * size : number * size]
         return Page(number=number, page_size=size, total=len(self.items), records=chunk)
 
     def paginator(self, *, page_size: int = 10, limit: int | None = None, concurrency: int = 1) -> Paginator[Item]:
-        return Paginator(AsyncPaginator(self.fetch, self.pin, page_size=page_size, limit=limit,
-                                        concurrency=concurrency))
+        return Paginator(
+            AsyncPaginator(self.fetch, self.pin, page_size=page_size, limit=limit, concurrency=concurrency)
+        )
 
 
 def test_iteration_yields_every_record_once_in_order() -> None:

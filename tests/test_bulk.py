@@ -115,6 +115,7 @@ async def test_cancelling_the_consumer_cancels_the_calls_in_flight() -> None:
     with aioresponses() as m:
         m.post(MAKE, callback=stall, repeat=True)
         async with client() as tc:
+
             async def consume() -> None:
                 async for _ in tc.dial_many(specs(100), concurrency=8):
                     pass
@@ -130,8 +131,12 @@ async def test_cancelling_the_consumer_cancels_the_calls_in_flight() -> None:
 async def test_an_async_iterable_of_pcmo_calls() -> None:
     async def rows():
         for i in range(10):
-            yield Dial(key=str(i), from_=19170000000, to=9100000000 + i,
-                       pcmo=[Bridge(from_=19170000000, connect=[Pstn(number=19170000002)])])
+            yield Dial(
+                key=str(i),
+                from_=19170000000,
+                to=9100000000 + i,
+                pcmo=[Bridge(from_=19170000000, connect=[Pstn(number=19170000002)])],
+            )
 
     vendor = Vendor()
     with aioresponses() as m:
@@ -143,8 +148,13 @@ async def test_an_async_iterable_of_pcmo_calls() -> None:
 
 
 async def test_a_spec_with_both_a_flow_and_a_file_is_refused_as_its_outcome() -> None:
-    spec = Dial(key="x", from_=19170000000, to=9100000000, file_name="a.wav",
-                pcmo=[Bridge(from_=19170000000, connect=[Pstn(number=19170000002)])])
+    spec = Dial(
+        key="x",
+        from_=19170000000,
+        to=9100000000,
+        file_name="a.wav",
+        pcmo=[Bridge(from_=19170000000, connect=[Pstn(number=19170000002)])],
+    )
     with aioresponses() as m:
         async with client() as tc:
             (outcome,) = [o async for o in tc.dial_many([spec])]
@@ -169,10 +179,16 @@ def test_the_blocking_dial_many_yields_every_outcome() -> None:
 
 async def test_notify_many_creates_each_notification_once() -> None:
     with aioresponses() as m:
-        m.post(HUAWEI + "/apigovernance/api/oauth/tokenByAkSk",
-               payload={"AccessToken": "t", "Expires": "600", "CreateTime": "0"})
-        m.post(HUAWEI + "/apiaccess/rest/voiceNotification/v2/createVoiceNotification",
-               body=_samples.HUAWEI_RESPONSE, content_type="application/json", repeat=True)
+        m.post(
+            HUAWEI + "/apigovernance/api/oauth/tokenByAkSk",
+            payload={"AccessToken": "t", "Expires": "600", "CreateTime": "0"},
+        )
+        m.post(
+            HUAWEI + "/apiaccess/rest/voiceNotification/v2/createVoiceNotification",
+            body=_samples.HUAWEI_RESPONSE,
+            content_type="application/json",
+            repeat=True,
+        )
         async with AsyncHuaweiVoice(base_url=HUAWEI, app_key="k", app_secret="s", rate_limit=None) as hw:
             rows = [Notify(key=str(i), called=str(8800 + i), play_list=[Prompt(voice_id="1")]) for i in range(30)]
             rows.append(Notify(key="bad", called="", play_list=[Prompt(voice_id="1")]))

@@ -122,8 +122,9 @@ async def test_hold_actions_are_never_retried_blind(sb: Sandbox, method: str, fa
     assert "placed" not in str(unknown.value)
     assert unknown.value.request["secret"] == "***" and sb.telecmi_secret not in str(unknown.value)
     # A fault that let the request through did change the call, once; the others did not.
-    assert sb.live_calls[cmiuuid].hold_changes - before == (0 if fault.get("placed") is False or method == "unhold"
-                                                            else 1)
+    assert sb.live_calls[cmiuuid].hold_changes - before == (
+        0 if fault.get("placed") is False or method == "unhold" else 1
+    )
 
 
 async def test_hold_is_retried_when_the_vendor_says_429(sb: Sandbox) -> None:
@@ -157,8 +158,9 @@ async def test_lookup_finds_the_call_once_it_has_ended(sb: Sandbox) -> None:
 
 def test_blocking_twins() -> None:
     with SyncSandbox(time_scale=1.0, outcomes=OutcomePlan(ring=0, talk=3600)) as sb:
-        with voicekit.TeleCMI(appid=sb.telecmi_appid, secret=sb.telecmi_secret, base_url=sb.url,
-                              piopiy_url=sb.url, rate_limit=None) as tc:
+        with voicekit.TeleCMI(
+            appid=sb.telecmi_appid, secret=sb.telecmi_secret, base_url=sb.url, piopiy_url=sb.url, rate_limit=None
+        ) as tc:
             call = tc.play_music(from_=19170000000, to=19170000001, file_name="welcome.wav")
             cmiuuid = sb.call(lambda: sb.cmiuuids[call.request_id])
             for _ in range(500):
@@ -185,8 +187,9 @@ HANGUP = Endpoint("call_action.hangup", "/v1/call/action", creates_call=False)
 BODY = {"appid": 1, "secret": "s3cr3t-value", "cmiuuid": "c", "action": "holdToggle"}
 
 
-@pytest.mark.parametrize("outcome", [Answer(503, b"{}"), Answer(302, b""), Answer(200, b"not json"),
-                                     TimeoutError(), ConnectionResetError()])
+@pytest.mark.parametrize(
+    "outcome", [Answer(503, b"{}"), Answer(302, b""), Answer(200, b"not json"), TimeoutError(), ConnectionResetError()]
+)
 def test_a_maybe_sent_toggle_is_unknown_and_a_hangup_is_retried(outcome: Any) -> None:
     toggle = classify(TOGGLE, outcome, url="u", request=BODY, secrets=("s3cr3t-value",))
     assert isinstance(toggle.error, ActionOutcomeUnknownError) and not toggle.retryable

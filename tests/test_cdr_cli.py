@@ -25,8 +25,12 @@ def sb() -> Iterator[SyncSandbox]:
 
 
 def env_for(sb: SyncSandbox) -> dict[str, str]:
-    return {"VOICEKIT_TELECMI_BASE_URL": sb.url, "VOICEKIT_TELECMI_PIOPIY_URL": sb.url,
-            "VOICEKIT_TELECMI_APPID": str(sb.telecmi_appid), "VOICEKIT_TELECMI_SECRET": sb.telecmi_secret}
+    return {
+        "VOICEKIT_TELECMI_BASE_URL": sb.url,
+        "VOICEKIT_TELECMI_PIOPIY_URL": sb.url,
+        "VOICEKIT_TELECMI_APPID": str(sb.telecmi_appid),
+        "VOICEKIT_TELECMI_SECRET": sb.telecmi_secret,
+    }
 
 
 def window(sb: SyncSandbox) -> list[str]:
@@ -40,8 +44,9 @@ def invoke(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
 
 def test_export_csv_streams_every_record_in_order(tmp_path: Path, sb: SyncSandbox) -> None:
     out = tmp_path / "cdr.csv"
-    code, text = invoke("cdr", "export", *window(sb), "--page-size", "50", "--concurrency", "6", "-o", str(out),
-                        env=env_for(sb))
+    code, text = invoke(
+        "cdr", "export", *window(sb), "--page-size", "50", "--concurrency", "6", "-o", str(out), env=env_for(sb)
+    )
     assert code == 0, text
     assert f"exported {SEEDED} records" in text
     with open(out, newline="", encoding="utf-8") as f:
@@ -70,8 +75,19 @@ def test_export_a_sub_window_given_as_iso_datetimes(tmp_path: Path, sb: SyncSand
     end = dt.datetime.fromtimestamp(sb.seed_end_ms / 1000, tz=dt.UTC)
     since = (end - dt.timedelta(hours=6)).isoformat()
     out = tmp_path / "six-hours.jsonl"
-    code, text = invoke("cdr", "export", "--since", since, "--until", end.isoformat(), "--format", "jsonl",
-                        "-o", str(out), env=env_for(sb))
+    code, text = invoke(
+        "cdr",
+        "export",
+        "--since",
+        since,
+        "--until",
+        end.isoformat(),
+        "--format",
+        "jsonl",
+        "-o",
+        str(out),
+        env=env_for(sb),
+    )
     assert code == 0, text
     times = [json.loads(line)["time"] for line in out.read_text().splitlines()]
     assert abs(len(times) - SEEDED / 4) <= 2
@@ -94,8 +110,11 @@ def test_stats_charts_calls_per_hour_and_billed_seconds(sb: SyncSandbox) -> None
 @pytest.mark.parametrize(
     ("args", "code", "message"),
     [
-        (["cdr", "export", "--since", "1700000000", "--until", "1700000001000"], 1,
-         "ValidationError: start: must be epoch milliseconds"),
+        (
+            ["cdr", "export", "--since", "1700000000", "--until", "1700000001000"],
+            1,
+            "ValidationError: start: must be epoch milliseconds",
+        ),
         (["cdr", "export", "--since", "yesterday"], 2, "neither an ISO 8601 date-time"),
         (["cdr", "export", "--seed-records", "10"], 2, "--seed-records only applies with --sandbox"),
     ],

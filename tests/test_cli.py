@@ -20,14 +20,25 @@ def run(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
 def test_the_demo_runs_every_step_to_completion() -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "voicekit", "demo", "--calls", "60", "--rate", "200"],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
         env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "COLUMNS": "120"},
     )
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
-    for line in ("1. play a music", "2. bridge a call", "3. click-to-call", "4. Huawei voice notification",
-                 "release event via voicekit.webhooks", "5. a burst of 60 calls",
-                 "placed=60 failed=0 unknown=0", "6. call records", "paged all 63 records", "demo complete"):
+    for line in (
+        "1. play a music",
+        "2. bridge a call",
+        "3. click-to-call",
+        "4. Huawei voice notification",
+        "release event via voicekit.webhooks",
+        "5. a burst of 60 calls",
+        "placed=60 failed=0 unknown=0",
+        "6. call records",
+        "paged all 63 records",
+        "demo complete",
+    ):
         assert line in out, line
     assert "Traceback" not in proc.stderr
 
@@ -37,7 +48,9 @@ def test_the_demo_fits_80_columns_without_breaking_or_cropping_a_line() -> None:
 
     proc = subprocess.run(
         [sys.executable, "-m", "voicekit", "demo", "--calls", "20", "--rate", "200"],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
         env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "COLUMNS": "80"},
     )
     assert proc.returncode == 0, proc.stderr
@@ -46,18 +59,33 @@ def test_the_demo_fits_80_columns_without_breaking_or_cropping_a_line() -> None:
     for code_line in CODE.splitlines():  # each line of the code panel is there whole
         if code_line.strip():
             assert any(code_line in line for line in lines), code_line
-    for whole in ("sandbox on http://127.0.0.1:", "release event via voicekit.webhooks: 12 s, ",
-                  "placed=20 failed=0 unknown=0"):
+    for whole in (
+        "sandbox on http://127.0.0.1:",
+        "release event via voicekit.webhooks: 12 s, ",
+        "placed=20 failed=0 unknown=0",
+    ):
         assert any(whole in line for line in lines), whole
 
 
 @pytest.mark.parametrize(
     ("args", "expect"),
     [
-        (["call", "play", "--from", "19170000000", "--to", "19170000001", "--file", "welcome.wav"],
-         "call placed"),
-        (["call", "bridge", "--from", "19170000000", "--to", "19170000001", "--connect", "19170000002",
-          "--duration", "300"], "call placed"),
+        (["call", "play", "--from", "19170000000", "--to", "19170000001", "--file", "welcome.wav"], "call placed"),
+        (
+            [
+                "call",
+                "bridge",
+                "--from",
+                "19170000000",
+                "--to",
+                "19170000001",
+                "--connect",
+                "19170000002",
+                "--duration",
+                "300",
+            ],
+            "call placed",
+        ),
         (["click2call", "--user-id", "101_1111112", "--to", "9100000000"], "click-to-call initiated"),
         (["notify", "--called", "8899", "--voice-id", "100001", "--param", "100"], "notification created"),
     ],
@@ -71,10 +99,14 @@ def test_single_calls_on_the_sandbox(args: list[str], expect: str) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["call", "play", "--from", "19170000000", "--to", "12ab", "--file", "welcome.wav", "--sandbox"],
-         "ValidationError: to:"),
-        (["call", "play", "--from", "19170000000", "--to", "19170000001", "--file", "nope.wav", "--sandbox"],
-         "NotFoundError (HTTP 404"),
+        (
+            ["call", "play", "--from", "19170000000", "--to", "12ab", "--file", "welcome.wav", "--sandbox"],
+            "ValidationError: to:",
+        ),
+        (
+            ["call", "play", "--from", "19170000000", "--to", "19170000001", "--file", "nope.wav", "--sandbox"],
+            "NotFoundError (HTTP 404",
+        ),
         (["notify", "--called", "8899", "--sandbox"], "ValidationError: voice_id"),
     ],
 )
@@ -86,8 +118,17 @@ def test_a_voicekit_error_is_one_line_and_a_non_zero_exit(args: list[str], messa
 
 
 def test_missing_credentials_name_the_variable() -> None:
-    code, out = run("call", "play", "--from", "19170000000", "--to", "19170000001", "--file", "a.wav",
-                    env={"VOICEKIT_TELECMI_APPID": "", "VOICEKIT_TELECMI_SECRET": ""})
+    code, out = run(
+        "call",
+        "play",
+        "--from",
+        "19170000000",
+        "--to",
+        "19170000001",
+        "--file",
+        "a.wav",
+        env={"VOICEKIT_TELECMI_APPID": "", "VOICEKIT_TELECMI_SECRET": ""},
+    )
     assert code == 1
     assert "VOICEKIT_TELECMI_APPID" in out
 
@@ -100,7 +141,9 @@ def test_the_sandbox_command_serves_until_interrupted() -> None:
 
     proc = subprocess.Popen(
         [sys.executable, "-m", "voicekit", "sandbox", "--port", "0"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
         env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "COLUMNS": "200"},
     )
     try:
@@ -127,7 +170,9 @@ def test_the_sandbox_command_serves_until_interrupted() -> None:
 def test_the_sandbox_banner_prints_one_export_per_line_at_80_columns() -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "voicekit", "sandbox", "--port", "0"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
         env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "COLUMNS": "80"},
     )
     try:
@@ -140,9 +185,15 @@ def test_the_sandbox_banner_prints_one_export_per_line_at_80_columns() -> None:
         proc.communicate(timeout=30)
     exports = [line.strip() for line in banner if line.strip().startswith("export ")]
     names = [line.split()[1].split("=", 1)[0] for line in exports]
-    assert names == ["VOICEKIT_TELECMI_APPID", "VOICEKIT_TELECMI_SECRET", "VOICEKIT_TELECMI_BASE_URL",
-                     "VOICEKIT_TELECMI_PIOPIY_URL", "VOICEKIT_HUAWEI_BASE_URL", "VOICEKIT_HUAWEI_APP_KEY",
-                     "VOICEKIT_HUAWEI_APP_SECRET"]
+    assert names == [
+        "VOICEKIT_TELECMI_APPID",
+        "VOICEKIT_TELECMI_SECRET",
+        "VOICEKIT_TELECMI_BASE_URL",
+        "VOICEKIT_TELECMI_PIOPIY_URL",
+        "VOICEKIT_HUAWEI_BASE_URL",
+        "VOICEKIT_HUAWEI_APP_KEY",
+        "VOICEKIT_HUAWEI_APP_SECRET",
+    ]
     for line in exports:  # one variable per line, its value whole (a URL is never broken)
         assert line.count("=") == 1 and len(line.split()) == 2, line
     assert all(line.split("=", 1)[1].startswith("http://127.0.0.1:") for line in exports if "_URL=" in line)

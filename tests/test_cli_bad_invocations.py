@@ -18,8 +18,10 @@ from voicekit.cli import main
 
 #: Unreachable on purpose: none of these invocations may get as far as dialing.
 NOWHERE_ENV = {
-    "VOICEKIT_TELECMI_APPID": "2222226", "VOICEKIT_TELECMI_SECRET": "x",
-    "VOICEKIT_TELECMI_BASE_URL": "http://127.0.0.1:9", "VOICEKIT_TELECMI_PIOPIY_URL": "http://127.0.0.1:9",
+    "VOICEKIT_TELECMI_APPID": "2222226",
+    "VOICEKIT_TELECMI_SECRET": "x",
+    "VOICEKIT_TELECMI_BASE_URL": "http://127.0.0.1:9",
+    "VOICEKIT_TELECMI_PIOPIY_URL": "http://127.0.0.1:9",
 }
 
 
@@ -42,8 +44,15 @@ def files(tmp_path: Path) -> Path:
     (tmp_path / "corrupt.db").write_bytes(b"SQLite format 3\x00" + os.urandom(4000))
     (tmp_path / "text.db").write_text("not a database\n", encoding="utf-8")
     (tmp_path / "adir").mkdir()
-    code = CliRunner().invoke(main, ["dial", str(tmp_path / "c.csv"), "--journal", str(tmp_path / "c.db"),
-                                     "--sandbox", "--rate", "0"], catch_exceptions=False).exit_code
+    code = (
+        CliRunner()
+        .invoke(
+            main,
+            ["dial", str(tmp_path / "c.csv"), "--journal", str(tmp_path / "c.db"), "--sandbox", "--rate", "0"],
+            catch_exceptions=False,
+        )
+        .exit_code
+    )
     assert code == 0
     return tmp_path
 
@@ -117,9 +126,16 @@ def test_as_a_process_the_error_is_one_line_on_stderr(files: Path, args: list[st
     for port in busy_port():
         argv = [a.format(d=files, busy=port) for a in args]
         proc = subprocess.run(
-            [sys.executable, "-m", "voicekit", *argv], capture_output=True, text=True, timeout=60,
-            env={**os.environ, **NOWHERE_ENV, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p),
-                 "COLUMNS": "400"},
+            [sys.executable, "-m", "voicekit", *argv],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={
+                **os.environ,
+                **NOWHERE_ENV,
+                "PYTHONPATH": os.pathsep.join(p for p in sys.path if p),
+                "COLUMNS": "400",
+            },
         )
     assert proc.returncode == 1, proc.stderr
     assert message in proc.stderr

@@ -18,9 +18,14 @@ def test_the_rate_option_maps_to_the_client_default_no_limit_or_the_rate() -> No
     assert rate_limit(7.5) == 7.5
 
 
-@pytest.mark.parametrize(("rate", "limit"), [
-    (None, RateLimit(rate=C.DEFAULT_TELECMI_RATE)), (0, None), (7.5, RateLimit(rate=7.5)),
-])
+@pytest.mark.parametrize(
+    ("rate", "limit"),
+    [
+        (None, RateLimit(rate=C.DEFAULT_TELECMI_RATE)),
+        (0, None),
+        (7.5, RateLimit(rate=7.5)),
+    ],
+)
 def test_a_blocking_client_on_a_sandbox_of_its_own(rate: float | None, limit: RateLimit | None) -> None:
     with blocking_client(TeleCMI, sandbox=True, rate=rate, page_concurrency=3) as tc:
         assert isinstance(tc, TeleCMI)

@@ -24,10 +24,15 @@ def sb() -> Iterator[SyncSandbox]:
 
 
 def env_for(sb: SyncSandbox) -> dict[str, str]:
-    return {"VOICEKIT_TELECMI_BASE_URL": sb.url, "VOICEKIT_TELECMI_PIOPIY_URL": sb.url,
-            "VOICEKIT_TELECMI_APPID": str(sb.telecmi_appid), "VOICEKIT_TELECMI_SECRET": sb.telecmi_secret,
-            "VOICEKIT_HUAWEI_BASE_URL": sb.url, "VOICEKIT_HUAWEI_APP_KEY": sb.huawei_app_key,
-            "VOICEKIT_HUAWEI_APP_SECRET": sb.huawei_app_secret}
+    return {
+        "VOICEKIT_TELECMI_BASE_URL": sb.url,
+        "VOICEKIT_TELECMI_PIOPIY_URL": sb.url,
+        "VOICEKIT_TELECMI_APPID": str(sb.telecmi_appid),
+        "VOICEKIT_TELECMI_SECRET": sb.telecmi_secret,
+        "VOICEKIT_HUAWEI_BASE_URL": sb.url,
+        "VOICEKIT_HUAWEI_APP_KEY": sb.huawei_app_key,
+        "VOICEKIT_HUAWEI_APP_SECRET": sb.huawei_app_secret,
+    }
 
 
 def invoke(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
@@ -43,8 +48,18 @@ def one_object(stdout: str) -> dict[str, Any]:
 
 
 def test_call_play_json_is_the_result_and_the_call_is_in_the_ledger(sb: SyncSandbox) -> None:
-    code, out, _ = invoke("call", "play", "--from", "19170000000", "--to", "19170000001", "--file", "welcome.wav",
-                          "--json", env=env_for(sb))
+    code, out, _ = invoke(
+        "call",
+        "play",
+        "--from",
+        "19170000000",
+        "--to",
+        "19170000001",
+        "--file",
+        "welcome.wav",
+        "--json",
+        env=env_for(sb),
+    )
     assert code == ExitCode.OK == 0
     data = one_object(out)
     assert data["ok"] is True and data["status"] == "progress"
@@ -54,8 +69,10 @@ def test_call_play_json_is_the_result_and_the_call_is_in_the_ledger(sb: SyncSand
 @pytest.mark.parametrize(
     ("args", "keys"),
     [
-        (["call", "bridge", "--from", "19170000000", "--to", "19170000001", "--connect", "19170000002"],
-         {"ok", "request_id", "status"}),
+        (
+            ["call", "bridge", "--from", "19170000000", "--to", "19170000001", "--connect", "19170000002"],
+            {"ok", "request_id", "status"},
+        ),
         (["click2call", "--user-id", "101_1111112", "--to", "9100000000"], {"ok", "request_id", "message"}),
         (["notify", "--called", "8899", "--voice-id", "100001"], {"ok", "call_serial_no"}),
     ],
@@ -68,12 +85,16 @@ def test_every_single_call_command_has_json(sb: SyncSandbox, args: list[str], ke
 
 
 def test_an_error_with_json_is_an_object_too_and_names_the_flag(sb: SyncSandbox) -> None:
-    code, out, err = invoke("call", "play", "--from", "19170000000", "--to", "12ab", "--file", "welcome.wav",
-                            "--json", env=env_for(sb))
+    code, out, err = invoke(
+        "call", "play", "--from", "19170000000", "--to", "12ab", "--file", "welcome.wav", "--json", env=env_for(sb)
+    )
     assert code == ExitCode.ERROR == 1
     data = one_object(out)
-    assert data == {"ok": False, "exit_code": 1, "error": {
-        "type": "ValidationError", "field": "to", "message": data["error"]["message"]}}
+    assert data == {
+        "ok": False,
+        "exit_code": 1,
+        "error": {"type": "ValidationError", "field": "to", "message": data["error"]["message"]},
+    }
     assert "(option --to)" in err
     assert sb.calls == []
 
@@ -95,8 +116,18 @@ def test_a_validation_error_names_its_flag(sb: SyncSandbox, args: list[str], fla
 
 def test_an_unknown_outcome_has_its_own_exit_code(sb: SyncSandbox) -> None:
     sb.faults.add(MAKE_CALL, status=503)  # placed, then 503: the call may have rung
-    code, out, err = invoke("call", "play", "--from", "19170000000", "--to", "19170000001", "--file", "welcome.wav",
-                            "--json", env=env_for(sb))
+    code, out, err = invoke(
+        "call",
+        "play",
+        "--from",
+        "19170000000",
+        "--to",
+        "19170000001",
+        "--file",
+        "welcome.wav",
+        "--json",
+        env=env_for(sb),
+    )
     assert code == ExitCode.UNKNOWN == 4
     data = one_object(out)
     assert data["error"]["type"] == "CallOutcomeUnknownError" and data["exit_code"] == 4
@@ -105,8 +136,9 @@ def test_an_unknown_outcome_has_its_own_exit_code(sb: SyncSandbox) -> None:
 
 
 def test_a_refused_call_is_exit_1_not_unknown(sb: SyncSandbox) -> None:
-    code, out, _ = invoke("call", "play", "--from", "19170000000", "--to", "19170000001", "--file", "nope.wav",
-                          "--json", env=env_for(sb))
+    code, out, _ = invoke(
+        "call", "play", "--from", "19170000000", "--to", "19170000001", "--file", "nope.wav", "--json", env=env_for(sb)
+    )
     assert code == 1
     assert one_object(out)["error"]["status"] == 404
 
@@ -123,14 +155,28 @@ def test_notify_takes_every_play_list_source_in_order_and_a_priority(
 
     monkeypatch.setattr(HuaweiVoice, "create_voice_notification", spy)
     code, out, _ = invoke(
-        "notify", "--called", "8899", "--voice-file", "hello.wav", "--play", "voice-id:100001",
-        "--play", "template-id:T7:100|200", "--priority", "2", "--json", env=env_for(sb),
+        "notify",
+        "--called",
+        "8899",
+        "--voice-file",
+        "hello.wav",
+        "--play",
+        "voice-id:100001",
+        "--play",
+        "template-id:T7:100|200",
+        "--priority",
+        "2",
+        "--json",
+        env=env_for(sb),
     )
     assert code == 0, out
     assert one_object(out)["call_serial_no"] == sb.calls[0].request_id
     (kwargs,) = sent
-    assert kwargs["play_list"] == [Prompt(voice_file_name="hello.wav"), Prompt(voice_id="100001"),
-                                   Prompt(template_id="T7", template_params=["100", "200"])]
+    assert kwargs["play_list"] == [
+        Prompt(voice_file_name="hello.wav"),
+        Prompt(voice_id="100001"),
+        Prompt(template_id="T7", template_params=["100", "200"]),
+    ]
     assert kwargs["priority"] == 2
 
 
@@ -143,8 +189,9 @@ def test_a_malformed_play_item_is_a_usage_error_naming_play(play: str) -> None:
 
 def test_cdr_stats_json_counts_every_record(sb: SyncSandbox) -> None:
     day = 86_400_000
-    code, out, _ = invoke("cdr", "stats", "--since", str(sb.seed_end_ms - day), "--until", str(sb.seed_end_ms),
-                          "--json", env=env_for(sb))
+    code, out, _ = invoke(
+        "cdr", "stats", "--since", str(sb.seed_end_ms - day), "--until", str(sb.seed_end_ms), "--json", env=env_for(sb)
+    )
     assert code == 0, out
     data = one_object(out)
     assert data["records"] == 300
@@ -157,8 +204,14 @@ def test_cdr_stats_json_counts_every_record(sb: SyncSandbox) -> None:
 def test_cdr_stats_json_of_an_empty_window() -> None:
     code, out, _ = invoke("cdr", "stats", "--sandbox", "--seed-records", "0", "--json")
     assert code == 0, out
-    assert one_object(out) == {"ok": True, "records": 0, "billed_seconds": 0, "mean_billed_seconds": None,
-                               "per_hour": [], "billed": one_object(out)["billed"]}
+    assert one_object(out) == {
+        "ok": True,
+        "records": 0,
+        "billed_seconds": 0,
+        "mean_billed_seconds": None,
+        "per_hour": [],
+        "billed": one_object(out)["billed"],
+    }
 
 
 def test_the_help_documents_the_exit_codes() -> None:

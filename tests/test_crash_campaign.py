@@ -48,12 +48,17 @@ def write_campaign(path: Path) -> Path:
 
 def start(sb: SyncSandbox, *args: str) -> subprocess.Popen[str]:
     env = {
-        **os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p), "COLUMNS": "400",
-        "VOICEKIT_TELECMI_BASE_URL": sb.url, "VOICEKIT_TELECMI_PIOPIY_URL": sb.url,
-        "VOICEKIT_TELECMI_APPID": str(sb.telecmi_appid), "VOICEKIT_TELECMI_SECRET": sb.telecmi_secret,
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(p for p in sys.path if p),
+        "COLUMNS": "400",
+        "VOICEKIT_TELECMI_BASE_URL": sb.url,
+        "VOICEKIT_TELECMI_PIOPIY_URL": sb.url,
+        "VOICEKIT_TELECMI_APPID": str(sb.telecmi_appid),
+        "VOICEKIT_TELECMI_SECRET": sb.telecmi_secret,
     }
-    return subprocess.Popen([sys.executable, "-m", "voicekit", *args], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "voicekit", *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
 
 
 def dialed(sb: SyncSandbox) -> Counter[str]:
@@ -124,8 +129,10 @@ def test_a_campaign_killed_again_and_again_dials_nobody_twice(tmp_path: Path) ->
         reached = sum(1 for key in keys if ledger[number(int(key[1:]))])
         figures.append(f"{i + 1:>4}  {len(keys):>7}  {CONCURRENCY:>15}  {reached:>14}  {len(keys) - reached:>24}")
     unknown = {key for key, row in rows.items() if row["state"] == "unknown"}
-    figures.append(f"final: placed {sum(r['state'] == 'placed' for r in rows.values())}, unknown {len(unknown)}, "
-                   f"calls in the ledger {sum(ledger.values())}")
+    figures.append(
+        f"final: placed {sum(r['state'] == 'placed' for r in rows.values())}, unknown {len(unknown)}, "
+        f"calls in the ledger {sum(ledger.values())}"
+    )
     print("\n".join(figures))  # noqa: T201 - the per-kill figures are this test's report (pytest -s shows them)
 
     # Nobody was dialed twice, and nothing outside the campaign was dialed.

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from tests._servers import PG_PASSWORD, PostgresServer, postgres  # noqa: F401 - the fixture
+from tests._servers import PG_PASSWORD, PostgresServer
 from tests.test_crash_campaign import dialed, number, settle, start
 from tests.test_journal import write_csv
 from voicekit.cli import main
@@ -33,15 +33,27 @@ LEASE = 2.0
 
 @pytest.mark.parametrize("restart", [False, True], ids=["kill", "kill-and-restart-the-database"])
 def test_a_worker_killed_midway_stops_nothing_and_dials_nobody_twice(
-    tmp_path: Path, postgres: PostgresServer, monkeypatch: pytest.MonkeyPatch, restart: bool  # noqa: F811
+    tmp_path: Path,
+    postgres: PostgresServer,
+    monkeypatch: pytest.MonkeyPatch,
+    restart: bool,
 ) -> None:
-    csv_path = write_csv(tmp_path / "c.csv",
-                         [[f"k{i}", number(i), "19170000000", "welcome.wav"] for i in range(ROWS)])
+    csv_path = write_csv(tmp_path / "c.csv", [[f"k{i}", number(i), "19170000000", "welcome.wav"] for i in range(ROWS)])
     url = postgres.fresh_database(f"crash_{int(restart)}")
     bare = url.replace(f":{PG_PASSWORD}@", "@")  # the password comes from PGPASSWORD, as the README says
     monkeypatch.setenv("PGPASSWORD", PG_PASSWORD)
-    args = ("dial", str(csv_path), "--journal", bare, "--concurrency", str(CONCURRENCY), "--rate", "0",
-            "--lease", f"{LEASE:g}")
+    args = (
+        "dial",
+        str(csv_path),
+        "--journal",
+        bare,
+        "--concurrency",
+        str(CONCURRENCY),
+        "--rate",
+        "0",
+        "--lease",
+        f"{LEASE:g}",
+    )
     with SyncSandbox(latency=LATENCY) as sb:
         procs = [start(sb, *args) for _ in range(WORKERS)]
         try:
@@ -74,8 +86,10 @@ def test_a_worker_killed_midway_stops_nothing_and_dials_nobody_twice(
     rows = {r["key"]: r for r in map(json.loads, io.StringIO(report.stdout))}
     unknown = {key: row for key, row in rows.items() if row["state"] == "unknown"}
     per_worker = Counter(row["worker"] for row in rows.values())
-    print(f"restart={restart}: {ROWS} rows, {WORKERS} workers x {CONCURRENCY}; per worker {dict(per_worker)}; "  # noqa: T201
-          f"unknown {len(unknown)} (bound {CONCURRENCY}); calls in the ledger {sum(ledger.values())}")
+    print(  # noqa: T201 - the figures are this test's report (pytest -s shows them)
+        f"restart={restart}: {ROWS} rows, {WORKERS} workers x {CONCURRENCY}; per worker {dict(per_worker)}; "
+        f"unknown {len(unknown)} (bound {CONCURRENCY}); calls in the ledger {sum(ledger.values())}"
+    )
 
     assert max(ledger.values()) == 1  # nobody dialed twice
     assert set(rows) == {f"k{i}" for i in range(ROWS)}  # every row accounted for
@@ -91,5 +105,3 @@ def test_a_worker_killed_midway_stops_nothing_and_dials_nobody_twice(
     summary = json.loads(status.stdout)
     assert summary["counts"]["pending"] == 0 and summary["counts"]["sending"] == 0
     assert PG_PASSWORD not in status.stdout and len(summary["workers"]) == WORKERS
-
-

@@ -49,9 +49,12 @@ def sb() -> Iterator[SyncSandbox]:
 
 def env_for(sb: SyncSandbox) -> dict[str, str]:
     return {
-        "VOICEKIT_TELECMI_BASE_URL": sb.url, "VOICEKIT_TELECMI_PIOPIY_URL": sb.url,
-        "VOICEKIT_TELECMI_APPID": str(sb.telecmi_appid), "VOICEKIT_TELECMI_SECRET": sb.telecmi_secret,
-        "VOICEKIT_HUAWEI_BASE_URL": sb.url, "VOICEKIT_HUAWEI_APP_KEY": sb.huawei_app_key,
+        "VOICEKIT_TELECMI_BASE_URL": sb.url,
+        "VOICEKIT_TELECMI_PIOPIY_URL": sb.url,
+        "VOICEKIT_TELECMI_APPID": str(sb.telecmi_appid),
+        "VOICEKIT_TELECMI_SECRET": sb.telecmi_secret,
+        "VOICEKIT_HUAWEI_BASE_URL": sb.url,
+        "VOICEKIT_HUAWEI_APP_KEY": sb.huawei_app_key,
         "VOICEKIT_HUAWEI_APP_SECRET": sb.huawei_app_secret,
     }
 
@@ -81,10 +84,14 @@ def states(db: Path) -> dict[str, State]:
 
 
 def test_a_campaign_is_dialed_once_and_malformed_rows_are_reported(tmp_path: Path, sb: SyncSandbox) -> None:
-    csv_path = write_campaign(tmp_path / "c.csv", 40, extra=[
-        ["bad", "12ab", "19170000000", "welcome.wav"],    # row 42
-        ["nofile", number(99), "19170000000", ""],        # row 43
-    ])
+    csv_path = write_campaign(
+        tmp_path / "c.csv",
+        40,
+        extra=[
+            ["bad", "12ab", "19170000000", "welcome.wav"],  # row 42
+            ["nofile", number(99), "19170000000", ""],  # row 43
+        ],
+    )
     with open(csv_path, "ab") as f:
         f.write(b"latin1,91000\xe900098,19170000000,welcome.wav\r\n")  # row 44: not UTF-8
     db = tmp_path / "c.db"
@@ -108,8 +115,9 @@ def test_unknown_outcomes_are_not_redialed_unless_asked(tmp_path: Path, sb: Sync
     db = tmp_path / "c.db"
     sb.faults.add(MAKE_CALL, drop=True, count=3)  # placed, then the connection drops: unknown
     sb.faults.add(MAKE_CALL, status=500, placed=False, count=2)  # 5xx on call creation: unknown too
-    code, out = invoke("dial", str(csv_path), "--journal", str(db), "--rate", "0", "--concurrency", "4",
-                       env=env_for(sb))
+    code, out = invoke(
+        "dial", str(csv_path), "--journal", str(db), "--rate", "0", "--concurrency", "4", env=env_for(sb)
+    )
     assert code == 4, out  # finished, with unknown rows to reconcile
     assert "5 row(s) have an unknown outcome: they may have been placed" in out
     assert summary(out) == (25, 0, 5, 0)
@@ -122,8 +130,7 @@ def test_unknown_outcomes_are_not_redialed_unless_asked(tmp_path: Path, sb: Sync
     assert summary(out) == (25, 0, 5, 0)
     assert sum(ledger(sb).values()) == 28  # 25 placed + 3 dropped after placing; none re-dialed
 
-    code, out = invoke("dial", str(csv_path), "--journal", str(db), "--redial-unknown", "--rate", "0",
-                       env=env_for(sb))
+    code, out = invoke("dial", str(csv_path), "--journal", str(db), "--redial-unknown", "--rate", "0", env=env_for(sb))
     assert code == 0, out
     # Unknown means they may have been placed: never "provably were not placed".
     assert "5 call(s) whose outcome was unknown (they may have been placed already) are dialed again" in out
@@ -137,8 +144,9 @@ def test_status_and_report(tmp_path: Path, sb: SyncSandbox) -> None:
     csv_path = write_campaign(tmp_path / "c.csv", 12, extra=[["bad", "0", "19170000000", "welcome.wav"]])
     db = tmp_path / "c.db"
     sb.faults.add(MAKE_CALL, drop=True, count=1)
-    code, out = invoke("dial", str(csv_path), "--journal", str(db), "--rate", "0", "--concurrency", "1",
-                       env=env_for(sb))
+    code, out = invoke(
+        "dial", str(csv_path), "--journal", str(db), "--rate", "0", "--concurrency", "1", env=env_for(sb)
+    )
     assert code == 4, out  # unknown rows take precedence over failed ones
 
     code, out = invoke("dial", "status", str(db))
@@ -179,10 +187,23 @@ def test_listen_reconcile_and_report_give_every_row_its_outcome(tmp_path: Path, 
     sb.outcomes = OutcomePlan(answer_rate=0.5, seed=3)
     sb.telecmi_webhook_url = f"http://127.0.0.1:{port}/telecmi"
     sb.cdr_resend_schedule = (0.0, 0.01, 0.02, 0.03)
-    sb.faults.add(MAKE_CALL, status=503, count=4)               # placed, then 503
+    sb.faults.add(MAKE_CALL, status=503, count=4)  # placed, then 503
     sb.faults.add(MAKE_CALL, status=500, placed=False, count=3)  # nothing placed
-    code, out = invoke("dial", str(csv_path), "--journal", str(db), "--rate", "0", "--concurrency", "4",
-                       "--listen", f"127.0.0.1:{port}", "--listen-after", "0.5", env=env_for(sb))
+    code, out = invoke(
+        "dial",
+        str(csv_path),
+        "--journal",
+        str(db),
+        "--rate",
+        "0",
+        "--concurrency",
+        "4",
+        "--listen",
+        f"127.0.0.1:{port}",
+        "--listen-after",
+        "0.5",
+        env=env_for(sb),
+    )
     assert code == 4, out
     unknown_before = summary(out)[2]
     assert 3 <= unknown_before <= 7  # the webhooks of the 503s may have placed them already
@@ -193,8 +214,19 @@ def test_listen_reconcile_and_report_give_every_row_its_outcome(tmp_path: Path, 
     code, out = invoke("dial", "reconcile", str(db), "--settle", "0", env=env_for(sb))
     assert code == 0, out
     assert "not placed (pending again)=3" in out and "still unknown=0" in out
-    code, out = invoke("dial", str(csv_path), "--journal", str(db), "--rate", "0", "--listen",
-                       f"127.0.0.1:{port}", "--listen-after", "0.5", env=env_for(sb))
+    code, out = invoke(
+        "dial",
+        str(csv_path),
+        "--journal",
+        str(db),
+        "--rate",
+        "0",
+        "--listen",
+        f"127.0.0.1:{port}",
+        "--listen-after",
+        "0.5",
+        env=env_for(sb),
+    )
     assert code == 0, out
     assert ledger(sb) == Counter({number(i): 1 for i in range(rows)})
 
@@ -239,18 +271,33 @@ def test_dial_listen_writes_the_outcomes_of_a_campaign_that_already_ran(tmp_path
         request_id = journal.get("k2").request_id  # type: ignore[union-attr]
     port = free_port()
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
-    proc = subprocess.Popen([sys.executable, "-m", "voicekit", "dial", "listen", str(db), "--listen",
-                             f"127.0.0.1:{port}", "--for", "20"], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "voicekit", "dial", "listen", str(db), "--listen", f"127.0.0.1:{port}", "--for", "20"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
-        cdr = {"type": "cdr", "cmiuuid": "u-2", "request_id": request_id, "status": "missed", "duration": 0,
-               "extra_params": json.dumps({"voicekit_key": "k2"}), "to": number(2), "hangup_reason": "sent_reject"}
+        cdr = {
+            "type": "cdr",
+            "cmiuuid": "u-2",
+            "request_id": request_id,
+            "status": "missed",
+            "duration": 0,
+            "extra_params": json.dumps({"voicekit_key": "k2"}),
+            "to": number(2),
+            "hangup_reason": "sent_reject",
+        }
         answers = []
         for body in (json.dumps(cdr), "{broken", json.dumps(cdr)):
             for _ in range(200):  # until it listens: at most 10 s
                 try:
-                    request = urllib.request.Request(f"http://127.0.0.1:{port}/telecmi", data=body.encode(),
-                                                     headers={"Content-Type": "application/json"})
+                    request = urllib.request.Request(
+                        f"http://127.0.0.1:{port}/telecmi",
+                        data=body.encode(),
+                        headers={"Content-Type": "application/json"},
+                    )
                     with urllib.request.urlopen(request, timeout=5) as answer:
                         answers.append(answer.status)
                     break
@@ -281,11 +328,11 @@ def test_listen_and_reconcile_refuse_bad_invocations(tmp_path: Path, sb: SyncSan
 
 def test_another_campaign_is_refused_in_one_line(tmp_path: Path, sb: SyncSandbox) -> None:
     db = tmp_path / "c.db"
-    code, _ = invoke("dial", str(write_campaign(tmp_path / "a.csv", 3)), "--journal", str(db), "--rate", "0",
-                     env=env_for(sb))
+    code, _ = invoke(
+        "dial", str(write_campaign(tmp_path / "a.csv", 3)), "--journal", str(db), "--rate", "0", env=env_for(sb)
+    )
     assert code == 0
-    code, out = invoke("dial", str(write_campaign(tmp_path / "b.csv", 4)), "--journal", str(db),
-                       env=env_for(sb))
+    code, out = invoke("dial", str(write_campaign(tmp_path / "b.csv", 4)), "--journal", str(db), env=env_for(sb))
     assert code == 1
     assert "CampaignMismatchError" in out and "belongs to another campaign" in out
     assert "Traceback" not in out
@@ -310,8 +357,13 @@ def test_errors_are_one_line(tmp_path: Path, args: list[str], message: str) -> N
 
 def test_missing_credentials_name_the_variable(tmp_path: Path) -> None:
     csv_path = write_campaign(tmp_path / "c.csv", 2)
-    code, out = invoke("dial", str(csv_path), "--journal", str(tmp_path / "c.db"),
-                       env={"VOICEKIT_TELECMI_APPID": "", "VOICEKIT_TELECMI_SECRET": ""})
+    code, out = invoke(
+        "dial",
+        str(csv_path),
+        "--journal",
+        str(tmp_path / "c.db"),
+        env={"VOICEKIT_TELECMI_APPID": "", "VOICEKIT_TELECMI_SECRET": ""},
+    )
     assert code == 1 and "VOICEKIT_TELECMI_APPID" in out and "Traceback" not in out
 
 
@@ -319,8 +371,17 @@ def test_shards_split_a_campaign_between_runs(tmp_path: Path, sb: SyncSandbox) -
     csv_path = write_campaign(tmp_path / "c.csv", 60)
     placed = 0
     for shard in ("1/2", "2/2"):
-        code, out = invoke("dial", str(csv_path), "--journal", str(tmp_path / f"s{shard[0]}.db"), "--shard",
-                           shard, "--rate", "0", env=env_for(sb))
+        code, out = invoke(
+            "dial",
+            str(csv_path),
+            "--journal",
+            str(tmp_path / f"s{shard[0]}.db"),
+            "--shard",
+            shard,
+            "--rate",
+            "0",
+            env=env_for(sb),
+        )
         assert code == 0, out
         placed += summary(out)[0]
         assert 0 < summary(out)[0] < 60
@@ -344,7 +405,8 @@ def test_a_huawei_campaign(tmp_path: Path, sb: SyncSandbox) -> None:
 
 
 def test_a_huawei_row_never_placed_stays_unknown_after_reconcile_with_the_reason(
-    tmp_path: Path, sb: SyncSandbox,
+    tmp_path: Path,
+    sb: SyncSandbox,
 ) -> None:
     path = tmp_path / "h.csv"
     with open(path, "w", newline="", encoding="utf-8") as f:
@@ -353,8 +415,7 @@ def test_a_huawei_row_never_placed_stays_unknown_after_reconcile_with_the_reason
         writer.writerows([["n0", "8800", "100001"], ["n1", "8801", "100001"]])
     sb.faults.add(NOTIFY, status=500, placed=False, count=1)
     db = tmp_path / "h.db"
-    code, out = invoke("dial", str(path), "--journal", str(db), "--rate", "0", "--concurrency", "1",
-                       env=env_for(sb))
+    code, out = invoke("dial", str(path), "--journal", str(db), "--rate", "0", "--concurrency", "1", env=env_for(sb))
     assert code == 4, out
     # No Huawei credentials needed: the evidence is the release events in the journal.
     code, out = invoke("dial", "reconcile", str(db), "--settle", "0", "--json", env={})
@@ -366,8 +427,15 @@ def test_a_huawei_row_never_placed_stays_unknown_after_reconcile_with_the_reason
 
 
 def test_the_in_process_sandbox(tmp_path: Path) -> None:
-    code, out = invoke("dial", str(write_campaign(tmp_path / "c.csv", 10)), "--journal", str(tmp_path / "c.db"),
-                       "--sandbox", "--rate", "0")
+    code, out = invoke(
+        "dial",
+        str(write_campaign(tmp_path / "c.csv", 10)),
+        "--journal",
+        str(tmp_path / "c.db"),
+        "--sandbox",
+        "--rate",
+        "0",
+    )
     assert code == 0, out
     assert "sandbox" in out and summary(out) == (10, 0, 0, 0)
 
@@ -375,11 +443,22 @@ def test_the_in_process_sandbox(tmp_path: Path) -> None:
 def test_help_documents_the_csv_and_the_subcommands() -> None:
     code, out = invoke("dial", "--help")
     assert code == 0
-    for text in ("CAMPAIGN.csv --journal CAMPAIGN.db", "file_name", "extra_params", "template_params",
-                 "--redial-unknown", "--shard", "status", "report", "Exit status",
-                 "0    every row of the campaign is placed", "3    the run finished, and some rows failed",
-                 "4    the run finished, and some rows have an unknown outcome",
-                 "5    the run stopped early", "130  interrupted"):
+    for text in (
+        "CAMPAIGN.csv --journal CAMPAIGN.db",
+        "file_name",
+        "extra_params",
+        "template_params",
+        "--redial-unknown",
+        "--shard",
+        "status",
+        "report",
+        "Exit status",
+        "0    every row of the campaign is placed",
+        "3    the run finished, and some rows failed",
+        "4    the run finished, and some rows have an unknown outcome",
+        "5    the run stopped early",
+        "130  interrupted",
+    ):
         assert text in out, text
 
 
@@ -390,9 +469,7 @@ def closed_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_an_unreachable_vendor_stops_the_run_and_the_next_run_dials_those_rows(
-    tmp_path: Path, sb: SyncSandbox
-) -> None:
+def test_an_unreachable_vendor_stops_the_run_and_the_next_run_dials_those_rows(tmp_path: Path, sb: SyncSandbox) -> None:
     csv_path = write_campaign(tmp_path / "c.csv", 200)
     db = tmp_path / "c.db"
     nowhere = f"http://127.0.0.1:{closed_port()}"
@@ -415,8 +492,15 @@ def test_an_unreachable_vendor_stops_the_run_and_the_next_run_dials_those_rows(
 
 def test_refused_credentials_stop_the_run(tmp_path: Path, sb: SyncSandbox) -> None:
     csv_path = write_campaign(tmp_path / "c.csv", 100)
-    code, out = invoke("dial", str(csv_path), "--journal", str(tmp_path / "c.db"), "--rate", "0",
-                       env={**env_for(sb), "VOICEKIT_TELECMI_SECRET": "wrong"})
+    code, out = invoke(
+        "dial",
+        str(csv_path),
+        "--journal",
+        str(tmp_path / "c.db"),
+        "--rate",
+        "0",
+        env={**env_for(sb), "VOICEKIT_TELECMI_SECRET": "wrong"},
+    )
     assert code == 5, out
     assert "the vendor refused the credentials" in out and "Fix the credentials" in out
     assert "Traceback" not in out and not sb.calls
@@ -429,7 +513,10 @@ def cli(sb: SyncSandbox, *args: str) -> subprocess.Popen[str]:
     env = {**os.environ, **env_for(sb), "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
     return subprocess.Popen(
         [sys.executable, "-c", "from voicekit.cli import main; main()", *args],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 

@@ -44,8 +44,14 @@ def blocks() -> list[Block]:
         for match in FENCE.finditer(text):
             before = text[: match.start()].rstrip().rsplit("\n", 1)[-1]
             mark = SKIP_MARK.fullmatch(before.strip())
-            found.append(Block(str(page.relative_to(DOCS)), text.count("\n", 0, match.start()) + 1,
-                               match.group("code"), mark.group("reason") if mark else None))
+            found.append(
+                Block(
+                    str(page.relative_to(DOCS)),
+                    text.count("\n", 0, match.start()) + 1,
+                    match.group("code"),
+                    mark.group("reason") if mark else None,
+                )
+            )
     return found
 
 
@@ -58,9 +64,12 @@ def sandbox_env() -> Iterator[dict[str, str]]:
     with SyncSandbox(seed_records=200) as sb:
         yield {
             **os.environ,
-            "VOICEKIT_TELECMI_APPID": str(sb.telecmi_appid), "VOICEKIT_TELECMI_SECRET": sb.telecmi_secret,
-            "VOICEKIT_TELECMI_BASE_URL": sb.url, "VOICEKIT_TELECMI_PIOPIY_URL": sb.url,
-            "VOICEKIT_HUAWEI_BASE_URL": sb.url, "VOICEKIT_HUAWEI_APP_KEY": sb.huawei_app_key,
+            "VOICEKIT_TELECMI_APPID": str(sb.telecmi_appid),
+            "VOICEKIT_TELECMI_SECRET": sb.telecmi_secret,
+            "VOICEKIT_TELECMI_BASE_URL": sb.url,
+            "VOICEKIT_TELECMI_PIOPIY_URL": sb.url,
+            "VOICEKIT_HUAWEI_BASE_URL": sb.url,
+            "VOICEKIT_HUAWEI_APP_KEY": sb.huawei_app_key,
             "VOICEKIT_HUAWEI_APP_SECRET": sb.huawei_app_secret,
             "PYTHONPATH": os.pathsep.join(p for p in sys.path if p),
         }
@@ -73,14 +82,20 @@ def test_the_docs_have_runnable_blocks_and_skip_few() -> None:
     assert len(skipped) <= 4, f"skip sparingly: {[(b.page, b.line, b.skip) for b in skipped]}"
 
 
-@pytest.mark.parametrize("block", [b for b in BLOCKS if b.skip is None],
-                         ids=[f"{b.page}:{b.line}" for b in BLOCKS if b.skip is None])
-def test_a_python_block_of_the_docs_runs_as_shown(block: Block, sandbox_env: dict[str, str],
-                                                  tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "block", [b for b in BLOCKS if b.skip is None], ids=[f"{b.page}:{b.line}" for b in BLOCKS if b.skip is None]
+)
+def test_a_python_block_of_the_docs_runs_as_shown(block: Block, sandbox_env: dict[str, str], tmp_path: Path) -> None:
     script = tmp_path / "block.py"
     script.write_text(block.code, encoding="utf-8")
-    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path,
-                          env=sandbox_env, timeout=BLOCK_TIMEOUT)
+    proc = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=sandbox_env,
+        timeout=BLOCK_TIMEOUT,
+    )
     assert proc.returncode == 0, f"{block.page}:{block.line}\n{proc.stderr}"
     assert proc.stdout.strip(), "every example shows what it did"
     assert "Traceback" not in proc.stderr and "Warning" not in proc.stderr, proc.stderr
@@ -98,7 +113,10 @@ def test_the_site_and_the_package_name_one_address() -> None:
 def test_mkdocs_builds_the_site_strictly(tmp_path: Path) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")],
-        capture_output=True, text=True, cwd=ROOT, timeout=300,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
         env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
     )
     assert proc.returncode == 0, proc.stderr

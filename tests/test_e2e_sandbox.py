@@ -32,8 +32,7 @@ async def sb() -> AsyncIterator[Sandbox]:
 
 def telecmi(sb: Sandbox, **kwargs: object) -> AsyncTeleCMI:
     options: dict[str, object] = {"rate_limit": None, "retry": FAST_RETRY, **kwargs}
-    return AsyncTeleCMI(appid=sb.telecmi_appid, secret=sb.telecmi_secret, base_url=sb.url, piopiy_url=sb.url,
-                        **options)  # type: ignore[arg-type]
+    return AsyncTeleCMI(appid=sb.telecmi_appid, secret=sb.telecmi_secret, base_url=sb.url, piopiy_url=sb.url, **options)  # type: ignore[arg-type]
 
 
 async def play(tc: AsyncTeleCMI, to: int = 19170000001) -> str:
@@ -43,8 +42,12 @@ async def play(tc: AsyncTeleCMI, to: int = 19170000001) -> str:
 async def test_calls_are_placed_and_become_records(sb: Sandbox) -> None:
     async with telecmi(sb) as tc:
         rid = await play(tc)
-        bridge = await tc.make_call(from_=19170000000, to=19170000002, region="ind",
-                                    pcmo=[Bridge(from_=19170000000, connect=[Pstn(number=19170000003)])])
+        bridge = await tc.make_call(
+            from_=19170000000,
+            to=19170000002,
+            region="ind",
+            pcmo=[Bridge(from_=19170000000, connect=[Pstn(number=19170000003)])],
+        )
         c2c = await tc.click_to_call(user_id=sb.telecmi_user_id, to=9100000000, extra_params={"crm": True})
         await asyncio.sleep(0.05)
         records = [r async for r in tc.outgoing_answered(page_size=2)]
@@ -56,8 +59,9 @@ async def test_documented_refusals_come_back_typed(sb: Sandbox) -> None:
     async with telecmi(sb) as tc:
         with pytest.raises(NotFoundError):
             await tc.play_music(from_=19170000000, to=19170000001, file_name="unknown.wav")
-    async with AsyncTeleCMI(appid=sb.telecmi_appid, secret="wrong", base_url=sb.url, piopiy_url=sb.url,
-                            rate_limit=None) as tc:
+    async with AsyncTeleCMI(
+        appid=sb.telecmi_appid, secret="wrong", base_url=sb.url, piopiy_url=sb.url, rate_limit=None
+    ) as tc:
         with pytest.raises(AuthenticationError) as info:
             await play(tc)
         assert info.value.status == 420
@@ -125,11 +129,16 @@ async def test_a_notification_and_its_release_event_through_the_webhook_handler(
     await web.TCPSite(runner, "127.0.0.1", 0).start()
     url = f"http://127.0.0.1:{runner.addresses[0][1]}/release"
     try:
-        async with AsyncHuaweiVoice(base_url=sb.url, app_key=sb.huawei_app_key,
-                                    app_secret=sb.huawei_app_secret, rate_limit=None) as hw:
+        async with AsyncHuaweiVoice(
+            base_url=sb.url, app_key=sb.huawei_app_key, app_secret=sb.huawei_app_secret, rate_limit=None
+        ) as hw:
             result = await hw.create_voice_notification(
-                called="8899", play_list=[Prompt(voice_id="100001", template_params=["100", "200"])],
-                play_times=1, caller_present="2222201", callback_url=url)
+                called="8899",
+                play_list=[Prompt(voice_id="100001", template_params=["100", "200"])],
+                play_times=1,
+                caller_present="2222201",
+                callback_url=url,
+            )
             event = await asyncio.wait_for(events.get(), timeout=10)
     finally:
         await runner.cleanup()
@@ -143,8 +152,13 @@ async def test_a_notification_and_its_release_event_through_the_webhook_handler(
 async def test_a_token_the_vendor_expired_is_renewed_once(sb: Sandbox) -> None:
     now = [1_800_000_000.0]
     sb.clock = lambda: now[0]
-    async with AsyncHuaweiVoice(base_url=sb.url, app_key=sb.huawei_app_key, app_secret=sb.huawei_app_secret,
-                                rate_limit=None, retry=RetryPolicy(attempts=1)) as hw:
+    async with AsyncHuaweiVoice(
+        base_url=sb.url,
+        app_key=sb.huawei_app_key,
+        app_secret=sb.huawei_app_secret,
+        rate_limit=None,
+        retry=RetryPolicy(attempts=1),
+    ) as hw:
         await hw.create_voice_notification(called="8899", play_list=[Prompt(voice_id="1")])
         now[0] += 7200  # the vendor's clock moves past the token's life; ours does not know yet
         await hw.create_voice_notification(called="8898", play_list=[Prompt(voice_id="1")])

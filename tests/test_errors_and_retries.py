@@ -45,8 +45,9 @@ async def play(tc: AsyncTeleCMI) -> object:
 
 
 async def bridge(tc: AsyncTeleCMI) -> object:
-    return await tc.make_call(from_=19170000000, to=19170000001,
-                              pcmo=[Bridge(from_=19170000000, connect=[Pstn(number=19170000002)])])
+    return await tc.make_call(
+        from_=19170000000, to=19170000001, pcmo=[Bridge(from_=19170000000, connect=[Pstn(number=19170000002)])]
+    )
 
 
 async def click(tc: AsyncTeleCMI) -> object:
@@ -127,9 +128,13 @@ async def test_call_creation_is_never_retried_when_the_outcome_is_unknown(appid,
 
 async def test_call_creation_is_retried_when_the_connection_was_refused(appid) -> None:
     with aioresponses() as m:
-        m.post(MAKE, exception=aiohttp.ClientConnectorError(
-            aiohttp.client_reqrep.ConnectionKey("rest.test", 80, False, True, None, None, None),
-            ConnectionRefusedError(111, "refused")))
+        m.post(
+            MAKE,
+            exception=aiohttp.ClientConnectorError(
+                aiohttp.client_reqrep.ConnectionKey("rest.test", 80, False, True, None, None, None),
+                ConnectionRefusedError(111, "refused"),
+            ),
+        )
         m.post(MAKE, body=_samples.MAKE_CALL_RESPONSE, content_type="application/json")
         async with client(appid) as tc:
             call = await play(tc)
@@ -178,8 +183,7 @@ async def test_a_retry_after_beyond_the_cap_is_raised_not_slept(appid) -> None:
 
 @pytest.mark.parametrize(
     "failure",
-    [{"status": 500}, {"status": 503}, {"exception": TimeoutError()},
-     {"exception": aiohttp.ServerDisconnectedError()}],
+    [{"status": 500}, {"status": 503}, {"exception": TimeoutError()}, {"exception": aiohttp.ServerDisconnectedError()}],
     ids=["500", "503", "timeout", "disconnected"],
 )
 async def test_read_only_requests_are_retried_on_transient_failures(appid, failure) -> None:

@@ -14,8 +14,13 @@ EXAMPLES = sorted((Path(__file__).parent.parent / "examples").glob("*.py"))
 
 @pytest.mark.parametrize("script", EXAMPLES, ids=[p.name for p in EXAMPLES])
 def test_example_runs(script: Path) -> None:
-    proc = subprocess.run([sys.executable, "-W", "error", str(script)], capture_output=True, text=True,
-                          timeout=120, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    proc = subprocess.run(
+        [sys.executable, "-W", "error", str(script)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
     assert proc.returncode == 0, proc.stderr
     assert "placed" in proc.stdout or "notification:" in proc.stdout
     assert proc.stderr == ""
@@ -27,8 +32,13 @@ def test_there_are_async_and_blocking_examples() -> None:
 
 def test_the_web_app_example_answers_each_caller_with_the_call_outcome() -> None:
     script = Path(__file__).parent.parent / "examples" / "async_web_app.py"
-    proc = subprocess.run([sys.executable, "-W", "error", str(script)], capture_output=True, text=True,
-                          timeout=120, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    proc = subprocess.run(
+        [sys.executable, "-W", "error", str(script)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines() == [
         "placed a call to 9100000001 (order 1): answered, talked 20 s, hangup reason recv_bye",

@@ -152,44 +152,70 @@ class Row:
 
 
 def http_error(status: int, body: bytes, content_type: str, expected_body: Any) -> Row:
-    return Row(f"http-{status}", always(Reply(status, body, content_type)), "unknown", 1,
-               status=status, body=expected_body)
+    return Row(
+        f"http-{status}", always(Reply(status, body, content_type)), "unknown", 1, status=status, body=expected_body
+    )
 
 
 ROWS: list[Row] = [
     http_error(500, b'{"code": 500, "msg": "boom"}', "application/json", {"code": 500, "msg": "boom"}),
-    http_error(502, b"<html><body>502 Bad Gateway</body></html>", "text/html",
-               "<html><body>502 Bad Gateway</body></html>"),
+    http_error(
+        502, b"<html><body>502 Bad Gateway</body></html>", "text/html", "<html><body>502 Bad Gateway</body></html>"
+    ),
     http_error(503, b"service unavailable", "text/plain", "service unavailable"),
-    http_error(504, b'{"message": "upstream timed out"}', "application/json",
-               {"message": "upstream timed out"}),
+    http_error(504, b'{"message": "upstream timed out"}', "application/json", {"message": "upstream timed out"}),
     Row("read-timeout", always(Hang()), "unknown", 1, timeout=Timeout(connect=2.0, total=0.5)),
     Row("closed-after-request", always(Close()), "unknown", 1),
     Row("reset-after-request", always(Reset()), "unknown", 1),
     Row("closed-mid-body", lambda r, n: CutBody(ok_bytes(r)), "unknown", 1),
     Row("reset-mid-body", lambda r, n: CutBody(ok_bytes(r), reset=True), "unknown", 1),
     Row("truncated-body", lambda r, n: Truncated(ok_bytes(r)), "unknown", 1),
-    Row("html-200", always(Reply(200, HTML, "text/html")), "unknown", 1, status=200,
-        body=HTML.decode(), cause=UnexpectedResponseError),
+    Row(
+        "html-200",
+        always(Reply(200, HTML, "text/html")),
+        "unknown",
+        1,
+        status=200,
+        body=HTML.decode(),
+        cause=UnexpectedResponseError,
+    ),
     Row("wrong-shape-200", wrong_shape, "unknown", 1, status=200, cause=UnexpectedResponseError),
     Row("redirect-307", redirect(307), "unknown", 1, status=307, cause=UnexpectedResponseError),
     Row("redirect-308", redirect(308), "unknown", 1, status=308, cause=UnexpectedResponseError),
     Row("429-retry-after-0-then-200", first_then_ok(too_many("0")), "ok", 2),
     Row("429-no-retry-after", always(too_many(None)), "rate_limited", ATTEMPTS, retry_after=None),
-    Row("429-retry-after-3600", always(too_many("3600")), "rate_limited", 1, retry_after=3600,
-        rate_limit=1000, again=True),
+    Row(
+        "429-retry-after-3600",
+        always(too_many("3600")),
+        "rate_limited",
+        1,
+        retry_after=3600,
+        rate_limit=1000,
+        again=True,
+    ),
     Row("429-retry-after-1e999", always(too_many("1e999")), "rate_limited", ATTEMPTS, retry_after=None),
     Row("429-retry-after-nan", always(too_many("nan")), "rate_limited", ATTEMPTS, retry_after=None),
     Row("429-retry-after-inf", always(too_many("inf")), "rate_limited", ATTEMPTS, retry_after=None),
-    Row("huawei-401-then-200",
+    Row(
+        "huawei-401-then-200",
         first_then_ok(Reply.json(401, {"retCode": "401", "retMsg": "token expired"})),
-        "ok", 2, vendors=frozenset({"huawei"}), tokens=2),
-    Row("connection-refused", None, "connect", 0, target="refused", bulk=False,
-        cause=aiohttp.ClientConnectorError),
-    Row("dns-failure", None, "connect", 0, target="dns", bulk=False,
-        cause=aiohttp.ClientConnectorDNSError),
-    Row("connect-timeout", None, "connect", 0, target="connect-timeout", bulk=False,
-        timeout=Timeout(connect=0.2, total=5.0), cause=aiohttp.ConnectionTimeoutError),
+        "ok",
+        2,
+        vendors=frozenset({"huawei"}),
+        tokens=2,
+    ),
+    Row("connection-refused", None, "connect", 0, target="refused", bulk=False, cause=aiohttp.ClientConnectorError),
+    Row("dns-failure", None, "connect", 0, target="dns", bulk=False, cause=aiohttp.ClientConnectorDNSError),
+    Row(
+        "connect-timeout",
+        None,
+        "connect",
+        0,
+        target="connect-timeout",
+        bulk=False,
+        timeout=Timeout(connect=0.2, total=5.0),
+        cause=aiohttp.ConnectionTimeoutError,
+    ),
 ]
 
 
@@ -208,8 +234,12 @@ class Api:
 
 
 def _make_call(c: Any) -> Any:
-    return c.make_call(from_=19170000000, to=19170000001, region="ind",
-                       pcmo=[Bridge(from_=19170000000, connect=[Pstn(number=19170000002)])])
+    return c.make_call(
+        from_=19170000000,
+        to=19170000001,
+        region="ind",
+        pcmo=[Bridge(from_=19170000000, connect=[Pstn(number=19170000002)])],
+    )
 
 
 def _play_music(c: Any) -> Any:
@@ -398,10 +428,7 @@ def check(row: Row, api_vendor: str, number: Any, obs: Observed) -> None:
 
 def _cases() -> list[Any]:
     return [
-        pytest.param(row, api, id=f"{row.id}-{api.id}")
-        for row in ROWS
-        for api in APIS
-        if api.vendor in row.vendors
+        pytest.param(row, api, id=f"{row.id}-{api.id}") for row in ROWS for api in APIS if api.vendor in row.vendors
     ]
 
 
@@ -410,8 +437,7 @@ async def test_call_creating_api_under_fault(
     row: Row, api: Api, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="voicekit")
-    with FaultServer(row.plan or healthy) as server, \
-            fault_target(row, server, monkeypatch) as target:
+    with FaultServer(row.plan or healthy) as server, fault_target(row, server, monkeypatch) as target:
         huawei_elsewhere = api.vendor == "huawei" and row.target != "server"
         client = make_client(api.vendor, api.sync, server.url if huawei_elsewhere else target.url, row)
         warm = 0
@@ -433,8 +459,9 @@ async def test_call_creating_api_under_fault(
                 again_sent = server.count(api.path) - warm - sent
         finally:
             await run(api.sync, client.close if api.sync else client.aclose)
-        obs = Observed(got, sent, server.count(TOKEN) if api.vendor == "huawei" else None,
-                       again, again_sent, again_seconds)
+        obs = Observed(
+            got, sent, server.count(TOKEN) if api.vendor == "huawei" else None, again, again_sent, again_seconds
+        )
         MATRIX[(row.id, api.id)] = cell(obs)
         check(row, api.vendor, api.number, obs)
         assert not any(path.startswith("/moved/") for path in server.paths()), "a redirect was followed"
@@ -497,6 +524,7 @@ async def test_bulk_run_mixing_every_fault(api_id: str) -> None:
             if sync:
                 outcomes = await run(True, lambda: list(getattr(client, method)(specs)), 30)
             else:
+
                 async def collect() -> list[Any]:
                     return [outcome async for outcome in getattr(client, method)(specs)]
 

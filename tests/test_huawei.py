@@ -31,19 +31,28 @@ APP_SECRET = "app-secret-do-not-leak"
 
 
 def token_payload(token: str = "tok-1", expires: int = 600, age: int = 0) -> dict:
-    return {"AccessToken": token, "ApplyType": "Bearer", "CreateTime": str(int(time.time()) - age),
-            "Expires": str(expires), "Scope": "default", "AppKey": APP_KEY, "UserID": "u1"}
+    return {
+        "AccessToken": token,
+        "ApplyType": "Bearer",
+        "CreateTime": str(int(time.time()) - age),
+        "Expires": str(expires),
+        "Scope": "default",
+        "AppKey": APP_KEY,
+        "UserID": "u1",
+    }
 
 
 def client() -> AsyncHuaweiVoice:
-    return AsyncHuaweiVoice(base_url=HUAWEI, app_key=APP_KEY, app_secret=APP_SECRET, rate_limit=None,
-                            retry=FAST_RETRY)
+    return AsyncHuaweiVoice(base_url=HUAWEI, app_key=APP_KEY, app_secret=APP_SECRET, rate_limit=None, retry=FAST_RETRY)
 
 
 def seed_example(hw: AsyncHuaweiVoice):
     return hw.create_voice_notification(
-        called="8899", play_list=[Prompt(voice_id="100001", template_params=["100", "200"])],
-        play_times=1, caller_present="2222201", callback_url="http://xx.xx.xx.xx:8800/callbackTest",
+        called="8899",
+        play_list=[Prompt(voice_id="100001", template_params=["100", "200"])],
+        play_times=1,
+        caller_present="2222201",
+        callback_url="http://xx.xx.xx.xx:8800/callbackTest",
     )
 
 
@@ -180,15 +189,28 @@ def prompt() -> Prompt:
 
 VALID = {"called": "8899", "play_list": [prompt()]}
 BOUNDS = [
-    ("called", "", False), ("called", "1", True), ("called", "9" * 32, True), ("called", "9" * 33, False),
+    ("called", "", False),
+    ("called", "1", True),
+    ("called", "9" * 32, True),
+    ("called", "9" * 33, False),
     ("called", 8899, False),
-    ("play_list", [], False), ("play_list", [prompt()] * 5, True), ("play_list", [prompt()] * 6, False),
+    ("play_list", [], False),
+    ("play_list", [prompt()] * 5, True),
+    ("play_list", [prompt()] * 6, False),
     ("play_list", [{"voiceId": "1"}], False),
-    ("callback_url", "http://h.test/" + "a" * 242, True), ("callback_url", "http://h.test/" + "a" * 243, False),
+    ("callback_url", "http://h.test/" + "a" * 242, True),
+    ("callback_url", "http://h.test/" + "a" * 243, False),
     ("callback_url", "ftp://h.test/cb", False),
-    ("caller_present", "1" * 32, True), ("caller_present", "1" * 33, False),
-    ("play_times", 0, False), ("play_times", 1, True), ("play_times", 5, True), ("play_times", 6, False),
-    ("priority", 0, False), ("priority", 1, True), ("priority", "9", True), ("priority", 10, False),
+    ("caller_present", "1" * 32, True),
+    ("caller_present", "1" * 33, False),
+    ("play_times", 0, False),
+    ("play_times", 1, True),
+    ("play_times", 5, True),
+    ("play_times", 6, False),
+    ("priority", 0, False),
+    ("priority", 1, True),
+    ("priority", "9", True),
+    ("priority", 10, False),
     ("priority", "high", False),
 ]
 
@@ -259,8 +281,10 @@ def test_the_blocking_client_places_a_notification() -> None:
         assert request.headers["Authorization"] == "Bearer sync-token"
         return web.json_response(json.loads(_samples.HUAWEI_RESPONSE))
 
-    routes = {"/apigovernance/api/oauth/tokenByAkSk": token,
-              "/apiaccess/rest/voiceNotification/v2/createVoiceNotification": notify}
+    routes = {
+        "/apigovernance/api/oauth/tokenByAkSk": token,
+        "/apiaccess/rest/voiceNotification/v2/createVoiceNotification": notify,
+    }
     with ThreadedServer(routes) as srv:
         with HuaweiVoice(base_url=srv.url, app_key=APP_KEY, app_secret=APP_SECRET, rate_limit=None) as hw:
             result = hw.create_voice_notification(called="8899", play_list=[Prompt(voice_id="100001")])

@@ -129,9 +129,7 @@ def open_loaded(tmp_path: Path, campaign: Campaign) -> Journal:
 # -- states ------------------------------------------------------------------------------------
 
 
-async def test_each_key_goes_pending_sending_then_placed_failed_or_unknown(
-    tmp_path: Path, campaign: Campaign
-) -> None:
+async def test_each_key_goes_pending_sending_then_placed_failed_or_unknown(tmp_path: Path, campaign: Campaign) -> None:
     errors: dict[str, Exception] = {
         "k1": NotFoundError("invalid music file name", status=404, endpoint="make_call"),
         "k2": CallOutcomeUnknownError("read timeout", endpoint="make_call", request={"to": 1}),
@@ -143,10 +141,14 @@ async def test_each_key_goes_pending_sending_then_placed_failed_or_unknown(
         assert journal.claim(["k0", "k3"]) == {"k3"}  # already sending: not claimed twice
         journal.release(["k3"])
         vendor = FakeVendor(errors)
-        journal.record([
-            Outcome(key=k, result=CallResult(request_id="req-k0", status="progress")) if k == "k0"
-            else Outcome(key=k, error=errors[k]) for k in ("k0", "k1", "k2")  # type: ignore[arg-type]
-        ])
+        journal.record(
+            [
+                Outcome(key=k, result=CallResult(request_id="req-k0", status="progress"))
+                if k == "k0"
+                else Outcome(key=k, error=errors[k])
+                for k in ("k0", "k1", "k2")  # type: ignore[arg-type]
+            ]
+        )
         entries = {e.key: e for e in journal.entries()}
         assert vendor.sent == Counter()
     assert entries["k0"].state is State.PLACED and entries["k0"].request_id == "req-k0"
@@ -286,9 +288,13 @@ async def test_a_resumed_run_sends_pending_once_and_never_placed_failed_or_unkno
     keys = [f"k{i}" for i in range(10)]
     with open_loaded(tmp_path, campaign) as journal:
         journal.claim(keys[:6])
-        journal.record([Outcome(key="k0", result=CallResult(request_id="r0", status="progress")),
-                        Outcome(key="k1", error=ValidationError("to", "bad")),
-                        Outcome(key="k2", error=CallOutcomeUnknownError("x", endpoint="e", request={}))])
+        journal.record(
+            [
+                Outcome(key="k0", result=CallResult(request_id="r0", status="progress")),
+                Outcome(key="k1", error=ValidationError("to", "bad")),
+                Outcome(key="k2", error=CallOutcomeUnknownError("x", endpoint="e", request={})),
+            ]
+        )
         # k3, k4, k5 stay "sending": the process dies here.
     with Journal.open(tmp_path / "c.db", campaign) as journal:
         assert journal.recover() == 3
@@ -298,8 +304,15 @@ async def test_a_resumed_run_sends_pending_once_and_never_placed_failed_or_unkno
         await drain(journal, dials(keys), vendor)  # a third run finds nothing to send
         states = {e.key: e.state for e in journal.entries()}
     assert vendor.sent == Counter({k: 1 for k in keys[6:]})
-    assert states == {"k0": State.PLACED, "k1": State.FAILED, "k2": State.UNKNOWN, "k3": State.UNKNOWN,
-                      "k4": State.UNKNOWN, "k5": State.UNKNOWN, **{k: State.PLACED for k in keys[6:]}}
+    assert states == {
+        "k0": State.PLACED,
+        "k1": State.FAILED,
+        "k2": State.UNKNOWN,
+        "k3": State.UNKNOWN,
+        "k4": State.UNKNOWN,
+        "k5": State.UNKNOWN,
+        **{k: State.PLACED for k in keys[6:]},
+    }
 
 
 async def test_unknown_keys_are_sent_again_only_when_asked(tmp_path: Path, campaign: Campaign) -> None:
@@ -335,8 +348,9 @@ async def test_stop_ends_cleanly_and_leaves_unsent_keys_pending(tmp_path: Path) 
     with open_loaded(tmp_path, campaign) as journal:
         vendor = FakeVendor(delay=0.001)
         got = 0
-        async with aclosing(journaled(journal, dials(f"k{i}" for i in range(300)), vendor.many(),
-                                      stop=stop)) as outcomes:
+        async with aclosing(
+            journaled(journal, dials(f"k{i}" for i in range(300)), vendor.many(), stop=stop)
+        ) as outcomes:
             async for _ in outcomes:
                 got += 1
                 if got == 50:
@@ -353,8 +367,9 @@ async def test_closing_early_marks_the_calls_in_flight_unknown(tmp_path: Path) -
     campaign = Campaign.from_file(write_csv(tmp_path / "c.csv", numbers(100)))
     with open_loaded(tmp_path, campaign) as journal:
         vendor = FakeVendor(delay=0.05)
-        async with aclosing(journaled(journal, dials(f"k{i}" for i in range(100)),
-                                      vendor.many(concurrency=8))) as outcomes:
+        async with aclosing(
+            journaled(journal, dials(f"k{i}" for i in range(100)), vendor.many(concurrency=8))
+        ) as outcomes:
             async for _ in outcomes:
                 break
         counts = journal.counts()
@@ -513,8 +528,13 @@ CRASHER = textwrap.dedent("""
 
 def _crasher(campaign: Campaign, db: Path, mode: str) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
-    return subprocess.Popen([sys.executable, "-c", CRASHER, campaign.path, str(db), mode], env=env,
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-c", CRASHER, campaign.path, str(db), mode],
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
 
 
 def test_a_journal_left_by_a_killed_process_is_resumed_not_overwritten(tmp_path: Path, campaign: Campaign) -> None:
@@ -522,8 +542,13 @@ def test_a_journal_left_by_a_killed_process_is_resumed_not_overwritten(tmp_path:
         assert proc.wait(30) == -signal.SIGKILL
     with Journal.open(tmp_path / "c.db", campaign) as journal:
         assert journal.loaded
-        assert journal.counts() == {State.PENDING: 6, State.SENDING: 3, State.PLACED: 1, State.FAILED: 0,
-                                    State.UNKNOWN: 0}
+        assert journal.counts() == {
+            State.PENDING: 6,
+            State.SENDING: 3,
+            State.PLACED: 1,
+            State.FAILED: 0,
+            State.UNKNOWN: 0,
+        }
         assert journal.recover() == 3
         assert journal.get("k0").request_id == "r0"  # type: ignore[union-attr]
         assert {e.key for e in journal.entries([State.UNKNOWN])} == {"k1", "k2", "k3"}
@@ -552,15 +577,15 @@ def test_only_one_process_runs_a_journal_at_a_time(tmp_path: Path, campaign: Cam
 def test_malformed_rows_carry_their_row_number_and_reason(tmp_path: Path) -> None:
     path = tmp_path / "c.csv"
     path.write_bytes(
-        b"\xef\xbb\xbfKey,To,From,File_Name,Extra_Params\n"   # a BOM and capitalised names
-        b"a,9100000001,19170000000,welcome.wav,\n"            # row 2
-        b"b,12ab,19170000000,welcome.wav,\n"                  # row 3: bad number
-        b"\n"                                                 # row 4: blank, skipped
-        b"c,9100000003,,welcome.wav,\n"                       # row 5: missing value
-        b"d,91000\xff0004,19170000000,welcome.wav,\n"         # row 6: not UTF-8
-        b"e,9100000005,19170000000,welcome.wav,{nope\n"       # row 7: bad JSON
-        b"f,9100000006,19170000000\n"                         # row 8: short row, no file
-        b",9100000007,19170000000,welcome.mp3,\"{\"\"crm\"\": 1}\"\n"  # row 9: default key
+        b"\xef\xbb\xbfKey,To,From,File_Name,Extra_Params\n"  # a BOM and capitalised names
+        b"a,9100000001,19170000000,welcome.wav,\n"  # row 2
+        b"b,12ab,19170000000,welcome.wav,\n"  # row 3: bad number
+        b"\n"  # row 4: blank, skipped
+        b"c,9100000003,,welcome.wav,\n"  # row 5: missing value
+        b"d,91000\xff0004,19170000000,welcome.wav,\n"  # row 6: not UTF-8
+        b"e,9100000005,19170000000,welcome.wav,{nope\n"  # row 7: bad JSON
+        b"f,9100000006,19170000000\n"  # row 8: short row, no file
+        b',9100000007,19170000000,welcome.mp3,"{""crm"": 1}"\n'  # row 9: default key
     )
     rows = list(read_campaign(path))
     problems = {r.number: (r.key, r.problem) for r in rows if r.problem}
@@ -572,16 +597,21 @@ def test_malformed_rows_carry_their_row_number_and_reason(tmp_path: Path) -> Non
     assert problems[8][0] == "f" and "file_name" in problems[8][1]  # type: ignore[operator]
     good = {r.number: r.spec for r in rows if r.spec}
     assert set(good) == {2, 9}
-    assert good[9] == Dial(key="9", from_="19170000000", to="9100000007", file_name="welcome.mp3",
-                           extra_params={"crm": 1})
+    assert good[9] == Dial(
+        key="9", from_="19170000000", to="9100000007", file_name="welcome.mp3", extra_params={"crm": 1}
+    )
 
 
 def test_huawei_rows(tmp_path: Path) -> None:
-    path = write_csv(tmp_path / "h.csv", [
-        ["n1", "8899", "100001", "", "7|8", "3"],
-        ["n2", "8898", "", "T1", "a|b", "9"],
-        ["n3", "8897", "100001", "", "", "x"],
-    ], header=["key", "called", "voice_id", "template_id", "template_params", "play_times"])
+    path = write_csv(
+        tmp_path / "h.csv",
+        [
+            ["n1", "8899", "100001", "", "7|8", "3"],
+            ["n2", "8898", "", "T1", "a|b", "9"],
+            ["n3", "8897", "100001", "", "", "x"],
+        ],
+        header=["key", "called", "voice_id", "template_id", "template_params", "play_times"],
+    )
     rows = list(read_campaign(path))
     assert isinstance(rows[0].spec, Notify)
     assert rows[0].spec.play_list[0].voice_id == "100001"

@@ -19,11 +19,26 @@ CDR = PIOPIY + "/v1/outanswered"
 class RecordServer:
     """Answers the record endpoint from a list of records, with failures scripted per page."""
 
-    def __init__(self, total: int, failures: dict[int, int] | None = None, *, short: dict[int, int] | None = None,
-                 windowed: bool = False) -> None:
+    def __init__(
+        self,
+        total: int,
+        failures: dict[int, int] | None = None,
+        *,
+        short: dict[int, int] | None = None,
+        windowed: bool = False,
+    ) -> None:
         self.records = [
-            {"_id": f"{i:024x}", "to": 9100000000 + i, "time": 1_700_000_000_000 - i, "from": "209_1",
-             "billedsec": i % 60, "rate": "0.6", "record": "true", "filename": f"{i}.mp3", "name": "n"}
+            {
+                "_id": f"{i:024x}",
+                "to": 9100000000 + i,
+                "time": 1_700_000_000_000 - i,
+                "from": "209_1",
+                "billedsec": i % 60,
+                "rate": "0.6",
+                "record": "true",
+                "filename": f"{i}.mp3",
+                "name": "n",
+            }
             for i in range(total)
         ]
         self.failures = dict(failures or {})
@@ -53,7 +68,7 @@ class RecordServer:
         if self.windowed:
             records = [r for r in records if body["start_date"] <= r["time"] <= body["end_date"]]
         size = body["limit"]
-        chunk = records[(page - 1) * size: page * size]
+        chunk = records[(page - 1) * size : page * size]
         if self.short.get(page, 0) > 0:
             self.short[page] -= 1
             chunk = chunk[:-1]
@@ -62,16 +77,26 @@ class RecordServer:
     def land(self, time_ms: int) -> dict:
         """Insert a record at `time_ms`, keeping the list newest first."""
         n = len(self.records)
-        record = {"_id": f"{10**6 + n:024x}", "to": 9100000000 + n, "time": time_ms, "from": "209_1",
-                  "billedsec": 1, "rate": "0.6", "record": "true", "filename": f"{n}.mp3", "name": "n"}
+        record = {
+            "_id": f"{10**6 + n:024x}",
+            "to": 9100000000 + n,
+            "time": time_ms,
+            "from": "209_1",
+            "billedsec": 1,
+            "rate": "0.6",
+            "record": "true",
+            "filename": f"{n}.mp3",
+            "name": "n",
+        }
         index = next((i for i, r in enumerate(self.records) if r["time"] < time_ms), n)
         self.records.insert(index, record)
         return record
 
 
 def client(retry: RetryPolicy = FAST_RETRY, concurrency: int = 4) -> AsyncTeleCMI:
-    return AsyncTeleCMI(appid=fresh_appid(), secret="s", piopiy_url=PIOPIY, rate_limit=None,
-                        retry=retry, page_concurrency=concurrency)
+    return AsyncTeleCMI(
+        appid=fresh_appid(), secret="s", piopiy_url=PIOPIY, rate_limit=None, retry=retry, page_concurrency=concurrency
+    )
 
 
 async def test_every_record_once_in_order_despite_a_failing_page_in_the_middle() -> None:
@@ -96,7 +121,7 @@ async def test_the_window_is_pinned_when_iteration_starts() -> None:
     assert len(records) == 50
     windows = {(b["start_date"], b["end_date"]) for b in server.bodies}
     assert len(windows) == 1
-    (start, end), = windows
+    ((start, end),) = windows
     assert end - start == 24 * 3600 * 1000
 
 
@@ -210,8 +235,12 @@ async def test_pages_stay_numbered_in_order_across_a_re_pin_and_tell_the_new_tot
     with aioresponses() as m:
         m.post(CDR, callback=server.handle, repeat=True)
         async with client(concurrency=1) as tc:
-            pages = [p async for p in tc.outgoing_answered(
-                start=1_600_000_000_000, end=2_000_000_000_000, page_size=10).pages()]
+            pages = [
+                p
+                async for p in tc.outgoing_answered(
+                    start=1_600_000_000_000, end=2_000_000_000_000, page_size=10
+                ).pages()
+            ]
     assert [p.number for p in pages] == list(range(1, len(pages) + 1))
     assert [r.id for p in pages for r in p.records] == [r["_id"] for r in server.records]
     assert (pages[0].total, pages[-1].total) == (100, 101)

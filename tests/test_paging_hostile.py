@@ -89,8 +89,9 @@ class Proxy:
         return sum(1 for b in self.bodies if b["page"] == number and b["limit"] == size)
 
 
-def on_page(number: int, size: int, action: str | Callable[[], None], *, times: int = 1,
-            narrowed: bool | None = None) -> Hook:
+def on_page(
+    number: int, size: int, action: str | Callable[[], None], *, times: int = 1, narrowed: bool | None = None
+) -> Hook:
     """A hook acting on the first `times` requests for page `number` of `size` records (of a
     narrowed window only, or of the full one only, when `narrowed` says so)."""
     left = [times]
@@ -134,8 +135,14 @@ def add(sb: Sandbox, time_ms: int) -> dict[str, Any]:
 
 
 def client(proxy: Proxy, concurrency: int = 4, retry: RetryPolicy = FAST_RETRY) -> AsyncTeleCMI:
-    return AsyncTeleCMI(appid=proxy.sb.telecmi_appid, secret=proxy.sb.telecmi_secret, piopiy_url=proxy.url,
-                        rate_limit=None, retry=retry, page_concurrency=concurrency)
+    return AsyncTeleCMI(
+        appid=proxy.sb.telecmi_appid,
+        secret=proxy.sb.telecmi_secret,
+        piopiy_url=proxy.url,
+        rate_limit=None,
+        retry=retry,
+        page_concurrency=concurrency,
+    )
 
 
 @pytest.fixture
@@ -144,8 +151,9 @@ async def proxy() -> AsyncIterator[Proxy]:
         yield p
 
 
-async def collect(proxy: Proxy, *, size: int, concurrency: int = 4, retry: RetryPolicy = FAST_RETRY,
-                  got: list[str] | None = None) -> list[str]:
+async def collect(
+    proxy: Proxy, *, size: int, concurrency: int = 4, retry: RetryPolicy = FAST_RETRY, got: list[str] | None = None
+) -> list[str]:
     ids = [] if got is None else got
     start, end = window(proxy.sb)
     async with client(proxy, concurrency, retry) as tc:
@@ -235,8 +243,7 @@ async def test_records_landing_below_the_position_are_yielded_exactly_once(
     # Page 6 of 5-record pages is asked for only once page 1 was handed out; the new records are
     # older than record 40, so below wherever paging stands.
     landed = []
-    proxy.hooks.append(on_page(6, 5, lambda: landed.extend(add(sb, seeded_time(sb, 50) - 7 - n)
-                                                            for n in range(count))))
+    proxy.hooks.append(on_page(6, 5, lambda: landed.extend(add(sb, seeded_time(sb, 50) - 7 - n) for n in range(count))))
     ids = await collect(proxy, size=5, concurrency=concurrency)
     expected = truth(sb, *window(sb))
     assert len(landed) == count and len(expected) == 60 + count
@@ -255,7 +262,7 @@ async def test_a_record_landing_above_the_position_raises_records_changed(proxy:
     assert "settled window" in str(caught.value)
     # Raised as soon as the landing showed (page 6, or a page before it still in flight), after a
     # clean prefix of the window.
-    assert 5 <= len(got) <= 25 and got == initial[:len(got)]
+    assert 5 <= len(got) <= 25 and got == initial[: len(got)]
 
 
 async def test_a_record_landing_above_after_a_re_pin_is_caught_at_the_end(proxy: Proxy) -> None:
@@ -269,8 +276,9 @@ async def test_a_record_landing_above_after_a_re_pin_is_caught_at_the_end(proxy:
     with pytest.raises(RecordsChangedError) as caught:
         await collect(proxy, size=10, concurrency=1, got=got)
     assert "newer than" in str(caught.value)
-    landed_below = [r["_id"] for r in truth(sb, *window(sb))
-                    if r["_id"] not in initial and r["time"] < seeded_time(sb, 50)]
+    landed_below = [
+        r["_id"] for r in truth(sb, *window(sb)) if r["_id"] not in initial and r["time"] < seeded_time(sb, 50)
+    ]
     assert len(landed_below) == 1
     assert got == initial[:56] + landed_below + initial[56:], "every record below was yielded once"
 
@@ -279,8 +287,7 @@ async def test_a_record_landing_at_the_boundary_time_is_yielded_once(proxy: Prox
     sb = proxy.sb
     # A record at exactly the time of the last record handed out (record 9, the end of page 1),
     # and one just below it: the re-pinned window [start, T] holds record 9 again; it is skipped.
-    proxy.hooks.append(on_page(2, 10, lambda: (add(sb, seeded_time(sb, 9)), add(sb, seeded_time(sb, 9) - 1))
-                               and None))
+    proxy.hooks.append(on_page(2, 10, lambda: (add(sb, seeded_time(sb, 9)), add(sb, seeded_time(sb, 9) - 1)) and None))
     got: list[tuple[str, int]] = []
     start, end = window(sb)
     async with client(proxy, concurrency=1) as tc:
@@ -327,9 +334,12 @@ async def test_awaiting_and_iterating_share_one_pinned_window_and_first_page(pro
 
 
 def test_the_blocking_paginator_pins_one_window_for_total_first_page_and_iteration() -> None:
-    with SyncSandbox(seed_records=35) as sb, voicekit.TeleCMI(
-        appid=sb.telecmi_appid, secret=sb.telecmi_secret, piopiy_url=sb.url, rate_limit=None, retry=FAST_RETRY
-    ) as tc:
+    with (
+        SyncSandbox(seed_records=35) as sb,
+        voicekit.TeleCMI(
+            appid=sb.telecmi_appid, secret=sb.telecmi_secret, piopiy_url=sb.url, rate_limit=None, retry=FAST_RETRY
+        ) as tc,
+    ):
         paginator = tc.outgoing_answered(page_size=10)
         total = paginator.total
         _wait_past(int(time.time() * 1000))
@@ -354,14 +364,12 @@ def _wait_past(ms: int) -> None:
 # -- the property: any page size, concurrency, window and insertions ---------------------------
 
 
-@settings(max_examples=40, deadline=None, database=None, derandomize=True,
-          suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40, deadline=None, database=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(
     seeds=st.integers(0, 30),
     size=st.integers(1, 6),
     concurrency=st.integers(1, 4),
-    landings=st.lists(st.tuples(st.integers(0, 20), st.integers(0, 32), st.sampled_from([-1, 0, 1])),
-                      max_size=4),
+    landings=st.lists(st.tuples(st.integers(0, 20), st.integers(0, 32), st.sampled_from([-1, 0, 1])), max_size=4),
 )
 def test_property_exactly_once_or_records_changed(
     seeds: int, size: int, concurrency: int, landings: list[tuple[int, int, int]]

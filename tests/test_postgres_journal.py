@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests._servers import PG_PASSWORD, PostgresServer, postgres  # noqa: F401 - the fixture
+from tests._servers import PG_PASSWORD, PostgresServer
 from tests.test_journal import FakeVendor, numbers, write_csv
 from voicekit import Outcome
 from voicekit.journal import (
@@ -30,14 +30,20 @@ _names = itertools.count()
 
 
 @pytest.fixture
-def url(postgres: PostgresServer) -> str:  # noqa: F811
+def url(postgres: PostgresServer) -> str:
     return postgres.fresh_database(f"t{next(_names)}")
 
 
 async def run_worker(journal: PostgresJournal, vendor: FakeVendor, concurrency: int = 8) -> list[Outcome[CallResult]]:
     out: list[Outcome[CallResult]] = []
-    async with aclosing(journaled(journal, journal.specs(concurrency), vendor.many(concurrency),  # type: ignore[arg-type]
-                                  filter_size=concurrency)) as outcomes:
+    async with aclosing(
+        journaled(
+            journal,
+            journal.specs(concurrency),
+            vendor.many(concurrency),  # type: ignore[arg-type]
+            filter_size=concurrency,
+        )
+    ) as outcomes:
         async for outcome in outcomes:
             out.append(outcome)
     return out
@@ -91,8 +97,9 @@ def test_another_campaign_under_the_same_database_is_refused(tmp_path: Path, url
     assert PG_PASSWORD not in str(info.value)
 
 
-def test_an_expired_lease_makes_sending_rows_unknown_and_stops_the_slow_worker(tmp_path: Path, url: str,
-                                                                                postgres: PostgresServer) -> None:  # noqa: F811
+def test_an_expired_lease_makes_sending_rows_unknown_and_stops_the_slow_worker(
+    tmp_path: Path, url: str, postgres: PostgresServer
+) -> None:
     csv_path = write_csv(tmp_path / "c.csv", numbers(20))
     campaign = Campaign.from_file(csv_path)
     slow = PostgresJournal.open(url, campaign, lease=30)
@@ -102,8 +109,11 @@ def test_an_expired_lease_makes_sending_rows_unknown_and_stops_the_slow_worker(t
     assert slow.claim(held[:3]) == set(held[:3])  # three calls "in flight"
     # The slow worker falls silent past its lease (the database's clock decides).
     with postgres.admin(url.rsplit("/", 1)[1]) as conn:
-        conn.execute("UPDATE voicekit_workers SET expires = now() - interval '1 second' "  # type: ignore[attr-defined]
-                     "WHERE id = %s", (slow.worker,))
+        conn.execute(
+            "UPDATE voicekit_workers SET expires = now() - interval '1 second' "  # type: ignore[attr-defined]
+            "WHERE id = %s",
+            (slow.worker,),
+        )
     assert live.reap() == 3
     states = {e.key: e for e in live.entries()}
     assert {k for k, e in states.items() if e.state is State.UNKNOWN} == set(held[:3])  # never pending
@@ -120,7 +130,7 @@ def test_an_expired_lease_makes_sending_rows_unknown_and_stops_the_slow_worker(t
     live.close()
 
 
-def test_bad_urls_are_one_clear_error_without_the_password(tmp_path: Path, postgres: PostgresServer) -> None:  # noqa: F811
+def test_bad_urls_are_one_clear_error_without_the_password(tmp_path: Path, postgres: PostgresServer) -> None:
     campaign = Campaign.from_file(write_csv(tmp_path / "c.csv", numbers(3)))
     dead = f"postgresql://voicekit:{PG_PASSWORD}@127.0.0.1:1/campaign"
     with pytest.raises(JournalError, match="cannot be reached") as info:
@@ -142,8 +152,7 @@ def test_bad_urls_are_one_clear_error_without_the_password(tmp_path: Path, postg
         PostgresJournal.open(postgres.url("campaign", user="outsider"), campaign)
 
 
-def test_the_database_restarting_mid_run_dials_nobody_twice(tmp_path: Path, url: str,
-                                                            postgres: PostgresServer) -> None:  # noqa: F811
+def test_the_database_restarting_mid_run_dials_nobody_twice(tmp_path: Path, url: str, postgres: PostgresServer) -> None:
     n = 600
     csv_path = write_csv(tmp_path / "c.csv", numbers(n))
     campaign = Campaign.from_file(csv_path)

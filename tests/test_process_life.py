@@ -36,14 +36,16 @@ class SlowTokens:
         if self.tokens == 1:
             self.in_flight.set()
             await asyncio.sleep(1.0)
-        return web.json_response({"AccessToken": f"tok-{self.tokens}", "Expires": "600",
-                                  "CreateTime": str(int(time.time()))})
+        return web.json_response(
+            {"AccessToken": f"tok-{self.tokens}", "Expires": "600", "CreateTime": str(int(time.time()))}
+        )
 
     async def notify(self, request: web.Request) -> web.Response:
         await request.read()
         self.notifications += 1
-        return web.json_response({"retCode": "0", "retMsg": "success",
-                                  "result": {"callSerialNo": f"sn-{self.notifications}"}})
+        return web.json_response(
+            {"retCode": "0", "retMsg": "success", "result": {"callSerialNo": f"sn-{self.notifications}"}}
+        )
 
 
 def notify(hw: voicekit.HuaweiVoice) -> str:
@@ -76,11 +78,12 @@ def in_child(body: object) -> int:
 @needs_fork
 def test_a_fork_during_a_token_fetch_does_not_deadlock_the_child() -> None:
     peer = SlowTokens()
-    routes = {"/apigovernance/api/oauth/tokenByAkSk": peer.token,
-              "/apiaccess/rest/voiceNotification/v2/createVoiceNotification": peer.notify}
+    routes = {
+        "/apigovernance/api/oauth/tokenByAkSk": peer.token,
+        "/apiaccess/rest/voiceNotification/v2/createVoiceNotification": peer.notify,
+    }
     with ThreadedServer(routes) as srv:
-        hw = voicekit.HuaweiVoice(base_url=srv.url, app_key="app-key-1", app_secret="app-secret-1",
-                                  rate_limit=None)
+        hw = voicekit.HuaweiVoice(base_url=srv.url, app_key="app-key-1", app_secret="app-secret-1", rate_limit=None)
         parent = ThreadPoolExecutor(1)
         first = parent.submit(notify, hw)
         assert peer.in_flight.wait(10), "the first token fetch is under way"
@@ -96,11 +99,12 @@ def test_a_fork_during_a_token_fetch_does_not_deadlock_the_child() -> None:
 def test_concurrent_token_renewal_in_a_child_works() -> None:
     peer = SlowTokens()
     peer.tokens = 1  # no slow fetch here
-    routes = {"/apigovernance/api/oauth/tokenByAkSk": peer.token,
-              "/apiaccess/rest/voiceNotification/v2/createVoiceNotification": peer.notify}
+    routes = {
+        "/apigovernance/api/oauth/tokenByAkSk": peer.token,
+        "/apiaccess/rest/voiceNotification/v2/createVoiceNotification": peer.notify,
+    }
     with ThreadedServer(routes) as srv:
-        hw = voicekit.HuaweiVoice(base_url=srv.url, app_key="app-key-2", app_secret="app-secret-2",
-                                  rate_limit=None)
+        hw = voicekit.HuaweiVoice(base_url=srv.url, app_key="app-key-2", app_secret="app-secret-2", rate_limit=None)
 
         def many() -> bool:
             hw._async._tokens._token = None  # every thread wants a new token at once
@@ -115,8 +119,9 @@ def test_concurrent_token_renewal_in_a_child_works() -> None:
 
 def run_script(code: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    return subprocess.run([sys.executable, "-X", "dev", "-c", textwrap.dedent(code)],
-                          capture_output=True, text=True, timeout=60, env=env)
+    return subprocess.run(
+        [sys.executable, "-X", "dev", "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=60, env=env
+    )
 
 
 @pytest.mark.parametrize("what", ["call", "records"])

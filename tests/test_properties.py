@@ -146,16 +146,23 @@ def _no_environment() -> Iterator[None]:
 
 @pytest.fixture(scope="module")
 def tc(peer: ThreadedServer) -> Iterator[TeleCMI]:
-    client = TeleCMI(appid=2222226, secret="s3cret", base_url=peer.url, piopiy_url=peer.url,
-                     rate_limit=None, retry=RetryPolicy.none())
+    client = TeleCMI(
+        appid=2222226,
+        secret="s3cret",
+        base_url=peer.url,
+        piopiy_url=peer.url,
+        rate_limit=None,
+        retry=RetryPolicy.none(),
+    )
     yield client
     client.close()
 
 
 @pytest.fixture(scope="module")
 def hw(peer: ThreadedServer) -> Iterator[HuaweiVoice]:
-    client = HuaweiVoice(base_url=peer.url, app_key="key", app_secret="s3cret", rate_limit=None,
-                         retry=RetryPolicy.none())
+    client = HuaweiVoice(
+        base_url=peer.url, app_key="key", app_secret="s3cret", rate_limit=None, retry=RetryPolicy.none()
+    )
     yield client
     client.close()
 
@@ -177,19 +184,32 @@ def accepted_or_refused(peer: ThreadedServer, call: Callable[[], object]) -> boo
 
 
 @PROPS
-@given(from_=maybe(PHONE), to=maybe(PHONE), file_name=st.one_of(AUDIO, HOSTILE), file_url=st.one_of(st.none(), HOSTILE),
-       region=maybe(st.sampled_from(["global", "ind"])), extra=maybe(st.none()))
-def test_play_music(peer: ThreadedServer, tc: TeleCMI, from_: Any, to: Any, file_name: Any, file_url: Any,
-                    region: Any, extra: Any) -> None:
-    accepted_or_refused(peer, lambda: tc.play_music(
-        from_=from_, to=to, file_name=file_name, file_url=file_url, region=region, extra_params=extra))
+@given(
+    from_=maybe(PHONE),
+    to=maybe(PHONE),
+    file_name=st.one_of(AUDIO, HOSTILE),
+    file_url=st.one_of(st.none(), HOSTILE),
+    region=maybe(st.sampled_from(["global", "ind"])),
+    extra=maybe(st.none()),
+)
+def test_play_music(
+    peer: ThreadedServer, tc: TeleCMI, from_: Any, to: Any, file_name: Any, file_url: Any, region: Any, extra: Any
+) -> None:
+    accepted_or_refused(
+        peer,
+        lambda: tc.play_music(
+            from_=from_, to=to, file_name=file_name, file_url=file_url, region=region, extra_params=extra
+        ),
+    )
 
 
-PCMO_FLOW = st.sampled_from([
-    [Hangup()],
-    Bridge(from_=19170000000, connect=[Pstn(number=19170000002)]),
-    [Speak(text="hi"), Record(), Hangup()],
-])
+PCMO_FLOW = st.sampled_from(
+    [
+        [Hangup()],
+        Bridge(from_=19170000000, connect=[Pstn(number=19170000002)]),
+        [Speak(text="hi"), Record(), Hangup()],
+    ]
+)
 
 
 @PROPS
@@ -199,33 +219,57 @@ def test_make_call(peer: ThreadedServer, tc: TeleCMI, from_: Any, to: Any, pcmo:
 
 
 @PROPS
-@given(user_id=maybe(st.just("101_1111112")), to=maybe(PHONE), extra=maybe(st.none()),
-       webrtc=maybe(st.just(False)), followme=maybe(st.booleans()), callerid=maybe(st.none()))
-def test_click_to_call(peer: ThreadedServer, tc: TeleCMI, user_id: Any, to: Any, extra: Any, webrtc: Any,
-                       followme: Any, callerid: Any) -> None:
-    accepted_or_refused(peer, lambda: tc.click_to_call(
-        user_id=user_id, to=to, extra_params=extra, webrtc=webrtc, followme=followme, callerid=callerid))
+@given(
+    user_id=maybe(st.just("101_1111112")),
+    to=maybe(PHONE),
+    extra=maybe(st.none()),
+    webrtc=maybe(st.just(False)),
+    followme=maybe(st.booleans()),
+    callerid=maybe(st.none()),
+)
+def test_click_to_call(
+    peer: ThreadedServer, tc: TeleCMI, user_id: Any, to: Any, extra: Any, webrtc: Any, followme: Any, callerid: Any
+) -> None:
+    accepted_or_refused(
+        peer,
+        lambda: tc.click_to_call(
+            user_id=user_id, to=to, extra_params=extra, webrtc=webrtc, followme=followme, callerid=callerid
+        ),
+    )
 
 
 MS = 1_700_000_000_000
 
 
 @PROPS
-@given(method=st.sampled_from(["outgoing_answered", "outgoing_missed", "answered", "missed"]),
-       start=maybe(st.sampled_from([None, MS, dt.datetime(2024, 1, 1, tzinfo=dt.UTC)])),
-       end=maybe(st.sampled_from([None, MS + 1000])),
-       page_size=maybe(st.integers(1, 100)), limit=maybe(st.sampled_from([None, 5])))
-def test_records(peer: ThreadedServer, tc: TeleCMI, method: str, start: Any, end: Any, page_size: Any,
-                 limit: Any) -> None:
-    accepted_or_refused(peer, lambda: getattr(tc, method)(
-        start=start, end=end, page_size=page_size, limit=limit).first_page())
+@given(
+    method=st.sampled_from(["outgoing_answered", "outgoing_missed", "answered", "missed"]),
+    start=maybe(st.sampled_from([None, MS, dt.datetime(2024, 1, 1, tzinfo=dt.UTC)])),
+    end=maybe(st.sampled_from([None, MS + 1000])),
+    page_size=maybe(st.integers(1, 100)),
+    limit=maybe(st.sampled_from([None, 5])),
+)
+def test_records(
+    peer: ThreadedServer, tc: TeleCMI, method: str, start: Any, end: Any, page_size: Any, limit: Any
+) -> None:
+    accepted_or_refused(
+        peer, lambda: getattr(tc, method)(start=start, end=end, page_size=page_size, limit=limit).first_page()
+    )
 
 
 @PROPS
-@given(key=maybe(st.just("row-1")), from_=maybe(PHONE), to=maybe(PHONE), file_name=maybe(AUDIO),
-       pcmo=st.one_of(st.none(), HOSTILE), region=maybe(st.just("ind")), extra=maybe(st.none()))
-def test_dial_many(peer: ThreadedServer, tc: TeleCMI, key: Any, from_: Any, to: Any, file_name: Any,
-                   pcmo: Any, region: Any, extra: Any) -> None:
+@given(
+    key=maybe(st.just("row-1")),
+    from_=maybe(PHONE),
+    to=maybe(PHONE),
+    file_name=maybe(AUDIO),
+    pcmo=st.one_of(st.none(), HOSTILE),
+    region=maybe(st.just("ind")),
+    extra=maybe(st.none()),
+)
+def test_dial_many(
+    peer: ThreadedServer, tc: TeleCMI, key: Any, from_: Any, to: Any, file_name: Any, pcmo: Any, region: Any, extra: Any
+) -> None:
     spec = Dial(key=key, from_=from_, to=to, file_name=file_name, pcmo=pcmo, region=region, extra_params=extra)
     before = peer.hits
     [outcome] = list(tc.dial_many([spec], concurrency=1))
@@ -242,22 +286,48 @@ PROMPTS = st.sampled_from([[Prompt(voice_id="100001")], (Prompt(template_id="7",
 
 
 @PROPS
-@given(called=maybe(st.just("8899")), play_list=maybe(PROMPTS), callback_url=maybe(st.none()),
-       caller_present=maybe(st.none()), play_times=maybe(st.sampled_from([None, 1, 5])),
-       priority=maybe(st.sampled_from([None, 1, "9", 5])))
-def test_create_voice_notification(peer: ThreadedServer, hw: HuaweiVoice, called: Any, play_list: Any,
-                                   callback_url: Any, caller_present: Any, play_times: Any,
-                                   priority: Any) -> None:
-    accepted_or_refused(peer, lambda: hw.create_voice_notification(
-        called=called, play_list=play_list, callback_url=callback_url, caller_present=caller_present,
-        play_times=play_times, priority=priority))
+@given(
+    called=maybe(st.just("8899")),
+    play_list=maybe(PROMPTS),
+    callback_url=maybe(st.none()),
+    caller_present=maybe(st.none()),
+    play_times=maybe(st.sampled_from([None, 1, 5])),
+    priority=maybe(st.sampled_from([None, 1, "9", 5])),
+)
+def test_create_voice_notification(
+    peer: ThreadedServer,
+    hw: HuaweiVoice,
+    called: Any,
+    play_list: Any,
+    callback_url: Any,
+    caller_present: Any,
+    play_times: Any,
+    priority: Any,
+) -> None:
+    accepted_or_refused(
+        peer,
+        lambda: hw.create_voice_notification(
+            called=called,
+            play_list=play_list,
+            callback_url=callback_url,
+            caller_present=caller_present,
+            play_times=play_times,
+            priority=priority,
+        ),
+    )
 
 
 @PROPS
-@given(key=maybe(st.just("n-1")), called=maybe(st.just("8899")), play_list=maybe(PROMPTS),
-       play_times=maybe(st.none()), priority=maybe(st.none()))
-def test_notify_many(peer: ThreadedServer, hw: HuaweiVoice, key: Any, called: Any, play_list: Any,
-                     play_times: Any, priority: Any) -> None:
+@given(
+    key=maybe(st.just("n-1")),
+    called=maybe(st.just("8899")),
+    play_list=maybe(PROMPTS),
+    play_times=maybe(st.none()),
+    priority=maybe(st.none()),
+)
+def test_notify_many(
+    peer: ThreadedServer, hw: HuaweiVoice, key: Any, called: Any, play_list: Any, play_times: Any, priority: Any
+) -> None:
     spec = Notify(key=key, called=called, play_list=play_list, play_times=play_times, priority=priority)
     before = peer.hits
     [outcome] = list(hw.notify_many([spec], concurrency=1))
@@ -280,52 +350,105 @@ def built_or_refused(build: Callable[[], Any]) -> Any:
 
 
 @PROPS
-@given(appid=maybe(st.sampled_from([2222226, "2222226"])), secret=maybe(st.just("s")),
-       base_url=maybe(st.sampled_from([None, "https://rest.telecmi.com/"])),
-       piopiy_url=maybe(st.sampled_from([None, "http://127.0.0.1:8080"])),
-       timeout=maybe(st.sampled_from([None, 5, 2.5, Timeout(total=3)])),
-       retry=maybe(st.sampled_from([None, RetryPolicy.none()])),
-       rate_limit=maybe(st.sampled_from([None, 10, RateLimit(rate=5, burst=5)])),
-       page_concurrency=maybe(st.integers(1, 64)))
-def test_telecmi_constructor(appid: Any, secret: Any, base_url: Any, piopiy_url: Any, timeout: Any, retry: Any,
-                             rate_limit: Any, page_concurrency: Any) -> None:
+@given(
+    appid=maybe(st.sampled_from([2222226, "2222226"])),
+    secret=maybe(st.just("s")),
+    base_url=maybe(st.sampled_from([None, "https://rest.telecmi.com/"])),
+    piopiy_url=maybe(st.sampled_from([None, "http://127.0.0.1:8080"])),
+    timeout=maybe(st.sampled_from([None, 5, 2.5, Timeout(total=3)])),
+    retry=maybe(st.sampled_from([None, RetryPolicy.none()])),
+    rate_limit=maybe(st.sampled_from([None, 10, RateLimit(rate=5, burst=5)])),
+    page_concurrency=maybe(st.integers(1, 64)),
+)
+def test_telecmi_constructor(
+    appid: Any,
+    secret: Any,
+    base_url: Any,
+    piopiy_url: Any,
+    timeout: Any,
+    retry: Any,
+    rate_limit: Any,
+    page_concurrency: Any,
+) -> None:
     if appid is None or secret is None or appid == "" or secret == "":
         return  # "not given": a ConfigurationError saying how to give it, covered elsewhere
-    client = built_or_refused(lambda: AsyncTeleCMI(
-        appid=appid, secret=secret, base_url=base_url, piopiy_url=piopiy_url, timeout=timeout, retry=retry,
-        rate_limit=rate_limit, page_concurrency=page_concurrency))
+    client = built_or_refused(
+        lambda: AsyncTeleCMI(
+            appid=appid,
+            secret=secret,
+            base_url=base_url,
+            piopiy_url=piopiy_url,
+            timeout=timeout,
+            retry=retry,
+            rate_limit=rate_limit,
+            page_concurrency=page_concurrency,
+        )
+    )
     if client is not None:
         assert client.base_url.startswith(("http://", "https://")) and not client.base_url.endswith("/")
         assert 0 < client._timeout.total <= 86_400
 
 
 @PROPS
-@given(base_url=maybe(st.just("https://service.besclouds.com")), app_key=maybe(st.just("k")),
-       app_secret=maybe(st.just("s")), token_lifetime=maybe(st.integers(60, 3600)),
-       timeout=maybe(st.none()), rate_limit=maybe(st.none()))
-def test_huawei_constructor(base_url: Any, app_key: Any, app_secret: Any, token_lifetime: Any, timeout: Any,
-                            rate_limit: Any) -> None:
+@given(
+    base_url=maybe(st.just("https://service.besclouds.com")),
+    app_key=maybe(st.just("k")),
+    app_secret=maybe(st.just("s")),
+    token_lifetime=maybe(st.integers(60, 3600)),
+    timeout=maybe(st.none()),
+    rate_limit=maybe(st.none()),
+)
+def test_huawei_constructor(
+    base_url: Any, app_key: Any, app_secret: Any, token_lifetime: Any, timeout: Any, rate_limit: Any
+) -> None:
     if any(v is None or v == "" for v in (base_url, app_key, app_secret)):
         return
-    built_or_refused(lambda: AsyncHuaweiVoice(
-        base_url=base_url, app_key=app_key, app_secret=app_secret, token_lifetime=token_lifetime,
-        timeout=timeout, rate_limit=rate_limit))
+    built_or_refused(
+        lambda: AsyncHuaweiVoice(
+            base_url=base_url,
+            app_key=app_key,
+            app_secret=app_secret,
+            token_lifetime=token_lifetime,
+            timeout=timeout,
+            rate_limit=rate_limit,
+        )
+    )
 
 
 @PROPS
-@given(rate=maybe(st.floats(0.1, 1000)), burst=maybe(st.just(1)), connect=maybe(st.floats(0.1, 60)),
-       total=maybe(st.floats(0.1, 60)), attempts=maybe(st.integers(1, 10)), budget=maybe(st.floats(0.1, 60)),
-       initial=maybe(st.floats(0, 5)), max_delay=maybe(st.floats(0, 60)), max_retry_after=maybe(st.floats(0, 60)))
-def test_config_objects(rate: Any, burst: Any, connect: Any, total: Any, attempts: Any, budget: Any,
-                        initial: Any, max_delay: Any, max_retry_after: Any) -> None:
+@given(
+    rate=maybe(st.floats(0.1, 1000)),
+    burst=maybe(st.just(1)),
+    connect=maybe(st.floats(0.1, 60)),
+    total=maybe(st.floats(0.1, 60)),
+    attempts=maybe(st.integers(1, 10)),
+    budget=maybe(st.floats(0.1, 60)),
+    initial=maybe(st.floats(0, 5)),
+    max_delay=maybe(st.floats(0, 60)),
+    max_retry_after=maybe(st.floats(0, 60)),
+)
+def test_config_objects(
+    rate: Any,
+    burst: Any,
+    connect: Any,
+    total: Any,
+    attempts: Any,
+    budget: Any,
+    initial: Any,
+    max_delay: Any,
+    max_retry_after: Any,
+) -> None:
     limit = built_or_refused(lambda: RateLimit(rate=rate, burst=burst))
     if limit is not None:
         assert math.isfinite(limit.rate) and limit.rate > 0 and 1 <= limit.burst <= max(1, limit.rate)
     timeout = built_or_refused(lambda: Timeout(connect=connect, total=total))
     if timeout is not None:
         assert all(isinstance(v, float) and 0 < v <= 86_400 for v in (timeout.connect, timeout.total))
-    policy = built_or_refused(lambda: RetryPolicy(attempts=attempts, timeout=budget, initial=initial,
-                                                  max_delay=max_delay, max_retry_after=max_retry_after))
+    policy = built_or_refused(
+        lambda: RetryPolicy(
+            attempts=attempts, timeout=budget, initial=initial, max_delay=max_delay, max_retry_after=max_retry_after
+        )
+    )
     if policy is not None:
         assert type(policy.attempts) is int and 1 <= policy.attempts <= 10_000
         values = (policy.timeout, policy.initial, policy.max_delay, policy.max_retry_after)
@@ -340,23 +463,52 @@ ACTIONS: dict[str, tuple[type, dict[str, st.SearchStrategy[Any]]]] = {
     "play": (Play, {"file_name": maybe(AUDIO), "file_url": st.one_of(st.none(), HOSTILE)}),
     "speak": (Speak, {"text": maybe(st.just("hello"))}),
     "param": (Param, {"text": maybe(st.just("order-1"))}),
-    "bridge": (Bridge, {"from_": maybe(PHONE), "connect": maybe(st.just([Pstn(number=19170000002)])),
-                        "duration": maybe(st.sampled_from([None, 300])), "timeout": maybe(st.none()),
-                        "loop": maybe(st.sampled_from([None, 2])), "ring_type": maybe(st.none())}),
+    "bridge": (
+        Bridge,
+        {
+            "from_": maybe(PHONE),
+            "connect": maybe(st.just([Pstn(number=19170000002)])),
+            "duration": maybe(st.sampled_from([None, 300])),
+            "timeout": maybe(st.none()),
+            "loop": maybe(st.sampled_from([None, 2])),
+            "ring_type": maybe(st.none()),
+        },
+    ),
     "connect": (Connect, {"call": maybe(st.just([Sip(user="alice")])), "call_type": maybe(st.just("audio"))}),
     "input": (Input, {"action_url": maybe(URL), "max_digit": maybe(st.none()), "timeout": maybe(SMALL)}),
-    "play_get_input": (PlayGetInput, {"action_url": maybe(URL), "file_name": st.one_of(AUDIO, HOSTILE),
-                                      "file_url": st.one_of(st.none(), HOSTILE), "max_digit": maybe(SMALL),
-                                      "max_retry": maybe(SMALL), "timeout": maybe(SMALL)}),
-    "stream": (Stream, {"ws_url": maybe(st.just("wss://x.test/ws")), "listen_mode": maybe(st.none()),
-                        "voice_quality": maybe(st.just("8000")), "stream_on_answer": maybe(st.none())}),
+    "play_get_input": (
+        PlayGetInput,
+        {
+            "action_url": maybe(URL),
+            "file_name": st.one_of(AUDIO, HOSTILE),
+            "file_url": st.one_of(st.none(), HOSTILE),
+            "max_digit": maybe(SMALL),
+            "max_retry": maybe(SMALL),
+            "timeout": maybe(SMALL),
+        },
+    ),
+    "stream": (
+        Stream,
+        {
+            "ws_url": maybe(st.just("wss://x.test/ws")),
+            "listen_mode": maybe(st.none()),
+            "voice_quality": maybe(st.just("8000")),
+            "stream_on_answer": maybe(st.none()),
+        },
+    ),
     "pstn": (Pstn, {"number": maybe(PHONE)}),
     "sip": (Sip, {"user": maybe(st.just("alice"))}),
     "record": (Record, {}),
     "hangup": (Hangup, {}),
-    "prompt": (Prompt, {"voice_id": maybe(st.just("1")), "voice_file_name": st.one_of(st.none(), HOSTILE),
-                        "template_id": st.one_of(st.none(), HOSTILE),
-                        "template_params": maybe(st.just(["a", "b"]))}),
+    "prompt": (
+        Prompt,
+        {
+            "voice_id": maybe(st.just("1")),
+            "voice_file_name": st.one_of(st.none(), HOSTILE),
+            "template_id": st.one_of(st.none(), HOSTILE),
+            "template_params": maybe(st.just(["a", "b"])),
+        },
+    ),
 }
 
 
@@ -380,18 +532,51 @@ JSONISH = st.recursive(
     lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=5), inner, max_size=3)),
     max_leaves=10,
 )
-TELECMI_KEYS = ["type", "cmiuuid", "request_id", "leg", "time", "duration", "start_time", "answer_time",
-                "end_time", "call_rate", "balance", "status", "hangup_reason", "from", "to", "extra_params"]
-HUAWEI_KEYS = ["callSerialNo", "called", "createCallTime", "alertingTime", "talkingTime", "releaseTime",
-               "talkDuration", "releaseReason", "recordfile", "signature"]
+TELECMI_KEYS = [
+    "type",
+    "cmiuuid",
+    "request_id",
+    "leg",
+    "time",
+    "duration",
+    "start_time",
+    "answer_time",
+    "end_time",
+    "call_rate",
+    "balance",
+    "status",
+    "hangup_reason",
+    "from",
+    "to",
+    "extra_params",
+]
+HUAWEI_KEYS = [
+    "callSerialNo",
+    "called",
+    "createCallTime",
+    "alertingTime",
+    "talkingTime",
+    "releaseTime",
+    "talkDuration",
+    "releaseReason",
+    "recordfile",
+    "signature",
+]
 
 
 def _payload(keys: list[str], base: dict[str, Any]) -> st.SearchStrategy[Any]:
-    field_values = st.one_of(JSONISH, HOSTILE, st.just("2022/02/17,13:10:06:836"), st.just('{"a": 1}'),
-                             st.just("[" * 5000), st.just(10**400))
+    field_values = st.one_of(
+        JSONISH, HOSTILE, st.just("2022/02/17,13:10:06:836"), st.just('{"a": 1}'), st.just("[" * 5000), st.just(10**400)
+    )
     mapping = st.fixed_dictionaries({}, optional={k: field_values for k in keys}).map(lambda d: {**base, **d})
-    return st.one_of(mapping, mapping.map(lambda d: MappingProxyType(d)), HOSTILE,
-                     st.binary(max_size=30), st.just(b"[" * 100_000), st.just("1" * 5000))
+    return st.one_of(
+        mapping,
+        mapping.map(lambda d: MappingProxyType(d)),
+        HOSTILE,
+        st.binary(max_size=30),
+        st.just(b"[" * 100_000),
+        st.just("1" * 5000),
+    )
 
 
 @PROPS

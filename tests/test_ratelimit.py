@@ -138,8 +138,12 @@ async def test_clients_of_one_account_share_one_limit() -> None:
     backend = LocalBackend(clock=vc.clock, sleep=vc.sleep)
     starts: list[int] = []
     with aioresponses() as m:
-        m.post(REST + "/v2/global_pcmo_make_call", body=_samples.MAKE_CALL_RESPONSE,
-               content_type="application/json", repeat=True)
+        m.post(
+            REST + "/v2/global_pcmo_make_call",
+            body=_samples.MAKE_CALL_RESPONSE,
+            content_type="application/json",
+            repeat=True,
+        )
         a = AsyncTeleCMI(appid=appid, secret="s", base_url=REST, rate_limit=5, limiter_backend=backend)
         b = AsyncTeleCMI(appid=appid, secret="s", base_url=REST, rate_limit=5, limiter_backend=backend)
 
@@ -164,8 +168,9 @@ async def test_a_429_from_the_vendor_slows_the_client_down() -> None:
         m.post(url, status=429, headers={"Retry-After": "0"}, payload={"code": 429})
         m.post(url, body=_samples.MAKE_CALL_RESPONSE, content_type="application/json", repeat=True)
         retry = RetryPolicy(initial=0, max_delay=0)
-        async with AsyncTeleCMI(appid=appid, secret="s", base_url=REST, rate_limit=100,
-                                limiter_backend=backend, retry=retry) as tc:
+        async with AsyncTeleCMI(
+            appid=appid, secret="s", base_url=REST, rate_limit=100, limiter_backend=backend, retry=retry
+        ) as tc:
             task = asyncio.create_task(tc.play_music(from_=19170000000, to=19170000001, file_name="a.wav"))
             await vc.drive([task])
             t0 = vc.now

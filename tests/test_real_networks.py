@@ -73,8 +73,11 @@ class ForwardProxy:
                 async with self._session.request(method, target, data=body, headers=forward) as resp:
                     content = await resp.read()
                     head = [f"HTTP/1.1 {resp.status} {resp.reason}", f"Content-Length: {len(content)}"]
-                    head += [f"{k}: {v}" for k, v in resp.headers.items()
-                             if k.lower() not in ("content-length", "transfer-encoding", "connection")]
+                    head += [
+                        f"{k}: {v}"
+                        for k, v in resp.headers.items()
+                        if k.lower() not in ("content-length", "transfer-encoding", "connection")
+                    ]
                 writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + content)
                 await writer.drain()
         except (ConnectionError, asyncio.IncompleteReadError):
@@ -88,8 +91,9 @@ async def vendor() -> AsyncIterator[str]:
     async def make_call(request: web.Request) -> web.Response:
         body = await request.json()
         if body["to"] == 9100000404:
-            return web.json_response({"code": 404, "msg": "Invalid music file"}, status=404,
-                                     headers={"X-Request-Id": "req-404"})
+            return web.json_response(
+                {"code": 404, "msg": "Invalid music file"}, status=404, headers={"X-Request-Id": "req-404"}
+            )
         if body["to"] == 9100000999:
             await asyncio.sleep(5)
         return web.json_response(CALL_OK, headers={"X-Request-Id": "req-1", "X-RateLimit-Remaining": "41"})
@@ -110,8 +114,9 @@ async def vendor() -> AsyncIterator[str]:
 
 
 def client(url: str, **kw: object) -> AsyncTeleCMI:
-    return AsyncTeleCMI(appid=fresh_appid(), secret=SECRET, base_url=url, piopiy_url=url,
-                        rate_limit=None, retry=FAST_RETRY, **kw)  # type: ignore[arg-type]
+    return AsyncTeleCMI(
+        appid=fresh_appid(), secret=SECRET, base_url=url, piopiy_url=url, rate_limit=None, retry=FAST_RETRY, **kw
+    )  # type: ignore[arg-type]
 
 
 async def play(tc: AsyncTeleCMI, to: int = 9100000001, **kw: object) -> object:
@@ -125,9 +130,7 @@ async def test_an_explicit_proxy_carries_every_request(vendor: str) -> None:
     assert proxy.forwarded == [vendor + "/v2/global_pcmo_make_call"] * 2
 
 
-async def test_the_environment_proxy_is_honoured_and_no_proxy_too(
-    vendor: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_the_environment_proxy_is_honoured_and_no_proxy_too(vendor: str, monkeypatch: pytest.MonkeyPatch) -> None:
     async with ForwardProxy() as proxy:
         for name in ("http_proxy", "HTTP_PROXY", "no_proxy", "NO_PROXY"):
             monkeypatch.delenv(name, raising=False)
@@ -229,7 +232,7 @@ asyncio.run(main())
     assert "POST http://127.0.0.1" in proc.stderr and "-> 200 in" in proc.stderr
     assert '"secret":"***"' in proc.stderr, "the request is logged, redacted"
     assert SECRET not in proc.stderr
-    quiet = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                           env={**env, "VOICEKIT_LOG": ""}, timeout=60)
+    quiet = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env={**env, "VOICEKIT_LOG": ""}, timeout=60
+    )
     assert quiet.returncode == 0 and quiet.stderr == ""
-

@@ -23,7 +23,6 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from tests._servers import postgres  # noqa: F401 - the fixture
 from voicekit import AsyncHuaweiVoice, AsyncTeleCMI, RetryPolicy
 from voicekit.errors import ServerError, VoiceKitError
 from voicekit.journal import (
@@ -121,7 +120,8 @@ async def dial(journal: Journal | PostgresJournal, campaign_csv: Path, tc: Async
     if not journal.loaded:
         await asyncio.to_thread(journal.load, read_campaign(campaign_csv))
     specs: Any = (
-        journal.specs(16) if isinstance(journal, PostgresJournal)
+        journal.specs(16)
+        if isinstance(journal, PostgresJournal)
         else (row.spec for row in read_campaign(campaign_csv) if row.spec is not None)
     )
     kinds: Counter[str] = Counter()
@@ -157,7 +157,10 @@ def quiet(sb: Sandbox) -> Callable[[], Awaitable[bool]]:
 
 @pytest.mark.parametrize("store", ["sqlite", "postgres"])
 async def test_a_faulted_campaign_reconciles_to_zero_unknown_and_every_number_is_dialed_once(
-    tmp_path: Path, opened: Opener, store: str, request: pytest.FixtureRequest,
+    tmp_path: Path,
+    opened: Opener,
+    store: str,
+    request: pytest.FixtureRequest,
 ) -> None:
     csv_path = write_campaign(tmp_path / "calls.csv")
     # Half the numbers' webhooks are lost: among the 24 rows placed-then-faulted, some (all but
@@ -174,11 +177,12 @@ async def test_a_faulted_campaign_reconciles_to_zero_unknown_and_every_number_is
         OutcomeWriter(journal) as writer,
         serve(lossy_app(OutcomeReceiver(writer), lambda p: str(p.get("to")) in lost_numbers)) as url,
         Sandbox(outcomes=plan, telecmi_webhook_url=url + "/telecmi", cdr_resend_schedule=FAST) as sb,
-        AsyncTeleCMI(appid=sb.telecmi_appid, secret=sb.telecmi_secret, base_url=sb.url, piopiy_url=sb.url,
-                     rate_limit=None) as tc,
+        AsyncTeleCMI(
+            appid=sb.telecmi_appid, secret=sb.telecmi_secret, base_url=sb.url, piopiy_url=sb.url, rate_limit=None
+        ) as tc,
     ):
-        sb.faults.add(MAKE_CALL, status=503, count=12)               # placed, then 503
-        sb.faults.add(MAKE_CALL, drop=True, count=12)                # placed, then no answer
+        sb.faults.add(MAKE_CALL, status=503, count=12)  # placed, then 503
+        sb.faults.add(MAKE_CALL, drop=True, count=12)  # placed, then no answer
         sb.faults.add(MAKE_CALL, status=500, placed=False, count=12)  # 500, nothing placed
         first = await dial(journal, csv_path, tc)
         assert first["unknown"] == 36
@@ -190,10 +194,10 @@ async def test_a_faulted_campaign_reconciles_to_zero_unknown_and_every_number_is
         assert counts[State.UNKNOWN] == 0, report
         # The webhooks that arrived placed their rows already (or left them to reconcile's
         # first step when they came while the row was being sent).
-        assert report.requeued == 12                       # the 500s: the vendor has no record of them
+        assert report.requeued == 12  # the 500s: the vendor has no record of them
         assert report.unknown == 12 + report.from_outcomes + report.from_records
-        assert report.from_records >= 1                    # their webhooks were lost
-        assert report.filled >= 1                          # placed rows whose webhook was lost
+        assert report.from_records >= 1  # their webhooks were lost
+        assert report.filled >= 1  # placed rows whose webhook was lost
         assert counts[State.PENDING] == 12
         not_placed = {e.key for e in journal.entries([State.PENDING])}
 
@@ -203,14 +207,16 @@ async def test_a_faulted_campaign_reconciles_to_zero_unknown_and_every_number_is
         redialed = Counter(call.to for call in sb.calls if call.endpoint == MAKE_CALL) - before
         assert set(redialed) == {number(int(key[1:])) for key in not_placed}
         await settled(quiet(sb))
-        await reconcile(journal, tc, settle=0)             # the lost webhooks of the second run
+        await reconcile(journal, tc, settle=0)  # the lost webhooks of the second run
 
         ledger = Counter(call.to for call in sb.calls if call.endpoint == MAKE_CALL)
         assert ledger == Counter({number(i): 1 for i in range(ROWS)})
-        assert all(json.loads(call.extra_params)["voicekit_key"] == f"k{int(call.to) - 9100000000}"
-                   if isinstance(call.extra_params, str) else
-                   call.extra_params["voicekit_key"] == f"k{int(call.to) - 9100000000}"
-                   for call in sb.calls)
+        assert all(
+            json.loads(call.extra_params)["voicekit_key"] == f"k{int(call.to) - 9100000000}"
+            if isinstance(call.extra_params, str)
+            else call.extra_params["voicekit_key"] == f"k{int(call.to) - 9100000000}"
+            for call in sb.calls
+        )
         decided = {live.call.to: live for live in sb.ended_calls.values()}
         outcomes = journal.outcomes([f"k{i}" for i in range(ROWS)])
         assert len(outcomes) == ROWS
@@ -232,15 +238,17 @@ async def test_a_number_dialed_twice_stays_unknown_with_the_reason(tmp_path: Pat
     journal = opened(Journal.open(tmp_path / "calls.db", Campaign.from_file(csv_path)))
     async with (
         Sandbox() as sb,
-        AsyncTeleCMI(appid=sb.telecmi_appid, secret=sb.telecmi_secret, base_url=sb.url, piopiy_url=sb.url,
-                     rate_limit=None) as tc,
+        AsyncTeleCMI(
+            appid=sb.telecmi_appid, secret=sb.telecmi_secret, base_url=sb.url, piopiy_url=sb.url, rate_limit=None
+        ) as tc,
     ):
         journal.load(read_campaign(csv_path))
         specs = [row.spec for row in read_campaign(csv_path) if row.spec is not None]
         sb.faults.add(MAKE_CALL, status=503, count=1)
         # k3 alone first (placed, then 503), then the others.
-        outcomes = journaled(journal, [specs[3], *specs[:3]],
-                             lambda s, before: tc.dial_many(s, concurrency=1, before_send=before))
+        outcomes = journaled(
+            journal, [specs[3], *specs[:3]], lambda s, before: tc.dial_many(s, concurrency=1, before_send=before)
+        )
         async with aclosing(outcomes) as stream:
             async for _ in stream:
                 pass
@@ -260,8 +268,9 @@ async def test_no_record_yet_keeps_the_row_unknown_until_it_settles(tmp_path: Pa
     journal = opened(Journal.open(tmp_path / "calls.db", Campaign.from_file(csv_path)))
     async with (
         Sandbox() as sb,
-        AsyncTeleCMI(appid=sb.telecmi_appid, secret=sb.telecmi_secret, base_url=sb.url, piopiy_url=sb.url,
-                     rate_limit=None) as tc,
+        AsyncTeleCMI(
+            appid=sb.telecmi_appid, secret=sb.telecmi_secret, base_url=sb.url, piopiy_url=sb.url, rate_limit=None
+        ) as tc,
     ):
         sb.faults.add(MAKE_CALL, status=500, placed=False, count=1)
         assert (await dial(journal, csv_path, tc))["unknown"] == 1
@@ -278,8 +287,14 @@ async def test_a_vendor_failing_mid_paging_leaves_every_row_untouched(tmp_path: 
     journal = opened(Journal.open(tmp_path / "calls.db", Campaign.from_file(csv_path)))
     async with (
         Sandbox() as sb,
-        AsyncTeleCMI(appid=sb.telecmi_appid, secret=sb.telecmi_secret, base_url=sb.url, piopiy_url=sb.url,
-                     rate_limit=None, retry=RetryPolicy(attempts=2, initial=0, max_delay=0)) as tc,
+        AsyncTeleCMI(
+            appid=sb.telecmi_appid,
+            secret=sb.telecmi_secret,
+            base_url=sb.url,
+            piopiy_url=sb.url,
+            rate_limit=None,
+            retry=RetryPolicy(attempts=2, initial=0, max_delay=0),
+        ) as tc,
     ):
         sb.faults.add(MAKE_CALL, status=503, count=5)
         sb.faults.add(MAKE_CALL, status=500, placed=False, count=5)
@@ -303,11 +318,24 @@ async def test_webhook_outcomes_are_written_once_and_bad_ones_change_nothing(tmp
     async with OutcomeWriter(journal) as writer:
         receiver = OutcomeReceiver(writer)
         cdr = {
-            "type": "cdr", "appid": 2222226, "direction": "outbound", "cmiuuid": "u-1", "leg": "a",
-            "request_id": "r-1", "extra_params": json.dumps({"voicekit_key": "k1"}), "time": 1700000030000,
-            "start_time": 1700000000, "answer_time": 1700000003, "end_time": 1700000030, "duration": 27,
-            "billedsec": 27, "call_rate": "0.6", "status": "answered", "hangup_reason": "recv_bye",
-            "from": "19170000000", "to": number(1),
+            "type": "cdr",
+            "appid": 2222226,
+            "direction": "outbound",
+            "cmiuuid": "u-1",
+            "leg": "a",
+            "request_id": "r-1",
+            "extra_params": json.dumps({"voicekit_key": "k1"}),
+            "time": 1700000030000,
+            "start_time": 1700000000,
+            "answer_time": 1700000003,
+            "end_time": 1700000030,
+            "duration": 27,
+            "billedsec": 27,
+            "call_rate": "0.6",
+            "status": "answered",
+            "hangup_reason": "recv_bye",
+            "from": "19170000000",
+            "to": number(1),
         }
         for _ in range(3):  # the vendor resends
             assert (await receiver.telecmi(json.dumps(cdr).encode())).status == 200
@@ -319,7 +347,9 @@ async def test_webhook_outcomes_are_written_once_and_bad_ones_change_nothing(tmp
 
         snapshot = [(e.key, e.state) for e in journal.entries()]
         hostile = [
-            b"not json", b"[]", json.dumps({**cdr, "extra_params": "{not json"}).encode(),
+            b"not json",
+            b"[]",
+            json.dumps({**cdr, "extra_params": "{not json"}).encode(),
             json.dumps({**cdr, "extra_params": json.dumps({"voicekit_key": 7})}).encode(),
             json.dumps({**cdr, "extra_params": json.dumps({"voicekit_key": "x" * 300})}).encode(),
             json.dumps({**cdr, "cmiuuid": None, "request_id": None}).encode(),
@@ -350,7 +380,8 @@ def test_the_server_error_is_a_voicekit_error() -> None:
 
 
 async def test_huawei_rows_reconcile_from_release_events_by_number_and_time(
-    tmp_path: Path, opened: Opener,
+    tmp_path: Path,
+    opened: Opener,
 ) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -363,10 +394,11 @@ async def test_huawei_rows_reconcile_from_release_events_by_number_and_time(
         OutcomeWriter(journal) as outcomes,
         serve(outcome_app(OutcomeReceiver(outcomes), "huawei"), port=port),
         Sandbox(outcomes=OutcomePlan(answer_rate=0.5, seed=5), callback_delay=0.01) as sb,
-        AsyncHuaweiVoice(base_url=sb.url, app_key=sb.huawei_app_key, app_secret=sb.huawei_app_secret,
-                         rate_limit=None) as hw,
+        AsyncHuaweiVoice(
+            base_url=sb.url, app_key=sb.huawei_app_key, app_secret=sb.huawei_app_secret, rate_limit=None
+        ) as hw,
     ):
-        sb.faults.add(NOTIFY, status=503, count=3)                # placed, then 503
+        sb.faults.add(NOTIFY, status=503, count=3)  # placed, then 503
         sb.faults.add(NOTIFY, status=500, placed=False, count=2)  # nothing placed
         stream = journaled(journal, specs, lambda s, before: hw.notify_many(s, concurrency=4, before_send=before))
         async with aclosing(stream) as results:
@@ -394,22 +426,26 @@ async def test_huawei_rows_reconcile_from_release_events_by_number_and_time(
 
 
 async def test_a_second_connection_writing_outcomes_while_a_run_dials_loses_nothing(
-    tmp_path: Path, opened: Opener,
+    tmp_path: Path,
+    opened: Opener,
 ) -> None:
     csv_path = write_campaign(tmp_path / "calls.csv")
     journal = opened(Journal.open(tmp_path / "calls.db", Campaign.from_file(csv_path)))
     listener = opened(Journal.read(tmp_path / "calls.db"))  # as `voicekit dial listen` opens it
-    events = [CallOutcome(vendor_id=f"huawei:s{i}", answered=i % 2 == 0, request_id=f"s{i}", number=number(i),
-                          time=1.0e9 + i) for i in range(2000)]
+    events = [
+        CallOutcome(vendor_id=f"huawei:s{i}", answered=i % 2 == 0, request_id=f"s{i}", number=number(i), time=1.0e9 + i)
+        for i in range(2000)
+    ]
 
     def listen() -> None:
         for start in range(0, len(events), 50):
-            assert listener.add_outcomes(events[start:start + 50]).unmatched == 50
+            assert listener.add_outcomes(events[start : start + 50]).unmatched == 50
 
     async with (
         Sandbox() as sb,
-        AsyncTeleCMI(appid=sb.telecmi_appid, secret=sb.telecmi_secret, base_url=sb.url, piopiy_url=sb.url,
-                     rate_limit=None) as tc,
+        AsyncTeleCMI(
+            appid=sb.telecmi_appid, secret=sb.telecmi_secret, base_url=sb.url, piopiy_url=sb.url, rate_limit=None
+        ) as tc,
     ):
         results = await asyncio.gather(dial(journal, csv_path, tc), asyncio.to_thread(listen))
     assert results[0] == Counter(placed=ROWS)
@@ -425,8 +461,12 @@ def test_a_journal_made_before_outcomes_gains_them_when_opened(tmp_path: Path, o
     with Journal.open(tmp_path / "calls.db", Campaign.from_file(csv_path)) as journal:
         journal.load(read_campaign(csv_path))
     with contextlib.closing(sqlite3.connect(tmp_path / "calls.db")) as conn, conn:  # as the first release left it
-        for statement in ("DROP INDEX calls_request_id", "DROP TABLE outcomes", "ALTER TABLE calls DROP COLUMN sent",
-                          "ALTER TABLE calls DROP COLUMN number"):
+        for statement in (
+            "DROP INDEX calls_request_id",
+            "DROP TABLE outcomes",
+            "ALTER TABLE calls DROP COLUMN sent",
+            "ALTER TABLE calls DROP COLUMN number",
+        ):
             conn.execute(statement)
     journal = opened(Journal.read(tmp_path / "calls.db"))
     assert journal.outcome_counts() == {"answered": 0, "missed": 0, "awaiting": 0}

@@ -133,10 +133,20 @@ async def test_a_client_uses_the_redis_backend_for_its_account(server: object) -
     backend = RedisBackend(client, prefix="c")
     appid = fresh_appid()
     with aioresponses() as m:
-        m.post(REST + "/v2/global_pcmo_make_call", body=_samples.MAKE_CALL_RESPONSE,
-               content_type="application/json", repeat=True)
-        async with AsyncTeleCMI(appid=appid, secret="s", base_url=REST, rate_limit=100,
-                                limiter_backend=backend, retry=RetryPolicy(attempts=1)) as tc:
+        m.post(
+            REST + "/v2/global_pcmo_make_call",
+            body=_samples.MAKE_CALL_RESPONSE,
+            content_type="application/json",
+            repeat=True,
+        )
+        async with AsyncTeleCMI(
+            appid=appid,
+            secret="s",
+            base_url=REST,
+            rate_limit=100,
+            limiter_backend=backend,
+            retry=RetryPolicy(attempts=1),
+        ) as tc:
             await tc.play_music(from_=19170000000, to=19170000001, file_name="a.wav")
     assert await client.zcard(f"c:telecmi:{appid}:log") == 1
     await client.aclose()

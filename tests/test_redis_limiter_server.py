@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from tests._servers import RedisServer, free_port, redis_server  # noqa: F401 - the fixture
+from tests._servers import RedisServer, free_port
 from tests.test_journal import numbers, write_csv
 from voicekit import RateLimit
 from voicekit._ratelimit import AccountPaused
@@ -20,7 +20,7 @@ redis_asyncio = pytest.importorskip("redis.asyncio")
 
 
 async def test_processes_sharing_one_redis_never_start_more_than_the_limit(
-    redis_server: RedisServer,  # noqa: F811
+    redis_server: RedisServer,
 ) -> None:
     limit = RateLimit(rate=40, burst=5)
     clients = [redis_asyncio.from_url(redis_server.url) for _ in range(3)]  # three "processes"
@@ -43,7 +43,7 @@ async def test_processes_sharing_one_redis_never_start_more_than_the_limit(
     assert 0 < worst <= 40
 
 
-async def test_a_pause_reaches_every_process(redis_server: RedisServer) -> None:  # noqa: F811
+async def test_a_pause_reaches_every_process(redis_server: RedisServer) -> None:
     limit = RateLimit(rate=10, burst=1)
     a, b = redis_asyncio.from_url(redis_server.url), redis_asyncio.from_url(redis_server.url)
     await RedisBackend(a, prefix="t-pause").penalize("telecmi:2", limit, 30.0)
@@ -62,10 +62,18 @@ async def test_redis_away_fails_closed() -> None:
 
 def test_dial_with_redis_down_is_one_clear_error_before_anything_is_dialed(tmp_path: Path) -> None:
     csv_path = write_csv(tmp_path / "c.csv", numbers(5))
-    result = CliRunner().invoke(main, [
-        "dial", str(csv_path), "--journal", str(tmp_path / "c.db"), "--sandbox",
-        "--limiter", f"redis://:hunter2-secret@127.0.0.1:{free_port()}/0",
-    ])
+    result = CliRunner().invoke(
+        main,
+        [
+            "dial",
+            str(csv_path),
+            "--journal",
+            str(tmp_path / "c.db"),
+            "--sandbox",
+            "--limiter",
+            f"redis://:hunter2-secret@127.0.0.1:{free_port()}/0",
+        ],
+    )
     assert result.exit_code == 1, result.output
     assert "cannot reach the rate limiter's Redis" in result.output
     assert "hunter2-secret" not in result.output
@@ -73,7 +81,8 @@ def test_dial_with_redis_down_is_one_clear_error_before_anything_is_dialed(tmp_p
 
 
 def test_dial_on_the_sandbox_uses_the_redis_limiter_it_is_given(
-    tmp_path: Path, redis_server: RedisServer  # noqa: F811
+    tmp_path: Path,
+    redis_server: RedisServer,
 ) -> None:
     """--sandbox used to replace the client options and silently drop --limiter."""
     import redis
@@ -84,9 +93,19 @@ def test_dial_on_the_sandbox_uses_the_redis_limiter_it_is_given(
 
     before = scripts_run()
     csv_path = write_csv(tmp_path / "c.csv", numbers(6))
-    result = CliRunner().invoke(main, [
-        "dial", str(csv_path), "--journal", str(tmp_path / "c.db"), "--sandbox", "--rate", "100",
-        "--limiter", redis_server.url,
-    ])
+    result = CliRunner().invoke(
+        main,
+        [
+            "dial",
+            str(csv_path),
+            "--journal",
+            str(tmp_path / "c.db"),
+            "--sandbox",
+            "--rate",
+            "100",
+            "--limiter",
+            redis_server.url,
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert scripts_run() - before >= 2 * 6, "each call reserves and starts through Redis's scripts"

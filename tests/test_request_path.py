@@ -32,8 +32,13 @@ REQUEST = {"appid": 1, "secret": "s3cret-value", "to": 9100000001}
 
 
 def verdict(endpoint: Endpoint, status: int, raw: bytes, **kw: object):
-    return classify(endpoint, Answer(status, raw, **kw), url="http://v.test/x", request=REQUEST,  # type: ignore[arg-type]
-                    secrets=("s3cret-value",))
+    return classify(
+        endpoint,
+        Answer(status, raw, **kw),
+        url="http://v.test/x",
+        request=REQUEST,  # type: ignore[arg-type]
+        secrets=("s3cret-value",),
+    )
 
 
 # -- classify ---------------------------------------------------------------------------------
@@ -96,8 +101,12 @@ def test_transport_failures_split_into_never_sent_and_maybe_sent() -> None:
     )
     v = classify(CREATE, refused, url="u", request=REQUEST)
     assert isinstance(v.error, ConnectError) and v.retryable
-    for exc in (TimeoutError(), aiohttp.ServerDisconnectedError(), ConnectionResetError(),
-                aiohttp.ClientPayloadError("truncated")):
+    for exc in (
+        TimeoutError(),
+        aiohttp.ServerDisconnectedError(),
+        ConnectionResetError(),
+        aiohttp.ClientPayloadError("truncated"),
+    ):
         v = classify(CREATE, exc, url="u", request=REQUEST)
         assert isinstance(v.error, CallOutcomeUnknownError) and not v.retryable, exc
         v = classify(READ, exc, url="u", request=REQUEST)
@@ -113,8 +122,9 @@ def test_error_material_is_scrubbed_but_a_result_is_not() -> None:
     assert isinstance(v.error, CallOutcomeUnknownError)
     assert "s3cret-value" not in repr(vars(v.error)) and "s3cret-value" not in str(v.error)
     # A short secret inside real data is left alone on success: only errors are scrubbed.
-    v = classify(CREATE, Answer(200, b'{"sn": "sn-1"}'), url="u", request=REQUEST, secrets=("s",),
-                 parse=lambda d: d["sn"])
+    v = classify(
+        CREATE, Answer(200, b'{"sn": "sn-1"}'), url="u", request=REQUEST, secrets=("s",), parse=lambda d: d["sn"]
+    )
     assert v.value == "sn-1"
 
 
@@ -122,8 +132,14 @@ def test_a_vendor_refusal_raised_by_the_parser_is_scrubbed_and_not_retried() -> 
     def parse(data: dict) -> None:
         raise VendorError(f"refused: {data['why']}", status=200, code="1", body=data, endpoint="x")
 
-    v = classify(READ, Answer(200, b'{"why": "token s3cret-value"}'), url="u", request=REQUEST,
-                 parse=parse, secrets=("s3cret-value",))
+    v = classify(
+        READ,
+        Answer(200, b'{"why": "token s3cret-value"}'),
+        url="u",
+        request=REQUEST,
+        parse=parse,
+        secrets=("s3cret-value",),
+    )
     assert isinstance(v.error, VendorError) and not v.retryable
     assert "s3cret-value" not in str(v.error) and "s3cret-value" not in repr(v.error.body)
 
@@ -210,15 +226,14 @@ async def test_a_vendor_pause_past_the_budget_fails_fast_without_a_request() -> 
     await site.start()
     url = f"http://127.0.0.1:{runner.addresses[0][1]}"
     try:
-        async with AsyncTeleCMI(appid=fresh_appid(), secret="s3cret-value", base_url=url,
-                                rate_limit=1000, retry=FAST_RETRY) as tc:
+        async with AsyncTeleCMI(
+            appid=fresh_appid(), secret="s3cret-value", base_url=url, rate_limit=1000, retry=FAST_RETRY
+        ) as tc:
             with pytest.raises(RateLimitedError) as first:
                 await tc.play_music(from_=19170000000, to=19170000001, file_name="a.wav")
             assert first.value.retry_after == 3600 and hits == 1
             with pytest.raises(RateLimitedError, match="paused this account") as second:
-                await asyncio.wait_for(
-                    tc.play_music(from_=19170000000, to=19170000001, file_name="a.wav"), 5
-                )
+                await asyncio.wait_for(tc.play_music(from_=19170000000, to=19170000001, file_name="a.wav"), 5)
             assert hits == 1, "nothing is sent while the account is paused"
             assert second.value.retry_after is not None and 3500 < second.value.retry_after <= 3600
     finally:

@@ -63,8 +63,10 @@ class Echo:
 
     @staticmethod
     async def _echo(request: web.Request) -> dict[str, Any]:
-        return {"msg": f"rejected {await request.text()}", "echo": {"body": await request.text(),
-                                                                     "headers": dict(request.headers)}}
+        return {
+            "msg": f"rejected {await request.text()}",
+            "echo": {"body": await request.text(), "headers": dict(request.headers)},
+        }
 
     async def make_call(self, request: web.Request) -> web.Response:
         echo = await self._echo(request)
@@ -78,8 +80,7 @@ class Echo:
     async def token(self, request: web.Request) -> web.Response:
         await request.read()
         self.tokens += 1
-        return web.json_response({"AccessToken": f"tok-{self.tokens}-7e9d2b", "Expires": "600",
-                                  "CreateTime": "0"})
+        return web.json_response({"AccessToken": f"tok-{self.tokens}-7e9d2b", "Expires": "600", "CreateTime": "0"})
 
     async def notify(self, request: web.Request) -> web.Response:
         self.notify_calls += 1
@@ -114,8 +115,9 @@ async def test_no_secret_in_errors_logs_or_reprs_whatever_the_vendor_echoes(
     srv, _ = echo_server
     caplog.set_level(logging.DEBUG, logger="voicekit")
     errors: list[BaseException] = []
-    async with AsyncTeleCMI(appid=fresh_appid(), secret=SECRET, base_url=srv.url, piopiy_url=srv.url,
-                            rate_limit=None, retry=FAST_RETRY) as tc:
+    async with AsyncTeleCMI(
+        appid=fresh_appid(), secret=SECRET, base_url=srv.url, piopiy_url=srv.url, rate_limit=None, retry=FAST_RETRY
+    ) as tc:
         for to in (9100000001, 9100000002):  # 422 (refused) and 500 (unknown)
             try:
                 await tc.play_music(from_=19170000000, to=to, file_name="a.wav")
@@ -128,8 +130,9 @@ async def test_no_secret_in_errors_logs_or_reprs_whatever_the_vendor_echoes(
         async for outcome in tc.dial_many([Dial(key="k", from_=19170000000, to=9100000002, file_name="a.wav")]):
             errors.append(outcome.error)  # type: ignore[arg-type]
         reprs = [repr(tc)]
-    async with AsyncHuaweiVoice(base_url=srv.url, app_key="app-key-9", app_secret=APP_SECRET,
-                                rate_limit=None, retry=FAST_RETRY) as hw:
+    async with AsyncHuaweiVoice(
+        base_url=srv.url, app_key="app-key-9", app_secret=APP_SECRET, rate_limit=None, retry=FAST_RETRY
+    ) as hw:
         play = [Prompt(voice_id="100001")]
         slow = asyncio.ensure_future(hw.create_voice_notification(called="8899", play_list=play))
         # Meanwhile a 401 rotates the token; the slow request, sent with the old one, then fails.
@@ -156,16 +159,25 @@ def test_blocking_clients_hide_their_secrets_in_repr() -> None:
 
 def test_no_secret_in_command_output_or_journal(echo_server: tuple[ThreadedServer, Echo], tmp_path) -> None:
     srv, _ = echo_server
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "VOICEKIT_TELECMI_APPID": "2222226",
-           "VOICEKIT_TELECMI_SECRET": SECRET, "VOICEKIT_TELECMI_BASE_URL": srv.url,
-           "VOICEKIT_TELECMI_PIOPIY_URL": srv.url, "VOICEKIT_LOG": "debug"}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(sys.path),
+        "VOICEKIT_TELECMI_APPID": "2222226",
+        "VOICEKIT_TELECMI_SECRET": SECRET,
+        "VOICEKIT_TELECMI_BASE_URL": srv.url,
+        "VOICEKIT_TELECMI_PIOPIY_URL": srv.url,
+        "VOICEKIT_LOG": "debug",
+    }
 
     def voicekit(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "voicekit", *args], capture_output=True, text=True,
-                              env=env, timeout=60, cwd=tmp_path)
+        return subprocess.run(
+            [sys.executable, "-m", "voicekit", *args], capture_output=True, text=True, env=env, timeout=60, cwd=tmp_path
+        )
 
-    outputs = [voicekit("call", "play", "--from", "19170000000", "--to", to, "--file", "a.wav")
-               for to in ("9100000001", "9100000002")]
+    outputs = [
+        voicekit("call", "play", "--from", "19170000000", "--to", to, "--file", "a.wav")
+        for to in ("9100000001", "9100000002")
+    ]
     campaign = tmp_path / "c.csv"
     campaign.write_text("key,to,from,file_name\na,9100000001,19170000000,a.wav\nb,9100000002,19170000000,a.wav\n")
     outputs.append(voicekit("dial", str(campaign), "--journal", str(tmp_path / "c.db")))

@@ -44,8 +44,11 @@ def test_every_async_method_has_a_blocking_twin_with_the_same_signature(async_cl
 
 
 def test_every_blocking_helper_of_the_call_tracker_mirrors_its_async_method() -> None:
-    helpers = {name.removesuffix("_blocking"): signature
-               for name, signature in public_methods(CallTracker).items() if name.endswith("_blocking")}
+    helpers = {
+        name.removesuffix("_blocking"): signature
+        for name, signature in public_methods(CallTracker).items()
+        if name.endswith("_blocking")
+    }
     assert {"feed", "wait"} <= helpers.keys()
     for name, signature in helpers.items():
         twin = getattr(CallTracker, name)
@@ -148,8 +151,14 @@ def test_the_facade_works_in_a_forked_child(server: ThreadedServer) -> None:
 
 def run_script(code: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    return subprocess.run([sys.executable, "-X", "dev", "-c", textwrap.dedent(code)], capture_output=True,
-                          text=True, timeout=60, env=env, **kwargs)
+    return subprocess.run(
+        [sys.executable, "-X", "dev", "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        **kwargs,
+    )
 
 
 def test_an_unclosed_client_leaves_no_warning_and_no_hang_at_exit() -> None:
@@ -173,7 +182,10 @@ def test_an_unclosed_client_leaves_no_warning_and_no_hang_at_exit() -> None:
 
 def test_ctrl_c_cancels_the_request_in_flight() -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent("""
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent("""
             import asyncio, sys, time, threading
             from aiohttp import web
             import voicekit
@@ -201,8 +213,11 @@ def test_ctrl_c_cancels_the_request_in_flight() -> None:
                 print("interrupted", flush=True)
                 print("server saw the request cancelled:", state["gone"].wait(5), flush=True)
                 print("fast:", time.monotonic() - started < 10, flush=True)
-        """)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        """),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
         env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
     )
     assert proc.stdout is not None

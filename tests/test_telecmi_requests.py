@@ -43,7 +43,9 @@ async def test_play_music_sends_the_documented_sample() -> None:
         m.post(url, body=_samples.MAKE_CALL_RESPONSE, content_type="application/json")
         async with client() as tc:
             call = await tc.play_music(
-                from_=19170000000, to=19170000001, file_name="welcome_11112.wav",
+                from_=19170000000,
+                to=19170000001,
+                file_name="welcome_11112.wav",
                 extra_params={"key": "value"},
             )
         assert sent_json(m, url) == json.loads(_samples.PLAY_MUSIC_REQUEST)
@@ -58,9 +60,11 @@ async def test_make_call_bridge_sends_the_documented_sample(region: str) -> None
         m.post(url, body=_samples.MAKE_CALL_RESPONSE, content_type="application/json")
         async with client() as tc:
             call = await tc.make_call(
-                from_=19170000000, to=19170000001, region=region, extra_params={"key": "value"},
-                pcmo=[Bridge(from_=19170000000, duration=300, timeout=20, loop=2,
-                             connect=[Pstn(number=19170000002)])],
+                from_=19170000000,
+                to=19170000001,
+                region=region,
+                extra_params={"key": "value"},
+                pcmo=[Bridge(from_=19170000000, duration=300, timeout=20, loop=2, connect=[Pstn(number=19170000002)])],
             )
         assert sent_json(m, url) == json.loads(_samples.MAKE_CALL_REQUEST)
     assert call.status == "progress"
@@ -86,7 +90,10 @@ async def test_outgoing_answered_first_page_matches_the_documented_sample() -> N
         assert sent_json(m, url) == json.loads(_samples.OUTANSWERED_REQUEST)
     assert page.total == 3
     assert [r.id for r in page.records] == [
-        "5d9df5b97a2b952710b030dd", "5d9df5097a2b952710b030d8", "5d9df556362b8f1430593411"]
+        "5d9df5b97a2b952710b030dd",
+        "5d9df5097a2b952710b030d8",
+        "5d9df556362b8f1430593411",
+    ]
     first = page.records[0]
     assert isinstance(first, CallRecord)
     assert (first.to, first.from_, first.billedsec, str(first.rate)) == ("9100000000", "209_1111113", 17, "0.6")
@@ -98,18 +105,30 @@ async def test_outgoing_answered_first_page_matches_the_documented_sample() -> N
     [
         (Play(file_url="https://example.test/a.mp3"), {"action": "play", "file_url": "https://example.test/a.mp3"}),
         (Speak(text="hello"), {"action": "speak", "text": "hello"}),
-        (Connect(call=[Sip(user="alice")]),
-         {"action": "connect", "call_type": "audio", "call": [{"type": "sip", "user": "alice"}]}),
-        (Input(action_url="https://example.test/dtmf", max_digit=4, timeout=5),
-         {"action": "input", "action_url": "https://example.test/dtmf", "max_digit": 4, "timeout": 5}),
-        (PlayGetInput(file_name="menu.wav", action_url="https://example.test/dtmf", max_retry=1),
-         {"action": "play_get_input", "file_name": "menu.wav", "action_url": "https://example.test/dtmf",
-          "max_retry": 1}),
+        (
+            Connect(call=[Sip(user="alice")]),
+            {"action": "connect", "call_type": "audio", "call": [{"type": "sip", "user": "alice"}]},
+        ),
+        (
+            Input(action_url="https://example.test/dtmf", max_digit=4, timeout=5),
+            {"action": "input", "action_url": "https://example.test/dtmf", "max_digit": 4, "timeout": 5},
+        ),
+        (
+            PlayGetInput(file_name="menu.wav", action_url="https://example.test/dtmf", max_retry=1),
+            {
+                "action": "play_get_input",
+                "file_name": "menu.wav",
+                "action_url": "https://example.test/dtmf",
+                "max_retry": 1,
+            },
+        ),
         (Param(text="crm=1"), {"action": "param", "text": "crm=1"}),
         (Record(), {"action": "record"}),
         (Hangup(), {"action": "hangup"}),
-        (Stream(ws_url="wss://example.test/audio", voice_quality="8000"),
-         {"action": "stream", "ws_url": "wss://example.test/audio", "voice_quality": "8000"}),
+        (
+            Stream(ws_url="wss://example.test/audio", voice_quality="8000"),
+            {"action": "stream", "ws_url": "wss://example.test/audio", "voice_quality": "8000"},
+        ),
     ],
 )
 async def test_every_pcmo_action_has_its_documented_wire_form(action: object, wire: dict) -> None:

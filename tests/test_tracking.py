@@ -225,15 +225,25 @@ async def test_a_placed_call_is_awaited_to_its_end(webhook_url: tuple[str, CallT
     url, tracker = webhook_url
     plan = OutcomePlan(ring=3, talk=20, seed=1)
     plan.set("9100000002", answer=False)
-    async with Sandbox(telecmi_webhook_url=url, time_scale=0.001, outcomes=plan,
-                       cdr_resend_schedule=(0.0, 0.01, 0.02, 0.03)) as sb, voicekit.AsyncTeleCMI(
-        appid=sb.telecmi_appid, secret=sb.telecmi_secret, base_url=sb.url, piopiy_url=sb.url, rate_limit=None,
-    ) as tc:
-        answered = await tc.play_music(from_=19170000000, to=9100000001, file_name="welcome.wav",
-                                       extra_params={"order": 7})
+    async with (
+        Sandbox(
+            telecmi_webhook_url=url, time_scale=0.001, outcomes=plan, cdr_resend_schedule=(0.0, 0.01, 0.02, 0.03)
+        ) as sb,
+        voicekit.AsyncTeleCMI(
+            appid=sb.telecmi_appid,
+            secret=sb.telecmi_secret,
+            base_url=sb.url,
+            piopiy_url=sb.url,
+            rate_limit=None,
+        ) as tc,
+    ):
+        answered = await tc.play_music(
+            from_=19170000000, to=9100000001, file_name="welcome.wav", extra_params={"order": 7}
+        )
         missed = await tc.play_music(from_=19170000000, to=9100000002, file_name="welcome.wav")
-        statuses = [item.status async for item in tracker.events(answered.request_id, timeout=10)
-                    if isinstance(item, CallEvent)]
+        statuses = [
+            item.status async for item in tracker.events(answered.request_id, timeout=10) if isinstance(item, CallEvent)
+        ]
         end = await tracker.wait(answered.request_id, timeout=10)
         no_answer = await tracker.wait(missed.request_id, timeout=10)
     assert statuses == ["started", "answered", "hangup"]

@@ -43,14 +43,19 @@ CALLS = {
     "no file": (lambda tc: tc.play_music(from_=19170000000, to=19170000001), "file_name"),
     "not audio": (lambda tc: tc.play_music(from_=19170000000, to=19170000001, file_name="a.txt"), "file_name"),
     "empty pcmo": (lambda tc: tc.make_call(from_=19170000000, to=19170000001, pcmo=[]), "pcmo"),
-    "unknown action": (lambda tc: tc.make_call(from_=19170000000, to=19170000001,
-                                               pcmo=[{"action": "dance"}]), "pcmo[0]"),
-    "bad region": (lambda tc: tc.make_call(from_=19170000000, to=19170000001, pcmo=[bridge()],
-                                           region="eu"), "region"),
-    "bad extra": (lambda tc: tc.make_call(from_=19170000000, to=19170000001, pcmo=[bridge()],
-                                          extra_params={"x": object()}), "extra_params"),
-    "webrtc+followme": (lambda tc: tc.click_to_call(user_id="101_1", to=9100000000, webrtc=True,
-                                                    followme=True), "followme"),
+    "unknown action": (
+        lambda tc: tc.make_call(from_=19170000000, to=19170000001, pcmo=[{"action": "dance"}]),
+        "pcmo[0]",
+    ),
+    "bad region": (lambda tc: tc.make_call(from_=19170000000, to=19170000001, pcmo=[bridge()], region="eu"), "region"),
+    "bad extra": (
+        lambda tc: tc.make_call(from_=19170000000, to=19170000001, pcmo=[bridge()], extra_params={"x": object()}),
+        "extra_params",
+    ),
+    "webrtc+followme": (
+        lambda tc: tc.click_to_call(user_id="101_1", to=9100000000, webrtc=True, followme=True),
+        "followme",
+    ),
     "empty user": (lambda tc: tc.click_to_call(user_id=" ", to=9100000000), "user_id"),
     "non-bool webrtc": (lambda tc: tc.click_to_call(user_id="101_1", to=9100000000, webrtc="yes"), "webrtc"),
 }
@@ -127,8 +132,11 @@ def test_credentials_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) 
 
 @pytest.mark.parametrize(
     ("env", "message"),
-    [({}, "VOICEKIT_TELECMI_APPID"), ({"VOICEKIT_TELECMI_APPID": "1"}, "VOICEKIT_TELECMI_SECRET"),
-     ({"VOICEKIT_TELECMI_APPID": "abc", "VOICEKIT_TELECMI_SECRET": "s"}, "must be a number")],
+    [
+        ({}, "VOICEKIT_TELECMI_APPID"),
+        ({"VOICEKIT_TELECMI_APPID": "1"}, "VOICEKIT_TELECMI_SECRET"),
+        ({"VOICEKIT_TELECMI_APPID": "abc", "VOICEKIT_TELECMI_SECRET": "s"}, "must be a number"),
+    ],
 )
 def test_missing_credentials_say_how_to_give_them(monkeypatch: pytest.MonkeyPatch, env: dict, message: str) -> None:
     for var in ("VOICEKIT_TELECMI_APPID", "VOICEKIT_TELECMI_SECRET"):
@@ -196,16 +204,28 @@ HUGE = 10**5000
         (lambda tc: tc.make_call(from_=19170000000, to=19170000001, pcmo=[Action()]), "pcmo[0]"),
         (lambda tc: tc.make_call(from_=19170000000, to=19170000001, pcmo=Action()), "pcmo[0]"),
         (lambda tc: tc.make_call(from_=19170000000, to=19170000001, pcmo=[bridge()], region=["ind"]), "region"),
-        (lambda tc: tc.make_call(from_=19170000000, to=19170000001, pcmo=[bridge()],
-                                 extra_params={1: "x"}), "extra_params"),
-        (lambda tc: tc.make_call(from_=19170000000, to=19170000001, pcmo=[bridge()],
-                                 extra_params={"x": math.nan}), "extra_params"),
-        (lambda tc: tc.make_call(from_=19170000000, to=19170000001, pcmo=[bridge()],
-                                 extra_params={"x": 10**30}), "extra_params"),
-        (lambda tc: tc.make_call(from_=19170000000, to=19170000001, pcmo=[bridge()],
-                                 extra_params={"x": "\ud800"}), "extra_params"),
-        (lambda tc: tc.make_call(from_=19170000000, to=19170000001, pcmo=[bridge()],
-                                 extra_params=MappingProxyType({"x": {1, 2}})), "extra_params"),
+        (
+            lambda tc: tc.make_call(from_=19170000000, to=19170000001, pcmo=[bridge()], extra_params={1: "x"}),
+            "extra_params",
+        ),
+        (
+            lambda tc: tc.make_call(from_=19170000000, to=19170000001, pcmo=[bridge()], extra_params={"x": math.nan}),
+            "extra_params",
+        ),
+        (
+            lambda tc: tc.make_call(from_=19170000000, to=19170000001, pcmo=[bridge()], extra_params={"x": 10**30}),
+            "extra_params",
+        ),
+        (
+            lambda tc: tc.make_call(from_=19170000000, to=19170000001, pcmo=[bridge()], extra_params={"x": "\ud800"}),
+            "extra_params",
+        ),
+        (
+            lambda tc: tc.make_call(
+                from_=19170000000, to=19170000001, pcmo=[bridge()], extra_params=MappingProxyType({"x": {1, 2}})
+            ),
+            "extra_params",
+        ),
         (lambda tc: tc.click_to_call(user_id="101_1", to=9100000000, callerid=HUGE), "callerid"),
         (lambda tc: tc.click_to_call(user_id="101_1", to=9100000000, extra_params="x"), "extra_params"),
         (lambda tc: tc.click_to_call(user_id="x" * 10_000, to=9100000000), "user_id"),
@@ -225,8 +245,12 @@ async def test_any_json_mapping_is_accepted_as_extra_params() -> None:
     with aioresponses() as m:
         m.post(REST + "/v2/global_pcmo_make_call", payload=CALL_OK)
         async with client() as tc:
-            await tc.make_call(from_=19170000000, to=19170000001, pcmo=[bridge()],
-                               extra_params=MappingProxyType({"crm": MappingProxyType({"ids": (1, 2)})}))
+            await tc.make_call(
+                from_=19170000000,
+                to=19170000001,
+                pcmo=[bridge()],
+                extra_params=MappingProxyType({"crm": MappingProxyType({"ids": (1, 2)})}),
+            )
         [call] = next(iter(m.requests.values()))
     assert orjson.loads(call.kwargs["data"])["extra_params"] == {"crm": {"ids": [1, 2]}}
 
@@ -394,8 +418,10 @@ async def test_regressions_huawei_notification(kwargs: dict[str, Any], field: st
         (lambda: Play(file_name="a\ud800.wav"), "file_name"),
         (lambda: Speak(text=b"hi"), "text"),
         (lambda: PlayGetInput(action_url="https://x.test"), "file_name"),
-        (lambda: PlayGetInput(file_name="a.wav", file_url="https://x.test/a.wav", action_url="https://x.test"),
-         "file_name"),
+        (
+            lambda: PlayGetInput(file_name="a.wav", file_url="https://x.test/a.wav", action_url="https://x.test"),
+            "file_name",
+        ),
         (lambda: PlayGetInput(file_name="a.wav", action_url="https://x.test", max_retry=0), "max_retry"),
         (lambda: PlayGetInput(file_url="menu.wav", action_url="https://x.test"), "file_url"),
     ],
@@ -408,16 +434,22 @@ def test_regressions_models(build: Any, field: str) -> None:
 
 def test_play_get_input_with_a_url_is_sent_as_the_official_sdk_sends_it() -> None:
     action = PlayGetInput(file_url="https://x.test/menu.mp3", action_url="https://x.test/dtmf", max_retry=3)
-    assert pcmo_to_wire([action]) == [{
-        "action": "play_get_input", "file_name": "https://x.test/menu.mp3",
-        "file_url": "https://x.test/menu.mp3", "action_url": "https://x.test/dtmf", "max_retry": 3,
-    }]
+    assert pcmo_to_wire([action]) == [
+        {
+            "action": "play_get_input",
+            "file_name": "https://x.test/menu.mp3",
+            "file_url": "https://x.test/menu.mp3",
+            "action_url": "https://x.test/dtmf",
+            "max_retry": 3,
+        }
+    ]
 
 
 async def test_play_get_input_both_forms_are_accepted_by_the_sandbox() -> None:
     async with Sandbox() as sb:
-        async with AsyncTeleCMI(appid=sb.telecmi_appid, secret=sb.telecmi_secret, base_url=sb.url,
-                                piopiy_url=sb.url, rate_limit=None) as tc:
+        async with AsyncTeleCMI(
+            appid=sb.telecmi_appid, secret=sb.telecmi_secret, base_url=sb.url, piopiy_url=sb.url, rate_limit=None
+        ) as tc:
             for action in (
                 PlayGetInput(file_url="https://x.test/menu.mp3", action_url="https://x.test/d", max_retry=1),
                 PlayGetInput(file_name=sorted(sb.music_files)[0], action_url="https://x.test/d", max_retry=1),

@@ -31,8 +31,12 @@ DEMO_TIMEOUT = 120
 @pytest.fixture(scope="module")
 def dist(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     out = tmp_path_factory.mktemp("dist")
-    proc = subprocess.run([sys.executable, "-m", "build", "--wheel", "--sdist", "--outdir", str(out), str(ROOT)],
-                          capture_output=True, text=True, timeout=BUILD_TIMEOUT)
+    proc = subprocess.run(
+        [sys.executable, "-m", "build", "--wheel", "--sdist", "--outdir", str(out), str(ROOT)],
+        capture_output=True,
+        text=True,
+        timeout=BUILD_TIMEOUT,
+    )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     yield out
 
@@ -70,8 +74,16 @@ def test_the_sdist_holds_the_project_and_no_local_caches(dist: Path) -> None:
     (sdist,) = dist.glob("voicekit-*.tar.gz")
     with tarfile.open(sdist) as tar:
         names = {name.split("/", 1)[1] for name in tar.getnames() if "/" in name}
-    for wanted in ("LICENSE", "README.md", "CHANGELOG.md", "pyproject.toml", "mkdocs.yml", "docs/index.md",
-                   "voicekit/py.typed", "tests/test_wheel.py"):
+    for wanted in (
+        "LICENSE",
+        "README.md",
+        "CHANGELOG.md",
+        "pyproject.toml",
+        "mkdocs.yml",
+        "docs/index.md",
+        "voicekit/py.typed",
+        "tests/test_wheel.py",
+    ):
         assert wanted in names, wanted
     assert not [n for n in names if n.startswith((".venv", ".hypothesis", ".mypy_cache", "site/"))]
 
@@ -82,20 +94,39 @@ def test_the_wheel_installed_alone_runs_the_demo(dist: Path, tmp_path: Path) -> 
     bindir = env_dir / ("Scripts" if os.name == "nt" else "bin")
     clean = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     proc = subprocess.run(
-        [str(bindir / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-         str(wheel_of(dist))], capture_output=True, text=True, timeout=INSTALL_TIMEOUT, env=clean,
+        [str(bindir / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", str(wheel_of(dist))],
+        capture_output=True,
+        text=True,
+        timeout=INSTALL_TIMEOUT,
+        env=clean,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    listed = subprocess.run([str(bindir / "python"), "-m", "pip", "list", "--format=freeze"],
-                            capture_output=True, text=True, timeout=60, env=clean).stdout.lower()
+    listed = subprocess.run(
+        [str(bindir / "python"), "-m", "pip", "list", "--format=freeze"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=clean,
+    ).stdout.lower()
     assert "pytest" not in listed and "mypy" not in listed, "the dev extra came along"
 
-    demo = subprocess.run([str(bindir / "voicekit"), "demo", "--calls", "20", "--rate", "200"],
-                          capture_output=True, text=True, timeout=DEMO_TIMEOUT, cwd=tmp_path,
-                          env={**clean, "COLUMNS": "80"})
+    demo = subprocess.run(
+        [str(bindir / "voicekit"), "demo", "--calls", "20", "--rate", "200"],
+        capture_output=True,
+        text=True,
+        timeout=DEMO_TIMEOUT,
+        cwd=tmp_path,
+        env={**clean, "COLUMNS": "80"},
+    )
     assert demo.returncode == 0, demo.stderr[-3000:]
     assert "demo complete" in demo.stdout and "placed=20 failed=0 unknown=0" in demo.stdout
     # the installed copy ran, not the checkout's
-    where = subprocess.run([str(bindir / "python"), "-c", "import voicekit; print(voicekit.__file__)"],
-                           capture_output=True, text=True, timeout=60, env=clean, cwd=tmp_path).stdout
+    where = subprocess.run(
+        [str(bindir / "python"), "-c", "import voicekit; print(voicekit.__file__)"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=clean,
+        cwd=tmp_path,
+    ).stdout
     assert str(env_dir) in where and str(ROOT / "voicekit") not in where

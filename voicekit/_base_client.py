@@ -58,9 +58,7 @@ __all__ = [
 
 log = logging.getLogger("voicekit")
 
-SECRET_KEYS: Final = frozenset(
-    {"secret", "token", "app_secret", "AccessToken", "Authorization", "authorization"}
-)
+SECRET_KEYS: Final = frozenset({"secret", "token", "app_secret", "AccessToken", "Authorization", "authorization"})
 REDACTED: Final = "***"
 
 ErrorTable = Mapping[int, tuple[type[APIStatusError], str]]
@@ -118,8 +116,7 @@ def scrub(value: Any, secrets: tuple[str, ...]) -> Any:
         return value
     if isinstance(value, dict):
         return {
-            (scrub(k, secrets) if isinstance(k, str) else k):
-            (REDACTED if k in SECRET_KEYS else scrub(v, secrets))
+            (scrub(k, secrets) if isinstance(k, str) else k): (REDACTED if k in SECRET_KEYS else scrub(v, secrets))
             for k, v in value.items()
         }
     if isinstance(value, list | tuple):
@@ -189,9 +186,7 @@ class Answer:
 
 
 #: What a send may raise for a failed exchange; everything else is a defect, not the network.
-TRANSPORT_ERRORS: Final = (
-    aiohttp.ClientError, TimeoutError, OSError, asyncio.IncompleteReadError, ValueError
-)
+TRANSPORT_ERRORS: Final = (aiohttp.ClientError, TimeoutError, OSError, asyncio.IncompleteReadError, ValueError)
 
 
 async def send_once(
@@ -215,9 +210,7 @@ async def send_once(
             raw: bytes | None = await resp.read()
         else:
             raw = await _read_bounded(resp)
-        retry_after = (
-            parse_retry_after(resp.headers.get("Retry-After")) if status in (429, 503) else None
-        )
+        retry_after = parse_retry_after(resp.headers.get("Retry-After")) if status in (429, 503) else None
         location = resp.headers.get("Location") if 300 <= status < 400 else None
     return Answer(status, raw, retry_after, location, resp.headers)
 
@@ -288,8 +281,10 @@ def classify(
             return Verdict(error=exc)
         except Exception as exc:  # noqa: BLE001 - whatever the parser raised, the answer is unreadable
             problem = UnexpectedResponseError(
-                f"unreadable answer ({_describe(exc)})", status=status,
-                body=scrub(_error_body(raw or b""), secrets), endpoint=endpoint.name,
+                f"unreadable answer ({_describe(exc)})",
+                status=status,
+                body=scrub(_error_body(raw or b""), secrets),
+                endpoint=endpoint.name,
                 response=_error_response(outcome, secrets),
             )
             problem.__cause__ = exc
@@ -300,19 +295,40 @@ def classify(
         where = scrub(outcome.location or "nowhere", secrets)
         problem = UnexpectedResponseError(
             f"redirected to {where}; voicekit follows no redirect (check the base URL)",
-            status=status, body=body, endpoint=endpoint.name, response=response,
+            status=status,
+            body=body,
+            endpoint=endpoint.name,
+            response=response,
         )
         if not endpoint.retry_blind:
-            return Verdict(error=_unknown(endpoint, f"the vendor answered HTTP {status}", request,
-                                          secrets, status=status, body=body, cause=problem))
+            return Verdict(
+                error=_unknown(
+                    endpoint,
+                    f"the vendor answered HTTP {status}",
+                    request,
+                    secrets,
+                    status=status,
+                    body=body,
+                    cause=problem,
+                )
+            )
         return Verdict(error=problem)
     error = _status_error(endpoint, status, body, outcome.retry_after, response)
     if status == 429:
         return Verdict(error=error, retryable=True, retry_after=outcome.retry_after, throttled=True)
     if status >= 500:
         if not endpoint.retry_blind:
-            return Verdict(error=_unknown(endpoint, f"the vendor answered HTTP {status}", request,
-                                          secrets, status=status, body=body, cause=error))
+            return Verdict(
+                error=_unknown(
+                    endpoint,
+                    f"the vendor answered HTTP {status}",
+                    request,
+                    secrets,
+                    status=status,
+                    body=body,
+                    cause=error,
+                )
+            )
         return Verdict(error=error, retryable=True, retry_after=outcome.retry_after)
     return Verdict(error=error)
 
@@ -338,13 +354,15 @@ def _classify_transport(
     elif isinstance(exc, aiohttp.ClientConnectorError):
         error = ConnectError(
             f"could not connect to {endpoint.name} ({scrub(str(exc.os_error or exc), secrets)})",
-            method="POST", url=url,
+            method="POST",
+            url=url,
         )
         return _with_cause(Verdict(error=error, retryable=True), exc)
     elif isinstance(exc, aiohttp.ConnectionTimeoutError):
         error = ConnectError(
             f"timed out connecting for {endpoint.name} after {timeout.connect} s",
-            method="POST", url=url,
+            method="POST",
+            url=url,
         )
         return _with_cause(Verdict(error=error, retryable=True), exc)
     else:
@@ -357,8 +375,7 @@ def _classify_transport(
             error = _unknown(endpoint, what, request, secrets, cause=exc)
         else:
             return _with_cause(
-                Verdict(error=ReadError(f"{endpoint.name}: {what}", method="POST", url=url),
-                        retryable=True),
+                Verdict(error=ReadError(f"{endpoint.name}: {what}", method="POST", url=url), retryable=True),
                 exc,
             )
     return _with_cause(Verdict(error=error), exc)
@@ -371,14 +388,23 @@ def _with_cause(verdict: Verdict, cause: BaseException) -> Verdict:
 
 
 def _unreadable(
-    endpoint: Endpoint, problem: UnexpectedResponseError, request: Mapping[str, Any],
+    endpoint: Endpoint,
+    problem: UnexpectedResponseError,
+    request: Mapping[str, Any],
     secrets: tuple[str, ...],
 ) -> Verdict:
     if not endpoint.retry_blind:
-        return Verdict(error=_unknown(
-            endpoint, f"the vendor answered HTTP {problem.status} with an {problem.message}",
-            request, secrets, status=problem.status, body=problem.body, cause=problem,
-        ))
+        return Verdict(
+            error=_unknown(
+                endpoint,
+                f"the vendor answered HTTP {problem.status} with an {problem.message}",
+                request,
+                secrets,
+                status=problem.status,
+                body=problem.body,
+                cause=problem,
+            )
+        )
     return Verdict(error=problem, retryable=True)
 
 
@@ -394,8 +420,11 @@ def _unknown(
 ) -> OutcomeUnknownError:
     cls = CallOutcomeUnknownError if endpoint.creates_call else ActionOutcomeUnknownError
     error = cls(
-        f"{endpoint.name}: {what}", endpoint=endpoint.name,
-        request=scrub(redact(request), secrets), status=status, body=body,
+        f"{endpoint.name}: {what}",
+        endpoint=endpoint.name,
+        request=scrub(redact(request), secrets),
+        status=status,
+        body=body,
         response=cause.response if isinstance(cause, APIStatusError) else None,
     )
     error.__cause__ = cause
@@ -403,7 +432,10 @@ def _unknown(
 
 
 def _status_error(
-    endpoint: Endpoint, status: int, body: Any, retry_after: float | None,
+    endpoint: Endpoint,
+    status: int,
+    body: Any,
+    retry_after: float | None,
     response: Response | None = None,
 ) -> APIStatusError:
     entry = endpoint.errors.get(status) or _DEFAULT_ERRORS.get(status)
@@ -413,7 +445,10 @@ def _status_error(
         entry = (APIStatusError, "unexpected answer")
     cls, meaning = entry
     kwargs: dict[str, Any] = {
-        "status": status, "code": _vendor_code(body), "body": body, "endpoint": endpoint.name,
+        "status": status,
+        "code": _vendor_code(body),
+        "body": body,
+        "endpoint": endpoint.name,
         "response": response,
     }
     if cls is RateLimitedError:
@@ -549,16 +584,13 @@ class BaseAsyncClient:
             raise ValidationError("retry", f"must be a voicekit.RetryPolicy or None, got {show(retry)}")
         self._retry = RetryPolicy() if retry is None else retry
         if limiter_backend is not None and not (
-            callable(getattr(limiter_backend, "acquire", None))
-            and callable(getattr(limiter_backend, "penalize", None))
+            callable(getattr(limiter_backend, "acquire", None)) and callable(getattr(limiter_backend, "penalize", None))
         ):
             raise ValidationError(
                 "limiter_backend",
                 "must implement voicekit's LimiterBackend (async acquire and penalize) or be None",
             )
-        self._limiter = RateLimiter(
-            f"{self._vendor}:{account}", RateLimit.coerce(rate_limit), limiter_backend
-        )
+        self._limiter = RateLimiter(f"{self._vendor}:{account}", RateLimit.coerce(rate_limit), limiter_backend)
         self._connection_limit = connection_limit
         self._proxy = check_proxy(proxy)
         # Per origin (scheme://host:port): the proxy options for aiohttp, resolved once.
@@ -592,9 +624,7 @@ class BaseAsyncClient:
             self._fork_generation = _fork.generation()
             session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=self._connection_limit),
-                timeout=aiohttp.ClientTimeout(
-                    total=self._timeout.total, sock_connect=self._timeout.connect
-                ),
+                timeout=aiohttp.ClientTimeout(total=self._timeout.total, sock_connect=self._timeout.connect),
                 # Set once here rather than per request: aiohttp merges per-request headers anew
                 # each time, which costs more than the rest of our request building.
                 headers={
@@ -682,8 +712,15 @@ class BaseAsyncClient:
                 outcome = await send_once(session, url, data, headers, **options)
             except TRANSPORT_ERRORS as exc:
                 outcome = exc
-            verdict = classify(endpoint, outcome, url=url, request=body, parse=parse,
-                               secrets=secrets, timeout=attempt_timeout or self._timeout)
+            verdict = classify(
+                endpoint,
+                outcome,
+                url=url,
+                request=body,
+                parse=parse,
+                secrets=secrets,
+                timeout=attempt_timeout or self._timeout,
+            )
             if debug:
                 _log_outcome(url, outcome, time.perf_counter() - sent, secrets)
             error = verdict.error
@@ -694,7 +731,8 @@ class BaseAsyncClient:
                 await self._limiter.penalize(None if pause is None else min(pause, C.MAX_VENDOR_PAUSE))
             delay = (
                 retry_delay(policy, attempt, verdict.retry_after, deadline - time.monotonic())
-                if verdict.retryable else None
+                if verdict.retryable
+                else None
             )
             if delay is None:
                 raise error
@@ -721,7 +759,9 @@ class BaseAsyncClient:
             raise RateLimitedError(
                 f"the vendor paused this account for another {paused.remaining:.0f} s (until "
                 f"{until}), longer than this request may wait; nothing was sent",
-                status=429, retry_after=paused.remaining, endpoint=endpoint.name,
+                status=429,
+                retry_after=paused.remaining,
+                endpoint=endpoint.name,
             ) from None
 
 

@@ -132,7 +132,8 @@ def _outcome(task: asyncio.Task[R], ticket: Ticket) -> Outcome[R]:
     if ticket.departed:
         error = CallOutcomeUnknownError(
             f"{type(exc).__name__} while the request was under way ({exc})",
-            endpoint="", request={"key": ticket.key},
+            endpoint="",
+            request={"key": ticket.key},
         )
     else:
         error = VoiceKitError(f"unexpected {type(exc).__name__} before anything was sent: {exc}")

@@ -66,8 +66,16 @@ Vendor = Literal["telecmi", "huawei"]
 
 TELECMI_COLUMNS: Final = ("key", "to", "from", "file_name", "file_url", "region", "extra_params")
 HUAWEI_COLUMNS: Final = (
-    "key", "called", "voice_id", "voice_file_name", "template_id", "template_params",
-    "caller_present", "play_times", "priority", "callback_url",
+    "key",
+    "called",
+    "voice_id",
+    "voice_file_name",
+    "template_id",
+    "template_params",
+    "caller_present",
+    "play_times",
+    "priority",
+    "callback_url",
 )
 _REQUIRED: Final[dict[str, tuple[tuple[str, ...], ...]]] = {
     # Each inner tuple: at least one of these columns must be in the header.
@@ -133,20 +141,29 @@ class Campaign:
         return f"{self.path} ({self.size:,} bytes, sha256 {self.sha256[:12]}, {self.vendor}{shard})"
 
     def _to_json(self) -> str:
-        return json.dumps({
-            "path": self.path, "size": self.size, "sha256": self.sha256, "vendor": self.vendor,
-            "columns": list(self.columns), "shard": list(self.shard) if self.shard else None,
-        })
+        return json.dumps(
+            {
+                "path": self.path,
+                "size": self.size,
+                "sha256": self.sha256,
+                "vendor": self.vendor,
+                "columns": list(self.columns),
+                "shard": list(self.shard) if self.shard else None,
+            }
+        )
 
     @classmethod
     def _from_json(cls, text: str) -> Campaign:
         d = json.loads(text)
         shard = d.get("shard")
         return cls(
-            path=d["path"], size=d["size"], sha256=d["sha256"], vendor=d["vendor"],
-            columns=tuple(d["columns"]), shard=(int(shard[0]), int(shard[1])) if shard else None,
+            path=d["path"],
+            size=d["size"],
+            sha256=d["sha256"],
+            vendor=d["vendor"],
+            columns=tuple(d["columns"]),
+            shard=(int(shard[0]), int(shard[1])) if shard else None,
         )
-
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -238,8 +255,7 @@ def check_columns(path: str | os.PathLike[str], vendor: Vendor, columns: Sequenc
         if not any(name in columns for name in group):
             wanted = " or ".join(repr(name) for name in group)
             raise ConfigurationError(
-                f"{os.fspath(path)}: a {vendor} campaign needs a {wanted} column; "
-                f"the header has: {_shown(columns)}"
+                f"{os.fspath(path)}: a {vendor} campaign needs a {wanted} column; the header has: {_shown(columns)}"
             )
     duplicated = sorted({name for name in columns if name and columns.count(name) > 1})
     if duplicated:
@@ -320,7 +336,8 @@ def _row(
     bad = [name for name, value in values.items() if _undecodable(value)]
     if bad:
         yield CampaignRow(
-            number=number, key=key,
+            number=number,
+            key=key,
             problem=f"undecodable bytes in {', '.join(bad)} (the file must be UTF-8)",
         )
         return
@@ -372,8 +389,7 @@ def _telecmi_spec(key: str, values: dict[str, str]) -> Dial:
             raise ValidationError("extra_params", f"must be a JSON object ({exc})") from None
         if not isinstance(extra, dict):
             raise ValidationError("extra_params", "must be a JSON object")
-    spec = Dial(key=key, from_=from_, to=to, file_name=file_name, file_url=file_url, region=region,
-                extra_params=extra)
+    spec = Dial(key=key, from_=from_, to=to, file_name=file_name, file_url=file_url, region=region, extra_params=extra)
     spec.body()  # the spec's own checks (the key in extra_params too), reported with the row number
     return spec
 
@@ -392,8 +408,13 @@ def _huawei_spec(key: str, values: dict[str, str]) -> Notify:
     if play_times is not None:
         check_int_range("play_times", play_times, 1, 5)
     spec = Notify(
-        key=key, called=called, play_list=[prompt], callback_url=_optional(values, "callback_url"),
-        caller_present=_optional(values, "caller_present"), play_times=play_times, priority=priority,
+        key=key,
+        called=called,
+        play_list=[prompt],
+        callback_url=_optional(values, "callback_url"),
+        caller_present=_optional(values, "caller_present"),
+        play_times=play_times,
+        priority=priority,
     )
     spec.body()  # the spec's own checks, so that a bad row is reported now, with its row number
     return spec
@@ -415,31 +436,65 @@ def dialed_number(spec: Dial | Notify | None) -> str | None:
 def spec_to_json(spec: Dial | Notify) -> str:
     """A campaign row's spec as JSON, so that a shared journal can hand the row to any worker."""
     if isinstance(spec, Dial):
-        return json.dumps({
-            "key": spec.key, "from": spec.from_, "to": spec.to, "file_name": spec.file_name,
-            "file_url": spec.file_url, "region": spec.region, "extra_params": spec.extra_params,
-        })
-    return json.dumps({
-        "key": spec.key, "called": spec.called, "callback_url": spec.callback_url,
-        "caller_present": spec.caller_present, "play_times": spec.play_times, "priority": spec.priority,
-        "play_list": [
-            {"voice_id": p.voice_id, "voice_file_name": p.voice_file_name, "template_id": p.template_id,
-             "template_params": p.template_params}
-            for p in spec.play_list
-        ],
-    })
+        return json.dumps(
+            {
+                "key": spec.key,
+                "from": spec.from_,
+                "to": spec.to,
+                "file_name": spec.file_name,
+                "file_url": spec.file_url,
+                "region": spec.region,
+                "extra_params": spec.extra_params,
+            }
+        )
+    return json.dumps(
+        {
+            "key": spec.key,
+            "called": spec.called,
+            "callback_url": spec.callback_url,
+            "caller_present": spec.caller_present,
+            "play_times": spec.play_times,
+            "priority": spec.priority,
+            "play_list": [
+                {
+                    "voice_id": p.voice_id,
+                    "voice_file_name": p.voice_file_name,
+                    "template_id": p.template_id,
+                    "template_params": p.template_params,
+                }
+                for p in spec.play_list
+            ],
+        }
+    )
 
 
 def spec_from_json(vendor: Vendor, text: str) -> Dial | Notify:
     """The spec `spec_to_json` wrote."""
     d = json.loads(text)
     if vendor == "telecmi":
-        return Dial(key=d["key"], from_=d["from"], to=d["to"], file_name=d["file_name"], file_url=d["file_url"],
-                    region=d["region"], extra_params=d["extra_params"])
+        return Dial(
+            key=d["key"],
+            from_=d["from"],
+            to=d["to"],
+            file_name=d["file_name"],
+            file_url=d["file_url"],
+            region=d["region"],
+            extra_params=d["extra_params"],
+        )
     return Notify(
-        key=d["key"], called=d["called"], callback_url=d["callback_url"], caller_present=d["caller_present"],
-        play_times=d["play_times"], priority=d["priority"],
-        play_list=[Prompt(voice_id=p["voice_id"], voice_file_name=p["voice_file_name"],
-                          template_id=p["template_id"], template_params=p["template_params"])
-                   for p in d["play_list"]],
+        key=d["key"],
+        called=d["called"],
+        callback_url=d["callback_url"],
+        caller_present=d["caller_present"],
+        play_times=d["play_times"],
+        priority=d["priority"],
+        play_list=[
+            Prompt(
+                voice_id=p["voice_id"],
+                voice_file_name=p["voice_file_name"],
+                template_id=p["template_id"],
+                template_params=p["template_params"],
+            )
+            for p in d["play_list"]
+        ],
     )

@@ -99,9 +99,7 @@ class RetryPolicy:
     initial: float = attrs.field(
         default=C.DEFAULT_BACKOFF_INITIAL, converter=_float, validator=_seconds(allow_zero=True)
     )
-    max_delay: float = attrs.field(
-        default=C.DEFAULT_BACKOFF_MAX, converter=_float, validator=_seconds(allow_zero=True)
-    )
+    max_delay: float = attrs.field(default=C.DEFAULT_BACKOFF_MAX, converter=_float, validator=_seconds(allow_zero=True))
     max_retry_after: float = attrs.field(
         default=C.MAX_RETRY_AFTER, converter=_float, validator=_seconds(allow_zero=True)
     )
@@ -136,9 +134,7 @@ class RateLimit:
     def _check_burst(self, attr: attrs.Attribute[int], value: object) -> None:
         top = max(1, int(self.rate))
         if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= top:
-            raise ValidationError(
-                "burst", f"must be an integer between 1 and the rate ({top}), got {show(value)}"
-            )
+            raise ValidationError("burst", f"must be an integer between 1 and the rate ({top}), got {show(value)}")
 
     @classmethod
     def coerce(cls, value: object) -> RateLimit | None:
@@ -165,9 +161,7 @@ def env_or(value: str | None, var: str, what: str, *, required: bool = True) -> 
     return None
 
 
-def checked_setting(
-    value: object, var: str, field: str, check: Callable[[str, object], T]
-) -> T | None:
+def checked_setting(value: object, var: str, field: str, check: Callable[[str, object], T]) -> T | None:
     """`value` passed through `check`, else the environment variable `var` through it, else None.
 
     An argument that breaks the rule raises `ValidationError` naming `field`; a value from the

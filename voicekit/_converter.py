@@ -95,8 +95,6 @@ def wire(
     converter.register_unstructure_hook(cls, make_dict_unstructure_fn(cls, converter, **overrides))
     converter.register_structure_hook(
         cls,
-        make_dict_structure_fn(
-            cls, converter, _cattrs_forbid_extra_keys=forbid_extra_keys, **overrides
-        ),
+        make_dict_structure_fn(cls, converter, _cattrs_forbid_extra_keys=forbid_extra_keys, **overrides),
     )
     return cls

@@ -209,13 +209,17 @@ class AsyncPaginator(Generic[R]):
                     handed += len(fresh)
                     if fresh or number == 0:
                         number += 1
-                        yield Page(number=number, page_size=self.page_size,
-                                   total=above + page.total, records=fresh, response=page.response)
+                        yield Page(
+                            number=number,
+                            page_size=self.page_size,
+                            total=above + page.total,
+                            records=fresh,
+                            response=page.response,
+                        )
                     if page.number >= last or (self.limit is not None and handed >= self.limit):
                         break
                     while next_number <= last and len(pending) < self.concurrency:
-                        pending.append(asyncio.ensure_future(
-                            self._fetch(segment, next_number, self.page_size)))
+                        pending.append(asyncio.ensure_future(self._fetch(segment, next_number, self.page_size)))
                         next_number += 1
                     page = await pending.popleft()
                     if page.total != reference:
@@ -231,7 +235,8 @@ class AsyncPaginator(Generic[R]):
                             raise RecordsChangedError(
                                 f"{seen - above:+d} call record(s) landed in the window newer than "
                                 f"{segment.end} ms, where paging had already passed; {_SETTLE_HINT}",
-                                expected=above + reference, seen=seen + reference,
+                                expected=above + reference,
+                                seen=seen + reference,
                             )
                     return
                 # The set of records changed under the pages: re-pin below what was handed out.
@@ -239,9 +244,9 @@ class AsyncPaginator(Generic[R]):
                 handed_at_repin = handed
                 if idle >= MAX_IDLE_REPINS:
                     raise RecordsChangedError(
-                        f"call records keep landing in the window faster than it can be paged; "
-                        f"{_SETTLE_HINT}",
-                        expected=above + reference, seen=above + changed.total,
+                        f"call records keep landing in the window faster than it can be paged; {_SETTLE_HINT}",
+                        expected=above + reference,
+                        seen=above + changed.total,
                     )
                 first = None
                 if boundary_time is None:
@@ -250,7 +255,8 @@ class AsyncPaginator(Generic[R]):
                     raise RecordsChangedError(
                         f"call records landed in the window while it was paged, and the vendor "
                         f"does not list them newest first, so paging cannot resume; {_SETTLE_HINT}",
-                        expected=above + reference, seen=above + changed.total,
+                        expected=above + reference,
+                        seen=above + changed.total,
                     )
                 newer = handed - len(boundary_ids)
                 seen = await self._count(boundary_time + 1, window.end)
@@ -258,7 +264,8 @@ class AsyncPaginator(Generic[R]):
                     raise RecordsChangedError(
                         f"{seen - newer:+d} call record(s) landed in the window newer than "
                         f"{boundary_time} ms, where paging had already passed; {_SETTLE_HINT}",
-                        expected=above + reference, seen=above + changed.total,
+                        expected=above + reference,
+                        seen=above + changed.total,
                     )
                 above = newer
                 segment = Window(window.start, boundary_time)

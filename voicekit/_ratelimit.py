@@ -72,8 +72,20 @@ class LimiterBackend(Protocol):
 
 
 class _Bucket:
-    __slots__ = ("lock", "limit", "known", "interval", "base_interval", "tau", "tat", "window",
-                 "span", "slowdown", "calm_since", "paused_until")
+    __slots__ = (
+        "lock",
+        "limit",
+        "known",
+        "interval",
+        "base_interval",
+        "tau",
+        "tat",
+        "window",
+        "span",
+        "slowdown",
+        "calm_since",
+        "paused_until",
+    )
 
     def __init__(self, limit: RateLimit, now: int) -> None:
         self.lock = threading.Lock()

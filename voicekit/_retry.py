@@ -29,9 +29,7 @@ def backoff_delay(policy: RetryPolicy, retry_number: int, retry_after: float | N
     return delay
 
 
-def retry_delay(
-    policy: RetryPolicy, attempt: int, retry_after: float | None, time_left: float
-) -> float | None:
+def retry_delay(policy: RetryPolicy, attempt: int, retry_after: float | None, time_left: float) -> float | None:
     """The delay before attempt `attempt + 1`, or None when the policy says to give up.
 
     It gives up when the attempts are spent, when the vendor's Retry-After is longer than the

@@ -298,8 +298,6 @@ def iterate_batches(
             concurrent.futures.wait([task], timeout=10)
 
 
-
-
 class _AsyncClient(Protocol):
     async def aclose(self) -> None: ...
 
@@ -323,7 +321,7 @@ class BlockingClient(Generic[A]):
         # The twin's repr under this class's name: "AsyncTeleCMI(appid=...)" -> "TeleCMI(appid=...)".
         text = repr(self._async)
         twin = type(self._async).__name__
-        return type(self).__name__ + text[len(twin):] if text.startswith(twin) else text
+        return type(self).__name__ + text[len(twin) :] if text.startswith(twin) else text
 
     def close(self) -> None:
         """Close the connection pool (on the loop that owns it)."""

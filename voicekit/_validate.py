@@ -83,9 +83,7 @@ def phone_number(field: str, value: Any) -> int:
         # Range first: str() of a huge int raises, and no number outside it is a phone number.
         raise ValidationError(field, f"must be 7-16 digits without a leading zero, got {show(value)}")
     if not isinstance(value, str):
-        raise ValidationError(
-            field, f"must be a phone number (an int or a digit string), got {type(value).__name__}"
-        )
+        raise ValidationError(field, f"must be a phone number (an int or a digit string), got {type(value).__name__}")
     if len(value) > _PHONE_TEXT_MAX:
         raise ValidationError(field, f"must be 7-16 digits, got {len(value)} characters")
     text = value.strip().removeprefix("+").replace(" ", "").replace("-", "")
@@ -149,9 +147,7 @@ def check_int_range(field: str, value: Any, lo: int, hi: int | None = None) -> i
     return int(value)
 
 
-def check_number(
-    field: str, value: Any, lo: float, hi: float, *, lo_open: bool = False
-) -> float:
+def check_number(field: str, value: Any, lo: float, hi: float, *, lo_open: bool = False) -> float:
     """A finite real number (int or float, not a bool) in [lo, hi] (or (lo, hi] if `lo_open`)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValidationError(field, f"must be a number, got {show(value)}")

@@ -79,6 +79,7 @@ def _redacted(url: str) -> str:
     scheme, _, _ = head.partition("://")
     return f"{scheme}://***@{tail}"
 
+
 _US: Final = 1_000_000
 # The window is held this much longer than a second: callers (and the vendor) see a start a
 # network round trip after Redis decides it, and round trips vary by a few milliseconds.
@@ -188,8 +189,9 @@ class RedisBackend:
             if wait > 0:
                 await self._sleep(wait / _US)
             self._count += 1
-            wait = int(await self._call(self._start, keys=[log_key], args=[span, n, ttl_ms,
-                                                                           f"{self._nonce}{self._count}"]))
+            wait = int(
+                await self._call(self._start, keys=[log_key], args=[span, n, ttl_ms, f"{self._nonce}{self._count}"])
+            )
             if wait == 0:
                 return
 

@@ -308,9 +308,16 @@ def _telecmi_end(key: str, cdr: TeleCMICdr) -> CallEnd:
     if outcome is not CallOutcome.ANSWERED:
         duration = 0
     return CallEnd(
-        key=key, vendor="telecmi", outcome=outcome, request_id=cdr.request_id, cmiuuid=cdr.cmiuuid,
-        started_at=cdr.start_time, answered_at=cdr.answer_time, ended_at=cdr.end_time,
-        duration=duration, hangup_reason=None if cdr.hangup_reason is None else str(cdr.hangup_reason),
+        key=key,
+        vendor="telecmi",
+        outcome=outcome,
+        request_id=cdr.request_id,
+        cmiuuid=cdr.cmiuuid,
+        started_at=cdr.start_time,
+        answered_at=cdr.answer_time,
+        ended_at=cdr.end_time,
+        duration=duration,
+        hangup_reason=None if cdr.hangup_reason is None else str(cdr.hangup_reason),
         record=cdr,
     )
 
@@ -318,9 +325,14 @@ def _telecmi_end(key: str, cdr: TeleCMICdr) -> CallEnd:
 def _huawei_end(key: str, event: HuaweiReleaseEvent) -> CallEnd:
     answered = event.talking_time is not None or (event.talk_duration or 0) > 0
     return CallEnd(
-        key=key, vendor="huawei", outcome=CallOutcome.ANSWERED if answered else CallOutcome.MISSED,
-        request_id=event.call_serial_no, cmiuuid=None, started_at=event.create_call_time,
-        answered_at=event.talking_time, ended_at=event.release_time,
+        key=key,
+        vendor="huawei",
+        outcome=CallOutcome.ANSWERED if answered else CallOutcome.MISSED,
+        request_id=event.call_serial_no,
+        cmiuuid=None,
+        started_at=event.create_call_time,
+        answered_at=event.talking_time,
+        ended_at=event.release_time,
         duration=(event.talk_duration if answered else 0),
         hangup_reason=None if event.release_reason_code is None else str(event.release_reason_code),
         record=event,

@@ -23,9 +23,24 @@ ACTION = "/v1/call/action"
 LOOKUP = "/v1/piopiy/requestid_cdr"
 FAST = (0.0, 0.01, 0.02, 0.03)  # the documented resend schedule, compressed
 WEBHOOK_FIELDS = {
-    "type", "appid", "direction", "cmiuuid", "conversation_uuid", "leg", "request_id", "extra_params",
-    "time", "duration", "start_time", "answer_time", "end_time", "call_rate", "balance", "status",
-    "from", "to",
+    "type",
+    "appid",
+    "direction",
+    "cmiuuid",
+    "conversation_uuid",
+    "leg",
+    "request_id",
+    "extra_params",
+    "time",
+    "duration",
+    "start_time",
+    "answer_time",
+    "end_time",
+    "call_rate",
+    "balance",
+    "status",
+    "from",
+    "to",
 }
 
 
@@ -76,8 +91,7 @@ def sample_call(sb: Sandbox, **changes: Any) -> dict[str, Any]:
 
 
 def control(sb: Sandbox, cmiuuid: str, action: str, **changes: Any) -> dict[str, Any]:
-    return {"appid": sb.telecmi_appid, "secret": sb.telecmi_secret, "cmiuuid": cmiuuid, "action": action,
-            **changes}
+    return {"appid": sb.telecmi_appid, "secret": sb.telecmi_secret, "cmiuuid": cmiuuid, "action": action, **changes}
 
 
 # --- the outcome plan ---------------------------------------------------------------------
@@ -115,8 +129,9 @@ def test_rules_and_rates_override_in_order() -> None:
 
 async def test_an_answered_call_becomes_a_record_and_sends_its_webhooks(post: Any, hook: Receiver) -> None:
     now = 1_700_000_000.0
-    async with Sandbox(telecmi_webhook_url=hook.url, clock=lambda: now, cdr_resend_schedule=FAST,
-                       outcomes=OutcomePlan(ring=3, talk=20)) as sb:
+    async with Sandbox(
+        telecmi_webhook_url=hook.url, clock=lambda: now, cdr_resend_schedule=FAST, outcomes=OutcomePlan(ring=3, talk=20)
+    ) as sb:
         answer = await post(sb.url + MAKE_CALL, json=sample_call(sb))
         assert answer.status == 200
         request_id = answer.body["request_id"]
@@ -180,8 +195,9 @@ async def test_webhooks_go_to_loopback_only(post: Any) -> None:
 
 
 async def test_compressed_time_plays_the_call_out_and_ends_it(post: Any, hook: Receiver) -> None:
-    async with Sandbox(telecmi_webhook_url=hook.url, time_scale=0.001, cdr_resend_schedule=FAST,
-                       outcomes=OutcomePlan(ring=3, talk=20)) as sb:
+    async with Sandbox(
+        telecmi_webhook_url=hook.url, time_scale=0.001, cdr_resend_schedule=FAST, outcomes=OutcomePlan(ring=3, talk=20)
+    ) as sb:
         answer = await post(sb.url + MAKE_CALL, json=sample_call(sb))
         cmiuuid = sb.cmiuuids[answer.body["request_id"]]
         assert cmiuuid in sb.live_calls  # still ringing when the answer arrives
@@ -192,8 +208,9 @@ async def test_compressed_time_plays_the_call_out_and_ends_it(post: Any, hook: R
 
 
 async def test_call_control_holds_and_hangs_up_a_live_call(post: Any, hook: Receiver) -> None:
-    async with Sandbox(telecmi_webhook_url=hook.url, time_scale=1.0, cdr_resend_schedule=FAST,
-                       outcomes=OutcomePlan(ring=0, talk=3600)) as sb:
+    async with Sandbox(
+        telecmi_webhook_url=hook.url, time_scale=1.0, cdr_resend_schedule=FAST, outcomes=OutcomePlan(ring=0, talk=3600)
+    ) as sb:
         answer = await post(sb.url + MAKE_CALL, json=sample_call(sb))
         cmiuuid = sb.cmiuuids[answer.body["request_id"]]
         await wait_for(lambda: sb.live_calls[cmiuuid].phase == "answered")
@@ -221,8 +238,9 @@ async def test_call_control_refuses_bad_requests(post: Any) -> None:
         ringing = await post(sb.url + ACTION, json=control(sb, cmiuuid, "hold"))
         bad_secret = await post(sb.url + ACTION, json=control(sb, cmiuuid, "hangup", secret="wrong"))
         bad_action = await post(sb.url + ACTION, json=control(sb, cmiuuid, "explode"))
-        no_uuid = await post(sb.url + ACTION, json={k: v for k, v in control(sb, cmiuuid, "hangup").items()
-                                                    if k != "cmiuuid"})
+        no_uuid = await post(
+            sb.url + ACTION, json={k: v for k, v in control(sb, cmiuuid, "hangup").items() if k != "cmiuuid"}
+        )
         not_json = await post(sb.url + ACTION, data=b"{not json", headers={"Content-Type": "application/json"})
         other_app = await post(sb.url + ACTION, json=control(sb, cmiuuid, "hangup", appid=1111111))
         still_live = sb.live_calls[cmiuuid].phase
@@ -280,8 +298,9 @@ async def test_a_missed_huawei_notification_reports_no_talk(post: Any) -> None:
             sb.outcomes.set("8899", answer=True, talk=7)  # the sample's own number is answered
             token = await get_token(sb, post)
             await post(sb.url + CREATE, json=dict(CREATE_SAMPLE, callBackUrl=url), headers=auth(sb, token))
-            await post(sb.url + CREATE, json=dict(CREATE_SAMPLE, called="8898", callBackUrl=url),
-                       headers=auth(sb, token))
+            await post(
+                sb.url + CREATE, json=dict(CREATE_SAMPLE, called="8898", callBackUrl=url), headers=auth(sb, token)
+            )
             await wait_for(lambda: len(received) == 2)
     finally:
         await runner.cleanup()

@@ -245,8 +245,15 @@ _MUSIC_URL = "https://example.test/menu.mp3"
     "action",
     [
         # piopiy/action/input.py play_input: a URL goes out as both file_name and file_url.
-        {"action": "play_get_input", "action_url": _DTMF, "file_name": _MUSIC_URL, "file_url": _MUSIC_URL,
-         "max_digit": 1, "max_retry": 3, "timeout": 5},
+        {
+            "action": "play_get_input",
+            "action_url": _DTMF,
+            "file_name": _MUSIC_URL,
+            "file_url": _MUSIC_URL,
+            "max_digit": 1,
+            "max_retry": 3,
+            "timeout": 5,
+        },
         {"action": "play_get_input", "action_url": _DTMF, "file_url": _MUSIC_URL},
         {"action": "play_get_input", "action_url": _DTMF, "file_name": "welcome.wav"},
     ],

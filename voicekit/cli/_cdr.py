@@ -65,8 +65,9 @@ class _When(_IntParam):
         try:
             when = dt.datetime.fromisoformat(text)
         except ValueError:
-            self.fail(f"{text!r} is neither an ISO 8601 date-time (2024-05-01T12:00:00Z) nor epoch "
-                      "milliseconds", param, ctx)
+            self.fail(
+                f"{text!r} is neither an ISO 8601 date-time (2024-05-01T12:00:00Z) nor epoch milliseconds", param, ctx
+            )
         if when.tzinfo is None:
             when = when.replace(tzinfo=dt.UTC)
         return int(when.timestamp() * 1000)
@@ -74,21 +75,43 @@ class _When(_IntParam):
 
 def _source_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     options = [
-        click.option("--kind", type=click.Choice(list(KINDS)), default="outgoing-answered", show_default=True,
-                     help="Which call records."),
-        click.option("--since", type=_When(), default=None,
-                     help="Window start: ISO 8601 (naive = UTC) or epoch ms (default: --until minus 24 h)."),
+        click.option(
+            "--kind",
+            type=click.Choice(list(KINDS)),
+            default="outgoing-answered",
+            show_default=True,
+            help="Which call records.",
+        ),
+        click.option(
+            "--since",
+            type=_When(),
+            default=None,
+            help="Window start: ISO 8601 (naive = UTC) or epoch ms (default: --until minus 24 h).",
+        ),
         click.option("--until", type=_When(), default=None, help="Window end (default: now)."),
-        click.option("--page-size", type=click.IntRange(1, C.MAX_PAGE_SIZE), default=C.MAX_PAGE_SIZE,
-                     show_default=True, help="Records per request."),
-        click.option("--concurrency", type=click.IntRange(1, 64), default=8, show_default=True,
-                     help="Pages fetched at once."),
-        click.option("--rate", type=click.FloatRange(min=0), default=None,
-                     help=f"Requests per second at most (default {C.DEFAULT_TELECMI_RATE:g}; 0: no client-side "
-                          "limit)."),
+        click.option(
+            "--page-size",
+            type=click.IntRange(1, C.MAX_PAGE_SIZE),
+            default=C.MAX_PAGE_SIZE,
+            show_default=True,
+            help="Records per request.",
+        ),
+        click.option(
+            "--concurrency", type=click.IntRange(1, 64), default=8, show_default=True, help="Pages fetched at once."
+        ),
+        click.option(
+            "--rate",
+            type=click.FloatRange(min=0),
+            default=None,
+            help=f"Requests per second at most (default {C.DEFAULT_TELECMI_RATE:g}; 0: no client-side limit).",
+        ),
         sandbox_option,
-        click.option("--seed-records", type=click.IntRange(min=0), default=None,
-                     help="With --sandbox: synthetic outgoing-answered records to serve [default: 1000]."),
+        click.option(
+            "--seed-records",
+            type=click.IntRange(min=0),
+            default=None,
+            help="With --sandbox: synthetic outgoing-answered records to serve [default: 1000].",
+        ),
     ]
     for option in reversed(options):
         fn = option(fn)
@@ -102,14 +125,34 @@ def cdr() -> None:
 
 @cdr.command("export")
 @_source_options
-@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), default="csv", show_default=True,
-              help="CSV with a header row, or one JSON object per line.")
-@click.option("-o", "--output", default="-", show_default=True, type=click.Path(dir_okay=False, allow_dash=True),
-              help="The file to write (- for standard output).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "jsonl"]),
+    default="csv",
+    show_default=True,
+    help="CSV with a header row, or one JSON object per line.",
+)
+@click.option(
+    "-o",
+    "--output",
+    default="-",
+    show_default=True,
+    type=click.Path(dir_okay=False, allow_dash=True),
+    help="The file to write (- for standard output).",
+)
 @fail_on_voicekit_error
 def export_cmd(
-    kind: str, since: int | None, until: int | None, page_size: int, concurrency: int, rate: float | None,
-    sandbox: bool, seed_records: int | None, fmt: str, output: str,
+    kind: str,
+    since: int | None,
+    until: int | None,
+    page_size: int,
+    concurrency: int,
+    rate: float | None,
+    sandbox: bool,
+    seed_records: int | None,
+    fmt: str,
+    output: str,
 ) -> None:
     """Stream every record of the window to a file, oldest page last, in constant memory.
 
@@ -119,10 +162,20 @@ def export_cmd(
     _check_seed(sandbox, seed_records)
     started = time.monotonic()
     with open_output(output) as f:
-        written = asyncio.run(_export(
-            f, fmt, kind=kind, since=since, until=until, page_size=page_size, concurrency=concurrency, rate=rate,
-            sandbox=sandbox, seed_records=seed_records,
-        ))
+        written = asyncio.run(
+            _export(
+                f,
+                fmt,
+                kind=kind,
+                since=since,
+                until=until,
+                page_size=page_size,
+                concurrency=concurrency,
+                rate=rate,
+                sandbox=sandbox,
+                seed_records=seed_records,
+            )
+        )
     elapsed = time.monotonic() - started
     out = err_console if output == "-" else console
     out.print(f"exported {written} records to {output} in {elapsed:.1f} s", markup=False, highlight=False)
@@ -130,14 +183,27 @@ def export_cmd(
 
 @cdr.command("stats")
 @_source_options
-@click.option("--campaign", "campaign", default=None, metavar="JOURNAL",
-              help="Chart one campaign's calls instead: the outcomes its journal (a file or a postgresql:// "
-                   "URL) holds, of --kind's outgoing answered or missed calls.")
+@click.option(
+    "--campaign",
+    "campaign",
+    default=None,
+    metavar="JOURNAL",
+    help="Chart one campaign's calls instead: the outcomes its journal (a file or a postgresql:// "
+    "URL) holds, of --kind's outgoing answered or missed calls.",
+)
 @json_option
 @fail_on_voicekit_error
 def stats_cmd(
-    kind: str, since: int | None, until: int | None, page_size: int, concurrency: int, rate: float | None,
-    sandbox: bool, seed_records: int | None, campaign: str | None, json_output: bool,
+    kind: str,
+    since: int | None,
+    until: int | None,
+    page_size: int,
+    concurrency: int,
+    rate: float | None,
+    sandbox: bool,
+    seed_records: int | None,
+    campaign: str | None,
+    json_output: bool,
 ) -> None:
     """Chart calls per hour and the distribution of billed seconds.
 
@@ -151,8 +217,18 @@ def stats_cmd(
             raise click.UsageError("--campaign reads a journal, not the vendor: drop --sandbox")
         stats = _campaign_stats(campaign, answered=kind != "outgoing-missed", since=since, until=until)
     else:
-        stats = asyncio.run(_stats(kind=kind, since=since, until=until, page_size=page_size,
-                                   concurrency=concurrency, rate=rate, sandbox=sandbox, seed_records=seed_records))
+        stats = asyncio.run(
+            _stats(
+                kind=kind,
+                since=since,
+                until=until,
+                page_size=page_size,
+                concurrency=concurrency,
+                rate=rate,
+                sandbox=sandbox,
+                seed_records=seed_records,
+            )
+        )
     if json_output:
         emit_json(_stats_json(stats))
     else:
@@ -180,22 +256,32 @@ async def _client(
     from ..sandbox import Sandbox
 
     async with Sandbox(seed_records=1000 if seed_records is None else seed_records) as sb:
-        err_console.print(f"[bold magenta]sandbox:[/] reading synthetic records from an in-process emulator "
-                          f"({sb.seed_records:,} seeded)")
+        err_console.print(
+            f"[bold magenta]sandbox:[/] reading synthetic records from an in-process emulator "
+            f"({sb.seed_records:,} seeded)"
+        )
         async with async_client(AsyncTeleCMI, sandbox=sb, rate=rate, page_concurrency=concurrency) as tc:
             yield tc
 
 
-def _paginator(tc: AsyncTeleCMI, kind: str, since: int | None, until: int | None,
-               page_size: int) -> AsyncPaginator[CallRecord]:
+def _paginator(
+    tc: AsyncTeleCMI, kind: str, since: int | None, until: int | None, page_size: int
+) -> AsyncPaginator[CallRecord]:
     method = getattr(tc, KINDS[kind])
     paginator: AsyncPaginator[CallRecord] = method(start=since, end=until, page_size=page_size)
     return paginator
 
 
 async def _pages(
-    kind: str, since: int | None, until: int | None, page_size: int, concurrency: int, rate: float | None,
-    sandbox: bool, seed_records: int | None, what: str,
+    kind: str,
+    since: int | None,
+    until: int | None,
+    page_size: int,
+    concurrency: int,
+    rate: float | None,
+    sandbox: bool,
+    seed_records: int | None,
+    what: str,
 ) -> AsyncIterator[Page[CallRecord]]:
     """Every page in order, under a progress bar (on standard error) whose total the first page tells."""
     columns = [TextColumn(what), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()]
@@ -213,10 +299,17 @@ async def _pages(
 
 def _row(record: CallRecord) -> dict[str, Any]:
     return {
-        "id": record.id, "time": record.time, "started_at": record.started_at.isoformat(),
-        "from": record.from_, "to": record.to, "billedsec": record.billedsec,
-        "rate": None if record.rate is None else str(record.rate), "record": record.record,
-        "filename": record.filename, "name": record.name, "agent": record.agent,
+        "id": record.id,
+        "time": record.time,
+        "started_at": record.started_at.isoformat(),
+        "from": record.from_,
+        "to": record.to,
+        "billedsec": record.billedsec,
+        "rate": None if record.rate is None else str(record.rate),
+        "record": record.record,
+        "filename": record.filename,
+        "name": record.name,
+        "agent": record.agent,
     }
 
 
@@ -289,14 +382,19 @@ def _hours(stats: _Stats) -> list[tuple[str, int]]:
     if not stats.per_hour:
         return []
     first, last = min(stats.per_hour), max(stats.per_hour)
-    return [(dt.datetime.fromtimestamp(hour * 3600, tz=dt.UTC).strftime("%Y-%m-%d %H:00"),
-             stats.per_hour.get(hour, 0)) for hour in range(first, last + 1)]
+    return [
+        (dt.datetime.fromtimestamp(hour * 3600, tz=dt.UTC).strftime("%Y-%m-%d %H:00"), stats.per_hour.get(hour, 0))
+        for hour in range(first, last + 1)
+    ]
 
 
 def _buckets(stats: _Stats) -> list[tuple[str, int]]:
     """The billed-seconds buckets, labelled ("0", "1-10", ..., "> 600"), with their counts."""
-    labels = ["0", *(f"{lo + 1}-{hi}" for lo, hi in zip(BILLED_BUCKETS, BILLED_BUCKETS[1:], strict=False)),
-              f"> {BILLED_BUCKETS[-1]}"]
+    labels = [
+        "0",
+        *(f"{lo + 1}-{hi}" for lo, hi in zip(BILLED_BUCKETS, BILLED_BUCKETS[1:], strict=False)),
+        f"> {BILLED_BUCKETS[-1]}",
+    ]
     return [(label, stats.billed.get(i, 0)) for i, label in enumerate(labels)]
 
 
@@ -336,5 +434,9 @@ def _print_stats(stats: _Stats) -> None:
     for label, n in _buckets(stats):
         billed.add_row(label, f"{n:,}", f"[green]{_bar(n, most)}[/]")
     console.print(billed)
-    console.print(f"records={stats.count} billed_minutes={stats.billed_total / 60:.1f} "
-                  f"mean_billed_seconds={stats.billed_total / stats.count:.1f}", markup=False, highlight=False)
+    console.print(
+        f"records={stats.count} billed_minutes={stats.billed_total / 60:.1f} "
+        f"mean_billed_seconds={stats.billed_total / stats.count:.1f}",
+        markup=False,
+        highlight=False,
+    )

@@ -161,15 +161,15 @@ def fail_on_voicekit_error(fn: Callable[P, T]) -> Callable[P, T]:
 
 def sandbox_option(fn: F) -> F:
     """``--sandbox``: aim the command at an in-process sandbox."""
-    return click.option(
-        "--sandbox", is_flag=True, help="Aim at an in-process sandbox instead of the vendor."
-    )(fn)
+    return click.option("--sandbox", is_flag=True, help="Aim at an in-process sandbox instead of the vendor.")(fn)
 
 
 def json_option(fn: F) -> F:
     """``--json``: print the result (or the error) as one JSON object on standard output."""
     return click.option(
-        "--json", "json_output", is_flag=True,
+        "--json",
+        "json_output",
+        is_flag=True,
         help="Print the result (or the error) as one JSON object on standard output.",
     )(fn)
 
@@ -202,17 +202,23 @@ def client_options(cls: Callable[..., Any], sandbox: Sandbox | SyncSandbox | Non
     if sandbox is None:
         return {}
     if cls in (AsyncTeleCMI, TeleCMI):
-        return {"appid": sandbox.telecmi_appid, "secret": sandbox.telecmi_secret,
-                "base_url": sandbox.url, "piopiy_url": sandbox.url}
+        return {
+            "appid": sandbox.telecmi_appid,
+            "secret": sandbox.telecmi_secret,
+            "base_url": sandbox.url,
+            "piopiy_url": sandbox.url,
+        }
     if cls in (AsyncHuaweiVoice, HuaweiVoice):
-        return {"base_url": sandbox.url, "app_key": sandbox.huawei_app_key,
-                "app_secret": sandbox.huawei_app_secret}
+        return {"base_url": sandbox.url, "app_key": sandbox.huawei_app_key, "app_secret": sandbox.huawei_app_secret}
     raise TypeError(f"the sandbox has no account for {cls!r}")
 
 
 @contextlib.contextmanager
 def blocking_client(
-    cls: Callable[..., SyncClient], *, sandbox: bool | SyncSandbox = False, rate: float | None = None,
+    cls: Callable[..., SyncClient],
+    *,
+    sandbox: bool | SyncSandbox = False,
+    rate: float | None = None,
     **options: Any,
 ) -> Iterator[SyncClient]:
     """A blocking client of class `cls` (`TeleCMI`, `HuaweiVoice`), closed on exit.
@@ -238,7 +244,10 @@ def blocking_client(
 
 @contextlib.asynccontextmanager
 async def async_client(
-    cls: Callable[..., AsyncClient], *, sandbox: bool | Sandbox = False, rate: float | None = None,
+    cls: Callable[..., AsyncClient],
+    *,
+    sandbox: bool | Sandbox = False,
+    rate: float | None = None,
     **options: Any,
 ) -> AsyncIterator[AsyncClient]:
     """An async client of class `cls` (`AsyncTeleCMI`, `AsyncHuaweiVoice`), closed on exit.

@@ -19,7 +19,7 @@ from ..telecmi import Bridge, Dial, Pstn
 from ..webhooks import HuaweiReleaseEvent, huawei_release_handler
 from ._common import async_client, console
 
-CODE = '''\
+CODE = """\
 import voicekit
 from voicekit.telecmi import Bridge, Dial, Pstn
 from voicekit.huawei import Prompt
@@ -45,7 +45,7 @@ async with voicekit.AsyncHuaweiVoice(base_url=..., app_key=...,
     n = await hw.create_voice_notification(
         called="8899", play_list=[Prompt(voice_id="100001")],
         callback_url="https://your.app/huawei/release")
-'''
+"""
 #: The demo fits an 80-column terminal: no line of its own is wrapped or cropped.
 WIDTH = 80
 
@@ -94,10 +94,12 @@ async def _tour(*, calls: int, rate: float) -> None:
     for step, result in summary:
         table.add_row(step, result)
     console.print(table)
-    console.print(f"The sandbox's own ledger holds {placed} placed calls; "
-                  f"the tour took {time.monotonic() - started:.1f} s.\n")
-    console.print(Panel(Syntax(CODE, "python", theme="ansi_dark", background_color="default"),
-                        title="the code for each step"))
+    console.print(
+        f"The sandbox's own ledger holds {placed} placed calls; the tour took {time.monotonic() - started:.1f} s.\n"
+    )
+    console.print(
+        Panel(Syntax(CODE, "python", theme="ansi_dark", background_color="default"), title="the code for each step")
+    )
     console.print("[bold green]demo complete[/]")
 
 
@@ -109,7 +111,9 @@ async def _calls(tc: AsyncTeleCMI, summary: list[tuple[str, str]]) -> None:
 
     console.print("[bold]2. bridge a call[/]  tc.make_call(pcmo=[Bridge(connect=[Pstn(...)])])")
     call = await tc.make_call(
-        from_=19170000000, to=19170000001, region="global",
+        from_=19170000000,
+        to=19170000001,
+        region="global",
         pcmo=[Bridge(from_=19170000000, duration=300, timeout=20, loop=2, connect=[Pstn(number=19170000002)])],
     )
     console.print(f"   -> status={call.status} request_id={call.request_id}")
@@ -122,13 +126,18 @@ async def _calls(tc: AsyncTeleCMI, summary: list[tuple[str, str]]) -> None:
 
 
 async def _notification(
-    hw: AsyncHuaweiVoice, callback_url: str, events: asyncio.Queue[HuaweiReleaseEvent],
+    hw: AsyncHuaweiVoice,
+    callback_url: str,
+    events: asyncio.Queue[HuaweiReleaseEvent],
     summary: list[tuple[str, str]],
 ) -> None:
     console.print("[bold]4. Huawei voice notification[/]  hw.create_voice_notification(...)")
     result = await hw.create_voice_notification(
-        called="8899", play_list=[Prompt(voice_id="100001", template_params=["100", "200"])],
-        play_times=1, caller_present="2222201", callback_url=callback_url,
+        called="8899",
+        play_list=[Prompt(voice_id="100001", template_params=["100", "200"])],
+        play_times=1,
+        caller_present="2222201",
+        callback_url=callback_url,
     )
     console.print(f"   -> call_serial_no={result.call_serial_no}; waiting for the release event...")
     try:
@@ -148,8 +157,15 @@ async def _burst(tc: AsyncTeleCMI, calls: int, rate: float, summary: list[tuple[
     specs = (Dial(key=str(i), from_=19170000000, to=9100000000 + i, file_name="welcome.wav") for i in range(calls))
     counts = {"placed": 0, "failed": 0, "unknown": 0}
     started = time.monotonic()
-    with Progress(TextColumn("   dialing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  TextColumn("{task.fields[rate]}"), console=console, transient=False) as progress:
+    with Progress(
+        TextColumn("   dialing"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[rate]}"),
+        console=console,
+        transient=False,
+    ) as progress:
         task = progress.add_task("dial", total=calls, rate="")
         async for outcome in tc.dial_many(specs, concurrency=32):
             counts["placed" if outcome.ok else "unknown" if outcome.unknown else "failed"] += 1
@@ -157,8 +173,10 @@ async def _burst(tc: AsyncTeleCMI, calls: int, rate: float, summary: list[tuple[
             done = sum(counts.values())
             progress.update(task, advance=1, rate=f"{done / elapsed:.0f} calls/s ({limit})")
     elapsed = time.monotonic() - started
-    console.print(f"   -> placed={counts['placed']} failed={counts['failed']} unknown={counts['unknown']} "
-                  f"in {elapsed:.1f} s ({calls / elapsed:.0f} calls/s, {limit})")
+    console.print(
+        f"   -> placed={counts['placed']} failed={counts['failed']} unknown={counts['unknown']} "
+        f"in {elapsed:.1f} s ({calls / elapsed:.0f} calls/s, {limit})"
+    )
     summary.append((f"burst of {calls} calls", f"{counts['placed']} placed at {calls / elapsed:.0f}/s"))
 
 
@@ -169,8 +187,9 @@ async def _records(tc: AsyncTeleCMI, summary: list[tuple[str, str]]) -> None:
     for column in ("id", "to", "from", "time (UTC)", "billed s"):
         table.add_column(column)
     for record in page.records:
-        table.add_row(record.id, record.to, record.from_ or "", record.started_at.strftime("%H:%M:%S"),
-                      str(record.billedsec))
+        table.add_row(
+            record.id, record.to, record.from_ or "", record.started_at.strftime("%H:%M:%S"), str(record.billedsec)
+        )
     console.print(table)
     count = 0
     seen: set[Any] = set()

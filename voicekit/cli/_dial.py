@@ -169,9 +169,7 @@ class _DialGroup(click.Group):
     def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         run = self.commands["run"]
         with click.Context(run, info_name="run", parent=ctx) as sub:
-            records = [
-                r for p in run.get_params(sub) if isinstance(p, click.Option) and (r := p.get_help_record(sub))
-            ]
+            records = [r for p in run.get_params(sub) if isinstance(p, click.Option) and (r := p.get_help_record(sub))]
         with formatter.section("Options"):
             formatter.write_dl(records)
         self.format_commands(ctx, formatter)
@@ -184,58 +182,125 @@ def dial() -> None:
 
 @dial.command("run", cls=_RunCommand, hidden=True, help=DIAL_HELP)
 @click.argument("campaign_csv", metavar="CAMPAIGN.csv", type=click.Path(dir_okay=False))
-@click.option("--journal", "journal_path", required=True, metavar="FILE|URL",
-              callback=lambda c, p, v: _journal_arg(c, p, v),
-              help="The journal: an SQLite file, or a postgresql:// URL shared by many workers; "
-                   "created on the first run, resumed by the next ones.")
-@click.option("--concurrency", default=32, show_default=True, type=click.IntRange(1, C.MAX_BULK_CONCURRENCY),
-              help="Calls in flight at once.")
-@click.option("--rate", type=click.FloatRange(min=0), default=None,
-              help=f"Calls per second at most (default {C.DEFAULT_TELECMI_RATE:g} for TeleCMI, "
-                   f"{C.DEFAULT_HUAWEI_RATE:g} for Huawei; 0: no client-side limit).")
-@click.option("--vendor", type=click.Choice(["telecmi", "huawei"]), default=None,
-              help="Whose API to call (default: told by the CSV header).")
-@click.option("--shard", default=None, metavar="I/N",
-              help="Dial only the rows whose key hashes to shard I of N (split a campaign over machines).")
-@click.option("--redial-unknown", is_flag=True,
-              help="Dial again the keys whose outcome is unknown (they may have been dialed already).")
-@click.option("--lease", type=click.FloatRange(min=0.1), default=None, metavar="SECONDS",
-              help=f"PostgreSQL journal: how long a silent worker keeps its rows (default {DEFAULT_LEASE:g}).")
-@click.option("--limiter", "limiter_url", default=None, metavar="redis://...",
-              help="Share the account's rate limit with every worker through this Redis.")
-@click.option("--listen", "listen", default=None, metavar="HOST:PORT",
-              help="Receive the vendor's webhooks here while dialing and write each row's outcome "
-                   "into the journal.")
-@click.option("--listen-after", type=click.FloatRange(min=0), default=0.0, show_default=True, metavar="SECONDS",
-              help="With --listen: keep receiving this long after the last call (its webhooks come when "
-                   "it ends, and are resent for 15 minutes).")
+@click.option(
+    "--journal",
+    "journal_path",
+    required=True,
+    metavar="FILE|URL",
+    callback=lambda c, p, v: _journal_arg(c, p, v),
+    help="The journal: an SQLite file, or a postgresql:// URL shared by many workers; "
+    "created on the first run, resumed by the next ones.",
+)
+@click.option(
+    "--concurrency",
+    default=32,
+    show_default=True,
+    type=click.IntRange(1, C.MAX_BULK_CONCURRENCY),
+    help="Calls in flight at once.",
+)
+@click.option(
+    "--rate",
+    type=click.FloatRange(min=0),
+    default=None,
+    help=f"Calls per second at most (default {C.DEFAULT_TELECMI_RATE:g} for TeleCMI, "
+    f"{C.DEFAULT_HUAWEI_RATE:g} for Huawei; 0: no client-side limit).",
+)
+@click.option(
+    "--vendor",
+    type=click.Choice(["telecmi", "huawei"]),
+    default=None,
+    help="Whose API to call (default: told by the CSV header).",
+)
+@click.option(
+    "--shard",
+    default=None,
+    metavar="I/N",
+    help="Dial only the rows whose key hashes to shard I of N (split a campaign over machines).",
+)
+@click.option(
+    "--redial-unknown",
+    is_flag=True,
+    help="Dial again the keys whose outcome is unknown (they may have been dialed already).",
+)
+@click.option(
+    "--lease",
+    type=click.FloatRange(min=0.1),
+    default=None,
+    metavar="SECONDS",
+    help=f"PostgreSQL journal: how long a silent worker keeps its rows (default {DEFAULT_LEASE:g}).",
+)
+@click.option(
+    "--limiter",
+    "limiter_url",
+    default=None,
+    metavar="redis://...",
+    help="Share the account's rate limit with every worker through this Redis.",
+)
+@click.option(
+    "--listen",
+    "listen",
+    default=None,
+    metavar="HOST:PORT",
+    help="Receive the vendor's webhooks here while dialing and write each row's outcome into the journal.",
+)
+@click.option(
+    "--listen-after",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="With --listen: keep receiving this long after the last call (its webhooks come when "
+    "it ends, and are resent for 15 minutes).",
+)
 @sandbox_option
 @fail_on_voicekit_error
 def run_cmd(
-    campaign_csv: str, journal_path: str, concurrency: int, rate: float | None, vendor: Vendor | None,
-    shard: str | None, redial_unknown: bool, lease: float | None, limiter_url: str | None, listen: str | None,
-    listen_after: float, sandbox: bool,
+    campaign_csv: str,
+    journal_path: str,
+    concurrency: int,
+    rate: float | None,
+    vendor: Vendor | None,
+    shard: str | None,
+    redial_unknown: bool,
+    lease: float | None,
+    limiter_url: str | None,
+    listen: str | None,
+    listen_after: float,
+    sandbox: bool,
 ) -> None:
     shared = is_postgres_url(journal_path)
     if shared and shard:
-        raise click.UsageError("--shard is for SQLite journals: workers on a PostgreSQL journal share its rows "
-                               "by themselves", ctx=click.get_current_context())
+        raise click.UsageError(
+            "--shard is for SQLite journals: workers on a PostgreSQL journal share its rows by themselves",
+            ctx=click.get_current_context(),
+        )
     if lease is not None and not shared:
-        raise click.UsageError("--lease is for PostgreSQL journals (--journal postgresql://...)",
-                               ctx=click.get_current_context())
+        raise click.UsageError(
+            "--lease is for PostgreSQL journals (--journal postgresql://...)", ctx=click.get_current_context()
+        )
     if limiter_url is not None and not limiter_url.startswith(("redis://", "rediss://", "unix://")):
         raise click.BadParameter("must be a redis:// URL", param_hint="'--limiter'")
     resume = _resume_command(campaign_csv, journal_path, concurrency, rate, vendor, shard, sandbox, lease, limiter_url)
     options = _Options(
-        csv=campaign_csv, journal=journal_path, concurrency=concurrency, rate=rate, vendor=vendor,
-        shard=parse_shard(shard) if shard else None, redial_unknown=redial_unknown, sandbox=sandbox,
-        lease=lease if lease is not None else DEFAULT_LEASE, limiter=limiter_url,
-        listen=_address(listen, "--listen") if listen else None, listen_after=listen_after,
+        csv=campaign_csv,
+        journal=journal_path,
+        concurrency=concurrency,
+        rate=rate,
+        vendor=vendor,
+        shard=parse_shard(shard) if shard else None,
+        redial_unknown=redial_unknown,
+        sandbox=sandbox,
+        lease=lease if lease is not None else DEFAULT_LEASE,
+        limiter=limiter_url,
+        listen=_address(listen, "--listen") if listen else None,
+        listen_after=listen_after,
     )
     result = asyncio.run(_run(options))
     counts = result.counts
-    _say(f"placed={counts[State.PLACED]} failed={counts[State.FAILED]} unknown={counts[State.UNKNOWN]} "
-         f"pending={counts[State.PENDING] + counts[State.SENDING]}")
+    _say(
+        f"placed={counts[State.PLACED]} failed={counts[State.FAILED]} unknown={counts[State.UNKNOWN]} "
+        f"pending={counts[State.PENDING] + counts[State.SENDING]}"
+    )
     sys.exit(_finish(result, resume, _shown(journal_path)))
 
 
@@ -247,13 +312,17 @@ def _finish(result: _Result, resume: str, journal_path: str) -> int:
         return ExitCode.INTERRUPTED
     if result.stopped:
         err_console.print(f"[bold red]error:[/] {result.stopped}", soft_wrap=True)
-        _say(f"{result.advice}, then resume with (the rows that failed this way are dialed again):\n  {resume}",
-             err=True)
+        _say(
+            f"{result.advice}, then resume with (the rows that failed this way are dialed again):\n  {resume}", err=True
+        )
         return ExitCode.STOPPED
     if counts[State.UNKNOWN]:
-        _say(f"{counts[State.UNKNOWN]} row(s) have an unknown outcome: they may have been placed. Resolve them "
-             f"from the vendor's records with `voicekit dial reconcile {journal_path}`; the next run then dials "
-             "those that were not placed, once.", err=True)
+        _say(
+            f"{counts[State.UNKNOWN]} row(s) have an unknown outcome: they may have been placed. Resolve them "
+            f"from the vendor's records with `voicekit dial reconcile {journal_path}`; the next run then dials "
+            "those that were not placed, once.",
+            err=True,
+        )
         return ExitCode.UNKNOWN
     if counts[State.FAILED]:
         return ExitCode.FAILED_ROWS
@@ -283,8 +352,14 @@ def status_cmd(journal_path: str, json_output: bool) -> None:
 
 @dial.command("report")
 @click.argument("journal_path", metavar="JOURNAL", callback=lambda c, p, v: _journal_arg(c, p, v))
-@click.option("-o", "--output", default="-", show_default=True, type=click.Path(dir_okay=False, allow_dash=True),
-              help="Where to write the report (- for standard output).")
+@click.option(
+    "-o",
+    "--output",
+    default="-",
+    show_default=True,
+    type=click.Path(dir_okay=False, allow_dash=True),
+    help="Where to write the report (- for standard output).",
+)
 @click.option("--json", "json_output", is_flag=True, help="Write JSON Lines (one object per key) instead of CSV.")
 @fail_on_voicekit_error
 def report_cmd(journal_path: str, output: str, json_output: bool) -> None:
@@ -312,22 +387,46 @@ def report_cmd(journal_path: str, output: str, json_output: bool) -> None:
 
 
 _REPORT_COLUMNS: Final = (
-    "key", "row", "number", "state", "outcome", "billed_seconds", "rate", "hangup_reason", "request_id",
-    "vendor_id", "error_type", "error", "worker",
+    "key",
+    "row",
+    "number",
+    "state",
+    "outcome",
+    "billed_seconds",
+    "rate",
+    "hangup_reason",
+    "request_id",
+    "vendor_id",
+    "error_type",
+    "error",
+    "worker",
 )
 
 
 def _report_line(entry: Entry, number: str | None, outcome: CallOutcome | None) -> dict[str, Any]:
     line: dict[str, Any] = {
-        "key": entry.key, "row": entry.row, "number": number, "state": str(entry.state), "outcome": None,
-        "billed_seconds": None, "rate": None, "hangup_reason": None, "request_id": entry.request_id,
-        "vendor_id": None, "error_type": entry.error_type, "error": entry.error, "worker": entry.worker,
+        "key": entry.key,
+        "row": entry.row,
+        "number": number,
+        "state": str(entry.state),
+        "outcome": None,
+        "billed_seconds": None,
+        "rate": None,
+        "hangup_reason": None,
+        "request_id": entry.request_id,
+        "vendor_id": None,
+        "error_type": entry.error_type,
+        "error": entry.error,
+        "worker": entry.worker,
     }
     if outcome is not None:
         line.update(
-            outcome="answered" if outcome.answered else "missed", billed_seconds=outcome.billed_seconds,
-            rate=outcome.rate, hangup_reason=outcome.hangup_reason,
-            request_id=entry.request_id or outcome.request_id, vendor_id=outcome.vendor_id,
+            outcome="answered" if outcome.answered else "missed",
+            billed_seconds=outcome.billed_seconds,
+            rate=outcome.rate,
+            hangup_reason=outcome.hangup_reason,
+            request_id=entry.request_id or outcome.request_id,
+            vendor_id=outcome.vendor_id,
         )
     return line
 
@@ -339,13 +438,21 @@ def _chunks(entries: Iterator[Entry], size: int) -> Iterator[list[Entry]]:
 
 @dial.command("reconcile")
 @click.argument("journal_path", metavar="JOURNAL", callback=lambda c, p, v: _journal_arg(c, p, v))
-@click.option("--settle", type=click.FloatRange(min=0), default=DEFAULT_SETTLE, show_default=True,
-              metavar="SECONDS",
-              help="A row with no record this long after its send was not placed (the documented webhook "
-                   "resends and record delays fit in the default).")
-@click.option("--rate", type=click.FloatRange(min=0), default=None,
-              help=f"Call-record requests per second at most (default {C.DEFAULT_TELECMI_RATE:g}; 0: no "
-                   "client-side limit).")
+@click.option(
+    "--settle",
+    type=click.FloatRange(min=0),
+    default=DEFAULT_SETTLE,
+    show_default=True,
+    metavar="SECONDS",
+    help="A row with no record this long after its send was not placed (the documented webhook "
+    "resends and record delays fit in the default).",
+)
+@click.option(
+    "--rate",
+    type=click.FloatRange(min=0),
+    default=None,
+    help=f"Call-record requests per second at most (default {C.DEFAULT_TELECMI_RATE:g}; 0: no client-side limit).",
+)
 @json_option
 @fail_on_voicekit_error
 def reconcile_cmd(journal_path: str, settle: float, rate: float | None, json_output: bool) -> None:
@@ -357,16 +464,27 @@ def reconcile_cmd(journal_path: str, settle: float, rate: float | None, json_out
     placed call dialable. The campaign file must be where the journal says, unchanged."""
     report, left = asyncio.run(_reconcile(journal_path, settle, rate))
     if json_output:
-        click.echo(json.dumps({
-            "unknown": report.unknown, "from_outcomes": report.from_outcomes, "from_records": report.from_records,
-            "requeued": report.requeued, "filled": report.filled, "records": report.records, "left": left,
-            "waiting": [{"key": k, "reason": r} for k, r in report.waiting],
-            "ambiguous": [{"key": k, "reason": r} for k, r in report.ambiguous],
-        }))
+        click.echo(
+            json.dumps(
+                {
+                    "unknown": report.unknown,
+                    "from_outcomes": report.from_outcomes,
+                    "from_records": report.from_records,
+                    "requeued": report.requeued,
+                    "filled": report.filled,
+                    "records": report.records,
+                    "left": left,
+                    "waiting": [{"key": k, "reason": r} for k, r in report.waiting],
+                    "ambiguous": [{"key": k, "reason": r} for k, r in report.ambiguous],
+                }
+            )
+        )
     else:
-        _say(f"unknown={report.unknown}: placed by outcomes received={report.from_outcomes}, "
-             f"placed by call records={report.from_records}, not placed (pending again)={report.requeued}, "
-             f"still unknown={left} ({report.records:,} records read; {report.filled} outcome(s) filled in)")
+        _say(
+            f"unknown={report.unknown}: placed by outcomes received={report.from_outcomes}, "
+            f"placed by call records={report.from_records}, not placed (pending again)={report.requeued}, "
+            f"still unknown={left} ({report.records:,} records read; {report.filled} outcome(s) filled in)"
+        )
         for key, reason in [*report.ambiguous, *report.waiting][:_MAX_SHOWN]:
             _say(f"key {key!r}: {reason}")
         if report.requeued:
@@ -397,10 +515,21 @@ async def _reconcile(journal_path: str, settle: float, rate: float | None) -> tu
 
 @dial.command("listen")
 @click.argument("journal_path", metavar="JOURNAL", callback=lambda c, p, v: _journal_arg(c, p, v))
-@click.option("--listen", "listen", required=True, metavar="HOST:PORT",
-              help="Where to receive the webhooks (TeleCMI at /telecmi, Huawei at /huawei).")
-@click.option("--for", "seconds", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
-              help="Stop after this long (default: until Ctrl-C).")
+@click.option(
+    "--listen",
+    "listen",
+    required=True,
+    metavar="HOST:PORT",
+    help="Where to receive the webhooks (TeleCMI at /telecmi, Huawei at /huawei).",
+)
+@click.option(
+    "--for",
+    "seconds",
+    type=click.FloatRange(min=0),
+    default=None,
+    metavar="SECONDS",
+    help="Stop after this long (default: until Ctrl-C).",
+)
 @fail_on_voicekit_error
 def listen_cmd(journal_path: str, listen: str, seconds: float | None) -> None:
     """Receive the vendor's webhooks for a campaign (one that ran, or one running elsewhere) and
@@ -417,8 +546,7 @@ async def _listen_only(journal_path: str, address: tuple[str, int], seconds: flo
     journal = await asyncio.to_thread(read_journal, journal_path)
     with journal:
         async with _listening(journal, address) as writer:
-            _say(f"listening on http://{address[0]}:{address[1]} for {journal.campaign.describe()} "
-                 "(Ctrl-C stops)")
+            _say(f"listening on http://{address[0]}:{address[1]} for {journal.campaign.describe()} (Ctrl-C stops)")
             with contextlib.suppress(asyncio.CancelledError):
                 if seconds is None:
                     await asyncio.Event().wait()
@@ -455,11 +583,18 @@ def _address(text: str, flag: str) -> tuple[str, int]:
 
 def _status_json(path: str, summary: Summary) -> dict[str, Any]:
     return {
-        "journal": path, "campaign": summary.campaign.describe(), "started": summary.started.isoformat(),
-        "updated": summary.updated.isoformat(), "running": summary.running, "loaded": summary.loaded,
-        "counts": {str(s): n for s, n in summary.counts.items()}, "total": summary.total,
-        "workers": [{"worker": w.worker, "live": w.live, "counts": {str(s): n for s, n in w.counts.items()}}
-                    for w in summary.workers],
+        "journal": path,
+        "campaign": summary.campaign.describe(),
+        "started": summary.started.isoformat(),
+        "updated": summary.updated.isoformat(),
+        "running": summary.running,
+        "loaded": summary.loaded,
+        "counts": {str(s): n for s, n in summary.counts.items()},
+        "total": summary.total,
+        "workers": [
+            {"worker": w.worker, "live": w.live, "counts": {str(s): n for s, n in w.counts.items()}}
+            for w in summary.workers
+        ],
     }
 
 
@@ -510,8 +645,15 @@ class _Result:
 
 
 def _resume_command(
-    csv_path: str, journal: str, concurrency: int, rate: float | None, vendor: str | None, shard: str | None,
-    sandbox: bool, lease: float | None = None, limiter: str | None = None,
+    csv_path: str,
+    journal: str,
+    concurrency: int,
+    rate: float | None,
+    vendor: str | None,
+    shard: str | None,
+    sandbox: bool,
+    lease: float | None = None,
+    limiter: str | None = None,
 ) -> str:
     # The password of a URL is never printed: the command to resume takes it from PGPASSWORD.
     args = ["voicekit", "dial", csv_path, "--journal", _shown(journal), "--concurrency", str(concurrency)]
@@ -551,20 +693,22 @@ async def _run(opts: _Options) -> _Result:
     with open_journal(opts.journal, campaign, lease=opts.lease) as journal:
         fresh = not journal.loaded
         recovered = await asyncio.to_thread(journal.recover)
-        redialed = (
-            await asyncio.to_thread(journal.requeue, unknown=True, retryable=False) if opts.redial_unknown else 0
-        )
+        redialed = await asyncio.to_thread(journal.requeue, unknown=True, retryable=False) if opts.redial_unknown else 0
         requeued = await asyncio.to_thread(journal.requeue, retryable=True)
         if fresh:
             shown = [0]
             rows = read_campaign(opts.csv, vendor=campaign.vendor, shard=campaign.shard)
             await asyncio.to_thread(journal.load, rows, on_problem=lambda row: _show_problem(row, shown))
             if shown[0] > _MAX_SHOWN:
-                _say(f"... and {shown[0] - _MAX_SHOWN} more rows that cannot be dialed "
-                     f"(see `voicekit dial report {_shown(opts.journal)}`)", err=True)
+                _say(
+                    f"... and {shown[0] - _MAX_SHOWN} more rows that cannot be dialed "
+                    f"(see `voicekit dial report {_shown(opts.journal)}`)",
+                    err=True,
+                )
         counts = await asyncio.to_thread(journal.counts)
-        _announce(opts, journal, campaign, counts, fresh=fresh, recovered=recovered, requeued=requeued,
-                  redialed=redialed)
+        _announce(
+            opts, journal, campaign, counts, fresh=fresh, recovered=recovered, requeued=requeued, redialed=redialed
+        )
         result.counts = counts
         async with contextlib.AsyncExitStack() as stack:
             if opts.listen is not None:
@@ -581,28 +725,46 @@ async def _run(opts: _Options) -> _Result:
 
 
 def _announce(
-    opts: _Options, journal: Journal | PostgresJournal, campaign: Campaign, counts: dict[State, int], *, fresh: bool,
-    recovered: int, requeued: int, redialed: int,
+    opts: _Options,
+    journal: Journal | PostgresJournal,
+    campaign: Campaign,
+    counts: dict[State, int],
+    *,
+    fresh: bool,
+    recovered: int,
+    requeued: int,
+    redialed: int,
 ) -> None:
     verb = "starting" if fresh else "resuming"
     _say(f"{verb} {campaign.describe()}")
     _say(f"journal {journal.path}: " + " ".join(f"{s}={n}" for s, n in counts.items() if n))
     if recovered:
-        again = "are dialed again now (--redial-unknown)" if opts.redial_unknown else (
-            f"will not be dialed again[/] (resolve them with `voicekit dial reconcile {journal.path}`; "
-            "--redial-unknown dials them again regardless)"
+        again = (
+            "are dialed again now (--redial-unknown)"
+            if opts.redial_unknown
+            else (
+                f"will not be dialed again[/] (resolve them with `voicekit dial reconcile {journal.path}`; "
+                "--redial-unknown dials them again regardless)"
+            )
         )
         console.print(
             f"[yellow]{recovered} call(s) were being sent when the last run stopped: they may have been "
-            f"placed, so they are now [bold]unknown[/] and {again}", soft_wrap=True
+            f"placed, so they are now [bold]unknown[/] and {again}",
+            soft_wrap=True,
         )
     elif counts[State.UNKNOWN] and not opts.redial_unknown:
-        console.print(f"[yellow]{counts[State.UNKNOWN]} call(s) have an unknown outcome and are not dialed "
-                      f"again[/] (`voicekit dial reconcile {journal.path}` resolves them; --redial-unknown "
-                      "dials them regardless)", soft_wrap=True)
+        console.print(
+            f"[yellow]{counts[State.UNKNOWN]} call(s) have an unknown outcome and are not dialed "
+            f"again[/] (`voicekit dial reconcile {journal.path}` resolves them; --redial-unknown "
+            "dials them regardless)",
+            soft_wrap=True,
+        )
     if redialed:
-        console.print(f"[yellow]{redialed} call(s) whose outcome was unknown (they may have been placed "
-                      "already) are dialed again, as --redial-unknown asks[/]", soft_wrap=True)
+        console.print(
+            f"[yellow]{redialed} call(s) whose outcome was unknown (they may have been placed "
+            "already) are dialed again, as --redial-unknown asks[/]",
+            soft_wrap=True,
+        )
     if requeued:
         console.print(f"{requeued} call(s) that provably were not placed last time are dialed again", soft_wrap=True)
     if opts.sandbox:
@@ -610,9 +772,9 @@ def _announce(
 
 
 @contextlib.asynccontextmanager
-async def _sender(opts: _Options, vendor: Vendor) -> AsyncIterator[
-    Callable[[AsyncIterator[Any], BeforeSend], AsyncIterator[Outcome[Any]]]
-]:
+async def _sender(
+    opts: _Options, vendor: Vendor
+) -> AsyncIterator[Callable[[AsyncIterator[Any], BeforeSend], AsyncIterator[Outcome[Any]]]]:
     from .. import AsyncHuaweiVoice, AsyncTeleCMI
 
     async with contextlib.AsyncExitStack() as stack:
@@ -623,9 +785,7 @@ async def _sender(opts: _Options, vendor: Vendor) -> AsyncIterator[
             tc = await stack.enter_async_context(
                 async_client(AsyncTeleCMI, sandbox=opts.sandbox, rate=opts.rate, **options)
             )
-            yield lambda specs, before_send: tc.dial_many(
-                specs, concurrency=opts.concurrency, before_send=before_send
-            )
+            yield lambda specs, before_send: tc.dial_many(specs, concurrency=opts.concurrency, before_send=before_send)
         else:
             hw = await stack.enter_async_context(
                 async_client(AsyncHuaweiVoice, sandbox=opts.sandbox, rate=opts.rate, **options)
@@ -677,8 +837,7 @@ async def _dial(opts: _Options, journal: Journal | PostgresJournal, campaign: Ca
     def on_signal() -> None:
         if not stop.is_set():
             stop.set()
-            err_console.print("stopping: no new calls; waiting for the calls in flight "
-                              "(Ctrl-C again to abandon them)")
+            err_console.print("stopping: no new calls; waiting for the calls in flight (Ctrl-C again to abandon them)")
         elif main_task is not None:
             main_task.cancel()
 
@@ -699,10 +858,15 @@ async def _dial(opts: _Options, journal: Journal | PostgresJournal, campaign: Ca
     filter_size = max(8, opts.concurrency) if isinstance(journal, PostgresJournal) else 256
 
     columns = [
-        TextColumn("dialing"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("[green]placed {task.fields[placed]}[/] [red]failed {task.fields[failed]}[/] "
-                   "[yellow]unknown {task.fields[unknown]}[/]"),
-        TextColumn("{task.fields[rate]}"), TimeRemainingColumn(),
+        TextColumn("dialing"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn(
+            "[green]placed {task.fields[placed]}[/] [red]failed {task.fields[failed]}[/] "
+            "[yellow]unknown {task.fields[unknown]}[/]"
+        ),
+        TextColumn("{task.fields[rate]}"),
+        TimeRemainingColumn(),
     ]
     rate = _Rate()
     shown = 0
@@ -711,8 +875,15 @@ async def _dial(opts: _Options, journal: Journal | PostgresJournal, campaign: Ca
     refused = 0  # consecutive outcomes that could not connect
     try:
         with Progress(*columns, console=console, disable=not console.is_terminal, transient=False) as progress:
-            task = progress.add_task("dial", total=total, completed=done, placed=counts[State.PLACED],
-                                     failed=counts[State.FAILED], unknown=counts[State.UNKNOWN], rate="")
+            task = progress.add_task(
+                "dial",
+                total=total,
+                completed=done,
+                placed=counts[State.PLACED],
+                failed=counts[State.FAILED],
+                unknown=counts[State.UNKNOWN],
+                rate="",
+            )
             async with _sender(opts, campaign.vendor) as send_many:
                 outcomes = journaled(journal, source, send_many, stop=stop, filter_size=filter_size)
                 async with contextlib.aclosing(outcomes):
@@ -737,26 +908,36 @@ async def _dial(opts: _Options, journal: Journal | PostgresJournal, campaign: Ca
                                 result.advice = "Start Redis, or fix --limiter"
                                 stop.set()
                             elif result.stopped is None and refused >= unreachable_after:
-                                result.stopped = (f"the vendor cannot be reached: {refused} calls in a row "
-                                                  f"could not connect ({outcome.error})")
+                                result.stopped = (
+                                    f"the vendor cannot be reached: {refused} calls in a row "
+                                    f"could not connect ({outcome.error})"
+                                )
                                 result.advice = "Check the network and the vendor's URL"
                                 stop.set()
                         per_second = rate.update(done)
-                        progress.update(task, completed=done, placed=counts[State.PLACED],
-                                        failed=counts[State.FAILED], unknown=counts[State.UNKNOWN],
-                                        rate=f"{per_second:,.0f}/s ({limit})")
+                        progress.update(
+                            task,
+                            completed=done,
+                            placed=counts[State.PLACED],
+                            failed=counts[State.FAILED],
+                            unknown=counts[State.UNKNOWN],
+                            rate=f"{per_second:,.0f}/s ({limit})",
+                        )
                         if not console.is_terminal and time.monotonic() - last_plain >= _PLAIN_PROGRESS_EVERY:
                             last_plain = time.monotonic()
-                            _say(f"{done}/{total} placed={counts[State.PLACED]} failed={counts[State.FAILED]} "
-                                 f"unknown={counts[State.UNKNOWN]} {per_second:,.0f}/s")
+                            _say(
+                                f"{done}/{total} placed={counts[State.PLACED]} failed={counts[State.FAILED]} "
+                                f"unknown={counts[State.UNKNOWN]} {per_second:,.0f}/s"
+                            )
     except asyncio.CancelledError:
         result.interrupted = True  # a second Ctrl-C: calls in flight were abandoned (now unknown)
     finally:
         for sig in installed:
             loop.remove_signal_handler(sig)
     if shown > _MAX_SHOWN:
-        _say(f"... and {shown - _MAX_SHOWN} more failures (see `voicekit dial report {_shown(opts.journal)}`)",
-             err=True)
+        _say(
+            f"... and {shown - _MAX_SHOWN} more failures (see `voicekit dial report {_shown(opts.journal)}`)", err=True
+        )
     if stop.is_set() and result.stopped is None:
         result.interrupted = True
 
@@ -784,11 +965,15 @@ def _print_status(path: str, summary: Summary, unknown: list[str], outcomes: dic
             workers.add_row(w.worker, "live" if w.live else "ended", *(f"{w.counts[s]:,}" for s in State))
         console.print(workers)
     if counts[State.SENDING] and not summary.running:
-        console.print(f"[yellow]{counts[State.SENDING]} call(s) were being sent when a run stopped abruptly; "
-                      "the next run reports them as unknown[/]")
+        console.print(
+            f"[yellow]{counts[State.SENDING]} call(s) were being sent when a run stopped abruptly; "
+            "the next run reports them as unknown[/]"
+        )
     if unknown:
         more = " ..." if counts[State.UNKNOWN] > len(unknown) else ""
         _say(f"unknown outcome (`voicekit dial reconcile {path}` resolves them): {', '.join(unknown)}{more}")
-    _say(f"placed={counts[State.PLACED]} failed={counts[State.FAILED]} unknown={counts[State.UNKNOWN]} "
-         f"pending={counts[State.PENDING]} sending={counts[State.SENDING]} answered={outcomes['answered']} "
-         f"missed={outcomes['missed']} awaiting={outcomes['awaiting']}")
+    _say(
+        f"placed={counts[State.PLACED]} failed={counts[State.FAILED]} unknown={counts[State.UNKNOWN]} "
+        f"pending={counts[State.PENDING]} sending={counts[State.SENDING]} answered={outcomes['answered']} "
+        f"missed={outcomes['missed']} awaiting={outcomes['awaiting']}"
+    )

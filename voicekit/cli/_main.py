@@ -45,8 +45,13 @@ def main() -> None:
 
 @main.command()
 @click.option("--calls", default=200, show_default=True, help="Calls in the concurrent burst.")
-@click.option("--rate", type=click.FloatRange(min=0), default=100.0, show_default=True,
-              help="Client-side limit for the burst (calls/s; 0: no limit).")
+@click.option(
+    "--rate",
+    type=click.FloatRange(min=0),
+    default=100.0,
+    show_default=True,
+    help="Client-side limit for the burst (calls/s; 0: no limit).",
+)
 @fail_on_voicekit_error
 def demo(calls: int, rate: float) -> None:
     """Tour every capability against an in-process sandbox (no account needed)."""
@@ -56,9 +61,13 @@ def demo(calls: int, rate: float) -> None:
 
 
 @main.command("sandbox")
-@click.option("--host", default="127.0.0.1", show_default=True,
-              help="Address to bind. Loopback by default; another (0.0.0.0 in a container) is "
-                   "allowed with a warning: anyone who reaches the port can use the sandbox.")
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to bind. Loopback by default; another (0.0.0.0 in a container) is "
+    "allowed with a warning: anyone who reaches the port can use the sandbox.",
+)
 @click.option("--port", default=8765, show_default=True, help="TCP port (0 picks a free one).")
 @click.option("--seed-records", default=0, show_default=True, help="Synthetic call records to serve.")
 @click.option("--rate-limit", type=float, default=None, help="Answer 429 above this many requests/s.")
@@ -76,8 +85,7 @@ def sandbox_cmd(host: str, port: int, seed_records: int, rate_limit: float | Non
     def ready(url: str) -> None:
         # soft_wrap: a narrow terminal may fold a line, but rich never breaks one, so every
         # line stays one shell command to copy (these are the sandbox's own test credentials)
-        console.print(f"[bold green]voicekit sandbox[/] serving on [bold]{url}[/]  (Ctrl-C to stop)",
-                      soft_wrap=True)
+        console.print(f"[bold green]voicekit sandbox[/] serving on [bold]{url}[/]  (Ctrl-C to stop)", soft_wrap=True)
         console.print("Point voicekit at it with:")
         for name, value in (
             ("VOICEKIT_TELECMI_APPID", DEFAULT_TELECMI_APPID),
@@ -92,11 +100,21 @@ def sandbox_cmd(host: str, port: int, seed_records: int, rate_limit: float | Non
 
     remote = not _is_loopback(host)
     if remote:
-        err_console.print(f"[bold yellow]warning:[/] listening on {host}, not loopback: anyone who can "
-                          "reach this port can use the sandbox", soft_wrap=True)
+        err_console.print(
+            f"[bold yellow]warning:[/] listening on {host}, not loopback: anyone who can "
+            "reach this port can use the sandbox",
+            soft_wrap=True,
+        )
     try:
-        serve(host=host, port=port, on_ready=ready, allow_remote=remote, seed_records=seed_records,
-              rate_limit=rate_limit, latency=latency)
+        serve(
+            host=host,
+            port=port,
+            on_ready=ready,
+            allow_remote=remote,
+            seed_records=seed_records,
+            rate_limit=rate_limit,
+            latency=latency,
+        )
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--host") from None
     except OSError as exc:  # the port is taken, or not ours to use: one line and a hint, no traceback
@@ -159,8 +177,14 @@ def call_play(from_: str, to: str, file_name: str, region: Region, sandbox: bool
 @json_option
 @fail_on_voicekit_error
 def call_bridge(
-    from_: str, to: str, connect: tuple[str, ...], duration: int | None, timeout: int | None,
-    region: Region, sandbox: bool, json_output: bool,
+    from_: str,
+    to: str,
+    connect: tuple[str, ...],
+    duration: int | None,
+    timeout: int | None,
+    region: Region,
+    sandbox: bool,
+    json_output: bool,
 ) -> None:
     """Call a number and bridge it to one or more others."""
     action = Bridge(from_=from_, duration=duration, timeout=timeout, connect=[Pstn(number=n) for n in connect])
@@ -187,8 +211,11 @@ def _play_item(text: str) -> Prompt:
     """One `--play KIND:VALUE[:P1|P2...]` as a Prompt; a malformed one is a usage error naming --play."""
     kind, sep, rest = text.partition(":")
     if not sep or kind not in PLAY_KINDS:
-        raise click.BadParameter(f"{text!r}: expected KIND:VALUE with KIND one of {', '.join(PLAY_KINDS)} "
-                                 "(e.g. voice-id:100001, template-id:T1:100|200)", param_hint="'--play'")
+        raise click.BadParameter(
+            f"{text!r}: expected KIND:VALUE with KIND one of {', '.join(PLAY_KINDS)} "
+            "(e.g. voice-id:100001, template-id:T1:100|200)",
+            param_hint="'--play'",
+        )
     value, sep, params = rest.partition(":")
     if sep and kind != "template-id":
         raise click.BadParameter(f"{text!r}: only template-id takes parameters", param_hint="'--play'")
@@ -204,9 +231,14 @@ def _play_item(text: str) -> Prompt:
 @click.option("--voice-file", "voice_file_name", default=None, help="Uploaded voice file name to play.")
 @click.option("--template-id", default=None, help="Template id to play.")
 @click.option("--param", "params", multiple=True, help="Parameter of --template-id (repeatable).")
-@click.option("--play", "play", multiple=True, metavar="KIND:VALUE",
-              help="A play-list item, in order, up to 5 in all (repeatable): voice-id:ID, voice-file:NAME or "
-                   "template-id:ID[:P1|P2...].")
+@click.option(
+    "--play",
+    "play",
+    multiple=True,
+    metavar="KIND:VALUE",
+    help="A play-list item, in order, up to 5 in all (repeatable): voice-id:ID, voice-file:NAME or "
+    "template-id:ID[:P1|P2...].",
+)
 @click.option("--callback-url", default=None, help="Where the release event is POSTed.")
 @click.option("--caller-present", default=None, help="Number shown to the called party.")
 @click.option("--play-times", type=int, default=None, help="Times to play (1-5).")
@@ -215,9 +247,18 @@ def _play_item(text: str) -> Prompt:
 @json_option
 @fail_on_voicekit_error
 def notify(
-    called: str, voice_id: str | None, voice_file_name: str | None, template_id: str | None,
-    params: tuple[str, ...], play: tuple[str, ...], callback_url: str | None, caller_present: str | None,
-    play_times: int | None, priority: int | None, sandbox: bool, json_output: bool,
+    called: str,
+    voice_id: str | None,
+    voice_file_name: str | None,
+    template_id: str | None,
+    params: tuple[str, ...],
+    play: tuple[str, ...],
+    callback_url: str | None,
+    caller_present: str | None,
+    play_times: int | None,
+    priority: int | None,
+    sandbox: bool,
+    json_output: bool,
 ) -> None:
     """Create one Huawei voice notification.
 
@@ -227,12 +268,23 @@ def notify(
     play_list = [_play_item(item) for item in play]
     single = (voice_id, voice_file_name, template_id)
     if any(v is not None for v in single) or params or not play_list:
-        play_list.insert(0, Prompt(voice_id=voice_id, voice_file_name=voice_file_name, template_id=template_id,
-                                   template_params=list(params) or None))
+        play_list.insert(
+            0,
+            Prompt(
+                voice_id=voice_id,
+                voice_file_name=voice_file_name,
+                template_id=template_id,
+                template_params=list(params) or None,
+            ),
+        )
     with blocking_client(HuaweiVoice, sandbox=sandbox) as hw:
         result = hw.create_voice_notification(
-            called=called, play_list=play_list, callback_url=callback_url,
-            caller_present=caller_present, play_times=play_times, priority=priority,
+            called=called,
+            play_list=play_list,
+            callback_url=callback_url,
+            caller_present=caller_present,
+            play_times=play_times,
+            priority=priority,
         )
     _show("notification created", json_output, call_serial_no=result.call_serial_no)
 

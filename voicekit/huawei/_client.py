@@ -33,7 +33,9 @@ from ._models import NotificationResult, Notify, Prompt, notification_body
 __all__ = ["AsyncHuaweiVoice", "HuaweiVoice"]
 
 _TOKEN: Final = Endpoint(
-    "token", "/apigovernance/api/oauth/tokenByAkSk", creates_call=False,
+    "token",
+    "/apigovernance/api/oauth/tokenByAkSk",
+    creates_call=False,
     errors={401: (AuthenticationError, "invalid app key or app secret")},
 )
 _NOTIFY: Final = Endpoint(
@@ -157,16 +159,16 @@ class AsyncHuaweiVoice(BaseAsyncClient):
     ) -> None:
         # An argument that breaks a rule is a ValidationError; a bad environment variable a
         # ConfigurationError naming it; neither given, a ConfigurationError saying how to give it.
-        self.base_url = checked_setting(
-            base_url, "VOICEKIT_HUAWEI_BASE_URL", "base_url", check_base_url
-        ) or str(env_or(None, "VOICEKIT_HUAWEI_BASE_URL", "base URL"))
+        self.base_url = checked_setting(base_url, "VOICEKIT_HUAWEI_BASE_URL", "base_url", check_base_url) or str(
+            env_or(None, "VOICEKIT_HUAWEI_BASE_URL", "base URL")
+        )
         # The app key travels in the X-APP-Key header, so it must be header-safe.
-        self.app_key = checked_setting(
-            app_key, "VOICEKIT_HUAWEI_APP_KEY", "app_key", check_header_value
-        ) or str(env_or(None, "VOICEKIT_HUAWEI_APP_KEY", "app key"))
-        self._app_secret = checked_setting(
-            app_secret, "VOICEKIT_HUAWEI_APP_SECRET", "app_secret", _app_secret
-        ) or str(env_or(None, "VOICEKIT_HUAWEI_APP_SECRET", "app secret"))
+        self.app_key = checked_setting(app_key, "VOICEKIT_HUAWEI_APP_KEY", "app_key", check_header_value) or str(
+            env_or(None, "VOICEKIT_HUAWEI_APP_KEY", "app key")
+        )
+        self._app_secret = checked_setting(app_secret, "VOICEKIT_HUAWEI_APP_SECRET", "app_secret", _app_secret) or str(
+            env_or(None, "VOICEKIT_HUAWEI_APP_SECRET", "app secret")
+        )
         check_int_range("token_lifetime", token_lifetime, 60, C.HUAWEI_TOKEN_LIFETIME)
         self._tokens = _TokenManager(self, token_lifetime)
         super().__init__(
@@ -216,7 +218,11 @@ class AsyncHuaweiVoice(BaseAsyncClient):
             headers = {"X-APP-Key": self.app_key, "Authorization": f"Bearer {token}"}
             try:
                 result: NotificationResult = await self._post(
-                    _NOTIFY, url, body, headers=headers, parse=_notification_result,
+                    _NOTIFY,
+                    url,
+                    body,
+                    headers=headers,
+                    parse=_notification_result,
                     attempt_timeout=attempt_timeout,
                 )
             except AuthenticationError as exc:
@@ -230,8 +236,12 @@ class AsyncHuaweiVoice(BaseAsyncClient):
 
     async def _notify(self, spec: Notify) -> NotificationResult:
         return await self.create_voice_notification(
-            called=spec.called, play_list=spec.play_list, callback_url=spec.callback_url,
-            caller_present=spec.caller_present, play_times=spec.play_times, priority=spec.priority,
+            called=spec.called,
+            play_list=spec.play_list,
+            callback_url=spec.callback_url,
+            caller_present=spec.caller_present,
+            play_times=spec.play_times,
+            priority=spec.priority,
         )
 
     def notify_many(
@@ -255,9 +265,7 @@ class AsyncHuaweiVoice(BaseAsyncClient):
         before_send: BeforeSend | None = None,
     ) -> AsyncIterator[Sequence[Outcome[NotificationResult]]]:
         check_int_range("concurrency", concurrency, 1, C.MAX_BULK_CONCURRENCY)
-        return run_many_batches(
-            specs, self._notify, _notify_key, concurrency=concurrency, before_send=before_send
-        )
+        return run_many_batches(specs, self._notify, _notify_key, concurrency=concurrency, before_send=before_send)
 
 
 def _notify_key(spec: Notify) -> str:
@@ -295,7 +303,10 @@ def _notification_result(data: Any) -> NotificationResult:
     if str(code) != "0":
         raise VendorError(
             message[:200] or "the vendor reported a failure",
-            status=200, code=str(code)[:64], body=data, endpoint=_NOTIFY.name,
+            status=200,
+            code=str(code)[:64],
+            body=data,
+            endpoint=_NOTIFY.name,
         )
     result = data.get("result")
     serial = result.get("callSerialNo") if isinstance(result, dict) else None
@@ -324,11 +335,19 @@ class HuaweiVoice(_sync.BlockingClient[AsyncHuaweiVoice]):
         limiter_backend: LimiterBackend | None = None,
         proxy: str | None | NotGiven = NOT_GIVEN,
     ) -> None:
-        super().__init__(AsyncHuaweiVoice(
-            base_url=base_url, app_key=app_key, app_secret=app_secret,
-            token_lifetime=token_lifetime, timeout=timeout, retry=retry, rate_limit=rate_limit,
-            limiter_backend=limiter_backend, proxy=proxy,
-        ))
+        super().__init__(
+            AsyncHuaweiVoice(
+                base_url=base_url,
+                app_key=app_key,
+                app_secret=app_secret,
+                token_lifetime=token_lifetime,
+                timeout=timeout,
+                retry=retry,
+                rate_limit=rate_limit,
+                limiter_backend=limiter_backend,
+                proxy=proxy,
+            )
+        )
 
     def create_voice_notification(
         self,
@@ -342,10 +361,17 @@ class HuaweiVoice(_sync.BlockingClient[AsyncHuaweiVoice]):
         timeout: Timeout | float | NotGiven = NOT_GIVEN,
     ) -> NotificationResult:
         """Blocking `AsyncHuaweiVoice.create_voice_notification`."""
-        return _sync.call(lambda: self._async.create_voice_notification(
-            called=called, play_list=play_list, callback_url=callback_url,
-            caller_present=caller_present, play_times=play_times, priority=priority,
-            timeout=timeout))
+        return _sync.call(
+            lambda: self._async.create_voice_notification(
+                called=called,
+                play_list=play_list,
+                callback_url=callback_url,
+                caller_present=caller_present,
+                play_times=play_times,
+                priority=priority,
+                timeout=timeout,
+            )
+        )
 
     def notify_many(
         self,

@@ -41,15 +41,9 @@ class Prompt:
     template_params: Sequence[str] | None = attrs.field(default=None, converter=_params)
 
     def __attrs_post_init__(self) -> None:
-        given = [
-            name
-            for name in ("voice_id", "voice_file_name", "template_id")
-            if getattr(self, name) is not None
-        ]
+        given = [name for name in ("voice_id", "voice_file_name", "template_id") if getattr(self, name) is not None]
         if len(given) != 1:
-            raise ValidationError(
-                "voice_id", "give exactly one of voice_id, voice_file_name and template_id"
-            )
+            raise ValidationError("voice_id", "give exactly one of voice_id, voice_file_name and template_id")
         check_str(given[0], getattr(self, given[0]), max_len=MAX_ID_LEN)
         if self.template_params is not None:
             check_len("template_params", self.template_params, 1, MAX_TEMPLATE_PARAMS)
@@ -92,8 +86,9 @@ class Notify:
         Raises:
             ValidationError: a constraint is broken (the message names the field).
         """
-        return notification_body(self.called, self.play_list, self.callback_url, self.caller_present,
-                                 self.play_times, self.priority)
+        return notification_body(
+            self.called, self.play_list, self.callback_url, self.caller_present, self.play_times, self.priority
+        )
 
 
 def notification_body(

@@ -92,8 +92,13 @@ def telecmi_outcome(webhook: TeleCMIWebhook) -> CallOutcome | None:
         billed = webhook.duration
     started = webhook.start_time or webhook.time
     return CallOutcome(
-        vendor_id=f"telecmi:{vendor_id}", answered=answered, key=key, request_id=request_id,
-        number=webhook.to_number, time=None if started is None else started.timestamp(), billed_seconds=billed,
+        vendor_id=f"telecmi:{vendor_id}",
+        answered=answered,
+        key=key,
+        request_id=request_id,
+        number=webhook.to_number,
+        time=None if started is None else started.timestamp(),
+        billed_seconds=billed,
         rate=None if webhook.call_rate is None else str(webhook.call_rate),
         hangup_reason=None if webhook.hangup_reason is None else str(webhook.hangup_reason)[:64],
     )
@@ -110,8 +115,12 @@ def huawei_outcome(event: HuaweiReleaseEvent) -> CallOutcome:
     started = event.create_call_time or event.alerting_time or event.release_time
     answered = event.talking_time is not None or bool(event.talk_duration)
     return CallOutcome(
-        vendor_id=f"huawei:{serial}", answered=answered, request_id=serial, number=called,
-        time=None if started is None else started.timestamp(), billed_seconds=event.talk_duration,
+        vendor_id=f"huawei:{serial}",
+        answered=answered,
+        request_id=serial,
+        number=called,
+        time=None if started is None else started.timestamp(),
+        billed_seconds=event.talk_duration,
         hangup_reason=None if event.release_reason_code is None else str(event.release_reason_code),
     )
 
@@ -119,8 +128,13 @@ def huawei_outcome(event: HuaweiReleaseEvent) -> CallOutcome:
 def record_outcome(record: CallRecord, *, answered: bool) -> CallOutcome:
     """The outcome a TeleCMI call record tells (found by `reconcile`)."""
     return CallOutcome(
-        vendor_id=f"telecmi-record:{record.id}", answered=answered, number=record.to, time=record.time / 1000,
-        billed_seconds=record.billedsec, rate=None if record.rate is None else str(record.rate), source="records",
+        vendor_id=f"telecmi-record:{record.id}",
+        answered=answered,
+        number=record.to,
+        time=record.time / 1000,
+        billed_seconds=record.billedsec,
+        rate=None if record.rate is None else str(record.rate),
+        source="records",
     )
 
 
@@ -246,6 +260,7 @@ def outcome_app(receiver: OutcomeReceiver, vendor: str) -> web.Application:
         async def handler(request: web.Request) -> web.Response:
             reply: Reply = await handle(await request.read())
             return web.Response(text=reply.body, status=reply.status, content_type="application/json")
+
         return handler
 
     app = web.Application(client_max_size=1 << 20)
@@ -253,4 +268,3 @@ def outcome_app(receiver: OutcomeReceiver, vendor: str) -> web.Application:
     app.router.add_post("/huawei", route(receiver.huawei))
     app.router.add_post("/", route(receiver.telecmi if vendor == "telecmi" else receiver.huawei))
     return app
-

@@ -81,10 +81,8 @@ _SCHEMA: Final = (
     "CREATE TABLE IF NOT EXISTS voicekit_calls (key text PRIMARY KEY, row integer, state text NOT NULL, "
     "spec text, holder text, token text, request_id text, error_type text, error text, "
     "retryable integer NOT NULL DEFAULT 0, updated timestamptz NOT NULL)",
-    "CREATE INDEX IF NOT EXISTS voicekit_calls_free ON voicekit_calls (row) "
-    "WHERE state = 'pending' AND holder IS NULL",
-    "CREATE INDEX IF NOT EXISTS voicekit_calls_held ON voicekit_calls (holder) "
-    "WHERE state IN ('pending', 'sending')",
+    "CREATE INDEX IF NOT EXISTS voicekit_calls_free ON voicekit_calls (row) WHERE state = 'pending' AND holder IS NULL",
+    "CREATE INDEX IF NOT EXISTS voicekit_calls_held ON voicekit_calls (holder) WHERE state IN ('pending', 'sending')",
 )
 # Added after the first release (see the SQLite store): `sent`, and how each placed call ended.
 _OUTCOME_SCHEMA: Final = (
@@ -93,8 +91,7 @@ _OUTCOME_SCHEMA: Final = (
     "answered boolean NOT NULL, request_id text, number text, time double precision, billed_seconds integer, "
     "rate text, hangup_reason text, source text NOT NULL, received timestamptz NOT NULL)",
     "CREATE INDEX IF NOT EXISTS voicekit_outcomes_unmatched ON voicekit_outcomes (request_id) WHERE key IS NULL",
-    "CREATE INDEX IF NOT EXISTS voicekit_calls_request_id ON voicekit_calls (request_id) "
-    "WHERE request_id IS NOT NULL",
+    "CREATE INDEX IF NOT EXISTS voicekit_calls_request_id ON voicekit_calls (request_id) WHERE request_id IS NOT NULL",
 )
 _OUTCOME_COLUMNS: Final = (
     "vendor_id, key, answered, request_id, number, time, billed_seconds, rate, hangup_reason, source"
@@ -124,9 +121,7 @@ def _import_psycopg() -> Any:
         import psycopg
         import psycopg_pool
     except ImportError:
-        raise JournalError(
-            'a PostgreSQL journal needs the postgres extra: pip install "voicekit[postgres]"'
-        ) from None
+        raise JournalError('a PostgreSQL journal needs the postgres extra: pip install "voicekit[postgres]"') from None
     return psycopg, psycopg_pool
 
 
@@ -255,8 +250,9 @@ class PostgresJournal:
             except (psycopg.OperationalError, self._pool_errors()) as exc:
                 if time.monotonic() >= deadline:
                     raise JournalError(f"cannot {what} in {self.path}: {_clean(exc, self._password)}") from None
-                log.warning("journal %s: the database is unreachable (%s); retrying", self.path,
-                            _clean(exc, self._password))
+                log.warning(
+                    "journal %s: the database is unreachable (%s); retrying", self.path, _clean(exc, self._password)
+                )
                 time.sleep(_RETRY_PAUSE)
             except psycopg.Error as exc:
                 raise JournalError(f"cannot {what} in {self.path}: {_clean(exc, self._password)}") from None
@@ -289,13 +285,20 @@ class PostgresJournal:
         if stored is None:
             cur.executemany(
                 "INSERT INTO voicekit_meta VALUES (%s, %s)",
-                [("schema", str(SCHEMA_VERSION)), ("campaign", campaign._to_json()), ("created", repr(time.time())),
-                 ("loaded", "0")],
+                [
+                    ("schema", str(SCHEMA_VERSION)),
+                    ("campaign", campaign._to_json()),
+                    ("created", repr(time.time())),
+                    ("loaded", "0"),
+                ],
             )
             stored = campaign
         elif not stored.same_as(campaign):
-            what = [n for n in ("sha256", "size", "vendor", "columns", "shard")
-                    if getattr(stored, n) != getattr(campaign, n)]
+            what = [
+                n
+                for n in ("sha256", "size", "vendor", "columns", "shard")
+                if getattr(stored, n) != getattr(campaign, n)
+            ]
             raise CampaignMismatchError(
                 f"the journal {self.path} belongs to another campaign: {stored.describe()}; this run is "
                 f"{campaign.describe()} (different {', '.join(what)}). Run the original campaign file with "
@@ -309,8 +312,7 @@ class PostgresJournal:
         return stored
 
     def _leave(self, cur: Any) -> None:
-        cur.execute("UPDATE voicekit_calls SET holder = NULL WHERE holder = %s AND state = 'pending'",
-                    (self.worker,))
+        cur.execute("UPDATE voicekit_calls SET holder = NULL WHERE holder = %s AND state = 'pending'", (self.worker,))
         cur.execute("UPDATE voicekit_workers SET state = 'done' WHERE id = %s AND state = 'live'", (self.worker,))
 
     # -- the lease --------------------------------------------------------------------------------
@@ -370,10 +372,12 @@ class PostgresJournal:
     @property
     def loaded(self) -> bool:
         """Whether the campaign's rows are all in the journal."""
+
         def read(cur: Any) -> bool:
             cur.execute("SELECT value FROM voicekit_meta WHERE name = 'loaded'")
             row = cur.fetchone()
             return row is not None and row[0] == "1"
+
         return self._tx(read, what="read the journal")
 
     def load(self, rows: Iterable[CampaignRow], *, on_problem: Callable[[CampaignRow], None] | None = None) -> int:
@@ -387,12 +391,12 @@ class PostgresJournal:
             cur.execute("SELECT value FROM voicekit_meta WHERE name = 'loaded'")
             if cur.fetchone()[0] == "1":
                 return
-            cur.execute("CREATE TEMP TABLE voicekit_load (key text, row integer, spec text, error text) "
-                        "ON COMMIT DROP")
+            cur.execute("CREATE TEMP TABLE voicekit_load (key text, row integer, spec text, error text) ON COMMIT DROP")
             with cur.copy("COPY voicekit_load (key, row, spec, error) FROM STDIN") as copy:
                 for row in rows:
-                    copy.write_row((row.key, row.number, spec_to_json(row.spec) if row.spec is not None else None,
-                                    row.problem))
+                    copy.write_row(
+                        (row.key, row.number, spec_to_json(row.spec) if row.spec is not None else None, row.problem)
+                    )
                     if row.problem is not None:
                         problems.append(row)
             cur.execute(
@@ -443,6 +447,7 @@ class PostgresJournal:
 
     def reserve(self, n: int) -> list[Dial | Notify]:
         """Hold the next `n` free pending rows for this worker; return their specs, in row order."""
+
         def reserve(cur: Any) -> list[tuple[int, str]]:
             self._renew(cur)
             cur.execute(
@@ -458,10 +463,14 @@ class PostgresJournal:
 
     def held_elsewhere(self) -> int:
         """How many pending rows other workers hold (they may come free if a worker dies)."""
+
         def count(cur: Any) -> int:
-            cur.execute("SELECT count(*) FROM voicekit_calls WHERE state = 'pending' AND holder IS NOT NULL "
-                        "AND holder <> %s", (self.worker,))
+            cur.execute(
+                "SELECT count(*) FROM voicekit_calls WHERE state = 'pending' AND holder IS NOT NULL AND holder <> %s",
+                (self.worker,),
+            )
             return int(cur.fetchone()[0])
+
         return self._tx(count, what="read the journal")
 
     async def specs(self, batch: int = 64) -> AsyncIterator[Dial | Notify]:
@@ -488,6 +497,7 @@ class PostgresJournal:
     def pending(self, keys: Sequence[str]) -> set[str]:
         """The keys among `keys` this worker may claim: pending and held by it (free ones are
         taken for it now)."""
+
         def pending(cur: Any) -> set[str]:
             cur.execute(
                 "UPDATE voicekit_calls SET holder = %s WHERE key = ANY(%s) AND state = 'pending' "
@@ -495,6 +505,7 @@ class PostgresJournal:
                 (self.worker, list(keys), self.worker),
             )
             return {key for (key,) in cur.fetchall()}
+
         return self._tx(pending, what="take rows")
 
     def claim(self, keys: Sequence[str], outcomes: Sequence[Outcome[Any]] = ()) -> set[str]:
@@ -548,13 +559,19 @@ class PostgresJournal:
 
         def finish(cur: Any) -> None:
             self._record_in(cur, outcomes)
-            cur.execute("UPDATE voicekit_calls SET state = 'pending', updated = now() "
-                        "WHERE key = ANY(%s) AND holder = %s AND state = 'sending'", (unsent, self.worker))
-            cur.execute("UPDATE voicekit_calls SET state = 'unknown', error_type = 'Interrupted', error = %s, "
-                        "updated = now() WHERE key = ANY(%s) AND holder = %s AND state = 'sending'",
-                        (STOPPED_IN_FLIGHT, unfinished, self.worker))
-            cur.execute("UPDATE voicekit_calls SET holder = NULL WHERE holder = %s AND state = 'pending'",
-                        (self.worker,))
+            cur.execute(
+                "UPDATE voicekit_calls SET state = 'pending', updated = now() "
+                "WHERE key = ANY(%s) AND holder = %s AND state = 'sending'",
+                (unsent, self.worker),
+            )
+            cur.execute(
+                "UPDATE voicekit_calls SET state = 'unknown', error_type = 'Interrupted', error = %s, "
+                "updated = now() WHERE key = ANY(%s) AND holder = %s AND state = 'sending'",
+                (STOPPED_IN_FLIGHT, unfinished, self.worker),
+            )
+            cur.execute(
+                "UPDATE voicekit_calls SET holder = NULL WHERE holder = %s AND state = 'pending'", (self.worker,)
+            )
 
         self._tx(finish, what="end the run")
 
@@ -564,9 +581,11 @@ class PostgresJournal:
         """`_tx`, after making sure the outcome tables exist (a journal made by an older version,
         opened only to read)."""
         if not self._migrated:
+
             def migrate(cur: Any) -> None:
                 cur.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_ID,))
                 _migrate(cur)
+
             self._tx(migrate, what="update the journal to this version")
             self._migrated = True
         return self._tx(fn, what=what)
@@ -598,27 +617,37 @@ class PostgresJournal:
                     written += 1
                     _mark_placed(cur, key, outcome.request_id)
             _adopt(cur)
-            return OutcomeCounts(written=written, unmatched=unmatched, duplicate=duplicate, foreign=len(foreign),
-                                 foreign_keys=tuple(foreign))
+            return OutcomeCounts(
+                written=written,
+                unmatched=unmatched,
+                duplicate=duplicate,
+                foreign=len(foreign),
+                foreign_keys=tuple(foreign),
+            )
 
         return self._outcome_tx(add, what="record how calls ended")
 
     def outcomes(self, keys: Sequence[str]) -> dict[str, CallOutcome]:
         """The outcomes of the rows among `keys` that have one."""
+
         def read(cur: Any) -> dict[str, CallOutcome]:
             cur.execute(f"SELECT {_OUTCOME_COLUMNS} FROM voicekit_outcomes WHERE key = ANY(%s)", (list(keys),))
             return {row[1]: _call_outcome(row) for row in cur.fetchall()}
+
         return self._outcome_tx(read, what="read the journal")
 
     def unmatched_outcomes(self) -> Iterator[CallOutcome]:
         """The outcomes kept without a row (release events to match by number and time)."""
+
         def read(cur: Any) -> list[CallOutcome]:
             cur.execute(f"SELECT {_OUTCOME_COLUMNS} FROM voicekit_outcomes WHERE key IS NULL")
             return [_call_outcome(row) for row in cur.fetchall()]
+
         yield from self._outcome_tx(read, what="read the journal")
 
     def outcome_counts(self) -> dict[str, int]:
         """``{"answered": n, "missed": n, "awaiting": n}`` (awaiting: placed, no outcome yet)."""
+
         def read(cur: Any) -> dict[str, int]:
             cur.execute(
                 "SELECT count(*) FILTER (WHERE o.answered), count(*) FILTER (WHERE NOT o.answered), "
@@ -627,13 +656,16 @@ class PostgresJournal:
             )
             answered, missed, awaiting = cur.fetchone()
             return {"answered": int(answered), "missed": int(missed), "awaiting": int(awaiting)}
+
         return self._outcome_tx(read, what="read the journal")
 
     def numbers(self, keys: Sequence[str]) -> dict[str, str]:
         """The number each of `keys` dials (from the spec stored with it)."""
+
         def read(cur: Any) -> list[tuple[str, str]]:
             cur.execute("SELECT key, spec FROM voicekit_calls WHERE spec IS NOT NULL AND key = ANY(%s)", (list(keys),))
             return list(cur.fetchall())
+
         found = {}
         for key, spec in self._tx(read, what="read the journal"):
             number = dialed_number(spec_from_json(self.campaign.vendor, spec))
@@ -643,10 +675,14 @@ class PostgresJournal:
 
     def sent_times(self, keys: Sequence[str]) -> dict[str, float]:
         """When each of `keys` was last claimed (epoch seconds), for those that were."""
+
         def read(cur: Any) -> dict[str, float]:
-            cur.execute("SELECT key, extract(epoch FROM sent) FROM voicekit_calls WHERE sent IS NOT NULL "
-                        "AND key = ANY(%s)", (list(keys),))
+            cur.execute(
+                "SELECT key, extract(epoch FROM sent) FROM voicekit_calls WHERE sent IS NOT NULL AND key = ANY(%s)",
+                (list(keys),),
+            )
             return {key: float(sent) for key, sent in cur.fetchall()}
+
         return self._outcome_tx(read, what="read the journal")
 
     def resolve(
@@ -657,13 +693,16 @@ class PostgresJournal:
     ) -> Resolution:
         """Apply a reconciliation in one transaction, to ``unknown`` rows only (see
         `voicekit.journal.Store.resolve`)."""
+
         def resolve(cur: Any) -> Resolution:
             n_placed = n_requeued = n_noted = 0
             _adopt(cur)
             for key, outcome in placed:
                 if outcome is not None and not _insert_outcome(cur, outcome, key):
-                    cur.execute("UPDATE voicekit_outcomes SET key = %s WHERE vendor_id = %s AND key IS NULL",
-                                (key, outcome.vendor_id))
+                    cur.execute(
+                        "UPDATE voicekit_outcomes SET key = %s WHERE vendor_id = %s AND key IS NULL",
+                        (key, outcome.vendor_id),
+                    )
                 cur.execute(
                     "UPDATE voicekit_calls SET state = 'placed', request_id = coalesce(request_id, %s), "
                     "error_type = NULL, error = NULL, retryable = 0, updated = now() "
@@ -682,8 +721,11 @@ class PostgresJournal:
                 )
                 n_requeued += cur.rowcount
             for key, reason in notes:
-                cur.execute("UPDATE voicekit_calls SET error_type = 'Unreconciled', error = %s, updated = now() "
-                            "WHERE key = %s AND state = 'unknown'", (error_text(ValueError(reason)), key))
+                cur.execute(
+                    "UPDATE voicekit_calls SET error_type = 'Unreconciled', error = %s, updated = now() "
+                    "WHERE key = %s AND state = 'unknown'",
+                    (error_text(ValueError(reason)), key),
+                )
                 n_noted += cur.rowcount
             return Resolution(placed=n_placed, requeued=n_requeued, noted=n_noted)
 
@@ -693,12 +735,14 @@ class PostgresJournal:
 
     def counts(self) -> dict[State, int]:
         """How many keys are in each state (every state present, zeros included)."""
+
         def counts(cur: Any) -> dict[State, int]:
             result = dict.fromkeys(State, 0)
             cur.execute("SELECT state, count(*) FROM voicekit_calls GROUP BY state")
             for state, n in cur.fetchall():
                 result[State(state)] = int(n)
             return result
+
         return self._tx(counts, what="read the journal")
 
     def total(self) -> int:
@@ -707,6 +751,7 @@ class PostgresJournal:
 
     def summary(self) -> Summary:
         """The counts, the times, whether a worker is live, and each worker's counts."""
+
         def summary(cur: Any) -> Summary:
             cur.execute("SELECT value FROM voicekit_meta WHERE name = 'created'")
             created = float(cur.fetchone()[0])
@@ -716,30 +761,38 @@ class PostgresJournal:
             counts = dict.fromkeys(State, 0)
             for state, n in cur.fetchall():
                 counts[State(state)] = int(n)
-            cur.execute("SELECT id, state = 'live' AND expires > clock_timestamp() FROM voicekit_workers "
-                        "ORDER BY started")
+            cur.execute(
+                "SELECT id, state = 'live' AND expires > clock_timestamp() FROM voicekit_workers ORDER BY started"
+            )
             workers = {wid: (bool(live), dict.fromkeys(State, 0)) for wid, live in cur.fetchall()}
-            cur.execute("SELECT holder, state, count(*) FROM voicekit_calls WHERE holder IS NOT NULL "
-                        "GROUP BY holder, state")
+            cur.execute(
+                "SELECT holder, state, count(*) FROM voicekit_calls WHERE holder IS NOT NULL GROUP BY holder, state"
+            )
             for holder, state, n in cur.fetchall():
                 if holder in workers:
                     workers[holder][1][State(state)] = int(n)
             cur.execute("SELECT value FROM voicekit_meta WHERE name = 'loaded'")
             loaded = cur.fetchone()[0] == "1"
             return Summary(
-                campaign=self.campaign, counts=counts, started=utc(created),
-                updated=utc(float(last) if last is not None else created), loaded=loaded,
+                campaign=self.campaign,
+                counts=counts,
+                started=utc(created),
+                updated=utc(float(last) if last is not None else created),
+                loaded=loaded,
                 running=any(live for live, _ in workers.values()),
                 workers=[WorkerCount(worker=w, live=live, counts=c) for w, (live, c) in workers.items()],
             )
+
         return self._tx(summary, what="read the journal")
 
     def get(self, key: str) -> Entry | None:
         """The entry of `key`, or None."""
+
         def get(cur: Any) -> Entry | None:
             cur.execute(f"SELECT {_COLUMNS} FROM voicekit_calls WHERE key = %s", (key,))
             row = cur.fetchone()
             return None if row is None else _entry(row)
+
         return self._tx(get, what="read the journal")
 
     def entries(self, states: Iterable[State] | None = None, *, chunk: int = 1000) -> Iterator[Entry]:
@@ -747,6 +800,7 @@ class PostgresJournal:
         wanted = None if states is None else [str(s) for s in states]
         last: tuple[int, str] = (-1, "")
         while True:
+
             def page(cur: Any, after: tuple[int, str] = last) -> list[Any]:
                 cur.execute(
                     f"SELECT {_COLUMNS}, coalesce(row, 0) FROM voicekit_calls "
@@ -755,6 +809,7 @@ class PostgresJournal:
                     (after[0], after[1], wanted, wanted, chunk),
                 )
                 return list(cur.fetchall())
+
             rows = self._tx(page, what="read the journal")
             if not rows:
                 return
@@ -765,10 +820,20 @@ class PostgresJournal:
 
 _COLUMNS: Final = "key, row, state, request_id, error_type, error, extract(epoch FROM updated), holder"
 _NO_CAMPAIGN: Final = Campaign(path="", size=0, sha256="", vendor="telecmi", columns=())
+
+
 def _entry(row: Sequence[Any]) -> Entry:
     key, number, state, request_id, error_type, error, updated, holder = row
-    return Entry(key=key, row=number, state=State(state), request_id=request_id, error_type=error_type,
-                 error=error, updated=utc(float(updated)), worker=holder)
+    return Entry(
+        key=key,
+        row=number,
+        state=State(state),
+        request_id=request_id,
+        error_type=error_type,
+        error=error,
+        updated=utc(float(updated)),
+        worker=holder,
+    )
 
 
 def _migrate(cur: Any) -> None:
@@ -791,8 +856,18 @@ def _insert_outcome(cur: Any, outcome: CallOutcome, key: str | None) -> bool:
         "INSERT INTO voicekit_outcomes (vendor_id, key, answered, request_id, number, time, billed_seconds, rate, "
         "hangup_reason, source, received) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, now()) "
         "ON CONFLICT DO NOTHING",
-        (outcome.vendor_id, key, outcome.answered, outcome.request_id, outcome.number, outcome.time,
-         outcome.billed_seconds, outcome.rate, outcome.hangup_reason, outcome.source),
+        (
+            outcome.vendor_id,
+            key,
+            outcome.answered,
+            outcome.request_id,
+            outcome.number,
+            outcome.time,
+            outcome.billed_seconds,
+            outcome.rate,
+            outcome.hangup_reason,
+            outcome.source,
+        ),
     )
     return bool(cur.rowcount)
 
@@ -821,9 +896,18 @@ def _adopt(cur: Any) -> None:
 
 def _call_outcome(row: Sequence[Any]) -> CallOutcome:
     vendor_id, key, answered, request_id, number, at, billed, rate, reason, source = row
-    return CallOutcome(vendor_id=vendor_id, key=key, answered=bool(answered), request_id=request_id, number=number,
-                       time=None if at is None else float(at), billed_seconds=billed, rate=rate,
-                       hangup_reason=reason, source=source)
+    return CallOutcome(
+        vendor_id=vendor_id,
+        key=key,
+        answered=bool(answered),
+        request_id=request_id,
+        number=number,
+        time=None if at is None else float(at),
+        billed_seconds=billed,
+        rate=rate,
+        hangup_reason=reason,
+        source=source,
+    )
 
 
 def _clean(exc: BaseException, password: str | None) -> str:
@@ -844,7 +928,12 @@ def _open_pool(url: str) -> Any:
     except psycopg.Error as exc:
         raise JournalError(f"cannot use the journal {shown}: {_diagnose(exc, _password(url))}") from None
     pool = psycopg_pool.ConnectionPool(
-        url, min_size=1, max_size=4, open=False, name="voicekit-journal", timeout=_CONNECT_TIMEOUT,
+        url,
+        min_size=1,
+        max_size=4,
+        open=False,
+        name="voicekit-journal",
+        timeout=_CONNECT_TIMEOUT,
         kwargs={"connect_timeout": _CONNECT_TIMEOUT},
     )
     try:

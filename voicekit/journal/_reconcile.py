@@ -157,10 +157,12 @@ async def reconcile(
         elif targets:
             low = min(row.low for row in targets)
             end = max(low, min(max(row.high for row in targets), clock))
-            counts = await asyncio.gather(*(
-                _scan(client, kind, low, end, page_size, by_number, candidates)
-                for kind in ("outgoing_answered", "outgoing_missed")
-            ))
+            counts = await asyncio.gather(
+                *(
+                    _scan(client, kind, low, end, page_size, by_number, candidates)
+                    for kind in ("outgoing_answered", "outgoing_missed")
+                )
+            )
             records = sum(counts)
     else:
         events = await asyncio.to_thread(lambda: list(journal.unmatched_outcomes()))
@@ -185,17 +187,30 @@ async def reconcile(
             placed.append((row.key, found_here[0]))
             found += 1
         elif len(found_here) > 1:
-            notes.append((row.key, f"ambiguous: {len(found_here)} vendor records match number {row.number} "
-                                   "in the row's time window"))
+            notes.append(
+                (
+                    row.key,
+                    f"ambiguous: {len(found_here)} vendor records match number {row.number} in the row's time window",
+                )
+            )
         elif found_here:
-            notes.append((row.key, f"ambiguous: number {row.number} is also dialed by row(s) "
-                                   f"{', '.join(others[:5])} of this campaign"))
+            notes.append(
+                (
+                    row.key,
+                    f"ambiguous: number {row.number} is also dialed by row(s) {', '.join(others[:5])} of this campaign",
+                )
+            )
         elif vendor == "huawei":
             # Release events are not the vendor's records: one missed by a receiver that was down
             # would look like a call never placed. Huawei lists no records, so absence proves nothing.
             why = "" if row.callback else " (and the row has no callback_url)"
-            notes.append((row.key, f"no release event matches it{why}; Huawei lists no call records, so "
-                                   "whether it was placed cannot be told: check it, then requeue it by hand"))
+            notes.append(
+                (
+                    row.key,
+                    f"no release event matches it{why}; Huawei lists no call records, so "
+                    "whether it was placed cannot be told: check it, then requeue it by hand",
+                )
+            )
         elif not complete:
             notes.append((row.key, "the vendor's call records were not read (no client)"))
         elif clock - row.sent < settle:
@@ -205,8 +220,14 @@ async def reconcile(
             requeue.append(row.key)
     resolution = await asyncio.to_thread(journal.resolve, placed, requeue, [*notes, *waiting])
     return ReconcileReport(
-        unknown=len(unknown), from_outcomes=len(received), from_records=found, requeued=resolution.requeued,
-        waiting=tuple(waiting), ambiguous=tuple(notes), records=records, filled=filled,
+        unknown=len(unknown),
+        from_outcomes=len(received),
+        from_records=found,
+        requeued=resolution.requeued,
+        waiting=tuple(waiting),
+        ambiguous=tuple(notes),
+        records=records,
+        filled=filled,
     )
 
 
@@ -286,8 +307,7 @@ def _targets(
 
     def read() -> Iterable[CampaignRow]:
         # Read twice rather than held: a campaign can have millions of rows.
-        return rows if rows is not None else read_campaign(campaign.path, vendor=campaign.vendor,
-                                                           shard=campaign.shard)
+        return rows if rows is not None else read_campaign(campaign.path, vendor=campaign.vendor, shard=campaign.shard)
 
     wanted = {entry.key: entry for entry in rest}
     numbers: dict[str, str] = {}
@@ -334,7 +354,15 @@ def _targets(
             continue
         at = sent.get(entry.key, started)
         seen = max(entry.updated.timestamp(), at)
-        targets.append(_Row(key=entry.key, number=dialed, low=at - CLOCK_SLACK, high=seen + CLOCK_SLACK, sent=at,
-                            callback=callbacks.get(entry.key, False), placed=entry.state is State.PLACED))
+        targets.append(
+            _Row(
+                key=entry.key,
+                number=dialed,
+                low=at - CLOCK_SLACK,
+                high=seen + CLOCK_SLACK,
+                sent=at,
+                callback=callbacks.get(entry.key, False),
+                placed=entry.state is State.PLACED,
+            )
+        )
     return targets, shared, problems
-

@@ -266,9 +266,7 @@ class _Runner(Generic[S, R]):
         self.loop = asyncio.get_running_loop()
         self.writer = writer = _Writer(self.journal, self.loop)
         # Reads (the filter) have their own thread, so that they never delay a claim.
-        self.reader = concurrent.futures.ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix="voicekit-journal-read"
-        )
+        self.reader = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="voicekit-journal-read")
         outcomes = self.send_many(self.feed(), self.before_send)
         tasks = [asyncio.create_task(self.flush_forever())]
         try:
@@ -370,6 +368,13 @@ def journaled(
     Raises:
         JournalError: the journal could not be written (nothing more is sent).
     """
-    runner = _Runner(journal, specs, send_many, filter_size=filter_size, flush_interval=flush_interval,
-                     flush_size=flush_size, stop=stop)
+    runner = _Runner(
+        journal,
+        specs,
+        send_many,
+        filter_size=filter_size,
+        flush_interval=flush_interval,
+        flush_size=flush_size,
+        stop=stop,
+    )
     return runner.run()

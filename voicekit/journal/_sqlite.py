@@ -129,8 +129,7 @@ class Journal:
                 _migrate(conn, path)
                 if stored is not None:
                     if stored.path != campaign.path:
-                        log.info("journal %s: the campaign file moved from %s to %s", path, stored.path,
-                                 campaign.path)
+                        log.info("journal %s: the campaign file moved from %s to %s", path, stored.path, campaign.path)
                     campaign = stored
             except BaseException:
                 conn.close()
@@ -247,8 +246,15 @@ class Journal:
                 cur = conn.execute(
                     "INSERT OR IGNORE INTO calls (key, row, state, error_type, error, updated, number) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (row.key, row.number, State.FAILED if failed else State.PENDING,
-                     "MalformedRow" if failed else None, row.problem, now, dialed_number(row.spec)),
+                    (
+                        row.key,
+                        row.number,
+                        State.FAILED if failed else State.PENDING,
+                        "MalformedRow" if failed else None,
+                        row.problem,
+                        now,
+                        dialed_number(row.spec),
+                    ),
                 )
                 if cur.rowcount:
                     if failed:
@@ -257,8 +263,11 @@ class Journal:
                 (first,) = conn.execute("SELECT row FROM calls WHERE key = ?", (row.key,)).fetchone()
                 if first is None or first == row.number:
                     continue  # loaded before
-                dup = CampaignRow(number=row.number, key=f"{row.key}@row{row.number}",
-                                  problem=f"duplicate key {row.key!r} (first at row {first})")
+                dup = CampaignRow(
+                    number=row.number,
+                    key=f"{row.key}@row{row.number}",
+                    problem=f"duplicate key {row.key!r} (first at row {first})",
+                )
                 cur = conn.execute(
                     "INSERT OR IGNORE INTO calls (key, row, state, error_type, error, updated) "
                     "VALUES (?, ?, 'failed', 'MalformedRow', ?, ?)",
@@ -309,13 +318,12 @@ class Journal:
         `load` has run, those the journal does not hold yet). Reads only."""
         batch = json.dumps(list(keys))
         with self._lock:
-            found = dict(self._conn.execute(
-                "SELECT key, state FROM calls WHERE key IN (SELECT value FROM json_each(?))", (batch,)
-            ).fetchall())
-        return {
-            key for key in keys
-            if found.get(key) == State.PENDING or (key not in found and not self._loaded)
-        }
+            found = dict(
+                self._conn.execute(
+                    "SELECT key, state FROM calls WHERE key IN (SELECT value FROM json_each(?))", (batch,)
+                ).fetchall()
+            )
+        return {key for key in keys if found.get(key) == State.PENDING or (key not in found and not self._loaded)}
 
     def claim(self, keys: Sequence[str], outcomes: Sequence[Outcome[Any]] = ()) -> set[str]:
         """Mark the ``pending`` keys among `keys` ``sending`` in one durable transaction; return
@@ -332,8 +340,16 @@ class Journal:
             if error is None:
                 items.append((outcome.key, "placed", result_id(outcome.result), None, None, 0))
             else:
-                items.append((outcome.key, "unknown" if outcome.unknown else "failed", None, type(error).__name__,
-                              error_text(error), int(isinstance(error, RETRYABLE_ERRORS))))
+                items.append(
+                    (
+                        outcome.key,
+                        "unknown" if outcome.unknown else "failed",
+                        None,
+                        type(error).__name__,
+                        error_text(error),
+                        int(isinstance(error, RETRYABLE_ERRORS)),
+                    )
+                )
         if not items:
             return set()
         statement = (
@@ -384,10 +400,15 @@ class Journal:
             if error is None:
                 placed[outcome.key] = result_id(outcome.result)
             else:
-                others.append((
-                    outcome.key, "unknown" if outcome.unknown else "failed", type(error).__name__,
-                    error_text(error), int(isinstance(error, RETRYABLE_ERRORS)),
-                ))
+                others.append(
+                    (
+                        outcome.key,
+                        "unknown" if outcome.unknown else "failed",
+                        type(error).__name__,
+                        error_text(error),
+                        int(isinstance(error, RETRYABLE_ERRORS)),
+                    )
+                )
         if placed:
             conn.execute(
                 "UPDATE calls SET state = 'placed', request_id = o.value, error_type = NULL, error = NULL, "
@@ -455,8 +476,9 @@ class Journal:
                     written += 1
                     _mark_placed(conn, key, outcome.request_id, now)
             _adopt(conn, now)
-        return OutcomeCounts(written=written, unmatched=unmatched, duplicate=duplicate, foreign=len(foreign),
-                             foreign_keys=tuple(foreign))
+        return OutcomeCounts(
+            written=written, unmatched=unmatched, duplicate=duplicate, foreign=len(foreign), foreign_keys=tuple(foreign)
+        )
 
     def outcomes(self, keys: Sequence[str]) -> dict[str, CallOutcome]:
         """The outcomes of the rows among `keys` that have one."""
@@ -517,8 +539,9 @@ class Journal:
             for key, outcome in placed:
                 if outcome is not None and not _insert_outcome(conn, outcome, key, now):
                     # Known already (e.g. an unmatched release event): it is this row's now.
-                    conn.execute("UPDATE outcomes SET key = ? WHERE vendor_id = ? AND key IS NULL",
-                                 (key, outcome.vendor_id))
+                    conn.execute(
+                        "UPDATE outcomes SET key = ? WHERE vendor_id = ? AND key IS NULL", (key, outcome.vendor_id)
+                    )
                 n_placed += conn.execute(
                     "UPDATE calls SET state = 'placed', request_id = coalesce(request_id, ?), error_type = NULL, "
                     "error = NULL, retryable = 0, updated = ? WHERE key = ? AND state = 'unknown'",
@@ -631,12 +654,25 @@ def _migrate(conn: sqlite3.Connection, path: str) -> None:
 
 def _insert_outcome(conn: sqlite3.Connection, outcome: CallOutcome, key: str | None, now: float) -> bool:
     """Keep `outcome` (under `key`); False when it is known already (a resend)."""
-    return bool(conn.execute(
-        "INSERT OR IGNORE INTO outcomes (vendor_id, key, answered, request_id, number, time, billed_seconds, "
-        "rate, hangup_reason, source, received) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (outcome.vendor_id, key, int(outcome.answered), outcome.request_id, outcome.number, outcome.time,
-         outcome.billed_seconds, outcome.rate, outcome.hangup_reason, outcome.source, now),
-    ).rowcount)
+    return bool(
+        conn.execute(
+            "INSERT OR IGNORE INTO outcomes (vendor_id, key, answered, request_id, number, time, billed_seconds, "
+            "rate, hangup_reason, source, received) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                outcome.vendor_id,
+                key,
+                int(outcome.answered),
+                outcome.request_id,
+                outcome.number,
+                outcome.time,
+                outcome.billed_seconds,
+                outcome.rate,
+                outcome.hangup_reason,
+                outcome.source,
+                now,
+            ),
+        ).rowcount
+    )
 
 
 def _mark_placed(conn: sqlite3.Connection, key: str, request_id: str | None, now: float) -> None:
@@ -663,8 +699,18 @@ def _adopt(conn: sqlite3.Connection, now: float) -> None:
 
 def _call_outcome(row: Sequence[Any]) -> CallOutcome:
     vendor_id, key, answered, request_id, number, at, billed, rate, reason, source = row
-    return CallOutcome(vendor_id=vendor_id, key=key, answered=bool(answered), request_id=request_id, number=number,
-                       time=at, billed_seconds=billed, rate=rate, hangup_reason=reason, source=source)
+    return CallOutcome(
+        vendor_id=vendor_id,
+        key=key,
+        answered=bool(answered),
+        request_id=request_id,
+        number=number,
+        time=at,
+        billed_seconds=billed,
+        rate=rate,
+        hangup_reason=reason,
+        source=source,
+    )
 
 
 def _check_sqlite() -> None:
@@ -679,8 +725,15 @@ def _check_sqlite() -> None:
 
 def _entry(row: Sequence[Any]) -> Entry:
     key, number, state, request_id, error_type, error, updated = row
-    return Entry(key=key, row=number, state=State(state), request_id=request_id, error_type=error_type,
-                 error=error, updated=utc(updated))
+    return Entry(
+        key=key,
+        row=number,
+        state=State(state),
+        request_id=request_id,
+        error_type=error_type,
+        error=error,
+        updated=utc(updated),
+    )
 
 
 def _connect(path: str) -> sqlite3.Connection:
@@ -723,10 +776,15 @@ def _create(conn: sqlite3.Connection, campaign: Campaign, path: str) -> None:
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     conn.execute(statement)
-            conn.executemany("INSERT INTO meta VALUES (?, ?)", [
-                ("schema", str(SCHEMA_VERSION)), ("campaign", campaign._to_json()), ("created", now),
-                ("loaded", "0"),
-            ])
+            conn.executemany(
+                "INSERT INTO meta VALUES (?, ?)",
+                [
+                    ("schema", str(SCHEMA_VERSION)),
+                    ("campaign", campaign._to_json()),
+                    ("created", now),
+                    ("loaded", "0"),
+                ],
+            )
         except BaseException:
             conn.execute("ROLLBACK")
             raise
@@ -737,7 +795,8 @@ def _create(conn: sqlite3.Connection, campaign: Campaign, path: str) -> None:
 
 def _mismatch(path: str, stored: Campaign, given: Campaign) -> str:
     what = [
-        name for name in ("sha256", "size", "vendor", "columns", "shard")
+        name
+        for name in ("sha256", "size", "vendor", "columns", "shard")
         if getattr(stored, name) != getattr(given, name)
     ]
     return (
@@ -762,8 +821,7 @@ def _lock(path: str) -> IO[str] | None:
     except OSError:
         handle.close()
         raise JournalBusyError(
-            f"another process is running the journal {path}; wait for it to finish, or stop it "
-            "(Ctrl-C) and run again"
+            f"another process is running the journal {path}; wait for it to finish, or stop it (Ctrl-C) and run again"
         ) from None
     return handle
 
@@ -782,4 +840,3 @@ def _is_locked(path: str) -> bool:
         except OSError:
             return True
     return False
-

@@ -290,5 +290,11 @@ def outcome_row(outcome: Outcome[Any]) -> tuple[str, str, str | None, str | None
     error = outcome.error
     if error is None:
         return (outcome.key, "placed", result_id(outcome.result), None, None, 0)
-    return (outcome.key, "unknown" if outcome.unknown else "failed", None, type(error).__name__,
-            error_text(error), int(isinstance(error, RETRYABLE_ERRORS)))
+    return (
+        outcome.key,
+        "unknown" if outcome.unknown else "failed",
+        None,
+        type(error).__name__,
+        error_text(error),
+        int(isinstance(error, RETRYABLE_ERRORS)),
+    )

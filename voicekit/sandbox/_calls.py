@@ -99,9 +99,7 @@ def _number(value: str | None) -> int | str | None:
 
 def _base_payload(live: LiveCall, kind: str, status: str, moment: float) -> dict[str, Any]:
     call = live.call
-    talk = (
-        int(round(live.end_at - live.answer_at)) if live.end_at is not None and live.answer_at is not None else 0
-    )
+    talk = int(round(live.end_at - live.answer_at)) if live.end_at is not None and live.answer_at is not None else 0
     return {
         "type": kind,
         "appid": live.appid,
@@ -210,8 +208,11 @@ def _settle(state: SandboxState, runtime: Runtime, live: LiveCall) -> None:
     answered = live.answer_at is not None
     talk = int(round(live.end_at - live.answer_at)) if live.end_at is not None and live.answer_at is not None else 0
     record = state.make_record(
-        appid=live.appid, to=int(live.call.to), from_=live.from_field,
-        time_ms=int(live.call.time * 1000), billedsec=talk,
+        appid=live.appid,
+        to=int(live.call.to),
+        from_=live.from_field,
+        time_ms=int(live.call.time * 1000),
+        billedsec=talk,
     )
     kind = "outanswered" if answered else "outmissed"
     if state.record_delay > 0:

@@ -273,9 +273,7 @@ def release_payload(state: SandboxState, call: PlacedCall, decision: Decision | 
     `NOT_ANSWERED_RELEASE_REASON`. Every value is a string, as the vendor documents.
     """
     if decision is None:
-        decision = Decision(
-            answered=True, ring=4.0, talk=float(state.huawei_talk_duration), hangup_reason=""
-        )
+        decision = Decision(answered=True, ring=4.0, talk=float(state.huawei_talk_duration), hangup_reason="")
     created = call.time
     alerting = created + _ALERTING_AFTER
     talking = alerting + decision.ring

@@ -187,9 +187,7 @@ def _play_get_input(state: SandboxState, where: str, action: dict[str, Any]) -> 
         _url(action, where, "file_url", ("http", "https"))
         name = action.get("file_name")
         if name is not None and name != action["file_url"]:
-            raise _pcmo_missing(
-                where, "file_name", "must be absent or equal file_url when file_url is given"
-            )
+            raise _pcmo_missing(where, "file_name", "must be absent or equal file_url when file_url is given")
         return
     _music(state, where, _need_str(action, where, "file_name"))
 

@@ -305,7 +305,16 @@ converter.register_unstructure_hook(PlayGetInput, _play_get_input_wire)
 
 #: The actions a flow may hold: `Action` itself and classes voicekit does not know have no wire form.
 _KNOWN_ACTIONS: tuple[type[Action], ...] = (
-    Play, Speak, Bridge, Connect, Input, PlayGetInput, Param, Record, Hangup, Stream,
+    Play,
+    Speak,
+    Bridge,
+    Connect,
+    Input,
+    PlayGetInput,
+    Param,
+    Record,
+    Hangup,
+    Stream,
 )
 
 
@@ -321,7 +330,6 @@ def pcmo_to_wire(pcmo: Any) -> list[dict[str, Any]]:
         if not isinstance(action, _KNOWN_ACTIONS):
             raise ValidationError(
                 f"pcmo[{i}]",
-                f"unknown action ({show(action)}); use the classes in voicekit.telecmi "
-                "(Play, Bridge, ...)",
+                f"unknown action ({show(action)}); use the classes in voicekit.telecmi (Play, Bridge, ...)",
             )
     return [converter.unstructure(action) for action in pcmo]

@@ -53,13 +53,17 @@ _MAKE_CALL_ERRORS: Final = {
 }
 _MAKE_CALL = {
     region: Endpoint(
-        "make_call", f"/v2/{region}_pcmo_make_call", creates_call=True,
+        "make_call",
+        f"/v2/{region}_pcmo_make_call",
+        creates_call=True,
         errors=_MAKE_CALL_ERRORS,
     )
     for region in ("global", "ind")
 }
 _CLICK2CALL: Final = Endpoint(
-    "click_to_call", "/v2/webrtc/click2call", creates_call=True,
+    "click_to_call",
+    "/v2/webrtc/click2call",
+    creates_call=True,
     errors={
         404: (AuthenticationError, "invalid user id or secret"),
         400: (InvalidRequestError, "user id or secret missing"),
@@ -69,8 +73,12 @@ _CDR_ERRORS: Final = {404: (AuthenticationError, "invalid app id or secret")}
 RecordKind = Literal["outgoing_answered", "outgoing_missed", "answered", "missed"]
 _RECORDS: Final = {
     kind: Endpoint(f"records.{path}", f"/v1/{path}", creates_call=False, errors=_CDR_ERRORS)
-    for kind, path in (("outgoing_answered", "outanswered"), ("outgoing_missed", "outmissed"),
-                       ("answered", "answered"), ("missed", "missed"))
+    for kind, path in (
+        ("outgoing_answered", "outanswered"),
+        ("outgoing_missed", "outmissed"),
+        ("answered", "answered"),
+        ("missed", "missed"),
+    )
 }
 
 # Call control (``POST /v1/call/action``). The statuses are not documented: 420 for bad
@@ -88,7 +96,10 @@ _CALL_ACTIONS: Final = {
     # hold / unhold the same way rather than guess how the vendor applies a repeat.
     **{
         action: Endpoint(
-            f"call_action.{action}", "/v1/call/action", creates_call=False, idempotent=False,
+            f"call_action.{action}",
+            "/v1/call/action",
+            creates_call=False,
+            idempotent=False,
             errors=_CALL_ACTION_ERRORS,
         )
         for action in ("hold", "unhold", "holdToggle")
@@ -235,11 +246,13 @@ class AsyncTeleCMI(BaseAsyncClient):
         # neither given, a ConfigurationError that names the variable.
         self.appid = _required(
             checked_setting(appid, "VOICEKIT_TELECMI_APPID", "appid", _appid),
-            "VOICEKIT_TELECMI_APPID", "app id",
+            "VOICEKIT_TELECMI_APPID",
+            "app id",
         )
         self._secret = _required(
             checked_setting(secret, "VOICEKIT_TELECMI_SECRET", "secret", _secret),
-            "VOICEKIT_TELECMI_SECRET", "app secret",
+            "VOICEKIT_TELECMI_SECRET",
+            "app secret",
         )
         rest = checked_setting(base_url, "VOICEKIT_TELECMI_BASE_URL", "base_url", check_base_url)
         piopiy = checked_setting(piopiy_url, "VOICEKIT_TELECMI_PIOPIY_URL", "piopiy_url", check_base_url)
@@ -288,7 +301,12 @@ class AsyncTeleCMI(BaseAsyncClient):
         return await self._place(from_, to, flow, region, extra_params, timeout)
 
     async def _place(
-        self, from_: Any, to: Any, pcmo: list[dict[str, Any]], region: Any, extra_params: Any,
+        self,
+        from_: Any,
+        to: Any,
+        pcmo: list[dict[str, Any]],
+        region: Any,
+        extra_params: Any,
         timeout: object = NOT_GIVEN,
     ) -> CallResult:
         endpoint = _MAKE_CALL[_region(region)]
@@ -303,7 +321,10 @@ class AsyncTeleCMI(BaseAsyncClient):
         if extra is not None:
             body["extra_params"] = extra
         result: CallResult = await self._post(
-            endpoint, self.base_url + endpoint.path, body, parse=_call_result,
+            endpoint,
+            self.base_url + endpoint.path,
+            body,
+            parse=_call_result,
             attempt_timeout=call_timeout(timeout),
         )
         return result
@@ -353,7 +374,10 @@ class AsyncTeleCMI(BaseAsyncClient):
         if callerid is not None:
             body["callerid"] = phone_number("callerid", callerid)
         result: ClickToCallResult = await self._post(
-            _CLICK2CALL, self.base_url + _CLICK2CALL.path, body, parse=_click_result,
+            _CLICK2CALL,
+            self.base_url + _CLICK2CALL.path,
+            body,
+            parse=_click_result,
             attempt_timeout=call_timeout(timeout),
         )
         return result
@@ -365,8 +389,11 @@ class AsyncTeleCMI(BaseAsyncClient):
         body = spec.body()
         endpoint = _MAKE_CALL[_region(spec.region)]
         result: CallResult = await self._post(
-            endpoint, self.base_url + endpoint.path, {"appid": self.appid, "secret": self._secret, **body},
-            parse=_call_result, attempt_timeout=call_timeout(NOT_GIVEN),
+            endpoint,
+            self.base_url + endpoint.path,
+            {"appid": self.appid, "secret": self._secret, **body},
+            parse=_call_result,
+            attempt_timeout=call_timeout(NOT_GIVEN),
         )
         return result
 
@@ -399,9 +426,7 @@ class AsyncTeleCMI(BaseAsyncClient):
         before_send: BeforeSend | None = None,
     ) -> AsyncIterator[Sequence[Outcome[CallResult]]]:
         check_int_range("concurrency", concurrency, 1, C.MAX_BULK_CONCURRENCY)
-        return run_many_batches(
-            specs, self._dial, _dial_key, concurrency=concurrency, before_send=before_send
-        )
+        return run_many_batches(specs, self._dial, _dial_key, concurrency=concurrency, before_send=before_send)
 
     # -- call records ------------------------------------------------------------------------
 
@@ -445,15 +470,23 @@ class AsyncTeleCMI(BaseAsyncClient):
             return Window(begin, stop)
 
         async def fetch(window: Window, number: int, size: int) -> Page[CallRecord]:
-            page: Page[CallRecord] = await self._post(endpoint, url, {
-                "appid": appid, "token": secret, "start_date": window.start,
-                "end_date": window.end, "page": number, "limit": size,
-            }, parse=lambda data: _page(data, number, size), attempt_timeout=attempt_timeout)
+            page: Page[CallRecord] = await self._post(
+                endpoint,
+                url,
+                {
+                    "appid": appid,
+                    "token": secret,
+                    "start_date": window.start,
+                    "end_date": window.end,
+                    "page": number,
+                    "limit": size,
+                },
+                parse=lambda data: _page(data, number, size),
+                attempt_timeout=attempt_timeout,
+            )
             return page
 
-        return AsyncPaginator(
-            fetch, pin, page_size=page_size, limit=limit, concurrency=self.page_concurrency
-        )
+        return AsyncPaginator(fetch, pin, page_size=page_size, limit=limit, concurrency=self.page_concurrency)
 
     def outgoing_answered(
         self,
@@ -465,8 +498,9 @@ class AsyncTeleCMI(BaseAsyncClient):
         timeout: Timeout | float | NotGiven = NOT_GIVEN,
     ) -> AsyncPaginator[CallRecord]:
         """Outgoing answered calls: ``call_records("outgoing_answered", ...)``."""
-        return self.call_records("outgoing_answered", start=start, end=end, page_size=page_size,
-                                 limit=limit, timeout=timeout)
+        return self.call_records(
+            "outgoing_answered", start=start, end=end, page_size=page_size, limit=limit, timeout=timeout
+        )
 
     def outgoing_missed(
         self,
@@ -478,8 +512,9 @@ class AsyncTeleCMI(BaseAsyncClient):
         timeout: Timeout | float | NotGiven = NOT_GIVEN,
     ) -> AsyncPaginator[CallRecord]:
         """Outgoing missed calls: ``call_records("outgoing_missed", ...)``."""
-        return self.call_records("outgoing_missed", start=start, end=end, page_size=page_size,
-                                 limit=limit, timeout=timeout)
+        return self.call_records(
+            "outgoing_missed", start=start, end=end, page_size=page_size, limit=limit, timeout=timeout
+        )
 
     def answered(
         self,
@@ -491,8 +526,7 @@ class AsyncTeleCMI(BaseAsyncClient):
         timeout: Timeout | float | NotGiven = NOT_GIVEN,
     ) -> AsyncPaginator[CallRecord]:
         """Incoming answered calls: ``call_records("answered", ...)``."""
-        return self.call_records("answered", start=start, end=end, page_size=page_size,
-                                 limit=limit, timeout=timeout)
+        return self.call_records("answered", start=start, end=end, page_size=page_size, limit=limit, timeout=timeout)
 
     def missed(
         self,
@@ -504,8 +538,7 @@ class AsyncTeleCMI(BaseAsyncClient):
         timeout: Timeout | float | NotGiven = NOT_GIVEN,
     ) -> AsyncPaginator[CallRecord]:
         """Incoming missed calls: ``call_records("missed", ...)``."""
-        return self.call_records("missed", start=start, end=end, page_size=page_size,
-                                 limit=limit, timeout=timeout)
+        return self.call_records("missed", start=start, end=end, page_size=page_size, limit=limit, timeout=timeout)
 
     # -- call control and lookup ---------------------------------------------------------------
 
@@ -519,7 +552,9 @@ class AsyncTeleCMI(BaseAsyncClient):
         }
         attempt_timeout = call_timeout(timeout)
         result: CallActionResult = await self._post(
-            endpoint, self.piopiy_url + endpoint.path, body,
+            endpoint,
+            self.piopiy_url + endpoint.path,
+            body,
             parse=lambda data: _action_result(data, body["cmiuuid"], action),
             attempt_timeout=attempt_timeout,
         )
@@ -556,16 +591,12 @@ class AsyncTeleCMI(BaseAsyncClient):
         """Take the live call `cmiuuid` off hold; never retried blind (see `hold`)."""
         return await self._call_action("unhold", cmiuuid, timeout)
 
-    async def toggle_hold(
-        self, cmiuuid: str, *, timeout: Timeout | float | NotGiven = NOT_GIVEN
-    ) -> CallActionResult:
+    async def toggle_hold(self, cmiuuid: str, *, timeout: Timeout | float | NotGiven = NOT_GIVEN) -> CallActionResult:
         """Flip the hold state of the live call `cmiuuid` (``holdToggle``); never retried blind:
         a toggle sent twice would undo itself. `CallActionResult.hold` tells the new state."""
         return await self._call_action("holdToggle", cmiuuid, timeout)
 
-    async def lookup_call(
-        self, request_id: str, *, timeout: Timeout | float | NotGiven = NOT_GIVEN
-    ) -> CallLookup:
+    async def lookup_call(self, request_id: str, *, timeout: Timeout | float | NotGiven = NOT_GIVEN) -> CallLookup:
         """The vendor's records of one call, by the `request_id` its placing returned.
 
         The result has no legs while the call is live or when the id is unknown (check
@@ -582,8 +613,11 @@ class AsyncTeleCMI(BaseAsyncClient):
         }
         attempt_timeout = call_timeout(timeout)
         result: CallLookup = await self._post(
-            _LOOKUP, self.piopiy_url + _LOOKUP.path, body,
-            parse=lambda data: _lookup(data, body["request_id"]), attempt_timeout=attempt_timeout,
+            _LOOKUP,
+            self.piopiy_url + _LOOKUP.path,
+            body,
+            parse=lambda data: _lookup(data, body["request_id"]),
+            attempt_timeout=attempt_timeout,
         )
         return result
 
@@ -598,7 +632,9 @@ def _action_result(data: Any, cmiuuid: str, action: str) -> CallActionResult:
     msg = data.get("msg")
     hold = data.get("hold")
     return CallActionResult(
-        cmiuuid=cmiuuid, action=action, msg=msg if isinstance(msg, str) else "",
+        cmiuuid=cmiuuid,
+        action=action,
+        msg=msg if isinstance(msg, str) else "",
         hold=hold if isinstance(hold, bool) else None,
     )
 
@@ -659,8 +695,7 @@ def _page(data: Any, number: int, page_size: int) -> Page[CallRecord]:
     if len(records) != expected:
         # A short page would silently lose records; a long one would hand out some twice.
         raise ValueError(
-            f"page {number} of {total} records by {page_size} must hold {expected} records, "
-            f"it holds {len(records)}"
+            f"page {number} of {total} records by {page_size} must hold {expected} records, it holds {len(records)}"
         )
     return Page(number=number, page_size=page_size, total=total, records=records)
 
@@ -690,11 +725,20 @@ class TeleCMI(_sync.BlockingClient[AsyncTeleCMI]):
         page_concurrency: int = C.DEFAULT_PAGE_CONCURRENCY,
         proxy: str | None | NotGiven = NOT_GIVEN,
     ) -> None:
-        super().__init__(AsyncTeleCMI(
-            appid=appid, secret=secret, base_url=base_url, piopiy_url=piopiy_url,
-            timeout=timeout, retry=retry, rate_limit=rate_limit, limiter_backend=limiter_backend,
-            page_concurrency=page_concurrency, proxy=proxy,
-        ))
+        super().__init__(
+            AsyncTeleCMI(
+                appid=appid,
+                secret=secret,
+                base_url=base_url,
+                piopiy_url=piopiy_url,
+                timeout=timeout,
+                retry=retry,
+                rate_limit=rate_limit,
+                limiter_backend=limiter_backend,
+                page_concurrency=page_concurrency,
+                proxy=proxy,
+            )
+        )
 
     @property
     def appid(self) -> int:
@@ -711,8 +755,11 @@ class TeleCMI(_sync.BlockingClient[AsyncTeleCMI]):
         timeout: Timeout | float | NotGiven = NOT_GIVEN,
     ) -> CallResult:
         """Blocking `AsyncTeleCMI.make_call`."""
-        return _sync.call(lambda: self._async.make_call(
-            from_=from_, to=to, pcmo=pcmo, region=region, extra_params=extra_params, timeout=timeout))
+        return _sync.call(
+            lambda: self._async.make_call(
+                from_=from_, to=to, pcmo=pcmo, region=region, extra_params=extra_params, timeout=timeout
+            )
+        )
 
     def play_music(
         self,
@@ -726,9 +773,17 @@ class TeleCMI(_sync.BlockingClient[AsyncTeleCMI]):
         timeout: Timeout | float | NotGiven = NOT_GIVEN,
     ) -> CallResult:
         """Blocking `AsyncTeleCMI.play_music`."""
-        return _sync.call(lambda: self._async.play_music(
-            from_=from_, to=to, file_name=file_name, file_url=file_url, region=region,
-            extra_params=extra_params, timeout=timeout))
+        return _sync.call(
+            lambda: self._async.play_music(
+                from_=from_,
+                to=to,
+                file_name=file_name,
+                file_url=file_url,
+                region=region,
+                extra_params=extra_params,
+                timeout=timeout,
+            )
+        )
 
     def click_to_call(
         self,
@@ -742,9 +797,17 @@ class TeleCMI(_sync.BlockingClient[AsyncTeleCMI]):
         timeout: Timeout | float | NotGiven = NOT_GIVEN,
     ) -> ClickToCallResult:
         """Blocking `AsyncTeleCMI.click_to_call`."""
-        return _sync.call(lambda: self._async.click_to_call(
-            user_id=user_id, to=to, extra_params=extra_params, webrtc=webrtc, followme=followme,
-            callerid=callerid, timeout=timeout))
+        return _sync.call(
+            lambda: self._async.click_to_call(
+                user_id=user_id,
+                to=to,
+                extra_params=extra_params,
+                webrtc=webrtc,
+                followme=followme,
+                callerid=callerid,
+                timeout=timeout,
+            )
+        )
 
     def dial_many(
         self,
@@ -767,8 +830,9 @@ class TeleCMI(_sync.BlockingClient[AsyncTeleCMI]):
         timeout: Timeout | float | NotGiven = NOT_GIVEN,
     ) -> Paginator[CallRecord]:
         """Blocking `AsyncTeleCMI.call_records`: iterate it, or call `.first_page()`."""
-        return Paginator(self._async.call_records(
-            kind, start=start, end=end, page_size=page_size, limit=limit, timeout=timeout))
+        return Paginator(
+            self._async.call_records(kind, start=start, end=end, page_size=page_size, limit=limit, timeout=timeout)
+        )
 
     def outgoing_answered(
         self,
@@ -780,8 +844,9 @@ class TeleCMI(_sync.BlockingClient[AsyncTeleCMI]):
         timeout: Timeout | float | NotGiven = NOT_GIVEN,
     ) -> Paginator[CallRecord]:
         """Blocking `AsyncTeleCMI.outgoing_answered`."""
-        return self.call_records("outgoing_answered", start=start, end=end, page_size=page_size,
-                                 limit=limit, timeout=timeout)
+        return self.call_records(
+            "outgoing_answered", start=start, end=end, page_size=page_size, limit=limit, timeout=timeout
+        )
 
     def outgoing_missed(
         self,
@@ -793,8 +858,9 @@ class TeleCMI(_sync.BlockingClient[AsyncTeleCMI]):
         timeout: Timeout | float | NotGiven = NOT_GIVEN,
     ) -> Paginator[CallRecord]:
         """Blocking `AsyncTeleCMI.outgoing_missed`."""
-        return self.call_records("outgoing_missed", start=start, end=end, page_size=page_size,
-                                 limit=limit, timeout=timeout)
+        return self.call_records(
+            "outgoing_missed", start=start, end=end, page_size=page_size, limit=limit, timeout=timeout
+        )
 
     def answered(
         self,
@@ -806,8 +872,7 @@ class TeleCMI(_sync.BlockingClient[AsyncTeleCMI]):
         timeout: Timeout | float | NotGiven = NOT_GIVEN,
     ) -> Paginator[CallRecord]:
         """Blocking `AsyncTeleCMI.answered`."""
-        return self.call_records("answered", start=start, end=end, page_size=page_size,
-                                 limit=limit, timeout=timeout)
+        return self.call_records("answered", start=start, end=end, page_size=page_size, limit=limit, timeout=timeout)
 
     def missed(
         self,
@@ -819,8 +884,7 @@ class TeleCMI(_sync.BlockingClient[AsyncTeleCMI]):
         timeout: Timeout | float | NotGiven = NOT_GIVEN,
     ) -> Paginator[CallRecord]:
         """Blocking `AsyncTeleCMI.missed`."""
-        return self.call_records("missed", start=start, end=end, page_size=page_size,
-                                 limit=limit, timeout=timeout)
+        return self.call_records("missed", start=start, end=end, page_size=page_size, limit=limit, timeout=timeout)
 
     def hangup(self, cmiuuid: str, *, timeout: Timeout | float | NotGiven = NOT_GIVEN) -> CallActionResult:
         """Blocking `AsyncTeleCMI.hangup`."""
@@ -834,14 +898,10 @@ class TeleCMI(_sync.BlockingClient[AsyncTeleCMI]):
         """Blocking `AsyncTeleCMI.unhold`."""
         return _sync.call(lambda: self._async.unhold(cmiuuid, timeout=timeout))
 
-    def toggle_hold(
-        self, cmiuuid: str, *, timeout: Timeout | float | NotGiven = NOT_GIVEN
-    ) -> CallActionResult:
+    def toggle_hold(self, cmiuuid: str, *, timeout: Timeout | float | NotGiven = NOT_GIVEN) -> CallActionResult:
         """Blocking `AsyncTeleCMI.toggle_hold`."""
         return _sync.call(lambda: self._async.toggle_hold(cmiuuid, timeout=timeout))
 
-    def lookup_call(
-        self, request_id: str, *, timeout: Timeout | float | NotGiven = NOT_GIVEN
-    ) -> CallLookup:
+    def lookup_call(self, request_id: str, *, timeout: Timeout | float | NotGiven = NOT_GIVEN) -> CallLookup:
         """Blocking `AsyncTeleCMI.lookup_call`."""
         return _sync.call(lambda: self._async.lookup_call(request_id, timeout=timeout))

@@ -53,9 +53,7 @@ def load_object(data: Mapping[str, Any] | bytes | bytearray | str) -> dict[str, 
                 raise ValidationError("payload", f"keys must be strings, got {type(key).__name__}")
         return payload
     if not isinstance(data, bytes | bytearray | str):
-        raise ValidationError(
-            "payload", f"must be JSON text or a mapping, got {type(data).__name__}"
-        )
+        raise ValidationError("payload", f"must be JSON text or a mapping, got {type(data).__name__}")
     try:
         decoded = json.loads(data)
     # JSONDecodeError and UnicodeDecodeError are ValueErrors; absurd nesting hits the recursion limit.
@@ -66,9 +64,7 @@ def load_object(data: Mapping[str, Any] | bytes | bytearray | str) -> dict[str, 
     return decoded
 
 
-def structure(
-    fn: StructureFn[T], cls: type[T], payload: Mapping[str, Any], wire_names: Mapping[str, str]
-) -> T:
+def structure(fn: StructureFn[T], cls: type[T], payload: Mapping[str, Any], wire_names: Mapping[str, str]) -> T:
     """Run a compiled cattrs structure function, reporting the first bad field as a ValidationError.
 
     Args:

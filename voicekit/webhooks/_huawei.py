@@ -145,8 +145,7 @@ def _structurer(tz: dt.tzinfo) -> StructureFn[HuaweiReleaseEvent]:
     }
     hooks |= dict.fromkeys(_TIME_FIELDS, time)
     overrides: dict[str, Any] = {
-        name: override(rename=wire, struct_hook=hooks.get(name, _decode.text))
-        for name, wire in _WIRE_NAMES.items()
+        name: override(rename=wire, struct_hook=hooks.get(name, _decode.text)) for name, wire in _WIRE_NAMES.items()
     }
     return make_dict_structure_fn(HuaweiReleaseEvent, converter, raw=override(omit=True), **overrides)
 

@@ -172,8 +172,7 @@ _HOOKS: dict[str, Any] = {
 
 def _structurer(cls: type[_TeleCMIPayload]) -> StructureFn[Any]:
     overrides: dict[str, Any] = {
-        name: override(rename=wire, struct_hook=_HOOKS.get(name, _decode.text))
-        for name, wire in _WIRE_NAMES.items()
+        name: override(rename=wire, struct_hook=_HOOKS.get(name, _decode.text)) for name, wire in _WIRE_NAMES.items()
     }
     return make_dict_structure_fn(cls, converter, raw=override(omit=True), **overrides)
 
