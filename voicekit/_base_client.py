@@ -300,37 +300,32 @@ def classify(
             endpoint=endpoint.name,
             response=response,
         )
-        if not endpoint.retry_blind:
-            return Verdict(
-                error=_unknown(
-                    endpoint,
-                    f"the vendor answered HTTP {status}",
-                    request,
-                    secrets,
-                    status=status,
-                    body=body,
-                    cause=problem,
-                )
-            )
-        return Verdict(error=problem)
+        return _answered_but(endpoint, problem, request, secrets, retryable=False)
     error = _status_error(endpoint, status, body, outcome.retry_after, response)
     if status == 429:
         return Verdict(error=error, retryable=True, retry_after=outcome.retry_after, throttled=True)
     if status >= 500:
-        if not endpoint.retry_blind:
-            return Verdict(
-                error=_unknown(
-                    endpoint,
-                    f"the vendor answered HTTP {status}",
-                    request,
-                    secrets,
-                    status=status,
-                    body=body,
-                    cause=error,
-                )
-            )
-        return Verdict(error=error, retryable=True, retry_after=outcome.retry_after)
+        return _answered_but(endpoint, error, request, secrets, retryable=True, retry_after=outcome.retry_after)
     return Verdict(error=error)
+
+
+def _answered_but(
+    endpoint: Endpoint,
+    error: APIStatusError,
+    request: Mapping[str, Any],
+    secrets: tuple[str, ...],
+    *,
+    retryable: bool,
+    retry_after: float | None = None,
+) -> Verdict:
+    """A redirect or a 5xx: the request reached the vendor, who may have acted on it. Where a
+    blind retry is not allowed, the outcome is unknown; elsewhere `error` stands (and is retried
+    when `retryable`)."""
+    if endpoint.retry_blind:
+        return Verdict(error=error, retryable=retryable, retry_after=retry_after)
+    what = f"the vendor answered HTTP {error.status}"
+    unknown = _unknown(endpoint, what, request, secrets, status=error.status, body=error.body, cause=error)
+    return Verdict(error=unknown)
 
 
 def _error_response(answer: Answer, secrets: tuple[str, ...]) -> Response:
