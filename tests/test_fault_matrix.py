@@ -2,7 +2,7 @@
 
 A raw HTTP/1.1 server on 127.0.0.1 (tests/_faultserver.py) plays the fault, counts what reached
 it per path and per called number, and each case asserts both what the "vendor" received and what
-the caller got. The rule under test is PRODUCT.md's "a call is never placed twice by the SDK":
+the caller got. The rule under test is the README's "it never rings a person twice":
 a call-creating request is retried only when it provably never arrived (connect faults) or the
 vendor said it did not process it (429, Huawei 401); after anything else the caller gets
 `CallOutcomeUnknownError` after exactly one request.
