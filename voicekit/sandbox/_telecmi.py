@@ -370,16 +370,8 @@ async def call_records(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE_KEY]
     kind = request.match_info["kind"]
     body = await read_object(request)
-    for key in ("appid", "token"):
-        if _missing(body, key):
-            reject(422, f"{MSG_MISSING}: {key}")
-    appid, token = body["appid"], body["token"]
-    if not is_int(appid):
-        reject(422, f"{MSG_MISSING}: appid must be a number")
-    if not isinstance(token, str):
-        reject(422, f"{MSG_MISSING}: token must be a string")
-    if not state.telecmi_app_ok(appid, token):
-        reject(404, MSG_CDR_AUTH)
+    # The record endpoints name the app secret "token" (CHUB-India document).
+    appid = _credentials(state, body, 404, MSG_CDR_AUTH, secret_key="token")
     _throttle(state, f"telecmi:{appid}")
     now_ms = int(state.clock() * 1000)
     end = _window_bound(body, "end_date", now_ms, math.floor)
@@ -390,16 +382,23 @@ async def call_records(request: web.Request) -> web.StreamResponse:
     return json_response({"total": total, "cdr": records, "code": 200})
 
 
-def _credentials(state: SandboxState, body: dict[str, Any], auth_status: int, auth_message: str) -> int:
-    """The authenticated appid of an ``{appid, secret}`` body, or a rejection."""
-    for key in ("appid", "secret"):
+def _credentials(
+    state: SandboxState,
+    body: dict[str, Any],
+    auth_status: int,
+    auth_message: str,
+    *,
+    secret_key: str = "secret",
+) -> int:
+    """The authenticated appid of an ``{appid, <secret_key>}`` body, or a rejection."""
+    for key in ("appid", secret_key):
         if _missing(body, key):
             reject(422, f"{MSG_MISSING}: {key}")
-    appid, secret = body["appid"], body["secret"]
+    appid, secret = body["appid"], body[secret_key]
     if not is_int(appid):
         reject(422, f"{MSG_MISSING}: appid must be a number")
     if not isinstance(secret, str):
-        reject(422, f"{MSG_MISSING}: secret must be a string")
+        reject(422, f"{MSG_MISSING}: {secret_key} must be a string")
     if not state.telecmi_app_ok(appid, secret):
         reject(auth_status, auth_message)
     assert isinstance(appid, int)
