@@ -33,12 +33,15 @@ from voicekit.errors import (
 )
 from voicekit.huawei import Notify
 from voicekit.journal import (
+    AsyncStore,
     Campaign,
     CampaignMismatchError,
     Journal,
     JournalBusyError,
     JournalError,
     State,
+    Store,
+    as_async,
     in_shard,
     journaled,
     parse_shard,
@@ -107,12 +110,21 @@ class FakeVendor:
         )
 
 
-async def drain(journal: Journal, specs: Iterable[Dial], vendor: FakeVendor, **kw: object) -> list[Outcome[CallResult]]:
+async def drain(
+    journal: Store | AsyncStore, specs: Iterable[Dial], vendor: FakeVendor, **kw: object
+) -> list[Outcome[CallResult]]:
     out: list[Outcome[CallResult]] = []
     async with aclosing(journaled(journal, specs, vendor.many(), **kw)) as outcomes:  # type: ignore[arg-type]
         async for outcome in outcomes:
             out.append(outcome)
     return out
+
+
+@pytest.fixture(params=["thread", "task"])
+def face(request: pytest.FixtureRequest) -> Callable[[Journal], Store | AsyncStore]:
+    """The runner's two writers: a blocking store's thread, or an async store's task on the loop
+    (`as_async` gives the SQLite journal that face)."""
+    return (lambda journal: journal) if request.param == "thread" else as_async
 
 
 @pytest.fixture
@@ -224,7 +236,9 @@ async def wait_until(predicate: Callable[[], bool], what: str) -> None:
     raise AssertionError(f"never: {what}")
 
 
-async def test_claims_asked_for_during_a_commit_are_committed_together(tmp_path: Path, campaign: Campaign) -> None:
+async def test_claims_asked_for_during_a_commit_are_committed_together(
+    tmp_path: Path, campaign: Campaign, face: Callable[[Journal], Store | AsyncStore]
+) -> None:
     first_claimed = asyncio.Event()
     departing: list[str] = []
 
@@ -236,7 +250,7 @@ async def test_claims_asked_for_during_a_commit_are_committed_together(tmp_path:
 
     with open_gated(tmp_path, campaign) as journal:
         vendor = Staged()
-        run = asyncio.create_task(drain(journal, dials(f"k{i}" for i in range(8)), vendor))  # concurrency 8
+        run = asyncio.create_task(drain(face(journal), dials(f"k{i}" for i in range(8)), vendor))  # concurrency 8
         await asyncio.to_thread(journal.entered.wait, 30)
         first_claimed.set()
         await wait_until(lambda: len(departing) == 8, "all at the wire")
@@ -249,12 +263,14 @@ async def test_claims_asked_for_during_a_commit_are_committed_together(tmp_path:
     assert vendor.sent == Counter({f"k{i}": 1 for i in range(8)})
 
 
-async def test_a_key_is_sending_only_while_its_request_is_in_flight(tmp_path: Path) -> None:
+async def test_a_key_is_sending_only_while_its_request_is_in_flight(
+    tmp_path: Path, face: Callable[[Journal], Store | AsyncStore]
+) -> None:
     campaign = Campaign.from_file(write_csv(tmp_path / "c.csv", numbers(300)))
     with open_loaded(tmp_path, campaign) as journal:
         vendor = FakeVendor()
         vendor.gate = asyncio.Event()
-        run = asyncio.create_task(drain(journal, dials(f"k{i}" for i in range(300)), vendor))
+        run = asyncio.create_task(drain(face(journal), dials(f"k{i}" for i in range(300)), vendor))
         await wait_until(lambda: vendor.sent.total() == 8, "8 calls in flight")
         with Journal.read(tmp_path / "c.db") as other:  # what a crash now would leave behind
             counts = other.counts()
@@ -342,14 +358,16 @@ async def test_failures_that_never_reached_the_vendor_are_retried_by_the_next_ru
     assert vendor.sent == Counter({"k0": 1})
 
 
-async def test_stop_ends_cleanly_and_leaves_unsent_keys_pending(tmp_path: Path) -> None:
+async def test_stop_ends_cleanly_and_leaves_unsent_keys_pending(
+    tmp_path: Path, face: Callable[[Journal], Store | AsyncStore]
+) -> None:
     campaign = Campaign.from_file(write_csv(tmp_path / "c.csv", numbers(300)))
     stop = asyncio.Event()
     with open_loaded(tmp_path, campaign) as journal:
         vendor = FakeVendor(delay=0.001)
         got = 0
         async with aclosing(
-            journaled(journal, dials(f"k{i}" for i in range(300)), vendor.many(), stop=stop)
+            journaled(face(journal), dials(f"k{i}" for i in range(300)), vendor.many(), stop=stop)
         ) as outcomes:
             async for _ in outcomes:
                 got += 1
@@ -363,12 +381,14 @@ async def test_stop_ends_cleanly_and_leaves_unsent_keys_pending(tmp_path: Path) 
     assert counts[State.PENDING] == 300 - sent
 
 
-async def test_closing_early_marks_the_calls_in_flight_unknown(tmp_path: Path) -> None:
+async def test_closing_early_marks_the_calls_in_flight_unknown(
+    tmp_path: Path, face: Callable[[Journal], Store | AsyncStore]
+) -> None:
     campaign = Campaign.from_file(write_csv(tmp_path / "c.csv", numbers(100)))
     with open_loaded(tmp_path, campaign) as journal:
         vendor = FakeVendor(delay=0.05)
         async with aclosing(
-            journaled(journal, dials(f"k{i}" for i in range(100)), vendor.many(concurrency=8))
+            journaled(face(journal), dials(f"k{i}" for i in range(100)), vendor.many(concurrency=8))
         ) as outcomes:
             async for _ in outcomes:
                 break
@@ -391,7 +411,7 @@ async def test_repeated_keys_are_sent_once(tmp_path: Path, campaign: Campaign) -
 
 @pytest.mark.parametrize("concurrency", [1, 4])
 async def test_a_refused_claim_stops_the_send_and_yields_nothing(
-    tmp_path: Path, campaign: Campaign, concurrency: int
+    tmp_path: Path, campaign: Campaign, concurrency: int, face: Callable[[Journal], Store | AsyncStore]
 ) -> None:
     # One spec per filter batch: the repeats pass the filter (their key is still pending when it
     # is read) and are refused by the claim (or by this run, which holds the key).
@@ -399,7 +419,7 @@ async def test_a_refused_claim_stops_the_send_and_yields_nothing(
         vendor = FakeVendor()
         out: list[Outcome[CallResult]] = []
         specs = dials(["k0", "k1", "k0", "k0", "k1", "k2"])
-        async with aclosing(journaled(journal, specs, vendor.many(concurrency), filter_size=1)) as outcomes:
+        async with aclosing(journaled(face(journal), specs, vendor.many(concurrency), filter_size=1)) as outcomes:
             async for outcome in outcomes:
                 out.append(outcome)
         counts = journal.counts()
@@ -420,7 +440,7 @@ async def test_keys_that_are_not_pending_never_reach_the_sender(tmp_path: Path, 
 
 @pytest.mark.parametrize("how", ["aclose", "cancel"])
 async def test_closing_while_a_claim_commits_releases_it_and_never_blocks_the_loop(
-    tmp_path: Path, campaign: Campaign, how: str
+    tmp_path: Path, campaign: Campaign, how: str, face: Callable[[Journal], Store | AsyncStore]
 ) -> None:
     # aclose: the first 8 calls are placed, then the consumer closes the run while the claim of
     # k8 and k9 is in the writer thread. cancel: the run is cancelled during the first claim.
@@ -440,7 +460,7 @@ async def test_closing_while_a_claim_commits_releases_it_and_never_blocks_the_lo
 
         async def consume() -> None:
             got = 0
-            async with aclosing(journaled(journal, dials(f"k{i}" for i in range(10)), vendor.many())) as outcomes:
+            async with aclosing(journaled(face(journal), dials(f"k{i}" for i in range(10)), vendor.many())) as outcomes:
                 async for _ in outcomes:
                     got += 1
                     if got == 8:

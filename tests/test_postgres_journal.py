@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import itertools
 import threading
 from collections import Counter
+from collections.abc import Iterator
 from contextlib import aclosing
 from pathlib import Path
 
@@ -15,8 +17,10 @@ from tests._servers import PG_PASSWORD, PostgresServer
 from tests.test_journal import FakeVendor, numbers, write_csv
 from voicekit import Outcome
 from voicekit.journal import (
+    AsyncPostgresJournal,
     Campaign,
     CampaignMismatchError,
+    CampaignRow,
     JournalError,
     LeaseLostError,
     PostgresJournal,
@@ -34,7 +38,9 @@ def url(postgres: PostgresServer) -> str:
     return postgres.fresh_database(f"t{next(_names)}")
 
 
-async def run_worker(journal: PostgresJournal, vendor: FakeVendor, concurrency: int = 8) -> list[Outcome[CallResult]]:
+async def run_worker(
+    journal: AsyncPostgresJournal, vendor: FakeVendor, concurrency: int = 8
+) -> list[Outcome[CallResult]]:
     out: list[Outcome[CallResult]] = []
     async with aclosing(
         journaled(
@@ -52,38 +58,30 @@ async def run_worker(journal: PostgresJournal, vendor: FakeVendor, concurrency: 
 def test_workers_starting_together_load_once_and_share_the_rows(tmp_path: Path, url: str) -> None:
     csv_path = write_csv(tmp_path / "c.csv", [*numbers(400), ["k7", 9100000007, 19170000000, "welcome.wav"]])
     campaign = Campaign.from_file(csv_path)
-    journals = [PostgresJournal.open(url, campaign, lease=30) for _ in range(3)]
-    problems: list[list[str]] = [[] for _ in journals]
-    totals: list[int] = [0] * 3
+    problems: list[list[str]] = [[] for _ in range(3)]
+    vendors = [FakeVendor(delay=0.002) for _ in range(3)]
 
-    def load(i: int) -> None:
-        totals[i] = journals[i].load(read_campaign(csv_path), on_problem=lambda row: problems[i].append(row.key))
+    async def worker(i: int) -> tuple[str | None, int, list[Outcome[CallResult]]]:
+        # Each worker on its own event loop and thread, as on its own machine.
+        async with await AsyncPostgresJournal.open(url, campaign, lease=30) as journal:
+            total = await journal.load(read_campaign(csv_path), on_problem=lambda row: problems[i].append(row.key))
+            started.wait(30)  # every worker loaded before any dials: rows must flow to all three
+            return journal.worker, total, await run_worker(journal, vendors[i])
 
-    threads = [threading.Thread(target=load, args=(i,)) for i in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    assert totals == [401] * 3
+    started = threading.Barrier(3)
+    with concurrent.futures.ThreadPoolExecutor(3) as pool:
+        results = list(pool.map(lambda i: asyncio.run(worker(i)), range(3)))
+    assert [total for _, total, _ in results] == [401] * 3
     assert sorted(itertools.chain(*problems)) == ["k7@row402"]  # reported once, by the one that loaded
-
-    vendors = [FakeVendor(delay=0.002) for _ in journals]
-
-    async def all_workers() -> list[list[Outcome[CallResult]]]:
-        return await asyncio.gather(*(run_worker(j, v) for j, v in zip(journals, vendors, strict=True)))
-
-    results = asyncio.run(all_workers())
     sent = sum((v.sent for v in vendors), Counter())
     assert sent == Counter({f"k{i}": 1 for i in range(400)})  # every row once, by exactly one worker
-    assert all(len(r) > 0 for r in results), [len(r) for r in results]  # rows flowed to every worker
-    summary = journals[0].summary()
-    assert summary.counts[State.PLACED] == 400 and summary.counts[State.FAILED] == 1
-    per_worker = {w.worker: w.counts[State.PLACED] for w in summary.workers}
-    assert per_worker == {j.worker: len(r) for j, r in zip(journals, results, strict=True)}
-    for j in journals:
-        j.close()
+    assert all(len(out) > 0 for _, _, out in results), [len(out) for _, _, out in results]  # rows flowed to all
     with PostgresJournal.read(url) as reader:
-        assert not reader.summary().running
+        summary = reader.summary()
+        assert summary.counts[State.PLACED] == 400 and summary.counts[State.FAILED] == 1
+        per_worker = {w.worker: w.counts[State.PLACED] for w in summary.workers}
+        assert per_worker == {worker: len(out) for worker, _, out in results}
+        assert not summary.running
         assert [e.key for e in itertools.islice(reader.entries(), 3)] == ["k0", "k1", "k2"]
 
 
@@ -156,8 +154,6 @@ def test_the_database_restarting_mid_run_dials_nobody_twice(tmp_path: Path, url:
     n = 600
     csv_path = write_csv(tmp_path / "c.csv", numbers(n))
     campaign = Campaign.from_file(csv_path)
-    journal = PostgresJournal.open(url, campaign, lease=60)
-    journal.load(read_campaign(csv_path))
     vendor = FakeVendor(delay=0.005)
     restarted = threading.Event()
 
@@ -170,17 +166,54 @@ def test_the_database_restarting_mid_run_dials_nobody_twice(tmp_path: Path, url:
         await asyncio.to_thread(postgres.start)
         restarted.set()
 
-    async def main() -> list[Outcome[CallResult]]:
-        restart = asyncio.create_task(restart_midway())
-        out = await run_worker(journal, vendor)
-        await restart
-        return out
+    async def main() -> dict[State, int]:
+        async with await AsyncPostgresJournal.open(url, campaign, lease=60) as journal:
+            await journal.load(read_campaign(csv_path))
+            restart = asyncio.create_task(restart_midway())
+            await run_worker(journal, vendor)
+            await restart
+            return await journal.counts()
 
-    asyncio.run(main())
+    counts = asyncio.run(main())
     assert restarted.is_set()
     assert max(vendor.sent.values()) == 1  # nobody dialed twice
-    counts = journal.counts()
     assert counts[State.SENDING] == 0 and counts[State.PENDING] == 0
     assert counts[State.PLACED] + counts[State.UNKNOWN] == n
-    assert {e.key for e in journal.entries([State.PLACED])} <= set(vendor.sent)
-    journal.close()
+    with PostgresJournal.read(url) as reader:
+        assert {e.key for e in reader.entries([State.PLACED])} <= set(vendor.sent)
+
+
+def test_a_load_the_database_cut_short_loads_nothing_and_says_so(tmp_path: Path, url: str) -> None:
+    psycopg = pytest.importorskip("psycopg")
+    csv_path = write_csv(tmp_path / "c.csv", numbers(50))
+    campaign = Campaign.from_file(csv_path)
+
+    def rows() -> Iterator[CampaignRow]:  # read once, as from a file: a retry cannot replay it
+        for i, row in enumerate(read_campaign(csv_path)):
+            if i == 20:
+                raise psycopg.OperationalError("server closed the connection unexpectedly")
+            yield row
+
+    with PostgresJournal.open(url, campaign) as journal:
+        with pytest.raises(JournalError, match="nothing was loaded"):
+            journal.load(rows())
+        # Never "loaded" with the rows read before the cut (the next run would skip the rest).
+        assert not journal.loaded and journal.total() == 0
+        assert journal.load(read_campaign(csv_path)) == 50
+
+
+async def test_the_blocking_twin_runs_under_journaled_too(tmp_path: Path, url: str) -> None:
+    csv_path = write_csv(tmp_path / "c.csv", numbers(60))
+    campaign = Campaign.from_file(csv_path)
+    journal = await asyncio.to_thread(PostgresJournal.open, url, campaign)
+    try:
+        await asyncio.to_thread(journal.load, read_campaign(csv_path))
+        vendor = FakeVendor()
+        specs = (row.spec for row in read_campaign(csv_path) if row.spec is not None)
+        async with aclosing(journaled(journal, specs, vendor.many(8))) as outcomes:  # type: ignore[arg-type]
+            got = [outcome async for outcome in outcomes]
+        counts = await asyncio.to_thread(journal.counts)
+    finally:
+        await asyncio.to_thread(journal.close)
+    assert vendor.sent == Counter({f"k{i}": 1 for i in range(60)})
+    assert len(got) == 60 and counts[State.PLACED] == 60 and counts[State.SENDING] == 0

@@ -26,6 +26,8 @@ from aiohttp import web
 from voicekit import AsyncHuaweiVoice, AsyncTeleCMI, RetryPolicy
 from voicekit.errors import ServerError, VoiceKitError
 from voicekit.journal import (
+    AsyncPostgresJournal,
+    AsyncStore,
     CallOutcome,
     Campaign,
     Journal,
@@ -33,6 +35,8 @@ from voicekit.journal import (
     OutcomeWriter,
     PostgresJournal,
     State,
+    Store,
+    as_async,
     journaled,
     outcome_app,
     read_campaign,
@@ -113,17 +117,24 @@ def lossy_app(receiver: OutcomeReceiver, lost: Callable[[dict[str, Any]], bool])
     return app
 
 
-async def dial(journal: Journal | PostgresJournal, campaign_csv: Path, tc: AsyncTeleCMI) -> Counter[str]:
-    """One run of the campaign, as `voicekit dial` runs it; the count of each kind of outcome."""
-    await asyncio.to_thread(journal.recover)
-    await asyncio.to_thread(journal.requeue, retryable=True)
-    if not journal.loaded:
-        await asyncio.to_thread(journal.load, read_campaign(campaign_csv))
-    specs: Any = (
-        journal.specs(16)
-        if isinstance(journal, PostgresJournal)
-        else (row.spec for row in read_campaign(campaign_csv) if row.spec is not None)
-    )
+async def dial(
+    journal: Journal | PostgresJournal, campaign_csv: Path, tc: AsyncTeleCMI, *, url: str | None = None
+) -> Counter[str]:
+    """One run of the campaign, as `voicekit dial` runs it; the count of each kind of outcome.
+    On PostgreSQL (`url`), as a worker of its own on this loop, with its async store."""
+    if url is not None:
+        async with await AsyncPostgresJournal.open(url, journal.campaign) as worker:
+            return await _dial(worker, worker.specs(16), campaign_csv, tc)
+    specs = (row.spec for row in read_campaign(campaign_csv) if row.spec is not None)
+    return await _dial(journal, specs, campaign_csv, tc)
+
+
+async def _dial(journal: Store | AsyncStore, specs: Any, campaign_csv: Path, tc: AsyncTeleCMI) -> Counter[str]:
+    store = as_async(journal)
+    await store.recover()
+    await store.requeue(retryable=True)
+    if not await store.is_loaded():
+        await store.load(read_campaign(campaign_csv))
     kinds: Counter[str] = Counter()
     outcomes = journaled(journal, specs, lambda s, before: tc.dial_many(s, concurrency=16, before_send=before))
     async with aclosing(outcomes) as stream:
@@ -168,9 +179,10 @@ async def test_a_faulted_campaign_reconciles_to_zero_unknown_and_every_number_is
     lost_numbers = {number(i) for i in range(ROWS) if i % 2 == 0}
     plan = OutcomePlan(answer_rate=0.6, seed=7)
     campaign = Campaign.from_file(csv_path)
+    pg_url = None
     if store == "postgres":
-        server = request.getfixturevalue("postgres")
-        journal: Any = opened(PostgresJournal.open(server.fresh_database(f"rec{next(_names)}"), campaign))
+        pg_url = request.getfixturevalue("postgres").fresh_database(f"rec{next(_names)}")
+        journal: Any = opened(PostgresJournal.open(pg_url, campaign))
     else:
         journal = opened(Journal.open(tmp_path / "calls.db", campaign))
     async with (
@@ -184,7 +196,7 @@ async def test_a_faulted_campaign_reconciles_to_zero_unknown_and_every_number_is
         sb.faults.add(MAKE_CALL, status=503, count=12)  # placed, then 503
         sb.faults.add(MAKE_CALL, drop=True, count=12)  # placed, then no answer
         sb.faults.add(MAKE_CALL, status=500, placed=False, count=12)  # 500, nothing placed
-        first = await dial(journal, csv_path, tc)
+        first = await dial(journal, csv_path, tc, url=pg_url)
         assert first["unknown"] == 36
         assert first["placed"] == ROWS - 36
         await settled(quiet(sb))
@@ -202,7 +214,7 @@ async def test_a_faulted_campaign_reconciles_to_zero_unknown_and_every_number_is
         not_placed = {e.key for e in journal.entries([State.PENDING])}
 
         before = Counter(call.to for call in sb.calls if call.endpoint == MAKE_CALL)
-        second = await dial(journal, csv_path, tc)
+        second = await dial(journal, csv_path, tc, url=pg_url)
         assert second == Counter(placed=12)
         redialed = Counter(call.to for call in sb.calls if call.endpoint == MAKE_CALL) - before
         assert set(redialed) == {number(int(key[1:])) for key in not_placed}

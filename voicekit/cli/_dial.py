@@ -35,6 +35,7 @@ from ..errors import AuthenticationError, ConnectError
 from ..journal import (
     DEFAULT_LEASE,
     DEFAULT_SETTLE,
+    AsyncPostgresJournal,
     CallOutcome,
     Campaign,
     CampaignRow,
@@ -46,9 +47,9 @@ from ..journal import (
     ReconcileReport,
     State,
     Summary,
+    as_async,
     is_postgres_url,
     journaled,
-    open_journal,
     outcome_app,
     parse_shard,
     read_campaign,
@@ -556,7 +557,9 @@ async def _listen_only(journal_path: str, address: tuple[str, int], seconds: flo
 
 
 @contextlib.asynccontextmanager
-async def _listening(journal: Journal | PostgresJournal, address: tuple[str, int]) -> AsyncIterator[OutcomeWriter]:
+async def _listening(
+    journal: Journal | PostgresJournal | AsyncPostgresJournal, address: tuple[str, int]
+) -> AsyncIterator[OutcomeWriter]:
     """Serve the campaign's outcome receiver at `address` while the block runs."""
     from aiohttp import web
 
@@ -690,22 +693,23 @@ def _show_problem(row: CampaignRow, shown: list[int]) -> None:
 async def _run(opts: _Options) -> _Result:
     result = _Result()
     campaign = await asyncio.to_thread(Campaign.from_file, opts.csv, vendor=opts.vendor, shard=opts.shard)
-    with open_journal(opts.journal, campaign, lease=opts.lease) as journal:
-        fresh = not journal.loaded
-        recovered = await asyncio.to_thread(journal.recover)
-        redialed = await asyncio.to_thread(journal.requeue, unknown=True, retryable=False) if opts.redial_unknown else 0
-        requeued = await asyncio.to_thread(journal.requeue, retryable=True)
+    async with _opened(opts, campaign) as journal:
+        store = as_async(journal)
+        fresh = not await store.is_loaded()
+        recovered = await store.recover()
+        redialed = await store.requeue(unknown=True, retryable=False) if opts.redial_unknown else 0
+        requeued = await store.requeue(retryable=True)
         if fresh:
             shown = [0]
             rows = read_campaign(opts.csv, vendor=campaign.vendor, shard=campaign.shard)
-            await asyncio.to_thread(journal.load, rows, on_problem=lambda row: _show_problem(row, shown))
+            await store.load(rows, on_problem=lambda row: _show_problem(row, shown))
             if shown[0] > _MAX_SHOWN:
                 _say(
                     f"... and {shown[0] - _MAX_SHOWN} more rows that cannot be dialed "
                     f"(see `voicekit dial report {_shown(opts.journal)}`)",
                     err=True,
                 )
-        counts = await asyncio.to_thread(journal.counts)
+        counts = await store.counts()
         _announce(
             opts, journal, campaign, counts, fresh=fresh, recovered=recovered, requeued=requeued, redialed=redialed
         )
@@ -720,13 +724,24 @@ async def _run(opts: _Options) -> _Result:
                 _say(f"listening for {opts.listen_after:g} s more for the last calls' webhooks (Ctrl-C ends it)")
                 with contextlib.suppress(asyncio.CancelledError):
                     await asyncio.sleep(opts.listen_after)
-        result.counts = await asyncio.to_thread(journal.counts)
+        result.counts = await store.counts()
     return result
+
+
+@contextlib.asynccontextmanager
+async def _opened(opts: _Options, campaign: Campaign) -> AsyncIterator[Journal | AsyncPostgresJournal]:
+    """The journal this run dials from: SQLite, or PostgreSQL's async store on this loop."""
+    if is_postgres_url(opts.journal):
+        async with await AsyncPostgresJournal.open(opts.journal, campaign, lease=opts.lease) as shared:
+            yield shared
+    else:
+        with Journal.open(opts.journal, campaign) as journal:
+            yield journal
 
 
 def _announce(
     opts: _Options,
-    journal: Journal | PostgresJournal,
+    journal: Journal | AsyncPostgresJournal,
     campaign: Campaign,
     counts: dict[State, int],
     *,
@@ -824,7 +839,7 @@ class _Rate:
         return (done - d0) / (now - t0) if now > t0 else 0.0
 
 
-async def _dial(opts: _Options, journal: Journal | PostgresJournal, campaign: Campaign, result: _Result) -> None:
+async def _dial(opts: _Options, journal: Journal | AsyncPostgresJournal, campaign: Campaign, result: _Result) -> None:
     counts = result.counts
     total = sum(counts.values())
     done = counts[State.PLACED] + counts[State.FAILED] + counts[State.UNKNOWN]
@@ -854,8 +869,10 @@ async def _dial(opts: _Options, journal: Journal | PostgresJournal, campaign: Ca
 
     # A shared journal hands out its rows (stored with their specs) as this worker has room
     # for them; a batch ahead of the calls in flight, so that the others get the rest.
-    source: Any = journal.specs(max(8, opts.concurrency)) if isinstance(journal, PostgresJournal) else specs()
-    filter_size = max(8, opts.concurrency) if isinstance(journal, PostgresJournal) else 256
+    source: Any = specs()
+    filter_size = 256
+    if isinstance(journal, AsyncPostgresJournal):
+        source, filter_size = journal.specs(max(8, opts.concurrency)), max(8, opts.concurrency)
 
     columns = [
         TextColumn("dialing"),

@@ -50,7 +50,8 @@ rows from those outcomes and the vendor's call records (see its module).
 
 The pieces: `voicekit._campaign` (the campaign's identity and CSV rows), ``_store`` (the states,
 the errors and the `Store` interface), ``_sqlite`` (`Journal`, the embedded default),
-``_postgres`` (`PostgresJournal`, one campaign shared by many workers) and ``_runner``
+``_postgres`` (`AsyncPostgresJournal` and its blocking twin `PostgresJournal`, one campaign
+shared by many workers) and ``_runner``
 (`journaled`, which drives a bulk sender through any store), ``_outcomes`` (webhooks into the
 journal) and ``_reconcile`` (`reconcile`).
 """
@@ -59,11 +60,12 @@ from __future__ import annotations
 
 from .._campaign import Campaign, CampaignRow, in_shard, parse_shard, read_campaign
 from ._outcomes import OutcomeReceiver, OutcomeWriter, huawei_outcome, outcome_app, record_outcome, telecmi_outcome
-from ._postgres import DEFAULT_LEASE, PostgresJournal, is_postgres_url, redact_url
+from ._postgres import DEFAULT_LEASE, AsyncPostgresJournal, PostgresJournal, is_postgres_url, redact_url
 from ._reconcile import CLOCK_SLACK, DEFAULT_SETTLE, ReconcileReport, reconcile
 from ._runner import SendMany, journaled
 from ._sqlite import Journal
 from ._store import (
+    AsyncStore,
     CallOutcome,
     CampaignMismatchError,
     Entry,
@@ -76,12 +78,15 @@ from ._store import (
     Store,
     Summary,
     WorkerCount,
+    as_async,
 )
 
 __all__ = [
     "CLOCK_SLACK",
     "DEFAULT_LEASE",
     "DEFAULT_SETTLE",
+    "AsyncPostgresJournal",
+    "AsyncStore",
     "CallOutcome",
     "Campaign",
     "CampaignMismatchError",
@@ -102,6 +107,7 @@ __all__ = [
     "Store",
     "Summary",
     "WorkerCount",
+    "as_async",
     "huawei_outcome",
     "in_shard",
     "is_postgres_url",

@@ -39,7 +39,7 @@ from ..webhooks import (
     parse_huawei_release_event,
     parse_telecmi_webhook,
 )
-from ._store import CallOutcome, OutcomeCounts, Store
+from ._store import AsyncStore, CallOutcome, OutcomeCounts, Store, as_async
 
 __all__ = [
     "OutcomeReceiver",
@@ -144,14 +144,15 @@ def _id(field: str, value: str | None) -> str | None:
 
 class OutcomeWriter:
     """Writes outcomes into a journal in batches: everything that arrives while one transaction
-    commits goes in the next one, off the event loop.
+    commits goes in the next one (off the event loop for a blocking `Store`).
 
     `add` returns once its outcome is durable. Use it as an async context manager (or call
     `aclose`) on the loop that uses it.
     """
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store | AsyncStore) -> None:
         self.store = store
+        self._store = as_async(store)
         self.written = 0
         self.duplicates = 0
         self.foreign = 0
@@ -184,7 +185,7 @@ class OutcomeWriter:
             while self._queue:
                 batch, self._queue = self._queue[:_BATCH], self._queue[_BATCH:]
                 try:
-                    counts = await asyncio.to_thread(self.store.add_outcomes, [o for o, _ in batch])
+                    counts = await self._store.add_outcomes([o for o, _ in batch])
                 except Exception as exc:  # noqa: BLE001 - each waiting webhook gets it
                     for _, future in batch:
                         if not future.done():

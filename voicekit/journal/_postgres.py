@@ -13,10 +13,14 @@ against the same database::
 * **Claim.** Right before a request leaves, the key goes ``sending`` in a transaction that first
   renews this worker's lease, and claims nothing if the lease has expired (`LeaseLostError`):
   a worker that was merely slow notices before it dials a row it no longer owns.
-* **Lease.** Each worker renews its lease while alive (a heartbeat thread, and every claim).
+* **Lease.** Each worker renews its lease while alive (a heartbeat task, and every claim).
   Any live worker marks the rows of a worker whose lease expired: its ``sending`` rows
   ``unknown`` (never pending: they may have been dialed), its reserved pending rows free again.
   Expiry is judged by the database's clock only, so the machines' clocks do not matter.
+
+The store is async: `AsyncPostgresJournal` runs on the event loop that dials, over psycopg 3's
+async connection pool, so a claim costs no thread hand-off; `PostgresJournal` is its blocking
+twin (the async core on voicekit's background loop), for status, report and reconcile.
 
 The database restarting mid-run: every transaction is retried (bounded) until it is back; a
 claim whose commit was lost is retried under the same token, so it is never claimed twice nor
@@ -27,18 +31,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import socket
-import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from types import TracebackType
-from typing import Any, Final, TypeVar
+from typing import Any, Final, Self, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from .._bulk import Outcome
 from .._campaign import Campaign, CampaignRow, dialed_number, spec_from_json, spec_to_json
+from .._sync import BlockingClient, call
 from ..huawei import Notify
 from ..telecmi import Dial
 from ._store import (
@@ -58,7 +63,7 @@ from ._store import (
     utc,
 )
 
-__all__ = ["DEFAULT_LEASE", "PostgresJournal", "is_postgres_url", "redact_url"]
+__all__ = ["DEFAULT_LEASE", "AsyncPostgresJournal", "PostgresJournal", "is_postgres_url", "redact_url"]
 
 log = logging.getLogger("voicekit")
 
@@ -125,11 +130,12 @@ def _import_psycopg() -> Any:
     return psycopg, psycopg_pool
 
 
-class PostgresJournal:
-    """The journal of one campaign in PostgreSQL, shared by many workers (thread-safe).
+class AsyncPostgresJournal:
+    """The journal of one campaign in PostgreSQL, shared by many workers: the async core.
 
-    Open it with `PostgresJournal.open` to run the campaign as one worker, or
-    `PostgresJournal.read` to look at it. Methods block: call them off the event loop.
+    Open it with `AsyncPostgresJournal.open` to run the campaign as one worker, or
+    `AsyncPostgresJournal.read` to look at it, on the event loop that uses it (its connection
+    pool and its lease's heartbeat live there). `PostgresJournal` is its blocking twin.
 
     Attributes:
         path: the URL, without its password.
@@ -149,27 +155,27 @@ class PostgresJournal:
         self.lease = lease
         self.reconnect = reconnect
         self.transactions = 0
-        self._psycopg, _ = _import_psycopg()
+        self._psycopg, self._psycopg_pool = _import_psycopg()
         self._pool = pool
         self._lost = False
-        self._stop = threading.Event()
-        self._heart: threading.Thread | None = None
+        self._closed = False
+        self._heart: asyncio.Task[None] | None = None
         self._migrated = False
 
     def __repr__(self) -> str:
-        return f"PostgresJournal({self.path!r}, worker={self.worker!r})"
+        return f"{type(self).__name__}({self.path!r}, worker={self.worker!r})"
 
     # -- opening ------------------------------------------------------------------------------
 
     @classmethod
-    def open(
+    async def open(
         cls,
         url: str,
         campaign: Campaign,
         *,
         lease: float = DEFAULT_LEASE,
         reconnect: float = DEFAULT_RECONNECT,
-    ) -> PostgresJournal:
+    ) -> AsyncPostgresJournal:
         """Join (or create) the campaign's journal at `url` as a new worker.
 
         Raises:
@@ -177,113 +183,127 @@ class PostgresJournal:
             JournalError: the database cannot be reached, refuses the credentials or the
                 access, or holds something that is not a voicekit journal.
         """
-        if not lease > 0:
-            raise JournalError(f"the lease must be a positive number of seconds, got {lease!r}")
-        pool = _open_pool(url)
+        _check_seconds("lease", lease, positive=True)
+        _check_seconds("reconnect", reconnect)
+        pool = await _open_pool(url)
         worker = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self = cls(url, pool, campaign, worker=worker, lease=lease, reconnect=reconnect)
         try:
-            self.campaign = self._tx(lambda cur: self._setup(cur, campaign), what="set up the journal")
-            self._heart = threading.Thread(target=self._beat, name="voicekit-journal-lease", daemon=True)
-            self._heart.start()
+            self.campaign = await self._tx(lambda cur: self._setup(cur, campaign), what="set up the journal")
+            self._heart = asyncio.create_task(self._beat(), name="voicekit-journal-lease")
         except BaseException:
-            self.close()
+            await self.aclose()
             raise
         return self
 
     @classmethod
-    def read(cls, url: str, *, reconnect: float = 0.0) -> PostgresJournal:
+    async def read(cls, url: str, *, reconnect: float = 0.0) -> AsyncPostgresJournal:
         """Open the journal at `url` to look at it (status, report), from any machine.
 
         Raises:
             JournalError: unreachable, refused, or no journal in that database.
         """
-        pool = _open_pool(url)
+        _check_seconds("reconnect", reconnect)
+        pool = await _open_pool(url)
         self = cls(url, pool, _NO_CAMPAIGN, worker=None, lease=DEFAULT_LEASE, reconnect=reconnect)
         try:
-            stored = self._tx(self._stored, what="read the journal")
+            stored = await self._tx(self._stored, what="read the journal")
+            if stored is None:
+                raise JournalError(f"there is no voicekit journal in {self.path}")
         except BaseException:
-            self.close()
+            await self.aclose()
             raise
-        if stored is None:
-            self.close()
-            raise JournalError(f"there is no voicekit journal in {self.path}")
         self.campaign = stored
         return self
 
-    def close(self) -> None:
+    async def aclose(self) -> None:
         """Stop renewing the lease, let this worker's unsent rows go, and close the pool."""
-        self._stop.set()
-        if self._heart is not None:
-            self._heart.join(10)
-            self._heart = None
+        if self._closed:
+            return
+        self._closed = True
+        heart, self._heart = self._heart, None
+        if heart is not None:
+            heart.cancel()
+            await asyncio.wait([heart])
         if self.worker is not None and not self._lost:
             try:
-                self._tx(self._leave, what="leave the campaign", patience=2.0)
+                await self._tx(self._leave, what="leave the campaign", patience=2.0)
             except JournalError as exc:  # its lease expires anyway: the rows are freed then
                 log.warning("journal %s: %s", self.path, exc)
-        self._pool.close()
+        await self._pool.close()
 
-    def __enter__(self) -> PostgresJournal:
+    async def __aenter__(self) -> Self:
         return self
 
-    def __exit__(
+    async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self.close()
+        await self.aclose()
 
     # -- the transaction helper --------------------------------------------------------------------
 
-    def _tx(self, fn: Callable[[Any], T], *, what: str, patience: float | None = None) -> T:
+    async def _tx(
+        self,
+        fn: Callable[[Any], Awaitable[T]],
+        *,
+        what: str,
+        patience: float | None = None,
+        one_statement: bool = False,
+    ) -> T:
         """Run `fn(cursor)` in one transaction; while the database is unreachable, retry
-        (for `reconnect` seconds at most, one try every half second)."""
+        (for `reconnect` seconds at most, one try every half second).
+
+        `one_statement`: `fn` runs a single statement, a transaction of its own (the
+        connections are in autocommit), so no BEGIN and COMMIT round trips go around it. The
+        statements on every call's path are such.
+        """
         psycopg = self._psycopg
         deadline = time.monotonic() + (self.reconnect if patience is None else patience)
         while True:
             try:
-                with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
-                    result = fn(cur)
+                async with self._pool.connection() as conn, conn.cursor() as cur:
+                    if one_statement:
+                        result = await fn(cur)
+                    else:
+                        async with conn.transaction():
+                            result = await fn(cur)
                 self.transactions += 1
                 return result
             except JournalError:
                 raise
-            except (psycopg.OperationalError, self._pool_errors()) as exc:
+            except (psycopg.OperationalError, self._psycopg_pool.PoolTimeout) as exc:
                 if time.monotonic() >= deadline:
                     raise JournalError(f"cannot {what} in {self.path}: {_clean(exc, self._password)}") from None
                 log.warning(
                     "journal %s: the database is unreachable (%s); retrying", self.path, _clean(exc, self._password)
                 )
-                time.sleep(_RETRY_PAUSE)
+                await asyncio.sleep(_RETRY_PAUSE)
             except psycopg.Error as exc:
                 raise JournalError(f"cannot {what} in {self.path}: {_clean(exc, self._password)}") from None
 
-    def _pool_errors(self) -> type[Exception]:
-        _, psycopg_pool = _import_psycopg()
-        return psycopg_pool.PoolTimeout  # type: ignore[no-any-return]
-
     # -- setup ------------------------------------------------------------------------------------
 
-    def _stored(self, cur: Any) -> Campaign | None:
-        cur.execute("SELECT to_regclass('voicekit_meta') IS NOT NULL")
-        if not cur.fetchone()[0]:
+    async def _stored(self, cur: Any) -> Campaign | None:
+        await cur.execute("SELECT to_regclass('voicekit_meta') IS NOT NULL")
+        if not (await cur.fetchone())[0]:
             return None
-        cur.execute("SELECT name, value FROM voicekit_meta")
-        meta = dict(cur.fetchall())
+        await cur.execute("SELECT name, value FROM voicekit_meta")
+        meta = dict(await cur.fetchall())
         if "campaign" not in meta:
             return None
         if meta.get("schema") != str(SCHEMA_VERSION):
             raise JournalError(f"{self.path} holds a voicekit journal of a version this voicekit does not read")
         return Campaign._from_json(meta["campaign"])
 
-    def _setup(self, cur: Any, campaign: Campaign) -> Campaign:
-        cur.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_ID,))  # workers starting together
+    async def _setup(self, cur: Any, campaign: Campaign) -> Campaign:
+        await cur.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_ID,))  # workers starting together
         for statement in _SCHEMA:
-            cur.execute(statement)
-        _migrate(cur)
+            await cur.execute(statement)
+        await _migrate(cur)
         self._migrated = True
-        stored = self._stored(cur)
+        stored = await self._stored(cur)
         if stored is None:
-            cur.executemany(
+            await cur.executemany(
                 "INSERT INTO voicekit_meta VALUES (%s, %s)",
                 [
                     ("schema", str(SCHEMA_VERSION)),
@@ -304,54 +324,56 @@ class PostgresJournal:
                 f"{campaign.describe()} (different {', '.join(what)}). Run the original campaign file with "
                 "this journal, or give this campaign another database."
             )
-        cur.execute(
+        await cur.execute(
             "INSERT INTO voicekit_workers VALUES (%s, %s, %s, clock_timestamp(), "
             "clock_timestamp() + make_interval(secs => %s), 'live')",
             (self.worker, socket.gethostname(), os.getpid(), self.lease),
         )
         return stored
 
-    def _leave(self, cur: Any) -> None:
-        cur.execute("UPDATE voicekit_calls SET holder = NULL WHERE holder = %s AND state = 'pending'", (self.worker,))
-        cur.execute("UPDATE voicekit_workers SET state = 'done' WHERE id = %s AND state = 'live'", (self.worker,))
+    async def _leave(self, cur: Any) -> None:
+        await cur.execute(
+            "UPDATE voicekit_calls SET holder = NULL WHERE holder = %s AND state = 'pending'", (self.worker,)
+        )
+        await cur.execute("UPDATE voicekit_workers SET state = 'done' WHERE id = %s AND state = 'live'", (self.worker,))
 
     # -- the lease --------------------------------------------------------------------------------
 
-    def _renew(self, cur: Any) -> None:
+    async def _renew(self, cur: Any) -> None:
         # The row lock taken here is what orders a claim against a reaper: whichever commits
         # first, the other sees its result.
-        cur.execute(
-            "UPDATE voicekit_workers SET expires = clock_timestamp() + make_interval(secs => %s) "
-            "WHERE id = %s AND state = 'live' AND expires > clock_timestamp() RETURNING 1",
-            (self.lease, self.worker),
-        )
-        if cur.fetchone() is None:
+        await cur.execute(_RENEW + " RETURNING 1", self._params())
+        if await cur.fetchone() is None:
             self._lost = True
-            raise LeaseLostError(
-                f"this worker's lease on {self.path} expired (it was silent for more than {self.lease:g} s); "
-                "its calls in flight are now unknown and it sends nothing more. Run it again to rejoin."
-            )
+            raise LeaseLostError(self._lease_lost())
 
-    def _beat(self) -> None:
+    def _lease_lost(self) -> str:
+        return (
+            f"this worker's lease on {self.path} expired (it was silent for more than {self.lease:g} s); "
+            "its calls in flight are now unknown and it sends nothing more. Run it again to rejoin."
+        )
+
+    async def _beat(self) -> None:
         interval = max(self.lease / 3, 0.05)
-        while not self._stop.wait(interval):
+        while True:
+            await asyncio.sleep(interval)
             if self._lost:
                 return
             try:
-                self._tx(self._renew, what="renew the lease", patience=0.0)
-                self._tx(self._reap, what="check the other workers' leases", patience=0.0)
+                await self._tx(self._renew, what="renew the lease", patience=0.0)
+                await self._tx(self._reap, what="check the other workers' leases", patience=0.0)
             except LeaseLostError:
                 return
             except JournalError as exc:  # the database is away: the next beat tries again
                 log.warning("journal %s: %s", self.path, exc)
 
-    def _reap(self, cur: Any) -> int:
+    async def _reap(self, cur: Any) -> int:
         """Mark the rows of workers whose lease expired: ``sending`` -> ``unknown``, reserved
         pending rows free again. Returns how many became unknown."""
-        cur.execute(
+        await cur.execute(
             "UPDATE voicekit_workers SET state = 'expired' WHERE state = 'live' AND expires < clock_timestamp()"
         )
-        cur.execute(
+        await cur.execute(
             "UPDATE voicekit_calls SET "
             "error_type = CASE WHEN state = 'sending' THEN 'LeaseExpired' ELSE error_type END, "
             "error = CASE WHEN state = 'sending' THEN %s ELSE error END, "
@@ -361,72 +383,86 @@ class PostgresJournal:
             "(SELECT id FROM voicekit_workers WHERE state <> 'live') RETURNING state",
             (_LEASE_EXPIRED,),
         )
-        return sum(1 for (state,) in cur.fetchall() if state == "unknown")
+        return sum(1 for (state,) in await cur.fetchall() if state == "unknown")
 
-    def reap(self) -> int:
+    async def reap(self) -> int:
         """Free the rows of workers whose lease expired; return how many became ``unknown``."""
-        return self._tx(self._reap, what="check the other workers' leases")
+        return await self._tx(self._reap, what="check the other workers' leases")
 
     # -- writing ----------------------------------------------------------------------------------
 
-    @property
-    def loaded(self) -> bool:
+    async def is_loaded(self) -> bool:
         """Whether the campaign's rows are all in the journal."""
 
-        def read(cur: Any) -> bool:
-            cur.execute("SELECT value FROM voicekit_meta WHERE name = 'loaded'")
-            row = cur.fetchone()
+        async def read(cur: Any) -> bool:
+            await cur.execute("SELECT value FROM voicekit_meta WHERE name = 'loaded'")
+            row = await cur.fetchone()
             return row is not None and row[0] == "1"
 
-        return self._tx(read, what="read the journal")
+        return await self._tx(read, what="read the journal")
 
-    def load(self, rows: Iterable[CampaignRow], *, on_problem: Callable[[CampaignRow], None] | None = None) -> int:
+    async def load(
+        self, rows: Iterable[CampaignRow], *, on_problem: Callable[[CampaignRow], None] | None = None
+    ) -> int:
         """Add every row (with its spec) as ``pending``, once: the first worker loads, the others
         starting at the same time wait for it and load nothing. Returns the number of keys."""
         problems: list[CampaignRow] = []
+        replayable = iter(rows) is not rows
+        tried = False
 
-        def load(cur: Any) -> None:
+        async def load(cur: Any) -> None:
+            nonlocal tried
+            if tried and not replayable:
+                # The database went away mid-load (the transaction rolled back, nothing is
+                # loaded) and the rows read so far are gone: never mark a partial load "loaded".
+                raise JournalError(
+                    f"the connection to {self.path} was lost while the campaign was loading; nothing was "
+                    "loaded: run again"
+                )
             problems.clear()
-            cur.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_ID,))
-            cur.execute("SELECT value FROM voicekit_meta WHERE name = 'loaded'")
-            if cur.fetchone()[0] == "1":
+            await cur.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_ID,))
+            await cur.execute("SELECT value FROM voicekit_meta WHERE name = 'loaded'")
+            if (await cur.fetchone())[0] == "1":
                 return
-            cur.execute("CREATE TEMP TABLE voicekit_load (key text, row integer, spec text, error text) ON COMMIT DROP")
-            with cur.copy("COPY voicekit_load (key, row, spec, error) FROM STDIN") as copy:
+            await cur.execute(
+                "CREATE TEMP TABLE voicekit_load (key text, row integer, spec text, error text) ON COMMIT DROP"
+            )
+            tried = True
+            async with cur.copy("COPY voicekit_load (key, row, spec, error) FROM STDIN") as copy:
                 for row in rows:
-                    copy.write_row(
+                    await copy.write_row(
                         (row.key, row.number, spec_to_json(row.spec) if row.spec is not None else None, row.problem)
                     )
                     if row.problem is not None:
                         problems.append(row)
-            cur.execute(
+            await cur.execute(
                 "INSERT INTO voicekit_calls (key, row, state, spec, error_type, error, updated) "
                 "SELECT DISTINCT ON (key) key, row, CASE WHEN error IS NULL THEN 'pending' ELSE 'failed' END, "
                 "spec, CASE WHEN error IS NULL THEN NULL ELSE 'MalformedRow' END, error, now() "
                 "FROM voicekit_load ORDER BY key, row ON CONFLICT (key) DO NOTHING"
             )
-            cur.execute(
+            await cur.execute(
                 "INSERT INTO voicekit_calls (key, row, state, error_type, error, updated) "
                 "SELECT l.key || '@row' || l.row, l.row, 'failed', 'MalformedRow', "
                 "'duplicate key ' || quote_literal(l.key) || ' (first at row ' || c.row || ')', now() "
                 "FROM voicekit_load l JOIN voicekit_calls c ON c.key = l.key WHERE c.row <> l.row "
                 "ON CONFLICT (key) DO NOTHING RETURNING key, row, error"
             )
-            problems.extend(CampaignRow(number=n, key=k, problem=e) for k, n, e in cur.fetchall())
-            cur.execute("UPDATE voicekit_meta SET value = '1' WHERE name = 'loaded'")
+            problems.extend(CampaignRow(number=n, key=k, problem=e) for k, n, e in await cur.fetchall())
+            await cur.execute("UPDATE voicekit_meta SET value = '1' WHERE name = 'loaded'")
 
-        self._tx(load, what="load the campaign")
+        await self._tx(load, what="load the campaign")
         if on_problem is not None:
             for row in sorted(problems, key=lambda r: r.number):
                 on_problem(row)
-        return self.total()
+        return await self.total()
 
-    def recover(self) -> int:
+    async def recover(self) -> int:
         """Mark the rows of workers whose lease expired (a crash) ``unknown``; return how many.
         Rows of live workers are theirs: they are left alone."""
-        return self.reap()
+        return await self.reap()
 
-    def requeue(self, *, unknown: bool = False, retryable: bool = True) -> int:
+    async def requeue(self, *, unknown: bool = False, retryable: bool = True) -> int:
         """Make keys ``pending`` again (see `voicekit.journal.Journal.requeue`); return how many."""
         clauses = []
         if unknown:
@@ -436,42 +472,42 @@ class PostgresJournal:
         if not clauses:
             return 0
 
-        def requeue(cur: Any) -> int:
-            cur.execute(
+        async def requeue(cur: Any) -> int:
+            await cur.execute(
                 "UPDATE voicekit_calls SET state = 'pending', holder = NULL, request_id = NULL, error_type = NULL, "
                 f"error = NULL, retryable = 0, updated = now() WHERE spec IS NOT NULL AND ({' OR '.join(clauses)})"
             )
             return int(cur.rowcount)
 
-        return self._tx(requeue, what="requeue keys")
+        return await self._tx(requeue, what="requeue keys")
 
-    def reserve(self, n: int) -> list[Dial | Notify]:
+    async def reserve(self, n: int) -> list[Dial | Notify]:
         """Hold the next `n` free pending rows for this worker; return their specs, in row order."""
 
-        def reserve(cur: Any) -> list[tuple[int, str]]:
-            self._renew(cur)
-            cur.execute(
+        async def reserve(cur: Any) -> list[tuple[int, str]]:
+            await self._renew(cur)
+            await cur.execute(
                 "WITH free AS (SELECT key FROM voicekit_calls WHERE state = 'pending' AND holder IS NULL "
                 "ORDER BY row LIMIT %s FOR UPDATE SKIP LOCKED) "
                 "UPDATE voicekit_calls c SET holder = %s FROM free WHERE c.key = free.key RETURNING c.row, c.spec",
                 (n, self.worker),
             )
-            return list(cur.fetchall())
+            return list(await cur.fetchall())
 
-        rows = self._tx(reserve, what="take rows")
+        rows = await self._tx(reserve, what="take rows")
         return [spec_from_json(self.campaign.vendor, spec) for _, spec in sorted(rows)]
 
-    def held_elsewhere(self) -> int:
+    async def held_elsewhere(self) -> int:
         """How many pending rows other workers hold (they may come free if a worker dies)."""
 
-        def count(cur: Any) -> int:
-            cur.execute(
+        async def count(cur: Any) -> int:
+            await cur.execute(
                 "SELECT count(*) FROM voicekit_calls WHERE state = 'pending' AND holder IS NOT NULL AND holder <> %s",
                 (self.worker,),
             )
-            return int(cur.fetchone()[0])
+            return int((await cur.fetchone())[0])
 
-        return self._tx(count, what="read the journal")
+        return await self._tx(count, what="read the journal")
 
     async def specs(self, batch: int = 64) -> AsyncIterator[Dial | Notify]:
         """The rows this worker sends: free pending rows, taken `batch` at a time as it needs
@@ -479,144 +515,142 @@ class PostgresJournal:
         or, if it died, freed when its lease expires)."""
         idle_since: float | None = None
         while True:
-            specs = await asyncio.to_thread(self.reserve, batch)
+            specs = await self.reserve(batch)
             if specs:
                 idle_since = None
                 for spec in specs:
                     yield spec
                 continue
-            if not await asyncio.to_thread(self.held_elsewhere):
+            if not await self.held_elsewhere():
                 return
             now = time.monotonic()
             idle_since = now if idle_since is None else idle_since
             if now - idle_since > 3 * self.lease + self.reconnect:
                 return  # the rows others hold did not move in that long: leave them to them
             await asyncio.sleep(min(self.lease / 4, 1.0))
-            await asyncio.to_thread(self.reap)
+            await self.reap()
 
-    def pending(self, keys: Sequence[str]) -> set[str]:
+    async def pending(self, keys: Sequence[str]) -> set[str]:
         """The keys among `keys` this worker may claim: pending and held by it (free ones are
         taken for it now)."""
 
-        def pending(cur: Any) -> set[str]:
-            cur.execute(
-                "UPDATE voicekit_calls SET holder = %s WHERE key = ANY(%s) AND state = 'pending' "
-                "AND (holder IS NULL OR holder = %s) RETURNING key",
-                (self.worker, list(keys), self.worker),
+        async def pending(cur: Any) -> set[str]:
+            # Rows held already are only read (rewriting them would cost a row version each);
+            # the statement's one snapshot keeps a row taken here out of the second half.
+            await cur.execute(
+                "WITH took AS (UPDATE voicekit_calls SET holder = %(worker)s WHERE key = ANY(%(keys)s) "
+                "AND state = 'pending' AND holder IS NULL RETURNING key) "
+                "SELECT key FROM took UNION ALL SELECT key FROM voicekit_calls "
+                "WHERE key = ANY(%(keys)s) AND state = 'pending' AND holder = %(worker)s",
+                {"worker": self.worker, "keys": list(keys)},
             )
-            return {key for (key,) in cur.fetchall()}
+            return {key for (key,) in await cur.fetchall()}
 
-        return self._tx(pending, what="take rows")
+        return await self._tx(pending, what="take rows", one_statement=True)
 
-    def claim(self, keys: Sequence[str], outcomes: Sequence[Outcome[Any]] = ()) -> set[str]:
+    async def claim(self, keys: Sequence[str], outcomes: Sequence[Outcome[Any]] = ()) -> set[str]:
         """Renew the lease and mark this worker's pending `keys` ``sending`` (writing `outcomes`
         too) in one transaction; return the keys claimed.
 
         Raises:
             LeaseLostError: the lease expired: nothing is claimed.
         """
-        token = uuid.uuid4().hex  # a retry after a lost commit finds the keys this claim took
+        # A retry after a lost commit finds the keys this claim took by its token.
+        params = {"token": uuid.uuid4().hex, "keys": list(keys), **self._params(), **_outcome_params(outcomes)}
 
-        def claim(cur: Any) -> set[str]:
-            self._renew(cur)
-            self._record_in(cur, outcomes)
-            if not keys:
-                return set()
-            cur.execute(
-                "UPDATE voicekit_calls SET state = 'sending', token = %s, updated = now(), sent = now() "
-                "WHERE key = ANY(%s) AND holder = %s AND (state = 'pending' OR (state = 'sending' AND token = %s)) "
-                "RETURNING key",
-                (token, list(keys), self.worker, token),
-            )
-            return {key for (key,) in cur.fetchall()}
+        async def claim(cur: Any) -> tuple[bool, set[str]]:
+            await cur.execute(_CLAIM, params)
+            renewed, claimed = await cur.fetchone()
+            return bool(renewed), set(claimed)
 
-        return self._tx(claim, what="claim keys")
+        # One statement, one round trip: the renewal gates the claim (its row lock orders the
+        # claim against a reaper); the outcomes are written whatever the lease (they are what
+        # the vendor said, and correct "unknown").
+        renewed, claimed = await self._tx(claim, what="claim keys", one_statement=True)
+        if not renewed:
+            self._lost = True
+            raise LeaseLostError(self._lease_lost())
+        return claimed
 
-    def _record_in(self, cur: Any, outcomes: Sequence[Outcome[Any]]) -> None:
-        if not outcomes:
-            return
-        rows = [outcome_row(o) for o in outcomes]
-        # A late outcome also corrects "unknown" (the lease expired while the call was out):
-        # it is what the vendor said, and the row is still this worker's.
-        cur.execute(
-            "UPDATE voicekit_calls c SET state = o.state, request_id = o.request_id, error_type = o.error_type, "
-            "error = o.error, retryable = o.retryable, updated = now() "
-            "FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::int[]) "
-            "AS o(key, state, request_id, error_type, error, retryable) "
-            "WHERE c.key = o.key AND c.holder = %s AND c.state IN ('sending', 'unknown')",
-            (*(list(column) for column in zip(*rows, strict=True)), self.worker),
-        )
+    def _params(self) -> dict[str, Any]:
+        return {"worker": self.worker, "lease": self.lease}
 
-    def record(self, outcomes: Sequence[Outcome[Any]]) -> None:
+    async def _record_in(self, cur: Any, outcomes: Sequence[Outcome[Any]]) -> None:
+        if outcomes:
+            await cur.execute(_RECORD, {**self._params(), **_outcome_params(outcomes)})
+
+    async def record(self, outcomes: Sequence[Outcome[Any]]) -> None:
         """Write the outcomes of sent keys in one transaction."""
         if outcomes:
-            self._tx(lambda cur: self._record_in(cur, outcomes), what="record outcomes")
+            await self._tx(lambda cur: self._record_in(cur, outcomes), what="record outcomes", one_statement=True)
 
-    def finish(self, outcomes: Sequence[Outcome[Any]], unsent: Iterable[str], unfinished: Iterable[str]) -> None:
+    async def finish(self, outcomes: Sequence[Outcome[Any]], unsent: Iterable[str], unfinished: Iterable[str]) -> None:
         """End a run: write `outcomes`, put `unsent` claims back to pending, mark `unfinished`
         ``unknown``, and let the rows this worker held but did not send go to the others."""
         unsent, unfinished = list(unsent), list(unfinished)
 
-        def finish(cur: Any) -> None:
-            self._record_in(cur, outcomes)
-            cur.execute(
+        async def finish(cur: Any) -> None:
+            await self._record_in(cur, outcomes)
+            await cur.execute(
                 "UPDATE voicekit_calls SET state = 'pending', updated = now() "
                 "WHERE key = ANY(%s) AND holder = %s AND state = 'sending'",
                 (unsent, self.worker),
             )
-            cur.execute(
+            await cur.execute(
                 "UPDATE voicekit_calls SET state = 'unknown', error_type = 'Interrupted', error = %s, "
                 "updated = now() WHERE key = ANY(%s) AND holder = %s AND state = 'sending'",
                 (STOPPED_IN_FLIGHT, unfinished, self.worker),
             )
-            cur.execute(
+            await cur.execute(
                 "UPDATE voicekit_calls SET holder = NULL WHERE holder = %s AND state = 'pending'", (self.worker,)
             )
 
-        self._tx(finish, what="end the run")
+        await self._tx(finish, what="end the run")
 
     # -- how calls ended ---------------------------------------------------------------------------
 
-    def _outcome_tx(self, fn: Callable[[Any], T], *, what: str) -> T:
+    async def _outcome_tx(self, fn: Callable[[Any], Awaitable[T]], *, what: str) -> T:
         """`_tx`, after making sure the outcome tables exist (a journal made by an older version,
         opened only to read)."""
         if not self._migrated:
 
-            def migrate(cur: Any) -> None:
-                cur.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_ID,))
-                _migrate(cur)
+            async def migrate(cur: Any) -> None:
+                await cur.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_ID,))
+                await _migrate(cur)
 
-            self._tx(migrate, what="update the journal to this version")
+            await self._tx(migrate, what="update the journal to this version")
             self._migrated = True
-        return self._tx(fn, what=what)
+        return await self._tx(fn, what=what)
 
-    def add_outcomes(self, outcomes: Sequence[CallOutcome]) -> OutcomeCounts:
+    async def add_outcomes(self, outcomes: Sequence[CallOutcome]) -> OutcomeCounts:
         """Write how calls ended in one transaction (see `voicekit.journal.Store.add_outcomes`)."""
         if not outcomes:
             return OutcomeCounts()
 
-        def add(cur: Any) -> OutcomeCounts:
+        async def add(cur: Any) -> OutcomeCounts:
             written = unmatched = duplicate = 0
             foreign: list[str] = []
             for outcome in outcomes:
                 key = outcome.key
                 if key is not None:
-                    cur.execute("SELECT 1 FROM voicekit_calls WHERE key = %s", (key,))
-                    if cur.fetchone() is None:
+                    await cur.execute("SELECT 1 FROM voicekit_calls WHERE key = %s", (key,))
+                    if await cur.fetchone() is None:
                         foreign.append(key)
                         continue
                 elif outcome.request_id is not None:
-                    cur.execute("SELECT key FROM voicekit_calls WHERE request_id = %s LIMIT 1", (outcome.request_id,))
-                    row = cur.fetchone()
+                    await cur.execute(
+                        "SELECT key FROM voicekit_calls WHERE request_id = %s LIMIT 1", (outcome.request_id,)
+                    )
+                    row = await cur.fetchone()
                     key = None if row is None else row[0]
-                if not _insert_outcome(cur, outcome, key):
+                if not await _insert_outcome(cur, outcome, key):
                     duplicate += 1
                 elif key is None:
                     unmatched += 1
                 else:
                     written += 1
-                    _mark_placed(cur, key, outcome.request_id)
-            _adopt(cur)
+                    await _mark_placed(cur, key, outcome.request_id)
+            await _adopt(cur)
             return OutcomeCounts(
                 written=written,
                 unmatched=unmatched,
@@ -625,67 +659,69 @@ class PostgresJournal:
                 foreign_keys=tuple(foreign),
             )
 
-        return self._outcome_tx(add, what="record how calls ended")
+        return await self._outcome_tx(add, what="record how calls ended")
 
-    def outcomes(self, keys: Sequence[str]) -> dict[str, CallOutcome]:
+    async def outcomes(self, keys: Sequence[str]) -> dict[str, CallOutcome]:
         """The outcomes of the rows among `keys` that have one."""
 
-        def read(cur: Any) -> dict[str, CallOutcome]:
-            cur.execute(f"SELECT {_OUTCOME_COLUMNS} FROM voicekit_outcomes WHERE key = ANY(%s)", (list(keys),))
-            return {row[1]: _call_outcome(row) for row in cur.fetchall()}
+        async def read(cur: Any) -> dict[str, CallOutcome]:
+            await cur.execute(f"SELECT {_OUTCOME_COLUMNS} FROM voicekit_outcomes WHERE key = ANY(%s)", (list(keys),))
+            return {row[1]: _call_outcome(row) for row in await cur.fetchall()}
 
-        return self._outcome_tx(read, what="read the journal")
+        return await self._outcome_tx(read, what="read the journal")
 
-    def unmatched_outcomes(self) -> Iterator[CallOutcome]:
+    async def unmatched_outcomes(self) -> list[CallOutcome]:
         """The outcomes kept without a row (release events to match by number and time)."""
 
-        def read(cur: Any) -> list[CallOutcome]:
-            cur.execute(f"SELECT {_OUTCOME_COLUMNS} FROM voicekit_outcomes WHERE key IS NULL")
-            return [_call_outcome(row) for row in cur.fetchall()]
+        async def read(cur: Any) -> list[CallOutcome]:
+            await cur.execute(f"SELECT {_OUTCOME_COLUMNS} FROM voicekit_outcomes WHERE key IS NULL")
+            return [_call_outcome(row) for row in await cur.fetchall()]
 
-        yield from self._outcome_tx(read, what="read the journal")
+        return await self._outcome_tx(read, what="read the journal")
 
-    def outcome_counts(self) -> dict[str, int]:
+    async def outcome_counts(self) -> dict[str, int]:
         """``{"answered": n, "missed": n, "awaiting": n}`` (awaiting: placed, no outcome yet)."""
 
-        def read(cur: Any) -> dict[str, int]:
-            cur.execute(
+        async def read(cur: Any) -> dict[str, int]:
+            await cur.execute(
                 "SELECT count(*) FILTER (WHERE o.answered), count(*) FILTER (WHERE NOT o.answered), "
                 "count(*) FILTER (WHERE c.state = 'placed' AND o.vendor_id IS NULL) "
                 "FROM voicekit_calls c LEFT JOIN voicekit_outcomes o ON o.key = c.key"
             )
-            answered, missed, awaiting = cur.fetchone()
+            answered, missed, awaiting = await cur.fetchone()
             return {"answered": int(answered), "missed": int(missed), "awaiting": int(awaiting)}
 
-        return self._outcome_tx(read, what="read the journal")
+        return await self._outcome_tx(read, what="read the journal")
 
-    def numbers(self, keys: Sequence[str]) -> dict[str, str]:
+    async def numbers(self, keys: Sequence[str]) -> dict[str, str]:
         """The number each of `keys` dials (from the spec stored with it)."""
 
-        def read(cur: Any) -> list[tuple[str, str]]:
-            cur.execute("SELECT key, spec FROM voicekit_calls WHERE spec IS NOT NULL AND key = ANY(%s)", (list(keys),))
-            return list(cur.fetchall())
+        async def read(cur: Any) -> list[tuple[str, str]]:
+            await cur.execute(
+                "SELECT key, spec FROM voicekit_calls WHERE spec IS NOT NULL AND key = ANY(%s)", (list(keys),)
+            )
+            return list(await cur.fetchall())
 
         found = {}
-        for key, spec in self._tx(read, what="read the journal"):
+        for key, spec in await self._tx(read, what="read the journal"):
             number = dialed_number(spec_from_json(self.campaign.vendor, spec))
             if number is not None:
                 found[key] = number
         return found
 
-    def sent_times(self, keys: Sequence[str]) -> dict[str, float]:
+    async def sent_times(self, keys: Sequence[str]) -> dict[str, float]:
         """When each of `keys` was last claimed (epoch seconds), for those that were."""
 
-        def read(cur: Any) -> dict[str, float]:
-            cur.execute(
+        async def read(cur: Any) -> dict[str, float]:
+            await cur.execute(
                 "SELECT key, extract(epoch FROM sent) FROM voicekit_calls WHERE sent IS NOT NULL AND key = ANY(%s)",
                 (list(keys),),
             )
-            return {key: float(sent) for key, sent in cur.fetchall()}
+            return {key: float(sent) for key, sent in await cur.fetchall()}
 
-        return self._outcome_tx(read, what="read the journal")
+        return await self._outcome_tx(read, what="read the journal")
 
-    def resolve(
+    async def resolve(
         self,
         placed: Sequence[tuple[str, CallOutcome | None]],
         requeue: Sequence[str],
@@ -694,16 +730,16 @@ class PostgresJournal:
         """Apply a reconciliation in one transaction, to ``unknown`` rows only (see
         `voicekit.journal.Store.resolve`)."""
 
-        def resolve(cur: Any) -> Resolution:
+        async def resolve(cur: Any) -> Resolution:
             n_placed = n_requeued = n_noted = 0
-            _adopt(cur)
+            await _adopt(cur)
             for key, outcome in placed:
-                if outcome is not None and not _insert_outcome(cur, outcome, key):
-                    cur.execute(
+                if outcome is not None and not await _insert_outcome(cur, outcome, key):
+                    await cur.execute(
                         "UPDATE voicekit_outcomes SET key = %s WHERE vendor_id = %s AND key IS NULL",
                         (key, outcome.vendor_id),
                     )
-                cur.execute(
+                await cur.execute(
                     "UPDATE voicekit_calls SET state = 'placed', request_id = coalesce(request_id, %s), "
                     "error_type = NULL, error = NULL, retryable = 0, updated = now() "
                     "WHERE key = %s AND state = 'unknown'",
@@ -712,7 +748,7 @@ class PostgresJournal:
                 n_placed += cur.rowcount
             for key in requeue:
                 # Never a row the vendor has told about meanwhile: that call was placed.
-                cur.execute(
+                await cur.execute(
                     "UPDATE voicekit_calls c SET state = 'pending', holder = NULL, request_id = NULL, "
                     "error_type = NULL, error = NULL, retryable = 0, updated = now() "
                     "WHERE key = %s AND state = 'unknown' AND spec IS NOT NULL "
@@ -721,7 +757,7 @@ class PostgresJournal:
                 )
                 n_requeued += cur.rowcount
             for key, reason in notes:
-                cur.execute(
+                await cur.execute(
                     "UPDATE voicekit_calls SET error_type = 'Unreconciled', error = %s, updated = now() "
                     "WHERE key = %s AND state = 'unknown'",
                     (error_text(ValueError(reason)), key),
@@ -729,50 +765,50 @@ class PostgresJournal:
                 n_noted += cur.rowcount
             return Resolution(placed=n_placed, requeued=n_requeued, noted=n_noted)
 
-        return self._outcome_tx(resolve, what="apply the reconciliation")
+        return await self._outcome_tx(resolve, what="apply the reconciliation")
 
     # -- reading ----------------------------------------------------------------------------------
 
-    def counts(self) -> dict[State, int]:
+    async def counts(self) -> dict[State, int]:
         """How many keys are in each state (every state present, zeros included)."""
 
-        def counts(cur: Any) -> dict[State, int]:
+        async def counts(cur: Any) -> dict[State, int]:
             result = dict.fromkeys(State, 0)
-            cur.execute("SELECT state, count(*) FROM voicekit_calls GROUP BY state")
-            for state, n in cur.fetchall():
+            await cur.execute("SELECT state, count(*) FROM voicekit_calls GROUP BY state")
+            for state, n in await cur.fetchall():
                 result[State(state)] = int(n)
             return result
 
-        return self._tx(counts, what="read the journal")
+        return await self._tx(counts, what="read the journal")
 
-    def total(self) -> int:
+    async def total(self) -> int:
         """How many keys the journal holds."""
-        return sum(self.counts().values())
+        return sum((await self.counts()).values())
 
-    def summary(self) -> Summary:
+    async def summary(self) -> Summary:
         """The counts, the times, whether a worker is live, and each worker's counts."""
 
-        def summary(cur: Any) -> Summary:
-            cur.execute("SELECT value FROM voicekit_meta WHERE name = 'created'")
-            created = float(cur.fetchone()[0])
-            cur.execute("SELECT extract(epoch FROM max(updated)) FROM voicekit_calls")
-            last = cur.fetchone()[0]
-            cur.execute("SELECT state, count(*) FROM voicekit_calls GROUP BY state")
+        async def summary(cur: Any) -> Summary:
+            await cur.execute("SELECT value FROM voicekit_meta WHERE name = 'created'")
+            created = float((await cur.fetchone())[0])
+            await cur.execute("SELECT extract(epoch FROM max(updated)) FROM voicekit_calls")
+            last = (await cur.fetchone())[0]
+            await cur.execute("SELECT state, count(*) FROM voicekit_calls GROUP BY state")
             counts = dict.fromkeys(State, 0)
-            for state, n in cur.fetchall():
+            for state, n in await cur.fetchall():
                 counts[State(state)] = int(n)
-            cur.execute(
+            await cur.execute(
                 "SELECT id, state = 'live' AND expires > clock_timestamp() FROM voicekit_workers ORDER BY started"
             )
-            workers = {wid: (bool(live), dict.fromkeys(State, 0)) for wid, live in cur.fetchall()}
-            cur.execute(
+            workers = {wid: (bool(live), dict.fromkeys(State, 0)) for wid, live in await cur.fetchall()}
+            await cur.execute(
                 "SELECT holder, state, count(*) FROM voicekit_calls WHERE holder IS NOT NULL GROUP BY holder, state"
             )
-            for holder, state, n in cur.fetchall():
+            for holder, state, n in await cur.fetchall():
                 if holder in workers:
                     workers[holder][1][State(state)] = int(n)
-            cur.execute("SELECT value FROM voicekit_meta WHERE name = 'loaded'")
-            loaded = cur.fetchone()[0] == "1"
+            await cur.execute("SELECT value FROM voicekit_meta WHERE name = 'loaded'")
+            loaded = (await cur.fetchone())[0] == "1"
             return Summary(
                 campaign=self.campaign,
                 counts=counts,
@@ -783,39 +819,209 @@ class PostgresJournal:
                 workers=[WorkerCount(worker=w, live=live, counts=c) for w, (live, c) in workers.items()],
             )
 
-        return self._tx(summary, what="read the journal")
+        return await self._tx(summary, what="read the journal")
 
-    def get(self, key: str) -> Entry | None:
+    async def get(self, key: str) -> Entry | None:
         """The entry of `key`, or None."""
 
-        def get(cur: Any) -> Entry | None:
-            cur.execute(f"SELECT {_COLUMNS} FROM voicekit_calls WHERE key = %s", (key,))
-            row = cur.fetchone()
+        async def get(cur: Any) -> Entry | None:
+            await cur.execute(f"SELECT {_COLUMNS} FROM voicekit_calls WHERE key = %s", (key,))
+            row = await cur.fetchone()
             return None if row is None else _entry(row)
 
-        return self._tx(get, what="read the journal")
+        return await self._tx(get, what="read the journal")
+
+    async def entries(self, states: Iterable[State] | None = None, *, chunk: int = 1000) -> AsyncIterator[Entry]:
+        """Every entry (or those in `states`), in campaign order, read in chunks."""
+        wanted = None if states is None else [str(s) for s in states]
+        after: tuple[int, str] | None = (-1, "")
+        while after is not None:
+            page, after = await self.entries_page(wanted, after, chunk)
+            for entry in page:
+                yield entry
+
+    async def entries_page(
+        self, states: Sequence[str] | None, after: tuple[int, str], chunk: int
+    ) -> tuple[list[Entry], tuple[int, str] | None]:
+        """One chunk of `entries`: the entries after the position `after`, and the position of
+        the next chunk (None at the end)."""
+
+        async def page(cur: Any) -> list[Any]:
+            await cur.execute(
+                f"SELECT {_COLUMNS}, coalesce(row, 0) FROM voicekit_calls "
+                "WHERE (coalesce(row, 0), key) > (%s, %s) AND (%s::text[] IS NULL OR state = ANY(%s)) "
+                "ORDER BY coalesce(row, 0), key LIMIT %s",
+                (after[0], after[1], states, states, chunk),
+            )
+            return list(await cur.fetchall())
+
+        rows = await self._tx(page, what="read the journal")
+        if not rows:
+            return [], None
+        return [_entry(row[:-1]) for row in rows], (rows[-1][-1], rows[-1][0])
+
+
+class PostgresJournal(BlockingClient[AsyncPostgresJournal]):
+    """The blocking twin of `AsyncPostgresJournal`: the same journal, for code without an event
+    loop (``voicekit dial status``, ``report``, ``reconcile``; thread-safe).
+
+    Its async core runs on voicekit's background event loop, as the blocking clients' does, and
+    each method is one call there. Inside async code, use `AsyncPostgresJournal`.
+    """
+
+    @classmethod
+    def open(
+        cls,
+        url: str,
+        campaign: Campaign,
+        *,
+        lease: float = DEFAULT_LEASE,
+        reconnect: float = DEFAULT_RECONNECT,
+    ) -> PostgresJournal:
+        """Join (or create) the campaign's journal at `url` (see `AsyncPostgresJournal.open`)."""
+        return cls(call(lambda: AsyncPostgresJournal.open(url, campaign, lease=lease, reconnect=reconnect)))
+
+    @classmethod
+    def read(cls, url: str, *, reconnect: float = 0.0) -> PostgresJournal:
+        """Open the journal at `url` to look at it (see `AsyncPostgresJournal.read`)."""
+        return cls(call(lambda: AsyncPostgresJournal.read(url, reconnect=reconnect)))
+
+    @property
+    def path(self) -> str:
+        return self._async.path
+
+    @property
+    def campaign(self) -> Campaign:
+        return self._async.campaign
+
+    @property
+    def worker(self) -> str | None:
+        return self._async.worker
+
+    @property
+    def lease(self) -> float:
+        return self._async.lease
+
+    @property
+    def transactions(self) -> int:
+        return self._async.transactions
+
+    @property
+    def loaded(self) -> bool:
+        return call(self._async.is_loaded)
+
+    def load(self, rows: Iterable[CampaignRow], *, on_problem: Callable[[CampaignRow], None] | None = None) -> int:
+        return call(lambda: self._async.load(rows, on_problem=on_problem))
+
+    def recover(self) -> int:
+        return call(self._async.recover)
+
+    def reap(self) -> int:
+        return call(self._async.reap)
+
+    def requeue(self, *, unknown: bool = False, retryable: bool = True) -> int:
+        return call(lambda: self._async.requeue(unknown=unknown, retryable=retryable))
+
+    def reserve(self, n: int) -> list[Dial | Notify]:
+        return call(self._async.reserve, n)
+
+    def held_elsewhere(self) -> int:
+        return call(self._async.held_elsewhere)
+
+    def pending(self, keys: Sequence[str]) -> set[str]:
+        return call(self._async.pending, keys)
+
+    def claim(self, keys: Sequence[str], outcomes: Sequence[Outcome[Any]] = ()) -> set[str]:
+        return call(self._async.claim, keys, outcomes)
+
+    def record(self, outcomes: Sequence[Outcome[Any]]) -> None:
+        call(self._async.record, outcomes)
+
+    def finish(self, outcomes: Sequence[Outcome[Any]], unsent: Iterable[str], unfinished: Iterable[str]) -> None:
+        call(self._async.finish, outcomes, unsent, unfinished)
+
+    def add_outcomes(self, outcomes: Sequence[CallOutcome]) -> OutcomeCounts:
+        return call(self._async.add_outcomes, outcomes)
+
+    def outcomes(self, keys: Sequence[str]) -> dict[str, CallOutcome]:
+        return call(self._async.outcomes, keys)
+
+    def unmatched_outcomes(self) -> Iterator[CallOutcome]:
+        yield from call(self._async.unmatched_outcomes)
+
+    def outcome_counts(self) -> dict[str, int]:
+        return call(self._async.outcome_counts)
+
+    def numbers(self, keys: Sequence[str]) -> dict[str, str]:
+        return call(self._async.numbers, keys)
+
+    def sent_times(self, keys: Sequence[str]) -> dict[str, float]:
+        return call(self._async.sent_times, keys)
+
+    def resolve(
+        self,
+        placed: Sequence[tuple[str, CallOutcome | None]],
+        requeue: Sequence[str],
+        notes: Sequence[tuple[str, str]],
+    ) -> Resolution:
+        return call(self._async.resolve, placed, requeue, notes)
+
+    def counts(self) -> dict[State, int]:
+        return call(self._async.counts)
+
+    def total(self) -> int:
+        return call(self._async.total)
+
+    def summary(self) -> Summary:
+        return call(self._async.summary)
+
+    def get(self, key: str) -> Entry | None:
+        return call(self._async.get, key)
 
     def entries(self, states: Iterable[State] | None = None, *, chunk: int = 1000) -> Iterator[Entry]:
         """Every entry (or those in `states`), in campaign order, read in chunks."""
         wanted = None if states is None else [str(s) for s in states]
-        last: tuple[int, str] = (-1, "")
-        while True:
+        after: tuple[int, str] | None = (-1, "")
+        while after is not None:
+            page, after = call(self._async.entries_page, wanted, after, chunk)
+            yield from page
 
-            def page(cur: Any, after: tuple[int, str] = last) -> list[Any]:
-                cur.execute(
-                    f"SELECT {_COLUMNS}, coalesce(row, 0) FROM voicekit_calls "
-                    "WHERE (coalesce(row, 0), key) > (%s, %s) AND (%s::text[] IS NULL OR state = ANY(%s)) "
-                    "ORDER BY coalesce(row, 0), key LIMIT %s",
-                    (after[0], after[1], wanted, wanted, chunk),
-                )
-                return list(cur.fetchall())
 
-            rows = self._tx(page, what="read the journal")
-            if not rows:
-                return
-            for row in rows:
-                yield _entry(row[:-1])
-            last = (rows[-1][-1], rows[-1][0])
+# The statements on every call's path, with named parameters: `worker`, `lease`, and the
+# outcomes' columns (`_outcome_params`).
+_RENEW: Final = (
+    "UPDATE voicekit_workers SET expires = clock_timestamp() + make_interval(secs => %(lease)s) "
+    "WHERE id = %(worker)s AND state = 'live' AND expires > clock_timestamp()"
+)
+# A late outcome also corrects "unknown" (the lease expired while the call was out): it is what
+# the vendor said, and the row is still this worker's.
+_RECORD: Final = (
+    "UPDATE voicekit_calls c SET state = o.state, request_id = o.request_id, error_type = o.error_type, "
+    "error = o.error, retryable = o.retryable, updated = now() "
+    "FROM unnest(%(o_key)s::text[], %(o_state)s::text[], %(o_request_id)s::text[], %(o_error_type)s::text[], "
+    "%(o_error)s::text[], %(o_retryable)s::int[]) AS o(key, state, request_id, error_type, error, retryable) "
+    "WHERE c.key = o.key AND c.holder = %(worker)s AND c.state IN ('sending', 'unknown')"
+)
+# Data-modifying CTEs all run, once, on one snapshot: the outcomes (rows that are sending) and
+# the claim (rows that are pending) never touch the same row.
+_CLAIM: Final = (
+    f"WITH renew AS ({_RENEW} RETURNING 1), rec AS ({_RECORD} RETURNING 1), "
+    "took AS (UPDATE voicekit_calls SET state = 'sending', token = %(token)s, updated = now(), sent = now() "
+    "WHERE key = ANY(%(keys)s) AND holder = %(worker)s "
+    "AND (state = 'pending' OR (state = 'sending' AND token = %(token)s)) "
+    "AND EXISTS (SELECT 1 FROM renew) RETURNING key) "
+    "SELECT EXISTS (SELECT 1 FROM renew), ARRAY(SELECT key FROM took)"
+)
+_OUTCOME_FIELDS: Final = ("o_key", "o_state", "o_request_id", "o_error_type", "o_error", "o_retryable")
+
+
+def _outcome_params(outcomes: Sequence[Outcome[Any]]) -> dict[str, list[Any]]:
+    """The outcomes as the columns `_RECORD` unnests."""
+    columns: list[list[Any]] = [[] for _ in _OUTCOME_FIELDS]
+    for outcome in outcomes:
+        for column, value in zip(columns, outcome_row(outcome), strict=True):
+            column.append(value)
+    return dict(zip(_OUTCOME_FIELDS, columns, strict=True))
 
 
 _COLUMNS: Final = "key, row, state, request_id, error_type, error, extract(epoch FROM updated), holder"
@@ -836,23 +1042,23 @@ def _entry(row: Sequence[Any]) -> Entry:
     )
 
 
-def _migrate(cur: Any) -> None:
+async def _migrate(cur: Any) -> None:
     """Add the outcome tables and columns to a journal that lacks them (under the setup lock)."""
     # Checked first: ALTER TABLE takes the table's strongest lock even when it changes nothing,
     # and workers of a running campaign hold row locks on it.
-    cur.execute(
+    await cur.execute(
         "SELECT to_regclass('voicekit_outcomes') IS NOT NULL AND EXISTS (SELECT 1 FROM information_schema.columns "
         "WHERE table_schema = current_schema() AND table_name = 'voicekit_calls' AND column_name = 'sent')"
     )
-    if cur.fetchone()[0]:
+    if (await cur.fetchone())[0]:
         return
     for statement in _OUTCOME_SCHEMA:
-        cur.execute(statement)
+        await cur.execute(statement)
 
 
-def _insert_outcome(cur: Any, outcome: CallOutcome, key: str | None) -> bool:
+async def _insert_outcome(cur: Any, outcome: CallOutcome, key: str | None) -> bool:
     """Keep `outcome` (under `key`); False when it is known already (a resend)."""
-    cur.execute(
+    await cur.execute(
         "INSERT INTO voicekit_outcomes (vendor_id, key, answered, request_id, number, time, billed_seconds, rate, "
         "hangup_reason, source, received) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, now()) "
         "ON CONFLICT DO NOTHING",
@@ -872,9 +1078,9 @@ def _insert_outcome(cur: Any, outcome: CallOutcome, key: str | None) -> bool:
     return bool(cur.rowcount)
 
 
-def _mark_placed(cur: Any, key: str, request_id: str | None) -> None:
+async def _mark_placed(cur: Any, key: str, request_id: str | None) -> None:
     # The vendor saw the call (see the SQLite store): never dialable again; "sending" is its run's.
-    cur.execute(
+    await cur.execute(
         "UPDATE voicekit_calls SET state = 'placed', holder = CASE WHEN state = 'pending' THEN NULL ELSE holder END, "
         "request_id = coalesce(request_id, %s), error_type = NULL, error = NULL, retryable = 0, updated = now() "
         "WHERE key = %s AND state IN ('pending', 'unknown', 'failed')",
@@ -882,16 +1088,16 @@ def _mark_placed(cur: Any, key: str, request_id: str | None) -> None:
     )
 
 
-def _adopt(cur: Any) -> None:
+async def _adopt(cur: Any) -> None:
     """Give unmatched outcomes whose request id a row has since recorded to that row."""
-    cur.execute(
+    await cur.execute(
         "SELECT DISTINCT ON (c.key) o.vendor_id, c.key, o.request_id FROM voicekit_outcomes o "
         "JOIN voicekit_calls c ON c.request_id = o.request_id WHERE o.key IS NULL AND o.request_id IS NOT NULL "
         "AND NOT EXISTS (SELECT 1 FROM voicekit_outcomes x WHERE x.key = c.key)"
     )
-    for vendor_id, key, request_id in cur.fetchall():
-        cur.execute("UPDATE voicekit_outcomes SET key = %s WHERE vendor_id = %s", (key, vendor_id))
-        _mark_placed(cur, key, request_id)
+    for vendor_id, key, request_id in await cur.fetchall():
+        await cur.execute("UPDATE voicekit_outcomes SET key = %s WHERE vendor_id = %s", (key, vendor_id))
+        await _mark_placed(cur, key, request_id)
 
 
 def _call_outcome(row: Sequence[Any]) -> CallOutcome:
@@ -917,31 +1123,41 @@ def _clean(exc: BaseException, password: str | None) -> str:
     return text.replace(password, "***") if password else text
 
 
-def _open_pool(url: str) -> Any:
+async def _open_pool(url: str) -> Any:
     """A connection pool on `url`, once one connection proved the server, the credentials and
     the access right; otherwise one clear error (without the password)."""
     psycopg, psycopg_pool = _import_psycopg()
     shown = redact_url(url)
     try:
-        with psycopg.connect(url, connect_timeout=_CONNECT_TIMEOUT) as conn:
-            conn.execute("SELECT 1")
+        conn = await psycopg.AsyncConnection.connect(url, connect_timeout=_CONNECT_TIMEOUT)
+        async with conn:
+            await conn.execute("SELECT 1")
     except psycopg.Error as exc:
         raise JournalError(f"cannot use the journal {shown}: {_diagnose(exc, _password(url))}") from None
-    pool = psycopg_pool.ConnectionPool(
+    pool = psycopg_pool.AsyncConnectionPool(
         url,
         min_size=1,
         max_size=4,
         open=False,
         name="voicekit-journal",
         timeout=_CONNECT_TIMEOUT,
-        kwargs={"connect_timeout": _CONNECT_TIMEOUT},
+        kwargs={"connect_timeout": _CONNECT_TIMEOUT, "autocommit": True},
     )
     try:
-        pool.open(wait=True, timeout=_CONNECT_TIMEOUT)
+        await pool.open(wait=True, timeout=_CONNECT_TIMEOUT)
     except Exception as exc:  # noqa: BLE001 - told as one clear error
-        pool.close()
+        await pool.close()
         raise JournalError(f"cannot use the journal {shown}: {_diagnose(exc, _password(url))}") from None
     return pool
+
+
+def _check_seconds(name: str, value: float, *, positive: bool = False) -> None:
+    """A number of seconds: finite, not negative (or positive), not a bool."""
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or value < 0 or (positive and value == 0):
+        raise JournalError(
+            f"the {name} must be a {'positive' if positive else 'non-negative'} number of seconds, got {value!r}"
+        )
 
 
 def _password(url: str) -> str | None:

@@ -1,24 +1,27 @@
 """The runner: drives a bulk sender through any journal store, claiming each key as it leaves.
 
-A run has one writer thread (every write, in order; claims asked for during a transaction are
-committed together in the next one, with the outcomes ready by then) and one reader thread
-(the filter that keeps keys that are not pending away from the sender and its rate limiter).
+A run has one writer (every write, in order; claims asked for during a transaction are
+committed together in the next one, with the outcomes ready by then) and one reader (the
+filter that keeps keys that are not pending away from the sender and its rate limiter). For a
+blocking `Store` (SQLite) each is a thread of its own; for an `AsyncStore` (PostgreSQL) the
+writer is a task and the reader a plain await, both on the event loop.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import contextlib
 import queue
 import threading
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Callable, Iterable, Sequence
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar, cast
 
 from .._bulk import Outcome, aiter_specs
 from .._sending import BeforeSend
 from ..errors import VoiceKitError
-from ._store import JournalError, Store
+from ._store import AsyncStore, JournalError, Store, is_async
 
 __all__ = ["SendMany", "journaled"]
 
@@ -59,28 +62,31 @@ class _Call:
 
 
 class _Writer:
-    """A run's one writer thread: every write to the journal, in the order it was asked for.
+    """A run's one writer: every write to the journal, in the order it was asked for.
 
     Claims asked for while a transaction is under way are committed together in the next one,
-    with the outcomes that are ready by then; the thread goes from one claim transaction to the
-    next on its own. Waiting for the event loop between them would cost more than the commit
+    with the outcomes that are ready by then; the writer goes from one claim transaction to the
+    next on its own. Waiting for anything else between them would cost more than the commit
     itself on a busy machine: a claim is on the path of every call.
+
+    Two kinds share this: `_ThreadWriter` calls a blocking `Store` from its own thread,
+    `_TaskWriter` awaits an `AsyncStore` in a task on the event loop.
     """
 
-    def __init__(self, journal: Store, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, journal: Store | AsyncStore, loop: asyncio.AbstractEventLoop) -> None:
         self.journal = journal
         self.failure: JournalError | None = None
         self._loop = loop
-        self._jobs: queue.SimpleQueue[_Claim | _Call | None] = queue.SimpleQueue()
         self._ready: list[Outcome[Any]] = []  # outcomes to write, taken by the next transaction
         self._ready_lock = threading.Lock()
-        self._thread = threading.Thread(target=self._run, name="voicekit-journal", daemon=True)
-        self._thread.start()
+
+    def _put(self, job: _Claim | _Call | None) -> None:
+        raise NotImplementedError
 
     def claim(self, key: str) -> asyncio.Future[bool]:
         """Claim `key` in the next transaction; the future says whether it was pending."""
         future: asyncio.Future[bool] = self._loop.create_future()
-        self._jobs.put(_Claim(key, future))
+        self._put(_Claim(key, future))
         return future
 
     def add(self, outcome: Outcome[Any]) -> None:
@@ -100,15 +106,37 @@ class _Writer:
         """Write the outcomes queued so far (after the jobs already asked for)."""
         return self.submit(lambda: self.journal.record(self.take()))
 
-    def submit(self, fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
-        """Run ``fn(*args)`` on the thread after the jobs already asked for."""
-        future: asyncio.Future[T] = self._loop.create_future()
-        self._jobs.put(_Call(fn, args, future))
+    def submit(self, fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
+        """Run ``fn(*args)`` (awaited, for an async store) after the jobs already asked for."""
+        future: asyncio.Future[Any] = self._loop.create_future()
+        self._put(_Call(fn, args, future))
         return future
 
     def close(self) -> None:
-        """End the thread once the jobs already asked for are done."""
-        self._jobs.put(None)
+        """End the writer once the jobs already asked for are done."""
+        self._put(None)
+
+    def _failed(self, exc: Exception) -> set[str]:
+        """A claim transaction failed: nothing more is sent; no key of it was claimed."""
+        if isinstance(exc, JournalError):
+            self.failure = exc
+        else:
+            self.failure = JournalError(f"cannot claim in the journal {self.journal.path}: {exc!r}")
+        return set()
+
+
+class _ThreadWriter(_Writer):
+    """The writer of a blocking `Store`: a thread of its own, off the event loop."""
+
+    def __init__(self, journal: Store, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(journal, loop)
+        self._store = journal
+        self._jobs: queue.SimpleQueue[_Claim | _Call | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="voicekit-journal", daemon=True)
+        self._thread.start()
+
+    def _put(self, job: _Claim | _Call | None) -> None:
+        self._jobs.put(job)
 
     def _run(self) -> None:
         held: _Claim | _Call | None = None
@@ -121,9 +149,9 @@ class _Writer:
                 try:
                     result = job.fn(*job.args)
                 except BaseException as exc:  # noqa: BLE001 - handed to the awaiting task
-                    self._answer(job.future, None, exc)
+                    self._loop.call_soon_threadsafe(_settle, job.future, None, exc)
                 else:
-                    self._answer(job.future, result, None)
+                    self._loop.call_soon_threadsafe(_settle, job.future, result, None)
                 continue
             claims = [job]
             while True:  # every claim asked for meanwhile joins this transaction
@@ -138,16 +166,67 @@ class _Writer:
             try:
                 # Outcomes ready now ride along: once a claim commits, every call that has
                 # finished is recorded, so what a crash leaves "sending" was in flight.
-                claimed = self.journal.claim([c.key for c in claims], self.take())
-            except JournalError as exc:
-                self.failure, claimed = exc, set()
+                claimed = self._store.claim([c.key for c in claims], self.take())
             except Exception as exc:  # noqa: BLE001 - every waiting claim must still be answered
-                self.failure = JournalError(f"cannot claim in the journal {self.journal.path}: {exc!r}")
-                claimed = set()
+                claimed = self._failed(exc)
             self._loop.call_soon_threadsafe(_answer_claims, claims, claimed)
 
-    def _answer(self, future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
-        self._loop.call_soon_threadsafe(_settle, future, result, error)
+
+class _TaskWriter(_Writer):
+    """The writer of an `AsyncStore`: a task on the event loop, so a claim costs no thread
+    hand-off (the database's driver waits for the commit without blocking the loop)."""
+
+    def __init__(self, journal: AsyncStore, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(journal, loop)
+        self._store = journal
+        self._jobs: collections.deque[_Claim | _Call | None] = collections.deque()
+        self._wake = asyncio.Event()
+        self._task = loop.create_task(self._run(), name="voicekit-journal")
+
+    def _put(self, job: _Claim | _Call | None) -> None:
+        self._jobs.append(job)
+        self._wake.set()
+
+    async def _run(self) -> None:
+        doing: list[_Claim | _Call] = []
+        try:
+            while True:
+                if not self._jobs:
+                    self._wake.clear()
+                    await self._wake.wait()
+                    continue
+                job = self._jobs.popleft()
+                if job is None:
+                    return
+                doing = [job]
+                if isinstance(job, _Call):
+                    try:
+                        result = await job.fn(*job.args)
+                    except Exception as exc:  # noqa: BLE001 - handed to the awaiting task
+                        _settle(job.future, None, exc)
+                    else:
+                        _settle(job.future, result, None)
+                    continue
+                claims = [job]
+                while self._jobs and isinstance(more := self._jobs[0], _Claim):  # asked for meanwhile
+                    claims.append(more)
+                    self._jobs.popleft()
+                doing = list(claims)
+                try:
+                    # As in the thread: the outcomes ready now ride along with the claims.
+                    claimed = await self._store.claim([c.key for c in claims], self.take())
+                except Exception as exc:  # noqa: BLE001 - every waiting claim must still be answered
+                    claimed = self._failed(exc)
+                _answer_claims(claims, claimed)
+        except asyncio.CancelledError:
+            # The loop is going away under the run: answer every waiting job, claim nothing.
+            self.failure = self.failure or JournalError(f"the journal writer of {self.journal.path} was cancelled")
+            for job in [*doing, *(j for j in self._jobs if j is not None)]:
+                if isinstance(job, _Claim):
+                    _answer_claims([job], set())
+                else:
+                    _settle(job.future, None, self.failure)
+            raise
 
 
 def _answer_claims(claims: Sequence[_Claim], claimed: set[str]) -> None:
@@ -170,7 +249,7 @@ class _Runner(Generic[S, R]):
 
     def __init__(
         self,
-        journal: Store,
+        journal: Store | AsyncStore,
         specs: Iterable[S] | AsyncIterable[S],
         send_many: SendMany[S, R],
         *,
@@ -195,7 +274,7 @@ class _Runner(Generic[S, R]):
 
     loop: asyncio.AbstractEventLoop
     writer: _Writer
-    reader: concurrent.futures.ThreadPoolExecutor
+    reader: concurrent.futures.ThreadPoolExecutor | None = None
 
     def stopping(self) -> bool:
         return self.closed or self.writer.failure is not None or (self.stop is not None and self.stop.is_set())
@@ -242,10 +321,16 @@ class _Runner(Generic[S, R]):
                 batch.setdefault(spec.key, spec)
             if not batch:
                 return [], exhausted
-            pending = await self.loop.run_in_executor(self.reader, self.journal.pending, list(batch))
+            pending = await self.pending(list(batch))
             kept = [spec for key, spec in batch.items() if key in pending]
             if kept or exhausted:
                 return kept, exhausted
+
+    async def pending(self, keys: list[str]) -> set[str]:
+        journal = self.journal
+        if is_async(journal):
+            return await journal.pending(keys)
+        return await self.loop.run_in_executor(self.reader, cast(Store, journal).pending, keys)
 
     async def feed(self) -> AsyncIterator[S]:
         """The specs the sender gets: filtered a batch ahead of the one being sent."""
@@ -264,9 +349,16 @@ class _Runner(Generic[S, R]):
         """Send, record, yield each outcome; always end the run in the journal."""
         # The threads start with the first step, so that a run never iterated leaves none behind.
         self.loop = asyncio.get_running_loop()
-        self.writer = writer = _Writer(self.journal, self.loop)
-        # Reads (the filter) have their own thread, so that they never delay a claim.
-        self.reader = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="voicekit-journal-read")
+        journal = self.journal
+        writer: _Writer
+        if is_async(journal):
+            self.writer = writer = _TaskWriter(journal, self.loop)
+        else:
+            self.writer = writer = _ThreadWriter(cast(Store, journal), self.loop)
+            # Reads (the filter) have their own thread, so that they never delay a claim.
+            self.reader = concurrent.futures.ThreadPoolExecutor(
+                max_workers=1, thread_name_prefix="voicekit-journal-read"
+            )
         outcomes = self.send_many(self.feed(), self.before_send)
         tasks = [asyncio.create_task(self.flush_forever())]
         try:
@@ -312,7 +404,8 @@ class _Runner(Generic[S, R]):
                 errors.append(task.exception())  # type: ignore[arg-type]
         with contextlib.suppress(Exception):
             await self.source.aclose()  # type: ignore[attr-defined]
-        self.reader.shutdown(wait=False, cancel_futures=True)
+        if self.reader is not None:
+            self.reader.shutdown(wait=False, cancel_futures=True)
         # Queued after any claim still waiting for the writer, so a key it commits is released here.
         journal, requested, departed = self.journal, self.requested, self.departed
         end = writer.submit(lambda: journal.finish(writer.take(), sorted(requested), sorted(departed)))
@@ -333,7 +426,7 @@ class _Runner(Generic[S, R]):
 
 
 def journaled(
-    journal: Store,
+    journal: Store | AsyncStore,
     specs: Iterable[S] | AsyncIterable[S],
     send_many: SendMany[S, R],
     *,

@@ -2,16 +2,19 @@
 
 A store keeps one campaign: every key with its state. The runner (`journaled`) drives a bulk
 sender through any store; the SQLite store is the embedded default, the PostgreSQL store lets
-many workers share one campaign. Every method blocks on the database: the runner calls them
-from its own threads, never from the event loop.
+many workers share one campaign. A `Store`'s methods block on the database: the runner calls
+them from its own threads, never from the event loop. An `AsyncStore` (the PostgreSQL store's
+async core) is awaited on the event loop itself; `as_async` gives any store that face.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import enum
+import inspect
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any, Final, Protocol
+from typing import Any, Final, Protocol, TypeGuard, cast
 
 import attrs
 
@@ -21,6 +24,7 @@ from ..errors import AuthenticationError, ConfigurationError, ConnectError, Rate
 
 __all__ = [
     "RETRYABLE_ERRORS",
+    "AsyncStore",
     "CallOutcome",
     "CampaignMismatchError",
     "Entry",
@@ -33,6 +37,8 @@ __all__ = [
     "Resolution",
     "Summary",
     "WorkerCount",
+    "as_async",
+    "is_async",
 ]
 
 #: Errors that prove the vendor did not place the call and that are not about the row itself:
@@ -162,11 +168,18 @@ class Store(Protocol):
     transaction and returns those it marked; a key is never returned by two claims.
     """
 
-    campaign: Campaign
-    #: Where it is, fit to show (a URL without its password).
-    path: str
-    #: How many write transactions this object has committed.
-    transactions: int
+    @property
+    def campaign(self) -> Campaign: ...
+
+    @property
+    def path(self) -> str:
+        """Where it is, fit to show (a URL without its password)."""
+        ...
+
+    @property
+    def transactions(self) -> int:
+        """How many write transactions this object has committed."""
+        ...
 
     @property
     def loaded(self) -> bool: ...
@@ -263,6 +276,109 @@ class Store(Protocol):
     def close(self) -> None:
         """Let go of the database."""
         ...
+
+
+class AsyncStore(Protocol):
+    """What a run needs of a store, awaited on the event loop (see `Store` for each method).
+
+    `voicekit.journal.AsyncPostgresJournal` is one; `as_async` makes one of any `Store`.
+    """
+
+    @property
+    def campaign(self) -> Campaign: ...
+
+    @property
+    def path(self) -> str: ...
+
+    @property
+    def transactions(self) -> int: ...
+
+    async def is_loaded(self) -> bool: ...
+
+    async def load(
+        self, rows: Iterable[CampaignRow], *, on_problem: Callable[[CampaignRow], None] | None = None
+    ) -> int: ...
+
+    async def recover(self) -> int: ...
+
+    async def requeue(self, *, unknown: bool = False, retryable: bool = True) -> int: ...
+
+    async def pending(self, keys: Sequence[str]) -> set[str]: ...
+
+    async def claim(self, keys: Sequence[str], outcomes: Sequence[Outcome[Any]] = ()) -> set[str]: ...
+
+    async def record(self, outcomes: Sequence[Outcome[Any]]) -> None: ...
+
+    async def finish(
+        self, outcomes: Sequence[Outcome[Any]], unsent: Iterable[str], unfinished: Iterable[str]
+    ) -> None: ...
+
+    async def counts(self) -> dict[State, int]: ...
+
+    async def add_outcomes(self, outcomes: Sequence[CallOutcome]) -> OutcomeCounts: ...
+
+
+def is_async(store: Store | AsyncStore) -> TypeGuard[AsyncStore]:
+    """Whether `store` is awaited (an `AsyncStore`) rather than called from a thread."""
+    return inspect.iscoroutinefunction(store.claim)
+
+
+class _Threaded:
+    """A blocking `Store` seen as an `AsyncStore`: each call runs in a worker thread."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    @property
+    def campaign(self) -> Campaign:
+        return self.store.campaign
+
+    @property
+    def path(self) -> str:
+        return self.store.path
+
+    @property
+    def transactions(self) -> int:
+        return self.store.transactions
+
+    async def is_loaded(self) -> bool:
+        return await asyncio.to_thread(lambda: self.store.loaded)
+
+    async def load(
+        self, rows: Iterable[CampaignRow], *, on_problem: Callable[[CampaignRow], None] | None = None
+    ) -> int:
+        return await asyncio.to_thread(lambda: self.store.load(rows, on_problem=on_problem))
+
+    async def recover(self) -> int:
+        return await asyncio.to_thread(self.store.recover)
+
+    async def requeue(self, *, unknown: bool = False, retryable: bool = True) -> int:
+        return await asyncio.to_thread(lambda: self.store.requeue(unknown=unknown, retryable=retryable))
+
+    async def pending(self, keys: Sequence[str]) -> set[str]:
+        return await asyncio.to_thread(self.store.pending, keys)
+
+    async def claim(self, keys: Sequence[str], outcomes: Sequence[Outcome[Any]] = ()) -> set[str]:
+        return await asyncio.to_thread(self.store.claim, keys, outcomes)
+
+    async def record(self, outcomes: Sequence[Outcome[Any]]) -> None:
+        await asyncio.to_thread(self.store.record, outcomes)
+
+    async def finish(self, outcomes: Sequence[Outcome[Any]], unsent: Iterable[str], unfinished: Iterable[str]) -> None:
+        await asyncio.to_thread(self.store.finish, outcomes, unsent, unfinished)
+
+    async def counts(self) -> dict[State, int]:
+        return await asyncio.to_thread(self.store.counts)
+
+    async def add_outcomes(self, outcomes: Sequence[CallOutcome]) -> OutcomeCounts:
+        return await asyncio.to_thread(self.store.add_outcomes, outcomes)
+
+
+def as_async(store: Store | AsyncStore) -> AsyncStore:
+    """`store` as an `AsyncStore`: itself if it is one, else its calls run in worker threads."""
+    if is_async(store):
+        return store
+    return _Threaded(cast(Store, store))
 
 
 def utc(timestamp: float) -> dt.datetime:
