@@ -3,12 +3,14 @@
 Each block is a complete program. It runs in its own interpreter, with the environment that
 `voicekit sandbox` prints (credentials and base URLs of a sandbox on loopback), exactly as the
 getting-started page tells a reader to run it. A block preceded by
-``<!-- docs-test: skip (reason) -->`` is not run (FastAPI, Redis, another SDK's code).
+``<!-- docs-test: skip (reason) -->`` is not run (FastAPI, Redis, another SDK's code); one
+preceded by ``<!-- docs-test: postgres -->`` runs against a real PostgreSQL as well.
 The site itself is built with ``mkdocs build --strict``.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import subprocess
@@ -27,6 +29,10 @@ DOCS = ROOT / "docs"
 #: Seconds one block may take: each is a short program against a local sandbox.
 BLOCK_TIMEOUT = 60
 SKIP_MARK = re.compile(r"<!--\s*docs-test:\s*skip\s*\((?P<reason>[^)]+)\)\s*-->")
+#: A block that runs against a real PostgreSQL: ``JOURNAL_URL`` names a fresh database, and a
+#: small ``campaign.csv`` is in its working directory.
+POSTGRES_MARK = re.compile(r"<!--\s*docs-test:\s*postgres\s*-->")
+_databases = itertools.count()
 FENCE = re.compile(r"^```python[ \t]*\n(?P<code>.*?)^```[ \t]*$", re.M | re.S)
 
 
@@ -35,6 +41,7 @@ class Block(NamedTuple):
     line: int
     code: str
     skip: str | None
+    postgres: bool = False
 
 
 def blocks() -> list[Block]:
@@ -50,6 +57,7 @@ def blocks() -> list[Block]:
                     text.count("\n", 0, match.start()) + 1,
                     match.group("code"),
                     mark.group("reason") if mark else None,
+                    bool(POSTGRES_MARK.fullmatch(before.strip())),
                 )
             )
     return found
@@ -85,7 +93,14 @@ def test_the_docs_have_runnable_blocks_and_skip_few() -> None:
 @pytest.mark.parametrize(
     "block", [b for b in BLOCKS if b.skip is None], ids=[f"{b.page}:{b.line}" for b in BLOCKS if b.skip is None]
 )
-def test_a_python_block_of_the_docs_runs_as_shown(block: Block, sandbox_env: dict[str, str], tmp_path: Path) -> None:
+def test_a_python_block_of_the_docs_runs_as_shown(
+    block: Block, sandbox_env: dict[str, str], tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    if block.postgres:
+        server = request.getfixturevalue("postgres")
+        sandbox_env = {**sandbox_env, "JOURNAL_URL": server.fresh_database(f"docs{next(_databases)}")}
+        rows = [f"row-{i},{9100000000 + i},19170000000,welcome.wav" for i in range(5)]
+        (tmp_path / "campaign.csv").write_text("key,to,from,file_name\n" + "\n".join(rows) + "\n")
     script = tmp_path / "block.py"
     script.write_text(block.code, encoding="utf-8")
     proc = subprocess.run(
