@@ -486,6 +486,27 @@ async def test_closing_while_a_claim_commits_releases_it_and_never_blocks_the_lo
     assert counts[State.SENDING] == 0 and counts[State.UNKNOWN] == 0 and counts[State.PENDING] == 10 - len(placed)
 
 
+async def test_a_cancelled_writer_task_ends_the_run_with_an_error_never_a_hang(
+    tmp_path: Path, campaign: Campaign
+) -> None:
+    # The async store's writer is a task: should the loop cancel it under the run (the first
+    # claim committing), every claim waiting and the run's end itself are answered at once.
+    with open_gated(tmp_path, campaign) as journal:
+        vendor = FakeVendor()
+        run = asyncio.create_task(drain(as_async(journal), dials(f"k{i}" for i in range(10)), vendor))
+        await asyncio.to_thread(journal.entered.wait, 30)
+        writer = next(t for t in asyncio.all_tasks() if t.get_name() == "voicekit-journal")
+        writer.cancel()
+        try:
+            done, _ = await asyncio.wait({run}, timeout=10)
+            assert run in done, "the run's end waited for a writer that is gone"
+            with pytest.raises(JournalError, match="cancelled"):
+                await run
+        finally:
+            journal.gate.set()
+    assert vendor.sent == Counter()  # nothing left unclaimed
+
+
 def test_an_sqlite_older_than_the_journal_needs_is_refused(
     tmp_path: Path, campaign: Campaign, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -58,6 +58,7 @@ from ._store import (
     State,
     Summary,
     WorkerCount,
+    call_outcome,
     error_text,
     outcome_row,
     utc,
@@ -666,7 +667,7 @@ class AsyncPostgresJournal:
 
         async def read(cur: Any) -> dict[str, CallOutcome]:
             await cur.execute(f"SELECT {_OUTCOME_COLUMNS} FROM voicekit_outcomes WHERE key = ANY(%s)", (list(keys),))
-            return {row[1]: _call_outcome(row) for row in await cur.fetchall()}
+            return {row[1]: call_outcome(row) for row in await cur.fetchall()}
 
         return await self._outcome_tx(read, what="read the journal")
 
@@ -675,7 +676,7 @@ class AsyncPostgresJournal:
 
         async def read(cur: Any) -> list[CallOutcome]:
             await cur.execute(f"SELECT {_OUTCOME_COLUMNS} FROM voicekit_outcomes WHERE key IS NULL")
-            return [_call_outcome(row) for row in await cur.fetchall()]
+            return [call_outcome(row) for row in await cur.fetchall()]
 
         return await self._outcome_tx(read, what="read the journal")
 
@@ -1098,22 +1099,6 @@ async def _adopt(cur: Any) -> None:
     for vendor_id, key, request_id in await cur.fetchall():
         await cur.execute("UPDATE voicekit_outcomes SET key = %s WHERE vendor_id = %s", (key, vendor_id))
         await _mark_placed(cur, key, request_id)
-
-
-def _call_outcome(row: Sequence[Any]) -> CallOutcome:
-    vendor_id, key, answered, request_id, number, at, billed, rate, reason, source = row
-    return CallOutcome(
-        vendor_id=vendor_id,
-        key=key,
-        answered=bool(answered),
-        request_id=request_id,
-        number=number,
-        time=None if at is None else float(at),
-        billed_seconds=billed,
-        rate=rate,
-        hangup_reason=reason,
-        source=source,
-    )
 
 
 def _clean(exc: BaseException, password: str | None) -> str:

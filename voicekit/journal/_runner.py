@@ -83,6 +83,13 @@ class _Writer:
     def _put(self, job: _Claim | _Call | None) -> None:
         raise NotImplementedError
 
+    async def pending(self, keys: list[str]) -> set[str]:
+        """The filter's read: the keys among `keys` that are pending (never delays a claim)."""
+        raise NotImplementedError
+
+    def stop_reading(self) -> None:
+        """Drop the reads still waiting (the run is ending)."""
+
     def claim(self, key: str) -> asyncio.Future[bool]:
         """Claim `key` in the next transaction; the future says whether it was pending."""
         future: asyncio.Future[bool] = self._loop.create_future()
@@ -134,9 +141,17 @@ class _ThreadWriter(_Writer):
         self._jobs: queue.SimpleQueue[_Claim | _Call | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="voicekit-journal", daemon=True)
         self._thread.start()
+        # Reads (the filter) have their own thread, so that they never delay a claim.
+        self._reader = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="voicekit-journal-read")
 
     def _put(self, job: _Claim | _Call | None) -> None:
         self._jobs.put(job)
+
+    async def pending(self, keys: list[str]) -> set[str]:
+        return await self._loop.run_in_executor(self._reader, self._store.pending, keys)
+
+    def stop_reading(self) -> None:
+        self._reader.shutdown(wait=False, cancel_futures=True)
 
     def _run(self) -> None:
         held: _Claim | _Call | None = None
@@ -181,11 +196,25 @@ class _TaskWriter(_Writer):
         self._store = journal
         self._jobs: collections.deque[_Claim | _Call | None] = collections.deque()
         self._wake = asyncio.Event()
+        self._dead = False
         self._task = loop.create_task(self._run(), name="voicekit-journal")
 
     def _put(self, job: _Claim | _Call | None) -> None:
+        if self._dead:  # cancelled: nothing more is written, and nobody waits for it
+            self._refuse(job)
+            return
         self._jobs.append(job)
         self._wake.set()
+
+    def _refuse(self, job: _Claim | _Call | None) -> None:
+        if isinstance(job, _Claim):
+            _answer_claims([job], set())
+        elif job is not None:
+            _settle(job.future, None, self.failure)
+
+    async def pending(self, keys: list[str]) -> set[str]:
+        # A read of its own, beside the claims: the store's pool gives it its own connection.
+        return await self._store.pending(keys)
 
     async def _run(self) -> None:
         doing: list[_Claim | _Call] = []
@@ -219,13 +248,13 @@ class _TaskWriter(_Writer):
                     claimed = self._failed(exc)
                 _answer_claims(claims, claimed)
         except asyncio.CancelledError:
-            # The loop is going away under the run: answer every waiting job, claim nothing.
+            # The loop is going away under the run: answer every waiting job and every later
+            # one (the run's end among them), claim nothing more.
             self.failure = self.failure or JournalError(f"the journal writer of {self.journal.path} was cancelled")
-            for job in [*doing, *(j for j in self._jobs if j is not None)]:
-                if isinstance(job, _Claim):
-                    _answer_claims([job], set())
-                else:
-                    _settle(job.future, None, self.failure)
+            self._dead = True
+            for job in [*doing, *self._jobs]:
+                self._refuse(job)
+            self._jobs.clear()
             raise
 
 
@@ -274,7 +303,6 @@ class _Runner(Generic[S, R]):
 
     loop: asyncio.AbstractEventLoop
     writer: _Writer
-    reader: concurrent.futures.ThreadPoolExecutor | None = None
 
     def stopping(self) -> bool:
         return self.closed or self.writer.failure is not None or (self.stop is not None and self.stop.is_set())
@@ -321,16 +349,10 @@ class _Runner(Generic[S, R]):
                 batch.setdefault(spec.key, spec)
             if not batch:
                 return [], exhausted
-            pending = await self.pending(list(batch))
+            pending = await self.writer.pending(list(batch))
             kept = [spec for key, spec in batch.items() if key in pending]
             if kept or exhausted:
                 return kept, exhausted
-
-    async def pending(self, keys: list[str]) -> set[str]:
-        journal = self.journal
-        if is_async(journal):
-            return await journal.pending(keys)
-        return await self.loop.run_in_executor(self.reader, cast(Store, journal).pending, keys)
 
     async def feed(self) -> AsyncIterator[S]:
         """The specs the sender gets: filtered a batch ahead of the one being sent."""
@@ -355,10 +377,6 @@ class _Runner(Generic[S, R]):
             self.writer = writer = _TaskWriter(journal, self.loop)
         else:
             self.writer = writer = _ThreadWriter(cast(Store, journal), self.loop)
-            # Reads (the filter) have their own thread, so that they never delay a claim.
-            self.reader = concurrent.futures.ThreadPoolExecutor(
-                max_workers=1, thread_name_prefix="voicekit-journal-read"
-            )
         outcomes = self.send_many(self.feed(), self.before_send)
         tasks = [asyncio.create_task(self.flush_forever())]
         try:
@@ -404,8 +422,7 @@ class _Runner(Generic[S, R]):
                 errors.append(task.exception())  # type: ignore[arg-type]
         with contextlib.suppress(Exception):
             await self.source.aclose()  # type: ignore[attr-defined]
-        if self.reader is not None:
-            self.reader.shutdown(wait=False, cancel_futures=True)
+        writer.stop_reading()
         # Queued after any claim still waiting for the writer, so a key it commits is released here.
         journal, requested, departed = self.journal, self.requested, self.departed
         end = writer.submit(lambda: journal.finish(writer.take(), sorted(requested), sorted(departed)))

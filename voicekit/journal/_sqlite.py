@@ -27,6 +27,7 @@ from ._store import (
     Resolution,
     State,
     Summary,
+    call_outcome,
     error_text,
     result_id,
     utc,
@@ -487,14 +488,14 @@ class Journal:
                 f"SELECT {_OUTCOME_COLUMNS} FROM outcomes WHERE key IN (SELECT value FROM json_each(?))",
                 (json.dumps(list(keys)),),
             ).fetchall()
-        return {row[1]: _call_outcome(row) for row in rows}
+        return {row[1]: call_outcome(row) for row in rows}
 
     def unmatched_outcomes(self) -> Iterator[CallOutcome]:
         """The outcomes kept without a row (release events to match by number and time)."""
         with self._lock:
             rows = self._conn.execute(f"SELECT {_OUTCOME_COLUMNS} FROM outcomes WHERE key IS NULL").fetchall()
         for row in rows:
-            yield _call_outcome(row)
+            yield call_outcome(row)
 
     def outcome_counts(self) -> dict[str, int]:
         """``{"answered": n, "missed": n, "awaiting": n}`` (awaiting: placed, no outcome yet)."""
@@ -695,22 +696,6 @@ def _adopt(conn: sqlite3.Connection, now: float) -> None:
     for vendor_id, key, request_id in rows:
         conn.execute("UPDATE OR IGNORE outcomes SET key = ? WHERE vendor_id = ?", (key, vendor_id))
         _mark_placed(conn, key, request_id, now)
-
-
-def _call_outcome(row: Sequence[Any]) -> CallOutcome:
-    vendor_id, key, answered, request_id, number, at, billed, rate, reason, source = row
-    return CallOutcome(
-        vendor_id=vendor_id,
-        key=key,
-        answered=bool(answered),
-        request_id=request_id,
-        number=number,
-        time=at,
-        billed_seconds=billed,
-        rate=rate,
-        hangup_reason=reason,
-        source=source,
-    )
 
 
 def _check_sqlite() -> None:

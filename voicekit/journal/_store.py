@@ -381,6 +381,24 @@ def as_async(store: Store | AsyncStore) -> AsyncStore:
     return _Threaded(cast(Store, store))
 
 
+def call_outcome(row: Sequence[Any]) -> CallOutcome:
+    """A `CallOutcome` from a stored row, in the stores' column order: vendor id, key, answered,
+    request id, number, time, billed seconds, rate, hangup reason, source."""
+    vendor_id, key, answered, request_id, number, at, billed, rate, reason, source = row
+    return CallOutcome(
+        vendor_id=vendor_id,
+        key=key,
+        answered=bool(answered),
+        request_id=request_id,
+        number=number,
+        time=None if at is None else float(at),
+        billed_seconds=billed,
+        rate=rate,
+        hangup_reason=reason,
+        source=source,
+    )
+
+
 def utc(timestamp: float) -> dt.datetime:
     """A POSIX timestamp as an aware UTC datetime."""
     return dt.datetime.fromtimestamp(timestamp, tz=dt.UTC)
