@@ -107,18 +107,19 @@ def _unknown_journal(workdir: str, rows: int) -> str:
     with Journal.open(db, Campaign.from_file(csv_path)) as journal:
         journal.load(read_campaign(csv_path))
         journal.claim([f"k{i}" for i in range(rows)])
-        journal.mark_unknown([f"k{i}" for i in range(rows)], "a 503 (benchmark)")
+        journal.finish([], [], [f"k{i}" for i in range(rows)])  # unknown: stopped in flight
     # The sends happened a day ago (the journal's own clock): the window spans the seeded day.
     with contextlib.closing(sqlite3.connect(db)) as conn, conn:
-        conn.execute("UPDATE calls SET sent = ?", (time.time() - DAY + 60,))
+        conn.execute("UPDATE voicekit_rows SET sent = ?", (time.time() - DAY + 60,))
     return db
 
 
 def reconcile_window(records: int, rows: int) -> dict[str, Any]:
     """Reconcile `rows` unknown rows against a window of `records` seeded records, in a child."""
     with sandbox_process(seed_records=records) as url, tempfile.TemporaryDirectory() as workdir:
-        db = _unknown_journal(workdir, rows)
+        # The calls of every other row were placed before the run that sent them stopped.
         asyncio.run(_place(url, [_number(i) for i in range(0, rows, 2)]))
+        db = _unknown_journal(workdir, rows)
         args = [
             sys.executable,
             "-c",
@@ -127,6 +128,8 @@ def reconcile_window(records: int, rows: int) -> dict[str, Any]:
             "reconcile",
             db,
             "--settle",
+            "0",
+            "--skew",
             "0",
             "--rate",
             "0",
@@ -187,7 +190,7 @@ async def _webhook_rate(url: str, workdir: str, events: int) -> dict[str, Any]:
                 await web.TCPSite(runner, "127.0.0.1", 0).start()
                 hook = f"http://127.0.0.1:{runner.addresses[0][1]}/telecmi"
                 try:
-                    bodies = [json.dumps(_cdr(i)).encode() for i in range(events)]
+                    bodies = [json.dumps(_cdr(i, journal.campaign_id)).encode() for i in range(events)]
                     dialing = asyncio.create_task(dial(specs[events:]))
                     t0 = time.perf_counter()
                     await _post_all(hook, bodies)
@@ -202,7 +205,7 @@ async def _webhook_rate(url: str, workdir: str, events: int) -> dict[str, Any]:
     return {"events": events, "seconds": seconds, "rate": events / seconds, "overlapped": still_dialing}
 
 
-def _cdr(i: int) -> dict[str, Any]:
+def _cdr(i: int, campaign_id: str) -> dict[str, Any]:
     return {
         "type": "cdr",
         "appid": DEFAULT_TELECMI_APPID,
@@ -210,7 +213,7 @@ def _cdr(i: int) -> dict[str, Any]:
         "cmiuuid": f"u-{i}",
         "leg": "a",
         "request_id": f"r-{i}",
-        "extra_params": json.dumps({"voicekit_key": f"k{i}"}),
+        "extra_params": json.dumps({"voicekit_key": f"k{i}", "voicekit_campaign": campaign_id}),
         "time": 1_700_000_030_000,
         "start_time": 1_700_000_000,
         "answer_time": 1_700_000_003,

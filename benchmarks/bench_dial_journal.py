@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import voicekit
-from voicekit.journal import Campaign, CampaignRow, Journal, journaled
+from voicekit.journal import AsyncJournal, Campaign, CampaignRow, journaled
 from voicekit.sandbox import DEFAULT_TELECMI_APPID, DEFAULT_TELECMI_SECRET
 from voicekit.telecmi import Dial
 
@@ -87,9 +87,11 @@ async def _measure(url: str, n: int, rounds: int, workdir: str) -> dict[str, Any
 
         async def journal_side(offset: int) -> None:
             path = os.path.join(workdir, f"j{offset}.db")
-            with Journal.open(path, campaign) as journal:
+            async with await AsyncJournal.open(path, campaign) as journal:
                 # Loaded first, as `voicekit dial` does before it dials (timed with the dialing).
-                journal.load(CampaignRow(number=i + 2, key=str(i), spec=None) for i in range(n))
+                await journal.load(
+                    CampaignRow(number=i + 2, key=spec.key, spec=spec) for i, spec in enumerate(_specs(n, offset))
+                )
                 placed = 0
                 outcomes = journaled(
                     journal,
@@ -100,7 +102,7 @@ async def _measure(url: str, n: int, rounds: int, workdir: str) -> dict[str, Any
                     async for outcome in outcomes:
                         placed += outcome.ok
                 assert placed == n
-                assert journal.counts()["placed"] == n  # type: ignore[index]
+                assert (await journal.counts())["placed"] == n  # type: ignore[index]
                 transactions.append(journal.transactions)
 
         await plain(0)  # warm-up: connections, limiter, caches

@@ -80,7 +80,7 @@ CASES = [
     (["dial", "{d}/c.csv", "--journal", "{d}/j.db", "--concurrency", "0"], 2, "--concurrency"),
     (["dial", "{d}/c.csv", "--journal", "{d}/j.db", "--rate", "-1"], 2, "--rate"),
     (["dial", "{d}/c.csv"], 2, "--journal"),
-    (["dial", "{d}/other.csv", "--journal", "{d}/c.db"], 1, "belongs to another campaign"),
+    (["dial", "{d}/other.csv", "--journal", "{d}/c.db"], 1, "holds another campaign"),
     (["dial", "{d}/c.csv", "--journal", "{d}/corrupt.db"], 1, "not a voicekit journal"),
     (["dial", "{d}/c.csv", "--journal", "{d}/text.db"], 1, "not a voicekit journal"),
     (["dial", "{d}/c.csv", "--journal", "{d}/c.csv"], 1, "not a voicekit journal"),
@@ -118,7 +118,7 @@ def test_a_bad_invocation_is_a_message_and_its_exit_status(
     ("args", "message"),
     [
         (["sandbox", "--port", "{busy}"], "hint: choose another --port, or --port 0 for a free one"),
-        (["dial", "{d}/other.csv", "--journal", "{d}/c.db"], "belongs to another campaign"),
+        (["dial", "{d}/other.csv", "--journal", "{d}/c.db"], "holds another campaign"),
         (["dial", "status", "{d}/corrupt.db"], "not a voicekit journal"),
     ],
 )

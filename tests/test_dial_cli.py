@@ -211,7 +211,7 @@ def test_listen_reconcile_and_report_give_every_row_its_outcome(tmp_path: Path, 
         heard = journal.outcome_counts()
     assert heard["answered"] + heard["missed"] == rows - 3  # every call placed told its end
 
-    code, out = invoke("dial", "reconcile", str(db), "--settle", "0", env=env_for(sb))
+    code, out = invoke("dial", "reconcile", str(db), "--settle", "0", "--skew", "0", env=env_for(sb))
     assert code == 0, out
     assert "not placed (pending again)=3" in out and "still unknown=0" in out
     code, out = invoke(
@@ -269,6 +269,7 @@ def test_dial_listen_writes_the_outcomes_of_a_campaign_that_already_ran(tmp_path
     assert code == 0, out
     with Journal.read(db) as journal:
         request_id = journal.get("k2").request_id  # type: ignore[union-attr]
+        campaign_id = journal.campaign_id
     port = free_port()
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
     proc = subprocess.Popen(
@@ -285,7 +286,7 @@ def test_dial_listen_writes_the_outcomes_of_a_campaign_that_already_ran(tmp_path
             "request_id": request_id,
             "status": "missed",
             "duration": 0,
-            "extra_params": json.dumps({"voicekit_key": "k2"}),
+            "extra_params": json.dumps({"voicekit_key": "k2", "voicekit_campaign": campaign_id}),
             "to": number(2),
             "hangup_reason": "sent_reject",
         }
@@ -334,7 +335,7 @@ def test_another_campaign_is_refused_in_one_line(tmp_path: Path, sb: SyncSandbox
     assert code == 0
     code, out = invoke("dial", str(write_campaign(tmp_path / "b.csv", 4)), "--journal", str(db), env=env_for(sb))
     assert code == 1
-    assert "CampaignMismatchError" in out and "belongs to another campaign" in out
+    assert "CampaignMismatchError" in out and "holds another campaign" in out
     assert "Traceback" not in out
     assert sum(ledger(sb).values()) == 3
 
@@ -453,10 +454,11 @@ def test_help_documents_the_csv_and_the_subcommands() -> None:
         "status",
         "report",
         "Exit status",
-        "0    every row of the campaign is placed",
+        "0    done: every row placed",
         "3    the run finished, and some rows failed",
-        "4    the run finished, and some rows have an unknown outcome",
-        "5    the run stopped early",
+        "4    some outcomes are unknown",
+        "5    stopped early by a fault that may pass",
+        "6    stopped early by a configuration problem",
         "130  interrupted",
     ):
         assert text in out, text
@@ -501,7 +503,7 @@ def test_refused_credentials_stop_the_run(tmp_path: Path, sb: SyncSandbox) -> No
         "0",
         env={**env_for(sb), "VOICEKIT_TELECMI_SECRET": "wrong"},
     )
-    assert code == 5, out
+    assert code == 6, out  # a configuration problem: restarting as is would fail the same way
     assert "the vendor refused the credentials" in out and "Fix the credentials" in out
     assert "Traceback" not in out and not sb.calls
 

@@ -1,18 +1,16 @@
-"""The campaign journal: states, group commit, resume semantics, campaign identity, CSV rows."""
+"""The journal's conformance suite: every test runs on SQLite and on a real PostgreSQL.
+
+One logic (`AsyncJournal`) serves both dialects; these tests hold each to the same contract:
+the states a row moves through, group commit, resume semantics, claims that are never given
+twice, the runner's end under stop, close and cancel, the campaign's identity.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import csv
-import os
-import signal
-import sqlite3
-import subprocess
-import sys
-import textwrap
-import threading
+import shutil
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from contextlib import aclosing
 from pathlib import Path
 from typing import Any
@@ -20,9 +18,18 @@ from typing import Any
 import attrs
 import pytest
 
+from tests._journal import (
+    DIALECTS,
+    FakeVendor,
+    agen,
+    dials,
+    drain,
+    journal_target,
+    numbers,
+    open_loaded,
+    write_csv,
+)
 from voicekit import Outcome
-from voicekit._bulk import run_many
-from voicekit._sending import current_ticket
 from voicekit.errors import (
     CallOutcomeUnknownError,
     ConfigurationError,
@@ -31,100 +38,26 @@ from voicekit.errors import (
     ValidationError,
     VoiceKitError,
 )
-from voicekit.huawei import Notify
 from voicekit.journal import (
+    AsyncJournal,
     AsyncStore,
+    CallOutcome,
     Campaign,
     CampaignMismatchError,
     Journal,
-    JournalBusyError,
     JournalError,
+    JournalNotFoundError,
     State,
-    Store,
     as_async,
-    in_shard,
     journaled,
-    parse_shard,
     read_campaign,
 )
 from voicekit.telecmi import CallResult, Dial
 
-HEADER = ["key", "to", "from", "file_name"]
 
-
-def write_csv(path: Path, rows: Iterable[list[object]], header: list[str] = HEADER) -> Path:
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(header)
-        writer.writerows(rows)
-    return path
-
-
-def numbers(n: int, start: int = 0) -> list[list[object]]:
-    return [[f"k{i}", 9100000000 + i, 19170000000, "welcome.wav"] for i in range(start, start + n)]
-
-
-def dials(keys: Iterable[str]) -> Iterator[Dial]:
-    for key in keys:
-        yield Dial(key=key, from_=19170000000, to=9100000000 + int(key[1:]), file_name="welcome.wav")
-
-
-class FakeVendor:
-    """A sender that records every spec whose request "leaves" and answers as told.
-
-    Like the real request path, it punches the send's ticket (running the journal's
-    `before_send`) right before the request leaves; `handed` counts the specs it was given.
-    """
-
-    def __init__(self, errors: dict[str, Exception] | None = None, delay: float = 0.0) -> None:
-        self.handed: Counter[str] = Counter()
-        self.sent: Counter[str] = Counter()
-        self.errors = errors or {}
-        self.delay = delay
-        self.gate: asyncio.Event | None = None  # when set up, requests wait on it once they left
-
-    async def send(self, spec: Dial) -> CallResult:
-        self.handed[spec.key] += 1
-        await self.on_handed(spec)
-        ticket = current_ticket.get()
-        assert ticket is not None
-        await ticket.depart()
-        self.sent[spec.key] += 1
-        await self.on_sent(spec)
-        if self.gate is not None:
-            await self.gate.wait()
-        await asyncio.sleep(self.delay)
-        if spec.key in self.errors:
-            raise self.errors[spec.key]
-        return CallResult(request_id=f"req-{spec.key}", status="progress")
-
-    async def on_handed(self, spec: Dial) -> None:
-        pass
-
-    async def on_sent(self, spec: Dial) -> None:
-        pass
-
-    def many(self, concurrency: int = 8):  # type: ignore[no-untyped-def]
-        return lambda specs, before_send: run_many(
-            specs, self.send, lambda s: s.key, concurrency=concurrency, before_send=before_send
-        )
-
-
-async def drain(
-    journal: Store | AsyncStore, specs: Iterable[Dial], vendor: FakeVendor, **kw: object
-) -> list[Outcome[CallResult]]:
-    out: list[Outcome[CallResult]] = []
-    async with aclosing(journaled(journal, specs, vendor.many(), **kw)) as outcomes:  # type: ignore[arg-type]
-        async for outcome in outcomes:
-            out.append(outcome)
-    return out
-
-
-@pytest.fixture(params=["thread", "task"])
-def face(request: pytest.FixtureRequest) -> Callable[[Journal], Store | AsyncStore]:
-    """The runner's two writers: a blocking store's thread, or an async store's task on the loop
-    (`as_async` gives the SQLite journal that face)."""
-    return (lambda journal: journal) if request.param == "thread" else as_async
+@pytest.fixture(params=DIALECTS)
+def target(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    return journal_target(request.param, tmp_path, request)
 
 
 @pytest.fixture
@@ -132,28 +65,51 @@ def campaign(tmp_path: Path) -> Campaign:
     return Campaign.from_file(write_csv(tmp_path / "c.csv", numbers(10)))
 
 
-def open_loaded(tmp_path: Path, campaign: Campaign) -> Journal:
-    journal = Journal.open(tmp_path / "c.db", campaign)
-    journal.load(read_campaign(campaign.path))
+@pytest.fixture(params=["async", "blocking"])
+def face(request: pytest.FixtureRequest) -> str:
+    """The journal as a run gets it: its async core on the run's loop, or its blocking twin
+    (whose core runs on voicekit's background loop, awaited across)."""
+    return str(request.param)
+
+
+async def opened(face: str, target: str, campaign: Campaign) -> AsyncStore | Journal:
+    if face == "async":
+        return await open_loaded(target, campaign)
+    journal = await asyncio.to_thread(Journal.open, target, campaign)
+    await asyncio.to_thread(journal.load, read_campaign(campaign.path))
     return journal
+
+
+async def closed(journal: AsyncStore | Journal) -> None:
+    if isinstance(journal, Journal):
+        await asyncio.to_thread(journal.close)
+    else:
+        await journal.aclose()
+
+
+async def counts_of(journal: AsyncStore | Journal) -> dict[State, int]:
+    return (
+        await as_async(journal).counts()
+        if not isinstance(journal, Journal)
+        else await asyncio.to_thread(journal.counts)
+    )
 
 
 # -- states ------------------------------------------------------------------------------------
 
 
-async def test_each_key_goes_pending_sending_then_placed_failed_or_unknown(tmp_path: Path, campaign: Campaign) -> None:
+async def test_each_key_goes_pending_sending_then_placed_failed_or_unknown(target: str, campaign: Campaign) -> None:
     errors: dict[str, Exception] = {
         "k1": NotFoundError("invalid music file name", status=404, endpoint="make_call"),
         "k2": CallOutcomeUnknownError("read timeout", endpoint="make_call", request={"to": 1}),
     }
-    with open_loaded(tmp_path, campaign) as journal:
-        assert {e.state for e in journal.entries()} == {State.PENDING}
-        assert journal.claim(["k0", "k1", "k2"]) == {"k0", "k1", "k2"}
-        assert journal.get("k0").state is State.SENDING  # type: ignore[union-attr]
-        assert journal.claim(["k0", "k3"]) == {"k3"}  # already sending: not claimed twice
-        journal.release(["k3"])
-        vendor = FakeVendor(errors)
-        journal.record(
+    async with await open_loaded(target, campaign) as journal:
+        assert {e.state async for e in journal.entries()} == {State.PENDING}
+        assert await journal.claim(["k0", "k1", "k2"]) == {"k0", "k1", "k2"}
+        assert (await journal.get("k0")).state is State.SENDING  # type: ignore[union-attr]
+        assert await journal.claim(["k0", "k3"]) == {"k3"}  # already sending: not claimed twice
+        await journal.finish([], ["k3"], [])  # k3's request never left
+        await journal.record(
             [
                 Outcome(key=k, result=CallResult(request_id="req-k0", status="progress"))
                 if k == "k0"
@@ -161,8 +117,7 @@ async def test_each_key_goes_pending_sending_then_placed_failed_or_unknown(tmp_p
                 for k in ("k0", "k1", "k2")  # type: ignore[arg-type]
             ]
         )
-        entries = {e.key: e for e in journal.entries()}
-        assert vendor.sent == Counter()
+        entries = {e.key: e async for e in journal.entries()}
     assert entries["k0"].state is State.PLACED and entries["k0"].request_id == "req-k0"
     assert entries["k1"].state is State.FAILED and entries["k1"].error_type == "NotFoundError"
     assert "invalid music file name" in (entries["k1"].error or "")
@@ -171,59 +126,66 @@ async def test_each_key_goes_pending_sending_then_placed_failed_or_unknown(tmp_p
     assert [e.row for e in entries.values()] == list(range(2, 12))  # spreadsheet rows, header = 1
 
 
+async def test_a_key_is_claimed_by_one_worker_only(
+    tmp_path: Path, campaign: Campaign, request: pytest.FixtureRequest
+) -> None:
+    # Workers share a PostgreSQL journal (one process runs an SQLite journal: its lock).
+    target = journal_target("postgres", tmp_path, request)
+    first = await open_loaded(target, campaign)
+    second = await AsyncJournal.open(target, campaign)
+    try:
+        mine = {spec.key for spec in await first.reserve(4)}
+        assert await second.claim(sorted(mine)) == set()  # held by the first
+        assert await second.pending(sorted(mine)) == set()
+        results = await asyncio.gather(first.claim(["k5", "k6"]), second.claim(["k5", "k6"]))
+        assert sorted(results[0] | results[1]) == ["k5", "k6"] and not results[0] & results[1]
+    finally:
+        await first.aclose()
+        await second.aclose()
+
+
 # -- group commit ------------------------------------------------------------------------------
 
 
-async def test_many_keys_cost_few_transactions(tmp_path: Path) -> None:
+async def test_many_keys_cost_few_transactions(target: str, tmp_path: Path) -> None:
     n = 2000
     campaign = Campaign.from_file(write_csv(tmp_path / "big.csv", numbers(n)))
-    with open_loaded(tmp_path, campaign) as journal:
-        commits: list[str] = []
-        # A commit is an explicit COMMIT, or a claim's single statement (its own transaction).
-        claim_sql = "UPDATE calls SET state = o."
-        journal._conn.set_trace_callback(
-            lambda sql: commits.append(sql) if sql == "COMMIT" or sql.startswith(claim_sql) else None
-        )
+    async with await open_loaded(target, campaign) as journal:
         before = journal.transactions
         vendor = FakeVendor()
-        outcomes = []
-        async with aclosing(journaled(journal, dials(f"k{i}" for i in range(n)), vendor.many(concurrency=32))) as it:
-            async for outcome in it:
-                outcomes.append(outcome)
+        outcomes = await drain(journal, dials(f"k{i}" for i in range(n)), vendor)
         transactions = journal.transactions - before
-        counts = journal.counts()
+        counts = await journal.counts()
     assert len(outcomes) == n and counts[State.PLACED] == n
     assert vendor.sent == Counter({f"k{i}": 1 for i in range(n)})
     # Every key is claimed on its own, as it leaves, but the claims of the calls that reach the
     # wire together share a transaction (with the outcomes ready by then): far fewer
-    # transactions than calls, and the counter agrees with what SQLite was asked to commit.
-    assert len(commits) == transactions
+    # transactions than calls.
     assert transactions <= n // 4, transactions
 
 
-class GatedJournal(Journal):
+class GatedJournal(AsyncJournal):
     """A journal whose claims are recorded, and whose claim number `gate_at` waits for `gate`."""
 
-    def __init__(self, *args: Any) -> None:
-        super().__init__(*args)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         self.claims: list[list[str]] = []
-        self.gate = threading.Event()
-        self.entered = threading.Event()
+        self.gate = asyncio.Event()
+        self.entered = asyncio.Event()
         self.gate_at = 1
 
-    def claim(self, keys: Sequence[str], outcomes: Sequence[Outcome[Any]] = ()) -> set[str]:
+    async def claim(self, keys: Sequence[str], outcomes: Sequence[Outcome[Any]] = ()) -> set[str]:
         self.claims.append(list(keys))
         if len(self.claims) == self.gate_at:
             self.entered.set()
-            assert self.gate.wait(30), "the test never opened the gate"
-        return super().claim(keys, outcomes)
+            await asyncio.wait_for(self.gate.wait(), 30)
+        return await super().claim(keys, outcomes)
 
 
-def open_gated(tmp_path: Path, campaign: Campaign, gate_at: int = 1) -> GatedJournal:
-    journal = GatedJournal.open(tmp_path / "c.db", campaign)
+async def open_gated(target: str, campaign: Campaign, gate_at: int = 1) -> GatedJournal:
+    journal = await open_loaded(target, campaign, GatedJournal)
     assert isinstance(journal, GatedJournal)
     journal.gate_at = gate_at
-    journal.load(read_campaign(campaign.path))
     return journal
 
 
@@ -236,9 +198,7 @@ async def wait_until(predicate: Callable[[], bool], what: str) -> None:
     raise AssertionError(f"never: {what}")
 
 
-async def test_claims_asked_for_during_a_commit_are_committed_together(
-    tmp_path: Path, campaign: Campaign, face: Callable[[Journal], Store | AsyncStore]
-) -> None:
+async def test_claims_asked_for_during_a_commit_are_committed_together(target: str, campaign: Campaign) -> None:
     first_claimed = asyncio.Event()
     departing: list[str] = []
 
@@ -248,10 +208,10 @@ async def test_claims_asked_for_during_a_commit_are_committed_together(
                 await first_claimed.wait()
             departing.append(spec.key)
 
-    with open_gated(tmp_path, campaign) as journal:
+    async with await open_gated(target, campaign) as journal:
         vendor = Staged()
-        run = asyncio.create_task(drain(face(journal), dials(f"k{i}" for i in range(8)), vendor))  # concurrency 8
-        await asyncio.to_thread(journal.entered.wait, 30)
+        run = asyncio.create_task(drain(journal, dials(f"k{i}" for i in range(8)), vendor))  # concurrency 8
+        await asyncio.wait_for(journal.entered.wait(), 30)
         first_claimed.set()
         await wait_until(lambda: len(departing) == 8, "all at the wire")
         await asyncio.sleep(0.01)  # room for a wrong extra claim to show up (none must)
@@ -263,62 +223,73 @@ async def test_claims_asked_for_during_a_commit_are_committed_together(
     assert vendor.sent == Counter({f"k{i}": 1 for i in range(8)})
 
 
-async def test_a_key_is_sending_only_while_its_request_is_in_flight(
-    tmp_path: Path, face: Callable[[Journal], Store | AsyncStore]
-) -> None:
+async def test_a_key_is_sending_only_while_its_request_is_in_flight(target: str, tmp_path: Path, face: str) -> None:
     campaign = Campaign.from_file(write_csv(tmp_path / "c.csv", numbers(300)))
-    with open_loaded(tmp_path, campaign) as journal:
+    journal = await opened(face, target, campaign)
+    try:
         vendor = FakeVendor()
         vendor.gate = asyncio.Event()
-        run = asyncio.create_task(drain(face(journal), dials(f"k{i}" for i in range(300)), vendor))
+        run = asyncio.create_task(drain(journal, dials(f"k{i}" for i in range(300)), vendor))
         await wait_until(lambda: vendor.sent.total() == 8, "8 calls in flight")
-        with Journal.read(tmp_path / "c.db") as other:  # what a crash now would leave behind
-            counts = other.counts()
+        async with await AsyncJournal.read(target) as other:  # what a crash now would leave behind
+            counts = await other.counts()
         vendor.gate.set()
         await run
+    finally:
+        await closed(journal)
     # Exactly the 8 calls in flight are claimed; nothing is claimed ahead of sending.
     assert counts[State.SENDING] == 8 and counts[State.PENDING] == 292
 
 
-async def test_an_outcome_is_written_only_after_its_key_was_durably_sending(tmp_path: Path) -> None:
+async def test_an_outcome_is_written_only_after_its_key_was_durably_sending(target: str, tmp_path: Path) -> None:
     campaign = Campaign.from_file(write_csv(tmp_path / "c.csv", numbers(50)))
-    with open_loaded(tmp_path, campaign) as journal:
-        seen: list[State] = []
+    seen: list[State] = []
+    async with await open_loaded(target, campaign) as journal, await AsyncJournal.read(target) as other:
 
         class Spy(FakeVendor):
             async def on_sent(self, spec: Dial) -> None:
                 # Another connection sees the claim: it was committed before the request left.
-                with Journal.read(tmp_path / "c.db") as other:
-                    seen.append(other.get(spec.key).state)  # type: ignore[union-attr]
+                seen.append((await other.get(spec.key)).state)  # type: ignore[union-attr]
 
         await drain(journal, dials(f"k{i}" for i in range(50)), Spy())
     assert seen == [State.SENDING] * 50
+
+
+async def test_every_call_carries_its_campaign_and_key(target: str, campaign: Campaign) -> None:
+    async with await open_loaded(target, campaign) as journal:
+        vendor = FakeVendor()
+        await drain(journal, journal.specs(4), vendor)
+        campaign_id = journal.campaign_id
+    assert len(vendor.specs) == 10 and len(campaign_id) >= 16
+    for spec in vendor.specs:
+        extra = spec.body()["extra_params"]
+        assert extra == {"voicekit_key": spec.key, "voicekit_campaign": campaign_id}
 
 
 # -- resume ------------------------------------------------------------------------------------
 
 
 async def test_a_resumed_run_sends_pending_once_and_never_placed_failed_or_unknown(
-    tmp_path: Path, campaign: Campaign
+    target: str, campaign: Campaign
 ) -> None:
     keys = [f"k{i}" for i in range(10)]
-    with open_loaded(tmp_path, campaign) as journal:
-        journal.claim(keys[:6])
-        journal.record(
+    async with await open_loaded(target, campaign) as journal:
+        await journal.claim(keys[:6])
+        await journal.record(
             [
                 Outcome(key="k0", result=CallResult(request_id="r0", status="progress")),
                 Outcome(key="k1", error=ValidationError("to", "bad")),
                 Outcome(key="k2", error=CallOutcomeUnknownError("x", endpoint="e", request={})),
             ]
         )
-        # k3, k4, k5 stay "sending": the process dies here.
-    with Journal.open(tmp_path / "c.db", campaign) as journal:
-        assert journal.recover() == 3
-        assert journal.requeue() == 0
+        # k3, k4, k5 stay "sending": the process dies here (its worker is gone).
+    async with await AsyncJournal.open(target, campaign) as journal:
+        assert await journal.recover() == 3
+        assert await journal.requeue() == 0
         vendor = FakeVendor()
         await drain(journal, dials(keys), vendor)
         await drain(journal, dials(keys), vendor)  # a third run finds nothing to send
-        states = {e.key: e.state for e in journal.entries()}
+        states = {e.key: e.state async for e in journal.entries()}
     assert vendor.sent == Counter({k: 1 for k in keys[6:]})
     assert states == {
         "k0": State.PLACED,
@@ -331,49 +302,67 @@ async def test_a_resumed_run_sends_pending_once_and_never_placed_failed_or_unkno
     }
 
 
-async def test_unknown_keys_are_sent_again_only_when_asked(tmp_path: Path, campaign: Campaign) -> None:
-    with open_loaded(tmp_path, campaign) as journal:
-        journal.claim(["k0", "k1"])
-    with Journal.open(tmp_path / "c.db", campaign) as journal:
-        journal.recover()
-        assert journal.requeue(unknown=True) == 2
+async def test_unknown_keys_are_sent_again_only_when_asked(target: str, campaign: Campaign) -> None:
+    async with await open_loaded(target, campaign) as journal:
+        await journal.claim(["k0", "k1"])
+    async with await AsyncJournal.open(target, campaign) as journal:
+        await journal.recover()
+        assert await journal.requeue(unknown=True) == 2
         vendor = FakeVendor()
         await drain(journal, dials(["k0", "k1"]), vendor)
-        assert journal.get("k0").state is State.PLACED  # type: ignore[union-attr]
+        assert (await journal.get("k0")).state is State.PLACED  # type: ignore[union-attr]
     assert vendor.sent == Counter({"k0": 1, "k1": 1})
 
 
 async def test_failures_that_never_reached_the_vendor_are_retried_by_the_next_run(
-    tmp_path: Path, campaign: Campaign
+    target: str, campaign: Campaign
 ) -> None:
     errors: dict[str, Exception] = {"k0": ConnectError("refused"), "k1": ValidationError("to", "bad")}
-    with open_loaded(tmp_path, campaign) as journal:
+    async with await open_loaded(target, campaign) as journal:
         await drain(journal, dials(["k0", "k1"]), FakeVendor(errors))
-        assert journal.counts()[State.FAILED] == 2
-    with Journal.open(tmp_path / "c.db", campaign) as journal:
-        assert journal.requeue() == 1
+        assert (await journal.counts())[State.FAILED] == 2
+    async with await AsyncJournal.open(target, campaign) as journal:
+        assert await journal.requeue() == 1
         vendor = FakeVendor()
         await drain(journal, dials(["k0", "k1"]), vendor)
-        assert journal.get("k1").state is State.FAILED  # type: ignore[union-attr]
+        assert (await journal.get("k1")).state is State.FAILED  # type: ignore[union-attr]
     assert vendor.sent == Counter({"k0": 1})
 
 
-async def test_stop_ends_cleanly_and_leaves_unsent_keys_pending(
-    tmp_path: Path, face: Callable[[Journal], Store | AsyncStore]
-) -> None:
+async def test_failed_rows_are_dialed_again_by_class_only_when_asked(target: str, campaign: Campaign) -> None:
+    errors: dict[str, Exception] = {
+        "k0": NotFoundError("invalid music file name", status=404, endpoint="make_call"),
+        "k1": NotFoundError("invalid music file name", status=404, endpoint="make_call"),
+        "k2": ValidationError("to", "bad"),
+    }
+    async with await open_loaded(target, campaign) as journal:
+        await drain(journal, dials(["k0", "k1", "k2"]), FakeVendor(errors))
+        assert await journal.failed_classes() == {"NotFoundError": 2, "ValidationError": 1}
+        assert await journal.requeue() == 0  # not provably unplaced on their own: not by default
+        assert await journal.requeue(retryable=False, failed=["NotFoundError"]) == 2
+        vendor = FakeVendor()
+        await drain(journal, dials(["k0", "k1", "k2"]), vendor)
+        assert await journal.failed_classes() == {"ValidationError": 1}
+        assert await journal.requeue(retryable=False, failed=True) == 1
+    assert vendor.sent == Counter({"k0": 1, "k1": 1})
+
+
+async def test_stop_ends_cleanly_and_leaves_unsent_keys_pending(target: str, tmp_path: Path, face: str) -> None:
     campaign = Campaign.from_file(write_csv(tmp_path / "c.csv", numbers(300)))
     stop = asyncio.Event()
-    with open_loaded(tmp_path, campaign) as journal:
+    journal = await opened(face, target, campaign)
+    try:
         vendor = FakeVendor(delay=0.001)
         got = 0
-        async with aclosing(
-            journaled(face(journal), dials(f"k{i}" for i in range(300)), vendor.many(), stop=stop)
-        ) as outcomes:
+        specs = dials(f"k{i}" for i in range(300))
+        async with aclosing(journaled(journal, specs, vendor.many(), stop=stop)) as outcomes:
             async for _ in outcomes:
                 got += 1
                 if got == 50:
                     stop.set()
-        counts = journal.counts()
+        counts = await counts_of(journal)
+    finally:
+        await closed(journal)
     sent = sum(vendor.sent.values())
     assert 50 <= sent < 300
     assert got == sent  # every call handed to the sender finished and was recorded
@@ -381,19 +370,20 @@ async def test_stop_ends_cleanly_and_leaves_unsent_keys_pending(
     assert counts[State.PENDING] == 300 - sent
 
 
-async def test_closing_early_marks_the_calls_in_flight_unknown(
-    tmp_path: Path, face: Callable[[Journal], Store | AsyncStore]
-) -> None:
+async def test_closing_early_marks_the_calls_in_flight_unknown(target: str, tmp_path: Path, face: str) -> None:
     campaign = Campaign.from_file(write_csv(tmp_path / "c.csv", numbers(100)))
-    with open_loaded(tmp_path, campaign) as journal:
+    journal = await opened(face, target, campaign)
+    try:
         vendor = FakeVendor(delay=0.05)
-        async with aclosing(
-            journaled(face(journal), dials(f"k{i}" for i in range(100)), vendor.many(concurrency=8))
-        ) as outcomes:
+        specs = dials(f"k{i}" for i in range(100))
+        async with aclosing(journaled(journal, specs, vendor.many(concurrency=8))) as outcomes:
             async for _ in outcomes:
                 break
-        counts = journal.counts()
-        states = {e.key: e.state for e in journal.entries()}
+        counts = await counts_of(journal)
+        async with await AsyncJournal.read(target) as reader:
+            states = {e.key: e.state async for e in reader.entries()}
+    finally:
+        await closed(journal)
     # Every call the vendor saw is placed or unknown (never pending: it must not be sent again);
     # calls cancelled in flight are unknown; handed over but never sent: pending again.
     assert all(states[key] in (State.PLACED, State.UNKNOWN) for key in vendor.sent)
@@ -402,36 +392,45 @@ async def test_closing_early_marks_the_calls_in_flight_unknown(
     assert counts[State.PENDING] == 100 - counts[State.PLACED] - counts[State.UNKNOWN] > 0
 
 
-async def test_repeated_keys_are_sent_once(tmp_path: Path, campaign: Campaign) -> None:
-    with Journal.open(tmp_path / "c.db", campaign) as journal:  # not loaded: keys are added as claimed
+async def test_repeated_keys_are_sent_once(target: str, campaign: Campaign) -> None:
+    async with await open_loaded(target, campaign) as journal:
         vendor = FakeVendor()
         await drain(journal, dials(["k0", "k0", "k1", "k0"]), vendor)
     assert vendor.sent == Counter({"k0": 1, "k1": 1})
 
 
+async def test_keys_the_journal_does_not_hold_are_never_sent(target: str, campaign: Campaign) -> None:
+    vendor = FakeVendor()
+    async with await AsyncJournal.open(target, campaign) as journal:  # not loaded
+        assert await drain(journal, dials(["k0", "k1"]), vendor) == []
+    async with await open_loaded(target, campaign) as loaded:
+        assert await loaded.pending(["k0", "nope"]) == {"k0"}
+    assert vendor.handed == Counter()
+
+
 @pytest.mark.parametrize("concurrency", [1, 4])
 async def test_a_refused_claim_stops_the_send_and_yields_nothing(
-    tmp_path: Path, campaign: Campaign, concurrency: int, face: Callable[[Journal], Store | AsyncStore]
+    target: str, campaign: Campaign, concurrency: int
 ) -> None:
     # One spec per filter batch: the repeats pass the filter (their key is still pending when it
     # is read) and are refused by the claim (or by this run, which holds the key).
-    with open_loaded(tmp_path, campaign) as journal:
+    async with await open_loaded(target, campaign) as journal:
         vendor = FakeVendor()
         out: list[Outcome[CallResult]] = []
         specs = dials(["k0", "k1", "k0", "k0", "k1", "k2"])
-        async with aclosing(journaled(face(journal), specs, vendor.many(concurrency), filter_size=1)) as outcomes:
+        async with aclosing(journaled(journal, specs, vendor.many(concurrency), filter_size=1)) as outcomes:
             async for outcome in outcomes:
                 out.append(outcome)
-        counts = journal.counts()
+        counts = await journal.counts()
     assert vendor.sent == Counter({"k0": 1, "k1": 1, "k2": 1})
     assert sorted(o.key for o in out) == ["k0", "k1", "k2"] and all(o.ok for o in out)
     assert counts[State.PLACED] == 3 and counts[State.PENDING] == 7
 
 
-async def test_keys_that_are_not_pending_never_reach_the_sender(tmp_path: Path, campaign: Campaign) -> None:
-    with open_loaded(tmp_path, campaign) as journal:
-        journal.claim(["k0", "k1", "k2"])
-        journal.record([Outcome(key="k0", result=CallResult(request_id="r0", status="progress"))])
+async def test_keys_that_are_not_pending_never_reach_the_sender(target: str, campaign: Campaign) -> None:
+    async with await open_loaded(target, campaign) as journal:
+        await journal.claim(["k0", "k1", "k2"])
+        await journal.record([Outcome(key="k0", result=CallResult(request_id="r0", status="progress"))])
         vendor = FakeVendor()
         await drain(journal, dials(f"k{i}" for i in range(10)), vendor, filter_size=4)
     # Filtered before the sender: they never wait for a rate-limiter slot.
@@ -439,62 +438,52 @@ async def test_keys_that_are_not_pending_never_reach_the_sender(tmp_path: Path, 
 
 
 @pytest.mark.parametrize("how", ["aclose", "cancel"])
-async def test_closing_while_a_claim_commits_releases_it_and_never_blocks_the_loop(
-    tmp_path: Path, campaign: Campaign, how: str, face: Callable[[Journal], Store | AsyncStore]
-) -> None:
+async def test_closing_while_a_claim_commits_releases_it(target: str, campaign: Campaign, how: str) -> None:
     # aclose: the first 8 calls are placed, then the consumer closes the run while the claim of
-    # k8 and k9 is in the writer thread. cancel: the run is cancelled during the first claim.
-    with open_gated(tmp_path, campaign, gate_at=2 if how == "aclose" else 1) as journal:
+    # k8 and k9 is in the writer. cancel: the run is cancelled during the first claim.
+    async with await open_gated(target, campaign, gate_at=2 if how == "aclose" else 1) as journal:
         vendor = FakeVendor()
-        ticks = 0
 
-        async def ticker() -> None:
-            # Opens the gate only after the loop turned 20 times with the claim held: a run's end
-            # that blocked the loop on the writer thread would never get here (and time out).
-            nonlocal ticks
-            await asyncio.to_thread(journal.entered.wait, 30)
+        async def opener() -> None:
+            await asyncio.wait_for(journal.entered.wait(), 30)
             for _ in range(20):
                 await asyncio.sleep(0)
-                ticks += 1
             journal.gate.set()
 
         async def consume() -> None:
             got = 0
-            async with aclosing(journaled(face(journal), dials(f"k{i}" for i in range(10)), vendor.many())) as outcomes:
+            async with aclosing(journaled(journal, dials(f"k{i}" for i in range(10)), vendor.many())) as outcomes:
                 async for _ in outcomes:
                     got += 1
                     if got == 8:
-                        await asyncio.to_thread(journal.entered.wait, 30)
+                        await asyncio.wait_for(journal.entered.wait(), 30)
                         break
 
-        opener = asyncio.create_task(ticker())
+        gate = asyncio.create_task(opener())
         run = asyncio.create_task(consume())
         if how == "cancel":
-            await asyncio.to_thread(journal.entered.wait, 30)
+            await asyncio.wait_for(journal.entered.wait(), 30)
             run.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await run
         else:
             await run  # no InvalidStateError, nothing raised
-        await opener
-        counts = journal.counts()
-        states = {e.key: e.state for e in journal.entries()}
-    assert ticks == 20
+        await gate
+        counts = await journal.counts()
+        states = {e.key: e.state async for e in journal.entries()}
     # The gated claim committed after the run was closed; its requests never left: pending again.
     placed = {f"k{i}" for i in range(8)} if how == "aclose" else set()
     assert set(vendor.sent) == placed and {k for k, st in states.items() if st is State.PLACED} == placed
     assert counts[State.SENDING] == 0 and counts[State.UNKNOWN] == 0 and counts[State.PENDING] == 10 - len(placed)
 
 
-async def test_a_cancelled_writer_task_ends_the_run_with_an_error_never_a_hang(
-    tmp_path: Path, campaign: Campaign
-) -> None:
-    # The async store's writer is a task: should the loop cancel it under the run (the first
-    # claim committing), every claim waiting and the run's end itself are answered at once.
-    with open_gated(tmp_path, campaign) as journal:
+async def test_a_cancelled_writer_task_ends_the_run_with_an_error_never_a_hang(target: str, campaign: Campaign) -> None:
+    # The writer is a task: should the loop cancel it under the run (the first claim
+    # committing), every claim waiting and the run's end itself are answered at once.
+    async with await open_gated(target, campaign) as journal:
         vendor = FakeVendor()
-        run = asyncio.create_task(drain(as_async(journal), dials(f"k{i}" for i in range(10)), vendor))
-        await asyncio.to_thread(journal.entered.wait, 30)
+        run = asyncio.create_task(drain(journal, dials(f"k{i}" for i in range(10)), vendor))
+        await asyncio.wait_for(journal.entered.wait(), 30)
         writer = next(t for t in asyncio.all_tasks() if t.get_name() == "voicekit-journal")
         writer.cancel()
         try:
@@ -507,201 +496,108 @@ async def test_a_cancelled_writer_task_ends_the_run_with_an_error_never_a_hang(
     assert vendor.sent == Counter()  # nothing left unclaimed
 
 
-def test_an_sqlite_older_than_the_journal_needs_is_refused(
-    tmp_path: Path, campaign: Campaign, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(sqlite3, "sqlite_version_info", (3, 37, 2))
-    with pytest.raises(JournalError, match=r"needs SQLite 3\.38\.0 or newer; this Python uses SQLite 3\.37\.2"):
-        Journal.open(tmp_path / "c.db", campaign)
-    assert not (tmp_path / "c.db").exists()
-    monkeypatch.setattr(sqlite3, "sqlite_version_info", (3, 38, 0))
-    Journal.open(tmp_path / "c.db", campaign).close()
+async def test_an_async_iterable_of_specs(target: str, campaign: Campaign) -> None:
+    async with await open_loaded(target, campaign) as journal:
+        vendor = FakeVendor()
+        outcomes = await drain(journal, agen(dials(["k3", "k4"])), vendor)
+    assert sorted(o.key for o in outcomes) == ["k3", "k4"]
 
 
-# -- identity, crash leftovers, one runner at a time ---------------------------------------------
+# -- loading -----------------------------------------------------------------------------------
 
 
-def test_another_campaign_file_is_refused(tmp_path: Path, campaign: Campaign) -> None:
-    Journal.open(tmp_path / "c.db", campaign).close()
-    other = Campaign.from_file(write_csv(tmp_path / "other.csv", numbers(10, start=5)))
-    with pytest.raises(CampaignMismatchError, match="belongs to another campaign") as info:
-        Journal.open(tmp_path / "c.db", other)
-    assert isinstance(info.value, VoiceKitError)
-    assert "c.csv" in str(info.value) and "other.csv" in str(info.value)
-    with pytest.raises(CampaignMismatchError, match="shard"):
-        Journal.open(tmp_path / "c.db", Campaign.from_file(campaign.path, shard=(1, 2)))
-    with pytest.raises(CampaignMismatchError, match="vendor"):
-        Journal.open(tmp_path / "c.db", attrs.evolve(campaign, vendor="huawei"))
-
-
-def test_the_same_content_elsewhere_is_the_same_campaign(tmp_path: Path, campaign: Campaign) -> None:
-    Journal.open(tmp_path / "c.db", campaign).close()
-    moved = tmp_path / "moved.csv"
-    moved.write_bytes(Path(campaign.path).read_bytes())
-    with Journal.open(tmp_path / "c.db", Campaign.from_file(moved)) as journal:
-        assert journal.campaign.sha256 == campaign.sha256
-
-
-def test_a_file_that_is_not_a_journal_is_refused(tmp_path: Path, campaign: Campaign) -> None:
-    with pytest.raises(JournalError, match="not a voicekit journal"):
-        Journal.open(campaign.path, campaign)  # the CSV given as the journal by mistake
-    with pytest.raises(JournalError, match="no journal at"):
-        Journal.read(tmp_path / "missing.db")
-    assert issubclass(JournalError, ConfigurationError)
-
-
-CRASHER = textwrap.dedent("""
-    import os, signal, sys
-    from voicekit import Outcome
-    from voicekit.journal import Campaign, Journal, read_campaign
-    from voicekit.telecmi import CallResult
-    campaign = Campaign.from_file(sys.argv[1])
-    journal = Journal.open(sys.argv[2], campaign)
-    journal.load(read_campaign(sys.argv[1]))
-    journal.claim(["k0", "k1", "k2", "k3"])
-    journal.record([Outcome(key="k0", result=CallResult(request_id="r0", status="progress"))])
-    if sys.argv[3] == "hold":
-        print("holding", flush=True)
-        sys.stdin.read()
-    os.kill(os.getpid(), signal.SIGKILL)
-""")
-
-
-def _crasher(campaign: Campaign, db: Path, mode: str) -> subprocess.Popen[str]:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
-    return subprocess.Popen(
-        [sys.executable, "-c", CRASHER, campaign.path, str(db), mode],
-        env=env,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-
-
-def test_a_journal_left_by_a_killed_process_is_resumed_not_overwritten(tmp_path: Path, campaign: Campaign) -> None:
-    with _crasher(campaign, tmp_path / "c.db", "die") as proc:
-        assert proc.wait(30) == -signal.SIGKILL
-    with Journal.open(tmp_path / "c.db", campaign) as journal:
-        assert journal.loaded
-        assert journal.counts() == {
-            State.PENDING: 6,
-            State.SENDING: 3,
-            State.PLACED: 1,
-            State.FAILED: 0,
-            State.UNKNOWN: 0,
-        }
-        assert journal.recover() == 3
-        assert journal.get("k0").request_id == "r0"  # type: ignore[union-attr]
-        assert {e.key for e in journal.entries([State.UNKNOWN])} == {"k1", "k2", "k3"}
-
-
-def test_only_one_process_runs_a_journal_at_a_time(tmp_path: Path, campaign: Campaign) -> None:
-    with _crasher(campaign, tmp_path / "c.db", "hold") as proc:
-        try:
-            assert proc.stdout is not None and proc.stdout.readline().strip() == "holding"
-            with pytest.raises(JournalBusyError, match="another process is running"):
-                Journal.open(tmp_path / "c.db", campaign)
-            with Journal.read(tmp_path / "c.db") as reader:  # looking is always allowed
-                assert reader.summary().running
-        finally:
-            proc.kill()
-            proc.wait(30)
-    with Journal.read(tmp_path / "c.db") as reader:
-        assert not reader.summary().running  # the kernel dropped the dead run's lock
-    with Journal.open(tmp_path / "c.db", campaign) as journal:
-        assert journal.recover() == 3
-
-
-# -- the campaign CSV --------------------------------------------------------------------------
-
-
-def test_malformed_rows_carry_their_row_number_and_reason(tmp_path: Path) -> None:
-    path = tmp_path / "c.csv"
-    path.write_bytes(
-        b"\xef\xbb\xbfKey,To,From,File_Name,Extra_Params\n"  # a BOM and capitalised names
-        b"a,9100000001,19170000000,welcome.wav,\n"  # row 2
-        b"b,12ab,19170000000,welcome.wav,\n"  # row 3: bad number
-        b"\n"  # row 4: blank, skipped
-        b"c,9100000003,,welcome.wav,\n"  # row 5: missing value
-        b"d,91000\xff0004,19170000000,welcome.wav,\n"  # row 6: not UTF-8
-        b"e,9100000005,19170000000,welcome.wav,{nope\n"  # row 7: bad JSON
-        b"f,9100000006,19170000000\n"  # row 8: short row, no file
-        b',9100000007,19170000000,welcome.mp3,"{""crm"": 1}"\n'  # row 9: default key
-    )
-    rows = list(read_campaign(path))
-    problems = {r.number: (r.key, r.problem) for r in rows if r.problem}
-    assert [r.number for r in rows] == [2, 3, 5, 6, 7, 8, 9]
-    assert problems[3] == ("b", "to: must be 7-16 digits without a leading zero, got '12ab'")
-    assert problems[5] == ("c", "from: missing value")
-    assert problems[6][0] == "d" and "undecodable" in problems[6][1]  # type: ignore[operator]
-    assert problems[7][0] == "e" and "extra_params" in problems[7][1]  # type: ignore[operator]
-    assert problems[8][0] == "f" and "file_name" in problems[8][1]  # type: ignore[operator]
-    good = {r.number: r.spec for r in rows if r.spec}
-    assert set(good) == {2, 9}
-    assert good[9] == Dial(
-        key="9", from_="19170000000", to="9100000007", file_name="welcome.mp3", extra_params={"crm": 1}
-    )
-
-
-def test_huawei_rows(tmp_path: Path) -> None:
-    path = write_csv(
-        tmp_path / "h.csv",
-        [
-            ["n1", "8899", "100001", "", "7|8", "3"],
-            ["n2", "8898", "", "T1", "a|b", "9"],
-            ["n3", "8897", "100001", "", "", "x"],
-        ],
-        header=["key", "called", "voice_id", "template_id", "template_params", "play_times"],
-    )
-    rows = list(read_campaign(path))
-    assert isinstance(rows[0].spec, Notify)
-    assert rows[0].spec.play_list[0].voice_id == "100001"
-    assert list(rows[0].spec.play_list[0].template_params or ()) == ["7", "8"]
-    assert rows[1].problem == "play_times: must be between 1 and 5, got 9"
-    assert rows[2].problem == "play_times: must be an integer, got 'x'"
-
-
-def test_a_header_without_a_needed_column_is_one_clear_error(tmp_path: Path) -> None:
-    path = write_csv(tmp_path / "c.csv", [["a", "9100000001", "welcome.wav"]], header=["key", "to", "file_name"])
-    with pytest.raises(ConfigurationError, match="needs a 'from' column"):
-        Campaign.from_file(path)
-    with pytest.raises(ConfigurationError, match="cannot tell the campaign's vendor"):
-        Campaign.from_file(write_csv(tmp_path / "d.csv", [["1"]], header=["number"]))
-
-
-def test_shards_split_the_keys_exactly() -> None:
-    keys = [f"key-{i}" for i in range(3000)]
-    owners = [[i for i in (1, 2, 3) if in_shard(k, (i, 3))] for k in keys]
-    assert all(len(o) == 1 for o in owners)
-    sizes = Counter(o[0] for o in owners)
-    assert all(800 < size < 1200 for size in sizes.values())
-    assert parse_shard("2/3") == (2, 3)
-    for bad in ("0/3", "4/3", "x", "1/0", "1-3"):
-        with pytest.raises(ValidationError):
-            parse_shard(bad)
-
-
-async def test_duplicate_keys_are_recorded_as_failed_rows(tmp_path: Path) -> None:
+async def test_duplicate_keys_are_recorded_as_failed_rows(target: str, tmp_path: Path) -> None:
     path = write_csv(tmp_path / "c.csv", [*numbers(3), ["k1", 9100000099, 19170000000, "welcome.wav"]])
     problems: list[str] = []
-    with Journal.open(tmp_path / "c.db", Campaign.from_file(path)) as journal:
-        assert journal.load(read_campaign(path), on_problem=lambda r: problems.append(f"{r.number}:{r.key}")) == 4
-        assert journal.load(read_campaign(path)) == 4  # loading twice changes nothing
-        entry = journal.get("k1@row5")
+    async with await AsyncJournal.open(target, Campaign.from_file(path)) as journal:
+        loaded = await journal.load(read_campaign(path), on_problem=lambda r: problems.append(f"{r.number}:{r.key}"))
+        assert loaded == 4
+        assert await journal.load(read_campaign(path)) == 4  # loading twice changes nothing
+        entry = await journal.get("k1@row5")
         vendor = FakeVendor()
-        await drain(journal, (r.spec for r in read_campaign(path) if r.spec), vendor)  # type: ignore[misc]
+        await drain(journal, journal.specs(), vendor)
+        numbers_known = await journal.numbers(["k0", "k1", "k1@row5"])
     assert problems == ["5:k1@row5"]
     assert entry is not None and entry.state is State.FAILED and "duplicate key 'k1'" in (entry.error or "")
     assert vendor.sent == Counter({"k0": 1, "k1": 1, "k2": 1})
+    assert numbers_known == {"k0": "9100000000", "k1": "9100000001"}  # the first row of a repeated key
 
 
-async def _agen(items: Iterable[Dial]) -> AsyncIterator[Dial]:
-    for item in items:
-        yield item
+async def test_workers_starting_together_load_once(target: str, tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "c.csv", numbers(500))
+    campaign = Campaign.from_file(path)
+    if "postgresql" not in target:
+        async with await AsyncJournal.open(target, campaign) as journal:
+            totals = await asyncio.gather(*(journal.load(read_campaign(path)) for _ in range(3)))
+    else:
+        journals = await asyncio.gather(*(AsyncJournal.open(target, campaign) for _ in range(3)))
+        try:
+            totals = await asyncio.gather(*(j.load(read_campaign(path)) for j in journals))
+        finally:
+            for j in journals:
+                await j.aclose()
+    assert totals == [500, 500, 500]
 
 
-async def test_an_async_iterable_of_specs(tmp_path: Path, campaign: Campaign) -> None:
-    with open_loaded(tmp_path, campaign) as journal:
-        vendor = FakeVendor()
-        outcomes = await drain(journal, _agen(dials(["k3", "k4"])), vendor)  # type: ignore[arg-type]
-    assert sorted(o.key for o in outcomes) == ["k3", "k4"]
+# -- identity ----------------------------------------------------------------------------------
+
+
+async def test_the_same_content_elsewhere_is_the_same_campaign(target: str, campaign: Campaign, tmp_path: Path) -> None:
+    await (await AsyncJournal.open(target, campaign)).aclose()
+    (tmp_path / "moved").mkdir()
+    moved = tmp_path / "moved" / "c.csv"
+    shutil.copyfile(campaign.path, moved)
+    async with await AsyncJournal.open(target, Campaign.from_file(moved)) as journal:
+        assert journal.campaign.sha256 == campaign.sha256 and journal.campaign.path == str(moved)
+
+
+async def test_another_campaign_under_the_journals_name_is_refused(
+    target: str, campaign: Campaign, tmp_path: Path
+) -> None:
+    await (await AsyncJournal.open(target, campaign)).aclose()
+    other = Campaign.from_file(write_csv(tmp_path / "other.csv", numbers(10, start=5)), name="c")
+    with pytest.raises(CampaignMismatchError, match="holds another campaign") as info:
+        await AsyncJournal.open(target, other)
+    assert isinstance(info.value, VoiceKitError) and isinstance(info.value, ConfigurationError)
+    assert "c.csv" in str(info.value) and "other.csv" in str(info.value)
+    with pytest.raises(CampaignMismatchError, match="shard"):
+        await AsyncJournal.open(target, Campaign.from_file(campaign.path, shard=(1, 2)))
+    with pytest.raises(CampaignMismatchError, match="vendor"):
+        await AsyncJournal.open(target, attrs.evolve(campaign, vendor="huawei"))
+
+
+async def test_reading_what_is_not_there_says_so(target: str) -> None:
+    with pytest.raises(JournalNotFoundError):
+        await AsyncJournal.read(target)
+
+
+# -- how calls ended ----------------------------------------------------------------------------
+
+
+async def test_an_outcome_is_a_rows_only_when_campaign_key_and_number_agree(target: str, campaign: Campaign) -> None:
+    async with await open_loaded(target, campaign) as journal:
+        cid = journal.campaign_id
+        await journal.claim(["k0", "k1", "k2", "k3"])
+        unknown = CallOutcomeUnknownError("timeout", endpoint="e", request={})
+        await journal.record([Outcome(key=k, error=unknown) for k in ("k0", "k1", "k2", "k3")])
+
+        def told(vid: str, key: str | None, campaign_id: str | None, number: str | None) -> CallOutcome:
+            return CallOutcome(vendor_id=vid, answered=True, key=key, campaign=campaign_id, number=number)
+
+        counts = await journal.add_outcomes(
+            [
+                told("v0", "k0", cid, "9100000000"),  # this row's: placed
+                told("v1", "k1", "another-campaign", "9100000001"),  # another campaign's key k1
+                told("v2", "k2", cid, "9199999999"),  # the key, but not the number: not this row's
+                told("v3", "k3", cid, "+91 9100000003"),  # the number with a country prefix
+                told("v5", "k5", cid, "9100000005"),  # a pending row is never moved
+                told("v9", "nope", cid, "9100000009"),  # a key the campaign does not have
+                told("v0", "k0", cid, "9100000000"),  # a resend
+            ]
+        )
+        states = {e.key: e.state async for e in journal.entries()}
+        kept = await journal.outcomes(["k0", "k1", "k2", "k3", "k5"])
+    assert (counts.written, counts.unmatched, counts.foreign, counts.duplicate) == (2, 2, 2, 1)
+    assert states["k0"] is State.PLACED and states["k3"] is State.PLACED
+    assert states["k1"] is State.UNKNOWN and states["k2"] is State.UNKNOWN and states["k5"] is State.PENDING
+    assert set(kept) == {"k0", "k3"}

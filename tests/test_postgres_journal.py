@@ -85,14 +85,18 @@ def test_workers_starting_together_load_once_and_share_the_rows(tmp_path: Path, 
         assert [e.key for e in itertools.islice(reader.entries(), 3)] == ["k0", "k1", "k2"]
 
 
-def test_another_campaign_under_the_same_database_is_refused(tmp_path: Path, url: str) -> None:
+def test_another_file_under_a_campaign_name_already_taken_is_refused(tmp_path: Path, url: str) -> None:
     first = Campaign.from_file(write_csv(tmp_path / "a.csv", numbers(5)))
-    other = Campaign.from_file(write_csv(tmp_path / "b.csv", numbers(6)))
+    other = Campaign.from_file(write_csv(tmp_path / "b.csv", numbers(6)), name="a")
     with PostgresJournal.open(url, first):
         pass
-    with pytest.raises(CampaignMismatchError, match="belongs to another campaign") as info:
+    with pytest.raises(CampaignMismatchError, match="holds another campaign named 'a'") as info:
         PostgresJournal.open(url, other)
     assert PG_PASSWORD not in str(info.value)
+    # The same file under another name would dial everybody twice: refused too.
+    renamed = Campaign.from_file(tmp_path / "a.csv", name="a-again")
+    with pytest.raises(CampaignMismatchError, match="already holds this campaign file as 'a'"):
+        PostgresJournal.open(url, renamed)
 
 
 def test_an_expired_lease_makes_sending_rows_unknown_and_stops_the_slow_worker(
@@ -108,7 +112,7 @@ def test_an_expired_lease_makes_sending_rows_unknown_and_stops_the_slow_worker(
     # The slow worker falls silent past its lease (the database's clock decides).
     with postgres.admin(url.rsplit("/", 1)[1]) as conn:
         conn.execute(
-            "UPDATE voicekit_workers SET expires = now() - interval '1 second' "  # type: ignore[attr-defined]
+            "UPDATE voicekit_workers SET expires = extract(epoch FROM now()) - 1 "  # type: ignore[attr-defined]
             "WHERE id = %s",
             (slow.worker,),
         )

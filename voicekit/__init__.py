@@ -2,6 +2,7 @@
 
 from ._bulk import Outcome
 from ._config import NOT_GIVEN, RateLimit, RetryPolicy, Timeout
+from ._exit import ExitStatus
 from ._logging import configure_from_env as _configure_logging
 from ._pagination import AsyncPaginator, Page, Paginator
 from ._ratelimit import LimiterBackend, LocalBackend
@@ -20,6 +21,7 @@ __all__ = [
     "CallEnd",
     "CallOutcome",
     "CallTracker",
+    "ExitStatus",
     "HuaweiVoice",
     "LimiterBackend",
     "LocalBackend",

@@ -39,7 +39,7 @@ from typing import Any, Final, Literal
 
 import attrs
 
-from ._validate import check_int_range, phone_number
+from ._validate import check_int_range, check_str, phone_number
 from .errors import ConfigurationError, ValidationError
 from .huawei import Notify, Prompt
 from .telecmi import Dial, Play
@@ -51,6 +51,8 @@ __all__ = [
     "CampaignRow",
     "Vendor",
     "check_columns",
+    "check_name",
+    "default_name",
     "detect_vendor",
     "dialed_number",
     "fingerprint",
@@ -96,12 +98,30 @@ class CampaignRow:
     problem: str | None = None
 
 
+def default_name(path: str | os.PathLike[str]) -> str:
+    """A campaign's name when none is given: its file's name without the extension."""
+    stem = os.path.splitext(os.path.basename(os.fspath(path)))[0]
+    return stem if stem.strip() and not _undecodable(stem) else "campaign"
+
+
+def check_name(name: Any) -> str:
+    """A campaign name: 1 to 100 printable characters.
+
+    Raises:
+        ValidationError: not such a name.
+    """
+    if not isinstance(name, str) or not name.isprintable():
+        raise ValidationError("campaign", f"a campaign name must be 1 to 100 printable characters, got {name!r}")
+    return check_str("campaign", name, max_len=100)
+
+
 @attrs.frozen(kw_only=True)
 class Campaign:
-    """What identifies a campaign: its file's content, the vendor, the columns, the shard.
+    """What identifies a campaign: its file's content, the vendor, the columns, the shard; and
+    the name it runs under in a journal (default: the file's name without its extension).
 
-    Two campaigns are the same when everything but `path` matches: a moved or copied file with
-    the same content is the same campaign.
+    Two campaigns are the same when everything but `path` and `name` matches: a moved or copied
+    file with the same content is the same campaign.
     """
 
     path: str
@@ -110,6 +130,7 @@ class Campaign:
     vendor: Vendor
     columns: tuple[str, ...]
     shard: tuple[int, int] | None = None
+    name: str = attrs.field(default=attrs.Factory(lambda self: default_name(self.path), takes_self=True))
 
     @classmethod
     def from_file(
@@ -118,27 +139,32 @@ class Campaign:
         *,
         vendor: Vendor | None = None,
         shard: tuple[int, int] | None = None,
+        name: str | None = None,
     ) -> Campaign:
         """Read a campaign file's identity (its header, and its SHA-256 in one streaming pass).
 
         Raises:
             ConfigurationError: the file cannot be read, or its header names no known vendor or
                 lacks a column the vendor needs.
+            ValidationError: `name` is not a campaign name.
         """
+        name = default_name(path) if name is None else check_name(name)
         columns = read_header(path)
         vendor = vendor or detect_vendor(columns)
         check_columns(path, vendor, columns)
         size, sha = fingerprint(path)
-        return cls(path=os.path.abspath(path), size=size, sha256=sha, vendor=vendor, columns=columns, shard=shard)
+        return cls(
+            path=os.path.abspath(path), size=size, sha256=sha, vendor=vendor, columns=columns, shard=shard, name=name
+        )
 
     def same_as(self, other: Campaign) -> bool:
-        """Whether `other` is this campaign (everything but the path matches)."""
-        return attrs.evolve(other, path=self.path) == self
+        """Whether `other` is this campaign (everything but the path and the name matches)."""
+        return attrs.evolve(other, path=self.path, name=self.name) == self
 
     def describe(self) -> str:
-        """One line: file, size, hash prefix, vendor, shard."""
+        """One line: name, file, size, hash prefix, vendor, shard."""
         shard = f", shard {self.shard[0]}/{self.shard[1]}" if self.shard else ""
-        return f"{self.path} ({self.size:,} bytes, sha256 {self.sha256[:12]}, {self.vendor}{shard})"
+        return f"{self.name!r}: {self.path} ({self.size:,} bytes, sha256 {self.sha256[:12]}, {self.vendor}{shard})"
 
     def _to_json(self) -> str:
         return json.dumps(
@@ -153,7 +179,7 @@ class Campaign:
         )
 
     @classmethod
-    def _from_json(cls, text: str) -> Campaign:
+    def _from_json(cls, text: str, *, name: str | None = None) -> Campaign:
         d = json.loads(text)
         shard = d.get("shard")
         return cls(
@@ -163,6 +189,7 @@ class Campaign:
             vendor=d["vendor"],
             columns=tuple(d["columns"]),
             shard=(int(shard[0]), int(shard[1])) if shard else None,
+            name=name if name is not None else default_name(d["path"]),
         )
 
 

@@ -5,14 +5,22 @@ Every error voicekit raises derives from `VoiceKitError`::
     VoiceKitError
     ├── ValidationError            bad input, caught before any network I/O (also a ValueError)
     ├── ConfigurationError         missing credentials or an unusable setting
+    │   └── CampaignMismatchError  a journal (or campaign name) that holds another campaign
     ├── UsageError                 the API was called in a way that cannot work (e.g. from the loop thread)
     ├── TransportError             the HTTP exchange itself failed
     │   ├── ConnectError           the request provably never reached the vendor
+    │   │   └── LimiterUnavailableError  the shared rate limit's store (Redis) cannot be reached
     │   └── ReadError              sent, but the answer was lost (timeout or dropped connection)
     ├── OutcomeUnknownError        a request that changes something may or may not have been processed
     │   ├── CallOutcomeUnknownError    ... placed a call (never retried: it could ring twice)
     │   └── ActionOutcomeUnknownError  ... held or unheld a live call
     ├── RecordsChangedError        records landed in a pinned window while it was paged through
+    ├── JournalError               a campaign journal cannot be used or written
+    │   ├── CampaignMismatchError  (also a ConfigurationError, above)
+    │   ├── JournalBusyError       another process runs this SQLite journal
+    │   ├── JournalNotFoundError   no journal (or no such campaign) there yet
+    │   ├── JournalUnavailableError  the database stayed unreachable past the reconnect window
+    │   └── LeaseLostError         this worker was silent too long: it must send nothing more
     └── APIStatusError             the vendor answered with an error
         ├── AuthenticationError    bad app id / secret / token (TeleCMI 420, click-to-call 404, Huawei 401)
         ├── NotFoundError          e.g. an unknown music file, a wrong path
@@ -35,12 +43,19 @@ if TYPE_CHECKING:
 
 __all__ = [
     "APIStatusError",
+    "CampaignMismatchError",
     "ActionOutcomeUnknownError",
     "AuthenticationError",
     "CallOutcomeUnknownError",
     "ConfigurationError",
     "ConnectError",
     "InvalidRequestError",
+    "JournalBusyError",
+    "JournalError",
+    "JournalNotFoundError",
+    "JournalUnavailableError",
+    "LeaseLostError",
+    "LimiterUnavailableError",
     "NotFoundError",
     "OutcomeUnknownError",
     "RateLimitedError",
@@ -97,6 +112,14 @@ class TransportError(VoiceKitError):
 
 class ConnectError(TransportError):
     """The request never reached the vendor (refused, DNS failure, connect timeout); safe to retry."""
+
+
+class LimiterUnavailableError(ConnectError):
+    """The store of the account's shared rate limit (Redis) cannot be reached: nothing was sent.
+
+    The limiter fails closed: a call that cannot be counted against the shared limit is not
+    made (as with a refused connection, a later run sends it).
+    """
 
 
 class ReadError(TransportError):
@@ -246,3 +269,32 @@ class RecordsChangedError(VoiceKitError):
 
 class VendorError(APIStatusError):
     """The vendor answered 200 but reported a failure (Huawei ``retCode`` other than ``"0"``)."""
+
+
+class JournalError(VoiceKitError):
+    """A campaign journal cannot be used or written: missing, not a journal, of a version this
+    voicekit does not read, or its database failed. The message says which, and what to do."""
+
+
+class CampaignMismatchError(JournalError, ConfigurationError):
+    """The journal (or the campaign name in it) belongs to another campaign file, vendor,
+    columns or shard: run the original file with it, or give this campaign another name or
+    journal."""
+
+
+class JournalBusyError(JournalError):
+    """Another process is running this (SQLite) journal right now."""
+
+
+class JournalNotFoundError(JournalError):
+    """There is no journal there (or not the campaign asked for) yet: a run has not created it."""
+
+
+class JournalUnavailableError(JournalError):
+    """The journal's database stayed unreachable for longer than the reconnect window: nothing
+    more is sent; run again once it is back (no row is lost or dialed twice)."""
+
+
+class LeaseLostError(JournalError):
+    """This worker's lease on a shared journal expired (it was silent too long): it must not
+    send anything more; its calls in flight are unknown. Run it again to rejoin."""

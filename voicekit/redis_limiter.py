@@ -34,17 +34,9 @@ import anyio
 
 from ._config import RateLimit
 from ._ratelimit import AccountPaused
-from .errors import ConfigurationError, ConnectError
+from .errors import ConfigurationError, LimiterUnavailableError
 
 __all__ = ["LimiterUnavailableError", "RedisBackend", "connect_redis"]
-
-
-class LimiterUnavailableError(ConnectError):
-    """Redis, where the account's limit lives, cannot be reached: nothing was sent.
-
-    The limiter fails closed: a call that cannot be counted against the shared limit is not
-    made (as with a refused connection, a later run sends it).
-    """
 
 
 async def connect_redis(url: str) -> Any:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import enum
 import functools
 import json
 import re
@@ -16,6 +15,7 @@ from rich.console import Console
 
 from .._base_client import BaseAsyncClient
 from .._config import NOT_GIVEN, NotGiven
+from .._exit import EXIT_STATUS_TABLE, ExitStatus
 from .._sync import BlockingClient
 from ..errors import APIStatusError, CallOutcomeUnknownError, ValidationError, VoiceKitError
 from ..huawei import AsyncHuaweiVoice, HuaweiVoice
@@ -50,36 +50,11 @@ console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
 
 
-class ExitCode(enum.IntEnum):
-    """The exit statuses of every `voicekit` command (`voicekit dial` uses all of them)."""
+#: The exit statuses of every command (one table: `voicekit.ExitStatus`).
+ExitCode = ExitStatus
+#: The table shown by `voicekit --help` and `voicekit dial --help`.
+EXIT_CODES_HELP: Final = EXIT_STATUS_TABLE
 
-    OK = 0
-    #: an error the command found: bad input, refused credentials, a vendor error, a bad file
-    ERROR = 1
-    #: a usage error: an unknown option, a missing or malformed argument (click's own status)
-    USAGE = 2
-    #: `voicekit dial`: the run finished, and some rows failed
-    FAILED_ROWS = 3
-    #: the outcome is unknown: the call may have been placed (reconcile before dialing again);
-    #: for `voicekit dial`, the run finished with such rows
-    UNKNOWN = 4
-    #: `voicekit dial`: the run stopped early (credentials refused, vendor unreachable)
-    STOPPED = 5
-    #: interrupted (Ctrl-C)
-    INTERRUPTED = 130
-
-
-#: The table shown by `voicekit --help` (``\b`` keeps click from rewrapping it).
-EXIT_CODES_HELP: Final = """\b
-Exit status, shared by every command:
-  0    success
-  1    an error: bad input, credentials refused, a vendor error, a bad file
-  2    a usage error (a bad option or argument)
-  3    dial: the run finished, and some rows failed
-  4    the outcome is unknown: the call may have been placed (reconcile it)
-  5    dial: the run stopped early (credentials refused, vendor unreachable)
-  130  interrupted (Ctrl-C)
-"""
 
 # A ValidationError names the field as the Python API does; these fields have a flag of another name.
 _FIELD_FLAGS: Final = {"template_params": "params", "play_list": "play", "pcmo": "connect"}

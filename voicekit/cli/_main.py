@@ -290,9 +290,9 @@ def notify(
 
 
 def _register_more() -> None:
-    from . import _cdr, _dial
+    from . import _cdr, dial
 
-    _dial.register(main)
+    dial.register(main)
     _cdr.register(main)
 
 

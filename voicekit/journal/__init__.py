@@ -59,59 +59,79 @@ journal) and ``_reconcile`` (`reconcile`).
 from __future__ import annotations
 
 from .._campaign import Campaign, CampaignRow, in_shard, parse_shard, read_campaign
+from ..errors import (
+    CampaignMismatchError,
+    JournalBusyError,
+    JournalError,
+    JournalNotFoundError,
+    JournalUnavailableError,
+    LeaseLostError,
+)
+from ._blocking import AsyncPostgresJournal, Journal, PostgresJournal, as_async
+from ._core import DEFAULT_LEASE, AsyncJournal, archive_campaign, drop_campaign, list_campaigns, upgrade_journal
 from ._outcomes import OutcomeReceiver, OutcomeWriter, huawei_outcome, outcome_app, record_outcome, telecmi_outcome
-from ._postgres import DEFAULT_LEASE, AsyncPostgresJournal, PostgresJournal, is_postgres_url, redact_url
-from ._reconcile import CLOCK_SLACK, DEFAULT_SETTLE, ReconcileReport, reconcile
+from ._postgres import is_postgres_url, redact_url
+from ._reconcile import CLOCK_SKEW, DEFAULT_SETTLE, ReconcileReport, reconcile
+from ._run import UNREACHABLE_AFTER, Progress, RunResult, RunStart, StopReason, run_campaign
 from ._runner import SendMany, journaled
-from ._sqlite import Journal
+from ._sql import SCHEMA_VERSION
 from ._store import (
     AsyncStore,
     CallOutcome,
-    CampaignMismatchError,
+    CampaignInfo,
     Entry,
-    JournalBusyError,
-    JournalError,
-    LeaseLostError,
     OutcomeCounts,
     Resolution,
     State,
     Store,
     Summary,
     WorkerCount,
-    as_async,
 )
 
 __all__ = [
-    "CLOCK_SLACK",
+    "CLOCK_SKEW",
     "DEFAULT_LEASE",
     "DEFAULT_SETTLE",
+    "SCHEMA_VERSION",
+    "UNREACHABLE_AFTER",
+    "AsyncJournal",
     "AsyncPostgresJournal",
     "AsyncStore",
     "CallOutcome",
     "Campaign",
+    "CampaignInfo",
     "CampaignMismatchError",
     "CampaignRow",
     "Entry",
     "Journal",
     "JournalBusyError",
     "JournalError",
+    "JournalNotFoundError",
+    "JournalUnavailableError",
     "LeaseLostError",
     "OutcomeCounts",
     "OutcomeReceiver",
     "OutcomeWriter",
     "PostgresJournal",
+    "Progress",
     "ReconcileReport",
     "Resolution",
+    "RunResult",
+    "RunStart",
     "SendMany",
     "State",
+    "StopReason",
     "Store",
     "Summary",
     "WorkerCount",
+    "archive_campaign",
     "as_async",
+    "drop_campaign",
     "huawei_outcome",
     "in_shard",
     "is_postgres_url",
     "journaled",
+    "list_campaigns",
     "open_journal",
     "outcome_app",
     "parse_shard",
@@ -119,21 +139,19 @@ __all__ = [
     "read_journal",
     "reconcile",
     "record_outcome",
+    "run_campaign",
     "redact_url",
     "telecmi_outcome",
+    "upgrade_journal",
 ]
 
 
-def open_journal(target: str, campaign: Campaign, *, lease: float = DEFAULT_LEASE) -> Journal | PostgresJournal:
-    """Run `campaign` with the journal at `target`: an SQLite file, or a ``postgresql://`` URL
-    (then as one worker among any number, holding a lease of `lease` seconds)."""
-    if is_postgres_url(target):
-        return PostgresJournal.open(target, campaign, lease=lease)
-    return Journal.open(target, campaign)
+def open_journal(target: str, campaign: Campaign, *, lease: float = DEFAULT_LEASE) -> Journal:
+    """Run `campaign` with the journal at `target` (an SQLite file, or a ``postgresql://`` URL,
+    then as one worker among any number, holding a lease of `lease` seconds): the blocking twin."""
+    return Journal.open(target, campaign, lease=lease)
 
 
-def read_journal(target: str) -> Journal | PostgresJournal:
+def read_journal(target: str, *, campaign: str | None = None) -> Journal:
     """Open the journal at `target` (an SQLite file or a ``postgresql://`` URL) to look at it."""
-    if is_postgres_url(target):
-        return PostgresJournal.read(target)
-    return Journal.read(target)
+    return Journal.read(target, campaign=campaign)

@@ -22,6 +22,7 @@ import asyncio
 import datetime as dt
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
 from aiohttp import web
@@ -29,7 +30,7 @@ from aiohttp import web
 from .._validate import check_str
 from ..errors import ValidationError
 from ..telecmi import CallRecord
-from ..telecmi._models import CAMPAIGN_KEY_PARAM
+from ..telecmi._models import CAMPAIGN_ID_PARAM, CAMPAIGN_KEY_PARAM
 from ..webhooks import (
     HuaweiReleaseEvent,
     Reply,
@@ -39,7 +40,8 @@ from ..webhooks import (
     parse_huawei_release_event,
     parse_telecmi_webhook,
 )
-from ._store import AsyncStore, CallOutcome, OutcomeCounts, Store, as_async
+from ._blocking import Journal, as_async
+from ._store import AsyncStore, CallOutcome, OutcomeCounts
 
 __all__ = [
     "OutcomeReceiver",
@@ -82,6 +84,8 @@ def telecmi_outcome(webhook: TeleCMIWebhook) -> CallOutcome | None:
         return None
     raw_key = webhook.extra_params.get(CAMPAIGN_KEY_PARAM)
     key = None if raw_key is None else check_str(CAMPAIGN_KEY_PARAM, raw_key, max_len=_MAX_KEY_LEN)
+    raw_campaign = webhook.extra_params.get(CAMPAIGN_ID_PARAM)
+    campaign = None if raw_campaign is None else check_str(CAMPAIGN_ID_PARAM, raw_campaign, max_len=64)
     request_id = _id("request_id", webhook.request_id)
     cmiuuid = _id("cmiuuid", webhook.cmiuuid)
     vendor_id = cmiuuid or request_id
@@ -95,6 +99,7 @@ def telecmi_outcome(webhook: TeleCMIWebhook) -> CallOutcome | None:
         vendor_id=f"telecmi:{vendor_id}",
         answered=answered,
         key=key,
+        campaign=campaign,
         request_id=request_id,
         number=webhook.to_number,
         time=None if started is None else started.timestamp(),
@@ -150,9 +155,9 @@ class OutcomeWriter:
     `aclose`) on the loop that uses it.
     """
 
-    def __init__(self, store: Store | AsyncStore) -> None:
+    def __init__(self, store: AsyncStore | Journal) -> None:
         self.store = store
-        self._store = as_async(store)
+        self._store: AsyncStore | None = None
         self.written = 0
         self.duplicates = 0
         self.foreign = 0
@@ -175,6 +180,7 @@ class OutcomeWriter:
         self._queue.append((outcome, future))
         self._wake.set()
         if self._task is None:
+            self._store = as_async(self.store)
             self._task = asyncio.create_task(self._run(), name="voicekit-outcomes")
         return await future
 
@@ -184,6 +190,7 @@ class OutcomeWriter:
             self._wake.clear()
             while self._queue:
                 batch, self._queue = self._queue[:_BATCH], self._queue[_BATCH:]
+                assert self._store is not None
                 try:
                     counts = await self._store.add_outcomes([o for o, _ in batch])
                 except Exception as exc:  # noqa: BLE001 - each waiting webhook gets it
@@ -256,16 +263,27 @@ def _refuse(exc: ValidationError) -> Reply:
 def outcome_app(receiver: OutcomeReceiver, vendor: str) -> web.Application:
     """An aiohttp app that writes the campaign's outcomes: ``POST /telecmi``, ``POST /huawei``,
     and ``POST /`` for `vendor`."""
+    app = web.Application(client_max_size=1 << 20)
+    outcome_routes(app, receiver.telecmi, receiver.huawei, vendor)
+    return app
 
-    def route(handle: Any) -> Any:
+
+def outcome_routes(
+    app: web.Application,
+    telecmi: Callable[[bytes], Awaitable[Reply]],
+    huawei: Callable[[bytes], Awaitable[Reply]],
+    vendor: str,
+) -> None:
+    """Route ``POST /telecmi``, ``POST /huawei`` and ``POST /`` (for `vendor`) of `app` to the
+    receivers given."""
+
+    def route(handle: Callable[[bytes], Awaitable[Reply]]) -> Any:
         async def handler(request: web.Request) -> web.Response:
-            reply: Reply = await handle(await request.read())
+            reply = await handle(await request.read())
             return web.Response(text=reply.body, status=reply.status, content_type="application/json")
 
         return handler
 
-    app = web.Application(client_max_size=1 << 20)
-    app.router.add_post("/telecmi", route(receiver.telecmi))
-    app.router.add_post("/huawei", route(receiver.huawei))
-    app.router.add_post("/", route(receiver.telecmi if vendor == "telecmi" else receiver.huawei))
-    return app
+    app.router.add_post("/telecmi", route(telecmi))
+    app.router.add_post("/huawei", route(huawei))
+    app.router.add_post("/", route(telecmi if vendor == "telecmi" else huawei))

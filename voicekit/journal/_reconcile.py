@@ -3,20 +3,25 @@
 A row is ``unknown`` when its request may have reached the vendor but no answer came (a 5xx, a
 dropped connection, a crash). `reconcile` decides each one, in this order:
 
-1. An outcome already received for the row (a webhook carrying its key, a release event naming
-   its request id): the call was placed, with that outcome.
-2. The vendor's records over the campaign's time window (TeleCMI: outgoing answered and
-   outgoing missed, paged concurrently; Huawei: the release events received, which have no
-   record list), matched by the row's number and the time it was sent (the documented record
-   fields carry no ``extra_params``):
+1. An outcome already received for the row (a webhook carrying its campaign and key, a release
+   event naming its request id): the call was placed, with that outcome.
+2. The vendor's records over the row's window (TeleCMI: outgoing answered and outgoing missed,
+   paged concurrently; Huawei: the release events received, which have no record list),
+   matched by the row's number (the documented record fields carry no ``extra_params``). A
+   row's window runs from `CLOCK_SKEW` before its send to `settle` plus `CLOCK_SKEW` after it
+   became unknown (when its request had reached the vendor, if it ever did): it holds the
+   call's record even if the vendor's clock is off by up to `CLOCK_SKEW` either way and the
+   vendor queued the call (or the call rang) up to `settle`:
 
    - exactly one record: the call was placed; the row becomes ``placed`` with its outcome;
-   - none, once `settle` seconds have passed since the row was sent, and the whole window was
-     read: the call was not placed; the row goes back to ``pending`` and the next run dials it
-     once (TeleCMI only: Huawei has no record list, and a release event a receiver missed must
-     not look like a call never placed, so such a Huawei row stays unknown, with the reason);
-   - none yet (not settled), two or more records, or a number this campaign dials from more than
-     one row: the row stays ``unknown`` and the report says why.
+   - none, once the whole window has passed (by both clocks) and was read: the call was not
+     placed; the row goes back to ``pending`` and the
+     next run dials it once (TeleCMI only: Huawei has no record list, and a release event a
+     receiver missed must not look like a call never placed, so such a Huawei row stays
+     unknown, with the reason);
+   - none yet (the window has not passed), two or more records, or a record that another sent
+     row (of any campaign in the journal) dialing the same number could own: the row stays
+     ``unknown`` and the report says why.
 
 Nothing is written until every page has been read: a vendor that fails mid-paging (after the
 client's retries) leaves every row as it was. The decisions are written in one transaction that
@@ -29,31 +34,32 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 
 from .._campaign import CampaignRow, fingerprint, read_campaign
-from .._validate import phone_number
 from ..errors import ConfigurationError, ValidationError
+from ._blocking import Journal, as_async
+from ._core import numbers_agree
 from ._outcomes import record_outcome
-from ._store import CallOutcome, Entry, State, Store
+from ._store import AsyncStore, CallOutcome, Entry, State
 
 if TYPE_CHECKING:
     from ..huawei import AsyncHuaweiVoice
     from ..telecmi import AsyncTeleCMI
 
-__all__ = ["CLOCK_SLACK", "DEFAULT_SETTLE", "ReconcileReport", "reconcile"]
+__all__ = ["CLOCK_SKEW", "DEFAULT_SETTLE", "ReconcileReport", "reconcile"]
 
-#: Seconds after a row's send before the absence of a record proves the call was not placed:
-#: TeleCMI resends a call's cdr webhook for 15 minutes (+5, +10, +15), and a call's record is
-#: written when the call ends (a call can ring and talk for minutes). Uncertain: the vendor does
-#: not document the record delay; 30 minutes covers a call of up to 15 minutes after the resends.
+#: Seconds after a row's send within which its call's record appears: TeleCMI resends a call's
+#: cdr webhook for 15 minutes (+5, +10, +15), and a call's record is written when the call ends
+#: (a call can be queued, ring and talk for minutes). Uncertain: the vendor does not document
+#: the record delay; 30 minutes covers a call of up to 15 minutes after the resends.
 DEFAULT_SETTLE: Final = 30 * 60.0
-#: Seconds either side of a row's send window within which a record's start time matches it
-#: (the vendor's clock and ours differ a little; a call starts after its request arrived).
-CLOCK_SLACK: Final = 120.0
+#: The most the vendor's clock may differ from this machine's, either way (seconds). A record's
+#: time is the vendor's; a row's send time is ours (or the journal database's).
+CLOCK_SKEW: Final = 10 * 60.0
 
 
 @attrs.frozen(kw_only=True)
@@ -64,8 +70,8 @@ class ReconcileReport:
         unknown: the unknown rows it looked at.
         from_outcomes: placed, by an outcome already received.
         from_records: placed, by one matching vendor record (or release event).
-        requeued: not placed (no record after the settle period): pending again.
-        waiting: no record yet, but the settle period has not passed: still unknown.
+        requeued: not placed (no record once the window passed): pending again.
+        waiting: no record yet, but the window has not passed: still unknown.
         ambiguous: ``(key, reason)`` of the rows left unknown for another reason.
         records: how many vendor records were read.
         filled: placed rows that were awaiting an outcome and got it from a record.
@@ -98,10 +104,11 @@ class _Row:
 
 
 async def reconcile(
-    journal: Store,
+    journal: AsyncStore | Journal,
     client: AsyncTeleCMI | AsyncHuaweiVoice | None = None,
     *,
     settle: float = DEFAULT_SETTLE,
+    skew: float = CLOCK_SKEW,
     rows: Sequence[CampaignRow] | None = None,
     page_size: int = 100,
     fill: bool = True,
@@ -110,41 +117,45 @@ async def reconcile(
     """Resolve every ``unknown`` row of `journal` from the vendor's evidence (see the module).
 
     Args:
-        journal: the campaign's journal (either store).
+        journal: the campaign's journal (`AsyncJournal`, or a blocking twin).
         client: the vendor's client (for TeleCMI's call records). Without one, only outcomes
             already received are used.
-        settle: seconds since a row's send after which no record means "not placed".
-        rows: the campaign's rows (default: read from the campaign file the journal names,
-            which must be unchanged).
-        page_size: records per page.
+        settle: seconds after a row's send within which its call's record appears.
+        skew: the most the vendor's clock may differ from ours, either way (seconds).
+        rows: the campaign's rows, to load a journal that was never loaded (default: read
+            from the campaign file the journal names, which must be unchanged).
+        page_size: records per page asked (a vendor serving fewer is paged as it serves).
         fill: also give the placed rows still awaiting an outcome (their webhook was lost)
             the outcome of the one record that matches them.
         now: the current time (epoch seconds; tests).
 
     Raises:
-        ConfigurationError: the campaign file is missing or changed.
+        ConfigurationError: the journal was never loaded and the campaign file is missing or
+            changed.
         VoiceKitError: the vendor failed (after retries) while paging; nothing was changed.
     """
-    if not settle >= 0:
-        raise ValidationError("settle", f"must be a number of seconds >= 0, got {settle!r}")
-    unknown = await asyncio.to_thread(lambda: list(journal.entries([State.UNKNOWN])))
+    for name, value in (("settle", settle), ("skew", skew)):
+        if not (isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value < float("inf")):
+            raise ValidationError(name, f"must be a number of seconds >= 0, got {value!r}")
+    store = as_async(journal)
+    if not await store.is_loaded():
+        await store.load(rows if rows is not None else _campaign_rows(store))
+    unknown = [entry async for entry in store.entries([State.UNKNOWN])]
     keys = [entry.key for entry in unknown]
-    received = await asyncio.to_thread(journal.outcomes, keys) if keys else {}
+    received = await store.outcomes(keys) if keys else {}
     placed: list[tuple[str, CallOutcome | None]] = [(key, None) for key in keys if key in received]
     rest = [entry for entry in unknown if entry.key not in received]
-    awaiting = await asyncio.to_thread(_awaiting, journal) if fill else []
+    awaiting = await _awaiting(store) if fill else []
     if not rest and not awaiting:
         if placed:
-            await asyncio.to_thread(journal.resolve, placed, [], [])
+            await store.resolve(placed, [], [])
         return ReconcileReport(unknown=len(unknown), from_outcomes=len(placed))
 
     clock = time.time() if now is None else now
-    started = (await asyncio.to_thread(journal.summary)).started.timestamp()
-    both = [*rest, *awaiting]
-    sent = await asyncio.to_thread(journal.sent_times, [entry.key for entry in both])
-    targets, shared, problems = await asyncio.to_thread(_targets, journal, both, rows, sent, started)
+    started = (await store.summary()).started.timestamp()
+    targets, shared, problems = await _targets(store, [*rest, *awaiting], started, settle, skew)
 
-    vendor = journal.campaign.vendor
+    vendor = store.campaign.vendor
     candidates: dict[str, list[CallOutcome]] = {row.key: [] for row in targets}
     by_number: dict[str, list[_Row]] = {}
     for row in targets:
@@ -156,7 +167,7 @@ async def reconcile(
             complete = False
         elif targets:
             low = min(row.low for row in targets)
-            end = max(low, min(max(row.high for row in targets), clock))
+            end = max(low, min(max(row.high for row in targets), clock + skew))
             counts = await asyncio.gather(
                 *(
                     _scan(client, kind, low, end, page_size, by_number, candidates)
@@ -165,7 +176,7 @@ async def reconcile(
             )
             records = sum(counts)
     else:
-        events = await asyncio.to_thread(lambda: list(journal.unmatched_outcomes()))
+        events = await store.unmatched_outcomes()
         records = len(events)
         for event in events:
             _match(event, by_number, candidates)
@@ -190,14 +201,16 @@ async def reconcile(
             notes.append(
                 (
                     row.key,
-                    f"ambiguous: {len(found_here)} vendor records match number {row.number} in the row's time window",
+                    f"ambiguous: {len(found_here)} vendor records match number {row.number} in the row's window "
+                    f"(from {skew:g} s before its send to {settle + skew:g} s after)",
                 )
             )
         elif found_here:
             notes.append(
                 (
                     row.key,
-                    f"ambiguous: number {row.number} is also dialed by row(s) {', '.join(others[:5])} of this campaign",
+                    f"ambiguous: the record of number {row.number} could be the call of row(s) "
+                    f"{', '.join(others[:5])}, which dial it too",
                 )
             )
         elif vendor == "huawei":
@@ -213,12 +226,13 @@ async def reconcile(
             )
         elif not complete:
             notes.append((row.key, "the vendor's call records were not read (no client)"))
-        elif clock - row.sent < settle:
-            left = settle - (clock - row.sent)
-            waiting.append((row.key, f"no record yet; settles in {left:.0f} s (run reconcile again then)"))
+        elif clock < row.high:
+            waiting.append(
+                (row.key, f"no record yet; its window closes in {row.high - clock:.0f} s (run reconcile again then)")
+            )
         else:
             requeue.append(row.key)
-    resolution = await asyncio.to_thread(journal.resolve, placed, requeue, [*notes, *waiting])
+    resolution = await store.resolve(placed, requeue, [*notes, *waiting])
     return ReconcileReport(
         unknown=len(unknown),
         from_outcomes=len(received),
@@ -229,6 +243,16 @@ async def reconcile(
         records=records,
         filled=filled,
     )
+
+
+def _campaign_rows(store: AsyncStore) -> Any:
+    campaign = store.campaign
+    if not os.path.isfile(campaign.path):
+        raise ConfigurationError(f"reconcile needs the campaign file {campaign.path}, which is not there")
+    size, sha = fingerprint(campaign.path)
+    if (size, sha) != (campaign.size, campaign.sha256):
+        raise ConfigurationError(f"the campaign file {campaign.path} changed since the journal was made")
+    return read_campaign(campaign.path, vendor=campaign.vendor, shard=campaign.shard)
 
 
 async def _scan(
@@ -244,31 +268,42 @@ async def _scan(
     answered = kind == "outgoing_answered"
     seen = 0
     records = client.call_records(kind, start=int(low * 1000), end=int(high * 1000) + 999, page_size=page_size)
+    tails = _by_tail(by_number)
     async for record in records:
         seen += 1
-        number = record.to if record.to.isdigit() else "".join(c for c in record.to if c.isdigit())
-        rows = by_number.get(number)
-        if rows is None:
-            continue
         at = record.time / 1000
-        for row in rows:
+        for row in _rows_for(record.to, by_number, tails):
             if row.low <= at <= row.high and len(candidates[row.key]) < 2:
                 candidates[row.key].append(record_outcome(record, answered=answered))
     return seen
 
 
-def _awaiting(journal: Store, chunk: int = 1000) -> list[Entry]:
+def _by_tail(by_number: dict[str, list[_Row]]) -> dict[str, list[str]]:
+    """The rows' numbers by their last 7 digits."""
+    tails: dict[str, list[str]] = {}
+    for number in by_number:
+        tails.setdefault(number[-7:], []).append(number)
+    return tails
+
+
+def _rows_for(number: str, by_number: dict[str, list[_Row]], tails: dict[str, list[str]]) -> list[_Row]:
+    """The rows dialing `number` (digits equal, or one is the other with a country prefix)."""
+    digits = "".join(c for c in number if c.isdigit())
+    return [row for n in tails.get(digits[-7:], ()) if numbers_agree(n, digits) for row in by_number[n]]
+
+
+async def _awaiting(store: AsyncStore, chunk: int = 1000) -> list[Entry]:
     """The placed rows that have no outcome yet."""
     found: list[Entry] = []
     batch: list[Entry] = []
-    for entry in journal.entries([State.PLACED], chunk=chunk):
+    async for entry in store.entries([State.PLACED], chunk=chunk):
         batch.append(entry)
         if len(batch) >= chunk:
-            known = journal.outcomes([e.key for e in batch])
+            known = await store.outcomes([e.key for e in batch])
             found.extend(e for e in batch if e.key not in known)
             batch = []
     if batch:
-        known = journal.outcomes([e.key for e in batch])
+        known = await store.outcomes([e.key for e in batch])
         found.extend(e for e in batch if e.key not in known)
     return found
 
@@ -276,93 +311,66 @@ def _awaiting(journal: Store, chunk: int = 1000) -> list[Entry]:
 def _match(event: CallOutcome, by_number: dict[str, list[_Row]], candidates: dict[str, list[CallOutcome]]) -> None:
     if event.number is None or event.time is None:
         return
-    for row in by_number.get(_normal(event.number, huawei=True), ()):
+    for row in by_number.get(event.number.strip(), ()):
         if row.low <= event.time <= row.high and len(candidates[row.key]) < 2:
             candidates[row.key].append(event)
 
 
-def _normal(number: Any, *, huawei: bool) -> str:
-    if huawei:
-        return str(number).strip()
-    return str(phone_number("to", number))
-
-
-def _targets(
-    journal: Store,
+async def _targets(
+    store: AsyncStore,
     rest: Sequence[Entry],
-    rows: Sequence[CampaignRow] | None,
-    sent: dict[str, float],
     started: float,
+    settle: float,
+    skew: float,
 ) -> tuple[list[_Row], dict[str, tuple[str, ...]], list[tuple[str, str]]]:
-    """Each unknown row's number and time window; the rows that share a number with another
-    sent row of the campaign; the rows that cannot be matched (with why)."""
-    campaign = journal.campaign
-    huawei = campaign.vendor == "huawei"
-    if rows is None:
-        if not os.path.isfile(campaign.path):
-            raise ConfigurationError(f"reconcile needs the campaign file {campaign.path}, which is not there")
-        size, sha = fingerprint(campaign.path)
-        if (size, sha) != (campaign.size, campaign.sha256):
-            raise ConfigurationError(f"the campaign file {campaign.path} changed since the journal was made")
-
-    def read() -> Iterable[CampaignRow]:
-        # Read twice rather than held: a campaign can have millions of rows.
-        return rows if rows is not None else read_campaign(campaign.path, vendor=campaign.vendor, shard=campaign.shard)
-
-    wanted = {entry.key: entry for entry in rest}
-    numbers: dict[str, str] = {}
-    callbacks: dict[str, bool] = {}
-    for row in read():
-        spec = row.spec
-        if spec is None or row.key not in wanted:
-            continue
-        target = getattr(spec, "called", None) if huawei else getattr(spec, "to", None)
-        try:
-            numbers[row.key] = _normal(target, huawei=huawei)
-        except ValidationError:
-            continue
-        callbacks[row.key] = getattr(spec, "callback_url", None) is not None
-    # Every row dialing one of these numbers, to tell whose call a record is.
-    dialers: dict[str, list[str]] = {number: [] for number in numbers.values()}
-    for row in read():
-        spec = row.spec
-        if spec is None:
-            continue
-        target = getattr(spec, "called", None) if huawei else getattr(spec, "to", None)
-        try:
-            number = _normal(target, huawei=huawei)
-        except ValidationError:
-            continue
-        if number in dialers:
-            dialers[number].append(row.key)
-    shared: dict[str, tuple[str, ...]] = {}
-    for key, number in numbers.items():
-        others = [k for k in dialers[number] if k != key]
-        sent_others = []
-        for other in others:
-            entry = journal.get(other)
-            if entry is not None and entry.state is not State.PENDING:
-                sent_others.append(other)
-        if sent_others:
-            shared[key] = tuple(sent_others)
+    """Each row's number and window; the rows whose record another sent row dialing the same
+    number (of any campaign in the journal) could own; the rows that cannot be matched (why)."""
+    keys = [entry.key for entry in rest]
+    numbers = await store.numbers(keys)
+    sent = await store.sent_times(keys)
+    specs = {spec.key: spec for spec in await _specs_of(store, keys)}
     targets: list[_Row] = []
     problems: list[tuple[str, str]] = []
     for entry in rest:
-        dialed = numbers.get(entry.key)
-        if dialed is None:
-            problems.append((entry.key, "the row is not in the campaign file (or cannot be read): no number to match"))
+        number = numbers.get(entry.key)
+        if number is None:
+            problems.append((entry.key, "the row has no number in the journal: nothing to match a record with"))
             continue
         at = sent.get(entry.key, started)
+        # The call's request reached the vendor, if at all, before the row became unknown (or
+        # placed): from then on, the call may be queued or ring for up to `settle` seconds.
         seen = max(entry.updated.timestamp(), at)
         targets.append(
             _Row(
                 key=entry.key,
-                number=dialed,
-                low=at - CLOCK_SLACK,
-                high=seen + CLOCK_SLACK,
+                number=number,
+                low=at - skew,
+                high=seen + settle + skew,
                 sent=at,
-                callback=callbacks.get(entry.key, False),
+                callback=getattr(specs.get(entry.key), "callback_url", None) is not None,
                 placed=entry.state is State.PLACED,
             )
         )
-    return targets, shared, problems
+    # Every other sent row (of any campaign in the journal) dialing one of these numbers whose
+    # call's record could fall in a target's window: [sent - skew, sent + settle + skew].
+    shared: dict[str, list[str]] = {}
+    by_number: dict[str, list[_Row]] = {}
+    for row in targets:
+        by_number.setdefault(row.number, []).append(row)
+    for number, campaign, key, state, sent_at in await store.dialers(sorted(by_number)):
+        mine = campaign == store.campaign_id
+        if state in (State.PENDING, State.FAILED):
+            continue  # no call of it was placed (never sent, refused, or found not placed)
+        for row in by_number.get(number, ()):
+            if mine and key == row.key:
+                continue
+            if sent_at is None or (sent_at - skew <= row.high and sent_at + settle + skew >= row.low):
+                shared.setdefault(row.key, []).append(key if mine else f"{key} (another campaign)")
+    return targets, {k: tuple(v) for k, v in shared.items()}, problems
+
+
+async def _specs_of(store: AsyncStore, keys: Sequence[str]) -> list[Any]:
+    """The specs of `keys` (for the Huawei rows' callback URLs)."""
+    if store.campaign.vendor != "huawei" or not keys:
+        return []
+    return await store.specs_of(keys)

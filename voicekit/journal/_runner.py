@@ -1,27 +1,28 @@
-"""The runner: drives a bulk sender through any journal store, claiming each key as it leaves.
+"""The runner: drives a bulk sender through a journal, claiming each key as it leaves.
 
-A run has one writer (every write, in order; claims asked for during a transaction are
-committed together in the next one, with the outcomes ready by then) and one reader (the
-filter that keeps keys that are not pending away from the sender and its rate limiter). For a
-blocking `Store` (SQLite) each is a thread of its own; for an `AsyncStore` (PostgreSQL) the
-writer is a task and the reader a plain await, both on the event loop.
+A run has one writer (a task: every write, in order; claims asked for during a transaction are
+committed together in the next one, with the outcomes ready by then) and a filter that keeps
+keys that are not pending away from the sender and its rate limiter.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
-import concurrent.futures
 import contextlib
-import queue
-import threading
-from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Callable, Iterable, Sequence
-from typing import Any, Generic, Protocol, TypeVar, cast
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
+
+import attrs
 
 from .._bulk import Outcome, aiter_specs
 from .._sending import BeforeSend
-from ..errors import VoiceKitError
-from ._store import AsyncStore, JournalError, Store, is_async
+from ..errors import JournalError, VoiceKitError
+from ..telecmi import Dial
+from ._store import AsyncStore
+
+if TYPE_CHECKING:
+    from ._blocking import Journal
 
 __all__ = ["SendMany", "journaled"]
 
@@ -53,42 +54,36 @@ class _Claim:
 
 
 class _Call:
-    __slots__ = ("args", "fn", "future")
+    __slots__ = ("fn", "future")
 
-    def __init__(self, fn: Callable[..., Any], args: tuple[Any, ...], future: asyncio.Future[Any]) -> None:
+    def __init__(self, fn: Callable[[], Awaitable[Any]], future: asyncio.Future[Any]) -> None:
         self.fn = fn
-        self.args = args
         self.future = future
 
 
 class _Writer:
-    """A run's one writer: every write to the journal, in the order it was asked for.
+    """A run's one writer: a task that makes every write to the journal, in the order asked.
 
     Claims asked for while a transaction is under way are committed together in the next one,
     with the outcomes that are ready by then; the writer goes from one claim transaction to the
     next on its own. Waiting for anything else between them would cost more than the commit
-    itself on a busy machine: a claim is on the path of every call.
-
-    Two kinds share this: `_ThreadWriter` calls a blocking `Store` from its own thread,
-    `_TaskWriter` awaits an `AsyncStore` in a task on the event loop.
+    itself on a busy machine: a claim is on the path of every call. The database's driver (or
+    the SQLite store's own thread) waits for the commit without blocking the event loop.
     """
 
-    def __init__(self, journal: Store | AsyncStore, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, journal: AsyncStore, loop: asyncio.AbstractEventLoop) -> None:
         self.journal = journal
         self.failure: JournalError | None = None
         self._loop = loop
         self._ready: list[Outcome[Any]] = []  # outcomes to write, taken by the next transaction
-        self._ready_lock = threading.Lock()
-
-    def _put(self, job: _Claim | _Call | None) -> None:
-        raise NotImplementedError
+        self._jobs: collections.deque[_Claim | _Call | None] = collections.deque()
+        self._wake = asyncio.Event()
+        self._dead = False
+        self._task = loop.create_task(self._run(), name="voicekit-journal")
 
     async def pending(self, keys: list[str]) -> set[str]:
-        """The filter's read: the keys among `keys` that are pending (never delays a claim)."""
-        raise NotImplementedError
-
-    def stop_reading(self) -> None:
-        """Drop the reads still waiting (the run is ending)."""
+        """The filter's read: the keys among `keys` that this run may claim."""
+        return await self.journal.pending(keys)
 
     def claim(self, key: str) -> asyncio.Future[bool]:
         """Claim `key` in the next transaction; the future says whether it was pending."""
@@ -98,106 +93,28 @@ class _Writer:
 
     def add(self, outcome: Outcome[Any]) -> None:
         """Queue an outcome for the next transaction (a claim's, or `flush`'s)."""
-        with self._ready_lock:
-            self._ready.append(outcome)
+        self._ready.append(outcome)
 
     def pending_outcomes(self) -> int:
         return len(self._ready)
 
     def take(self) -> list[Outcome[Any]]:
-        with self._ready_lock:
-            ready, self._ready = self._ready, []
+        ready, self._ready = self._ready, []
         return ready
 
     def flush(self) -> asyncio.Future[None]:
         """Write the outcomes queued so far (after the jobs already asked for)."""
         return self.submit(lambda: self.journal.record(self.take()))
 
-    def submit(self, fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
-        """Run ``fn(*args)`` (awaited, for an async store) after the jobs already asked for."""
+    def submit(self, fn: Callable[[], Awaitable[Any]]) -> asyncio.Future[Any]:
+        """Await ``fn()`` after the jobs already asked for."""
         future: asyncio.Future[Any] = self._loop.create_future()
-        self._put(_Call(fn, args, future))
+        self._put(_Call(fn, future))
         return future
 
     def close(self) -> None:
         """End the writer once the jobs already asked for are done."""
         self._put(None)
-
-    def _failed(self, exc: Exception) -> set[str]:
-        """A claim transaction failed: nothing more is sent; no key of it was claimed."""
-        if isinstance(exc, JournalError):
-            self.failure = exc
-        else:
-            self.failure = JournalError(f"cannot claim in the journal {self.journal.path}: {exc!r}")
-        return set()
-
-
-class _ThreadWriter(_Writer):
-    """The writer of a blocking `Store`: a thread of its own, off the event loop."""
-
-    def __init__(self, journal: Store, loop: asyncio.AbstractEventLoop) -> None:
-        super().__init__(journal, loop)
-        self._store = journal
-        self._jobs: queue.SimpleQueue[_Claim | _Call | None] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._run, name="voicekit-journal", daemon=True)
-        self._thread.start()
-        # Reads (the filter) have their own thread, so that they never delay a claim.
-        self._reader = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="voicekit-journal-read")
-
-    def _put(self, job: _Claim | _Call | None) -> None:
-        self._jobs.put(job)
-
-    async def pending(self, keys: list[str]) -> set[str]:
-        return await self._loop.run_in_executor(self._reader, self._store.pending, keys)
-
-    def stop_reading(self) -> None:
-        self._reader.shutdown(wait=False, cancel_futures=True)
-
-    def _run(self) -> None:
-        held: _Claim | _Call | None = None
-        while True:
-            job = held if held is not None else self._jobs.get()
-            held = None
-            if job is None:
-                return
-            if isinstance(job, _Call):
-                try:
-                    result = job.fn(*job.args)
-                except BaseException as exc:  # noqa: BLE001 - handed to the awaiting task
-                    self._loop.call_soon_threadsafe(_settle, job.future, None, exc)
-                else:
-                    self._loop.call_soon_threadsafe(_settle, job.future, result, None)
-                continue
-            claims = [job]
-            while True:  # every claim asked for meanwhile joins this transaction
-                try:
-                    more = self._jobs.get_nowait()
-                except queue.Empty:
-                    break
-                if not isinstance(more, _Claim):
-                    held = more  # runs next, in order
-                    break
-                claims.append(more)
-            try:
-                # Outcomes ready now ride along: once a claim commits, every call that has
-                # finished is recorded, so what a crash leaves "sending" was in flight.
-                claimed = self._store.claim([c.key for c in claims], self.take())
-            except Exception as exc:  # noqa: BLE001 - every waiting claim must still be answered
-                claimed = self._failed(exc)
-            self._loop.call_soon_threadsafe(_answer_claims, claims, claimed)
-
-
-class _TaskWriter(_Writer):
-    """The writer of an `AsyncStore`: a task on the event loop, so a claim costs no thread
-    hand-off (the database's driver waits for the commit without blocking the loop)."""
-
-    def __init__(self, journal: AsyncStore, loop: asyncio.AbstractEventLoop) -> None:
-        super().__init__(journal, loop)
-        self._store = journal
-        self._jobs: collections.deque[_Claim | _Call | None] = collections.deque()
-        self._wake = asyncio.Event()
-        self._dead = False
-        self._task = loop.create_task(self._run(), name="voicekit-journal")
 
     def _put(self, job: _Claim | _Call | None) -> None:
         if self._dead:  # cancelled: nothing more is written, and nobody waits for it
@@ -212,9 +129,13 @@ class _TaskWriter(_Writer):
         elif job is not None:
             _settle(job.future, None, self.failure)
 
-    async def pending(self, keys: list[str]) -> set[str]:
-        # A read of its own, beside the claims: the store's pool gives it its own connection.
-        return await self._store.pending(keys)
+    def _failed(self, exc: Exception) -> set[str]:
+        """A claim transaction failed: nothing more is sent; no key of it was claimed."""
+        if isinstance(exc, JournalError):
+            self.failure = exc
+        else:
+            self.failure = JournalError(f"cannot claim in the journal {self.journal.path}: {exc!r}")
+        return set()
 
     async def _run(self) -> None:
         doing: list[_Claim | _Call] = []
@@ -230,7 +151,7 @@ class _TaskWriter(_Writer):
                 doing = [job]
                 if isinstance(job, _Call):
                     try:
-                        result = await job.fn(*job.args)
+                        result = await job.fn()
                     except Exception as exc:  # noqa: BLE001 - handed to the awaiting task
                         _settle(job.future, None, exc)
                     else:
@@ -242,8 +163,9 @@ class _TaskWriter(_Writer):
                     self._jobs.popleft()
                 doing = list(claims)
                 try:
-                    # As in the thread: the outcomes ready now ride along with the claims.
-                    claimed = await self._store.claim([c.key for c in claims], self.take())
+                    # Outcomes ready now ride along: once a claim commits, every call that has
+                    # finished is recorded, so what a crash leaves "sending" was in flight.
+                    claimed = await self.journal.claim([c.key for c in claims], self.take())
                 except Exception as exc:  # noqa: BLE001 - every waiting claim must still be answered
                     claimed = self._failed(exc)
                 _answer_claims(claims, claimed)
@@ -278,7 +200,7 @@ class _Runner(Generic[S, R]):
 
     def __init__(
         self,
-        journal: Store | AsyncStore,
+        journal: AsyncStore | Journal,
         specs: Iterable[S] | AsyncIterable[S],
         send_many: SendMany[S, R],
         *,
@@ -287,7 +209,7 @@ class _Runner(Generic[S, R]):
         flush_size: int,
         stop: asyncio.Event | None,
     ) -> None:
-        self.journal = journal
+        self.given = journal
         self.source = aiter_specs(specs)
         self.send_many = send_many
         self.filter_size = filter_size
@@ -303,6 +225,7 @@ class _Runner(Generic[S, R]):
 
     loop: asyncio.AbstractEventLoop
     writer: _Writer
+    journal: AsyncStore
 
     def stopping(self) -> bool:
         return self.closed or self.writer.failure is not None or (self.stop is not None and self.stop.is_set())
@@ -350,7 +273,7 @@ class _Runner(Generic[S, R]):
             if not batch:
                 return [], exhausted
             pending = await self.writer.pending(list(batch))
-            kept = [spec for key, spec in batch.items() if key in pending]
+            kept = [_stamped(spec, self.journal.campaign_id) for key, spec in batch.items() if key in pending]
             if kept or exhausted:
                 return kept, exhausted
 
@@ -369,14 +292,12 @@ class _Runner(Generic[S, R]):
 
     async def run(self) -> AsyncGenerator[Outcome[R], None]:
         """Send, record, yield each outcome; always end the run in the journal."""
-        # The threads start with the first step, so that a run never iterated leaves none behind.
+        # The writer starts with the first step, so that a run never iterated leaves no task behind.
+        from ._blocking import as_async
+
         self.loop = asyncio.get_running_loop()
-        journal = self.journal
-        writer: _Writer
-        if is_async(journal):
-            self.writer = writer = _TaskWriter(journal, self.loop)
-        else:
-            self.writer = writer = _ThreadWriter(cast(Store, journal), self.loop)
+        self.journal = as_async(self.given)
+        self.writer = writer = _Writer(self.journal, self.loop)
         outcomes = self.send_many(self.feed(), self.before_send)
         tasks = [asyncio.create_task(self.flush_forever())]
         try:
@@ -422,7 +343,6 @@ class _Runner(Generic[S, R]):
                 errors.append(task.exception())  # type: ignore[arg-type]
         with contextlib.suppress(Exception):
             await self.source.aclose()  # type: ignore[attr-defined]
-        writer.stop_reading()
         # Queued after any claim still waiting for the writer, so a key it commits is released here.
         journal, requested, departed = self.journal, self.requested, self.departed
         end = writer.submit(lambda: journal.finish(writer.take(), sorted(requested), sorted(departed)))
@@ -442,8 +362,15 @@ class _Runner(Generic[S, R]):
             raise errors[0]
 
 
+def _stamped(spec: S, campaign_id: str) -> S:
+    """A TeleCMI call of this campaign carries its id (in ``extra_params``, see `Dial.body`)."""
+    if isinstance(spec, Dial) and spec.campaign != campaign_id:
+        return attrs.evolve(spec, campaign=campaign_id)
+    return spec
+
+
 def journaled(
-    journal: Store | AsyncStore,
+    journal: AsyncStore | Journal,
     specs: Iterable[S] | AsyncIterable[S],
     send_many: SendMany[S, R],
     *,
@@ -463,9 +390,10 @@ def journaled(
     crash, the keys left ``sending`` (reported ``unknown`` by the next run) are at most the calls
     that were in flight.
 
-    Only keys the journal holds as ``pending`` are sent (and, until `Journal.load` has run, keys
-    it does not hold yet): specs are checked against the journal `filter_size` at a time (reads
-    only) before they reach `send_many`, so that the others never take a rate-limiter slot; a
+    Only keys the journal holds as ``pending`` are sent (`load` the campaign first): specs are
+    checked against the journal `filter_size` at a time (on a shared journal, free rows among
+    them are taken for this worker) before they reach `send_many`, so that the others never
+    take a rate-limiter slot; each TeleCMI call is given the campaign's id; a
     key that is no longer pending when its claim comes (a repeated key) is not sent, and yields
     nothing. Outcomes are written every `flush_interval` seconds or `flush_size` outcomes (or
     sooner, with the next claim), and all of them before this generator ends.

@@ -1,31 +1,40 @@
-"""What every journal store shares: the states, the errors, the entries, and the interface.
+"""What the journal speaks in: the states, the entries, the outcomes, and its interface.
 
-A store keeps one campaign: every key with its state. The runner (`journaled`) drives a bulk
-sender through any store; the SQLite store is the embedded default, the PostgreSQL store lets
-many workers share one campaign. A `Store`'s methods block on the database: the runner calls
-them from its own threads, never from the event loop. An `AsyncStore` (the PostgreSQL store's
-async core) is awaited on the event loop itself; `as_async` gives any store that face.
+`AsyncStore` is the journal's one interface (awaited on the event loop); `AsyncJournal`
+implements it for every dialect, and `Store` is the face of its blocking twins.
 """
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import enum
-import inspect
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any, Final, Protocol, TypeGuard, cast
+import math
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Final, Protocol
 
 import attrs
 
+from .. import _constants as C
 from .._bulk import Outcome
 from .._campaign import Campaign, CampaignRow
-from ..errors import AuthenticationError, ConfigurationError, ConnectError, RateLimitedError
+from .._validate import check_str
+from ..errors import (
+    AuthenticationError,
+    CampaignMismatchError,
+    ConfigurationError,
+    ConnectError,
+    JournalBusyError,
+    JournalError,
+    LeaseLostError,
+    RateLimitedError,
+    ValidationError,
+)
 
 __all__ = [
     "RETRYABLE_ERRORS",
     "AsyncStore",
     "CallOutcome",
+    "CampaignInfo",
     "CampaignMismatchError",
     "Entry",
     "JournalBusyError",
@@ -37,13 +46,12 @@ __all__ = [
     "Resolution",
     "Summary",
     "WorkerCount",
-    "as_async",
-    "is_async",
 ]
 
 #: Errors that prove the vendor did not place the call and that are not about the row itself:
-#: the next run sends these keys again.
-RETRYABLE_ERRORS: Final = (ConnectError, RateLimitedError, AuthenticationError)
+#: the next run sends these keys again. A `ConfigurationError` raised for a call (a proxy
+#: asking for credentials, an answer that is not the vendor's) placed nothing either.
+RETRYABLE_ERRORS: Final = (ConnectError, RateLimitedError, AuthenticationError, ConfigurationError)
 _MAX_ERROR_LEN: Final = 500
 STOPPED_IN_FLIGHT: Final = "the run was stopped while this call was in flight; it may have been placed"
 INTERRUPTED: Final = "the run stopped while this call was being sent; it may have been placed"
@@ -57,22 +65,6 @@ class State(enum.StrEnum):
     PLACED = "placed"
     FAILED = "failed"
     UNKNOWN = "unknown"
-
-
-class JournalError(ConfigurationError):
-    """The journal cannot be used as asked (missing, not a journal, another campaign, busy)."""
-
-
-class CampaignMismatchError(JournalError):
-    """The journal belongs to another campaign file (or vendor, columns or shard)."""
-
-
-class JournalBusyError(JournalError):
-    """Another process is running this journal right now."""
-
-
-class LeaseLostError(JournalError):
-    """This worker's lease expired (it was silent too long): it must not send anything more."""
 
 
 @attrs.frozen(kw_only=True)
@@ -109,6 +101,10 @@ class Summary:
     loaded: bool
     running: bool
     workers: Sequence[WorkerCount] = ()
+    #: The campaign's id in the journal (every TeleCMI call carries it).
+    campaign_id: str = ""
+    #: ``"active"`` or ``"archived"``.
+    state: str = "active"
 
     @property
     def total(self) -> int:
@@ -116,27 +112,76 @@ class Summary:
 
 
 @attrs.frozen(kw_only=True)
+class CampaignInfo:
+    """One campaign of a journal's database: its id and name (`campaign.name`), its file's
+    identity, its state, its counts per row state, and how many workers run it now."""
+
+    id: str
+    campaign: Campaign
+    state: str
+    loaded: bool
+    created: float
+    counts: Mapping[State, int]
+    live_workers: int = 0
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+def _text(max_len: int) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
+    def check(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if value is not None:
+            check_str(attribute.name, value, max_len=max_len)
+
+    return check
+
+
+def _seconds(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValidationError(attribute.name, f"must be a finite number of seconds, got {value!r}")
+    if not 0 <= value < _MAX_EPOCH:
+        raise ValidationError(attribute.name, f"must be a time after 1970 and before 5000, got {value!r}")
+
+
+def _billed(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < _MAX_BILLED:
+        raise ValidationError(attribute.name, f"must be a whole number of seconds from 0 to {_MAX_BILLED - 1}")
+
+
+_MAX_EPOCH: Final = 95_617_584_000  # 5000-01-01
+_MAX_BILLED: Final = 10**7  # 115 days: longer than any call
+
+
+@attrs.frozen(kw_only=True)
 class CallOutcome:
     """How one placed call ended, as the vendor told it (a webhook, a release event or a record).
 
     `vendor_id` identifies the call at the vendor (TeleCMI ``cmiuuid``, Huawei ``callSerialNo``,
-    a record's id) so that a resent webhook is recognised; `key` is the campaign key the call
-    carried (TeleCMI ``extra_params``), None when the vendor does not echo it (Huawei: the
-    row is found by `request_id`, or by `number` and `time` when reconciling).
+    a record's id) so that a resent webhook is recognised; `campaign` and `key` are the
+    campaign's id and the row's key the call carried (TeleCMI ``extra_params``), None when the
+    vendor does not echo them (Huawei: the row is found by `request_id`, or by `number` and
+    `time` when reconciling). Every field is checked on construction: what a journal cannot
+    store is refused here (`ValidationError`), never in the middle of a batch of others.
     """
 
-    vendor_id: str
-    answered: bool
-    key: str | None = None
-    request_id: str | None = None
-    number: str | None = None
+    vendor_id: str = attrs.field(validator=_text(300))
+    answered: bool = attrs.field(validator=attrs.validators.instance_of(bool))
+    key: str | None = attrs.field(default=None, validator=_text(C.MAX_KEY_LEN))
+    campaign: str | None = attrs.field(default=None, validator=_text(64))
+    request_id: str | None = attrs.field(default=None, validator=_text(256))
+    number: str | None = attrs.field(default=None, validator=_text(64))
     #: When the call started, epoch seconds.
-    time: float | None = None
-    billed_seconds: int | None = None
-    rate: str | None = None
-    hangup_reason: str | None = None
+    time: float | None = attrs.field(default=None, validator=_seconds)
+    billed_seconds: int | None = attrs.field(default=None, validator=_billed)
+    rate: str | None = attrs.field(default=None, validator=_text(64))
+    hangup_reason: str | None = attrs.field(default=None, validator=_text(64))
     #: ``"webhook"`` or ``"records"``.
-    source: str = "webhook"
+    source: str = attrs.field(default="webhook", validator=attrs.validators.in_(("webhook", "records")))
 
 
 @attrs.frozen(kw_only=True)
@@ -161,15 +206,20 @@ class Resolution:
     noted: int = 0
 
 
-class Store(Protocol):
-    """The storage interface of a journal: what the runner and `voicekit dial` need of it.
+class AsyncStore(Protocol):
+    """The journal's one interface, awaited on the event loop that uses it: what the runner,
+    the campaign run, status, report, reconcile and the webhook writer need. `AsyncJournal`
+    implements it on SQLite and PostgreSQL; `as_async` gives a blocking twin this face.
 
     Claims are the heart of it: `claim` marks ``pending`` keys ``sending`` in one durable
-    transaction and returns those it marked; a key is never returned by two claims.
+    statement and returns those it marked; a key is never returned by two claims.
     """
 
     @property
     def campaign(self) -> Campaign: ...
+
+    @property
+    def campaign_id(self) -> str: ...
 
     @property
     def path(self) -> str:
@@ -177,121 +227,10 @@ class Store(Protocol):
         ...
 
     @property
-    def transactions(self) -> int:
-        """How many write transactions this object has committed."""
-        ...
-
-    @property
-    def loaded(self) -> bool: ...
-
-    def load(self, rows: Iterable[CampaignRow], *, on_problem: Callable[[CampaignRow], None] | None = None) -> int:
-        """Add every row's key as ``pending`` (idempotent); return the number of keys."""
-        ...
-
-    def recover(self) -> int:
-        """Mark the keys a dead run left ``sending`` ``unknown``; return how many."""
-        ...
-
-    def requeue(self, *, unknown: bool = False, retryable: bool = True) -> int:
-        """Make ``unknown`` and/or provably-unplaced failed keys ``pending`` again."""
-        ...
-
-    def pending(self, keys: Sequence[str]) -> set[str]:
-        """The keys among `keys` that this run may claim (reads only)."""
-        ...
-
-    def claim(self, keys: Sequence[str], outcomes: Sequence[Outcome[Any]] = ()) -> set[str]:
-        """Mark the claimable keys among `keys` ``sending`` (and write `outcomes`); return them."""
-        ...
-
-    def record(self, outcomes: Sequence[Outcome[Any]]) -> None:
-        """Write the outcomes of sent keys."""
-        ...
-
-    def finish(self, outcomes: Sequence[Outcome[Any]], unsent: Iterable[str], unfinished: Iterable[str]) -> None:
-        """End a run: write `outcomes`, release `unsent` claims, mark `unfinished` ``unknown``."""
-        ...
-
-    def counts(self) -> dict[State, int]:
-        """How many keys are in each state (every state present)."""
-        ...
-
-    def summary(self) -> Summary:
-        """The counts, the times, whether a run holds it (and per-worker counts)."""
-        ...
-
-    def get(self, key: str) -> Entry | None:
-        """The entry of `key`, or None."""
-        ...
-
-    def entries(self, states: Iterable[State] | None = None, *, chunk: int = 1000) -> Iterator[Entry]:
-        """Every entry (or those in `states`), in campaign order."""
-        ...
-
-    def add_outcomes(self, outcomes: Sequence[CallOutcome]) -> OutcomeCounts:
-        """Write how calls ended, in one transaction; a resend changes nothing.
-
-        An outcome finds its row by `key`, else by `request_id`. Its row, if ``pending``,
-        ``unknown`` or ``failed``, becomes ``placed`` (the vendor saw the call); a ``sending``
-        row is left to its run. An outcome without a row is kept for `reconcile` only when it
-        carries no key (Huawei); one with a key the campaign does not have is ignored.
-        """
-        ...
-
-    def outcomes(self, keys: Sequence[str]) -> dict[str, CallOutcome]:
-        """The outcomes of the rows among `keys` that have one."""
-        ...
-
-    def unmatched_outcomes(self) -> Iterator[CallOutcome]:
-        """The outcomes kept without a row (release events to match by number and time)."""
-        ...
-
-    def outcome_counts(self) -> dict[str, int]:
-        """``{"answered": n, "missed": n, "awaiting": n}`` (awaiting: placed, no outcome yet)."""
-        ...
-
-    def numbers(self, keys: Sequence[str]) -> dict[str, str]:
-        """The number each of `keys` dials, for those the journal knows it of."""
-        ...
-
-    def sent_times(self, keys: Sequence[str]) -> dict[str, float]:
-        """When each of `keys` was last claimed (epoch seconds), for those that were."""
-        ...
-
-    def resolve(
-        self,
-        placed: Sequence[tuple[str, CallOutcome | None]],
-        requeue: Sequence[str],
-        notes: Sequence[tuple[str, str]],
-    ) -> Resolution:
-        """Apply a reconciliation in one transaction, to ``unknown`` rows only.
-
-        `placed`: the rows the vendor's evidence shows placed (with the outcome found, kept
-        for the row). `requeue`: the rows it shows were not placed; each goes back to
-        ``pending`` unless an outcome for it arrived meanwhile. `notes`: rows left unknown,
-        with the reason.
-        """
-        ...
-
-    def close(self) -> None:
-        """Let go of the database."""
-        ...
-
-
-class AsyncStore(Protocol):
-    """What a run needs of a store, awaited on the event loop (see `Store` for each method).
-
-    `voicekit.journal.AsyncPostgresJournal` is one; `as_async` makes one of any `Store`.
-    """
-
-    @property
-    def campaign(self) -> Campaign: ...
-
-    @property
-    def path(self) -> str: ...
-
-    @property
     def transactions(self) -> int: ...
+
+    @property
+    def shared(self) -> bool: ...
 
     async def is_loaded(self) -> bool: ...
 
@@ -301,7 +240,17 @@ class AsyncStore(Protocol):
 
     async def recover(self) -> int: ...
 
-    async def requeue(self, *, unknown: bool = False, retryable: bool = True) -> int: ...
+    async def requeue(
+        self, *, unknown: bool = False, retryable: bool = True, failed: bool | Iterable[str] = False
+    ) -> int: ...
+
+    async def failed_classes(self) -> dict[str, int]: ...
+
+    async def reserve(self, n: int) -> list[Any]: ...
+
+    def specs(self, batch: int = 64) -> AsyncIterator[Any]: ...
+
+    async def elsewhere(self) -> tuple[int, int]: ...
 
     async def pending(self, keys: Sequence[str]) -> set[str]: ...
 
@@ -313,81 +262,76 @@ class AsyncStore(Protocol):
         self, outcomes: Sequence[Outcome[Any]], unsent: Iterable[str], unfinished: Iterable[str]
     ) -> None: ...
 
-    async def counts(self) -> dict[State, int]: ...
-
     async def add_outcomes(self, outcomes: Sequence[CallOutcome]) -> OutcomeCounts: ...
 
+    async def outcomes(self, keys: Sequence[str]) -> dict[str, CallOutcome]: ...
 
-def is_async(store: Store | AsyncStore) -> TypeGuard[AsyncStore]:
-    """Whether `store` is awaited (an `AsyncStore`) rather than called from a thread."""
-    return inspect.iscoroutinefunction(store.claim)
+    async def unmatched_outcomes(self) -> list[CallOutcome]: ...
+
+    async def outcome_counts(self) -> dict[str, int]: ...
+
+    async def numbers(self, keys: Sequence[str]) -> dict[str, str]: ...
+
+    async def sent_times(self, keys: Sequence[str]) -> dict[str, float]: ...
+
+    async def dialers(self, numbers: Sequence[str]) -> list[tuple[str, str, str, State, float | None]]: ...
+
+    async def specs_of(self, keys: Sequence[str]) -> list[Any]: ...
+
+    async def resolve(
+        self,
+        placed: Sequence[tuple[str, CallOutcome | None]],
+        requeue: Sequence[str],
+        notes: Sequence[tuple[str, str]],
+    ) -> Resolution: ...
+
+    async def counts(self) -> dict[State, int]: ...
+
+    async def total(self) -> int: ...
+
+    async def summary(self) -> Summary: ...
+
+    async def get(self, key: str) -> Entry | None: ...
+
+    def entries(self, states: Iterable[State] | None = None, *, chunk: int = 1000) -> AsyncIterator[Entry]: ...
+
+    async def aclose(self) -> None: ...
 
 
-class _Threaded:
-    """A blocking `Store` seen as an `AsyncStore`: each call runs in a worker thread."""
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
+class Store(Protocol):
+    """The blocking face of a journal (`voicekit.journal.Journal`, `PostgresJournal`): the
+    same methods as `AsyncStore`, each blocking for its result."""
 
     @property
-    def campaign(self) -> Campaign:
-        return self.store.campaign
+    def campaign(self) -> Campaign: ...
 
     @property
-    def path(self) -> str:
-        return self.store.path
+    def path(self) -> str: ...
 
     @property
-    def transactions(self) -> int:
-        return self.store.transactions
+    def loaded(self) -> bool: ...
 
-    async def is_loaded(self) -> bool:
-        return await asyncio.to_thread(lambda: self.store.loaded)
+    def load(self, rows: Iterable[CampaignRow], *, on_problem: Callable[[CampaignRow], None] | None = None) -> int: ...
 
-    async def load(
-        self, rows: Iterable[CampaignRow], *, on_problem: Callable[[CampaignRow], None] | None = None
-    ) -> int:
-        return await asyncio.to_thread(lambda: self.store.load(rows, on_problem=on_problem))
+    def recover(self) -> int: ...
 
-    async def recover(self) -> int:
-        return await asyncio.to_thread(self.store.recover)
+    def counts(self) -> dict[State, int]: ...
 
-    async def requeue(self, *, unknown: bool = False, retryable: bool = True) -> int:
-        return await asyncio.to_thread(lambda: self.store.requeue(unknown=unknown, retryable=retryable))
+    def summary(self) -> Summary: ...
 
-    async def pending(self, keys: Sequence[str]) -> set[str]:
-        return await asyncio.to_thread(self.store.pending, keys)
+    def entries(self, states: Iterable[State] | None = None, *, chunk: int = 1000) -> Iterator[Entry]: ...
 
-    async def claim(self, keys: Sequence[str], outcomes: Sequence[Outcome[Any]] = ()) -> set[str]:
-        return await asyncio.to_thread(self.store.claim, keys, outcomes)
-
-    async def record(self, outcomes: Sequence[Outcome[Any]]) -> None:
-        await asyncio.to_thread(self.store.record, outcomes)
-
-    async def finish(self, outcomes: Sequence[Outcome[Any]], unsent: Iterable[str], unfinished: Iterable[str]) -> None:
-        await asyncio.to_thread(self.store.finish, outcomes, unsent, unfinished)
-
-    async def counts(self) -> dict[State, int]:
-        return await asyncio.to_thread(self.store.counts)
-
-    async def add_outcomes(self, outcomes: Sequence[CallOutcome]) -> OutcomeCounts:
-        return await asyncio.to_thread(self.store.add_outcomes, outcomes)
-
-
-def as_async(store: Store | AsyncStore) -> AsyncStore:
-    """`store` as an `AsyncStore`: itself if it is one, else its calls run in worker threads."""
-    if is_async(store):
-        return store
-    return _Threaded(cast(Store, store))
+    def close(self) -> None: ...
 
 
 def call_outcome(row: Sequence[Any]) -> CallOutcome:
-    """A `CallOutcome` from a stored row, in the stores' column order: vendor id, key, answered,
-    request id, number, time, billed seconds, rate, hangup reason, source."""
-    vendor_id, key, answered, request_id, number, at, billed, rate, reason, source = row
+    """A `CallOutcome` from a stored row, in the queries' column order: vendor id, key,
+    answered, request id, number, time, billed seconds, rate, hangup reason, source, campaign."""
+    vendor_id, key, answered, request_id, number, at, billed, rate, reason, source, campaign = row
     return CallOutcome(
         vendor_id=vendor_id,
         key=key,
+        campaign=campaign,
         answered=bool(answered),
         request_id=request_id,
         number=number,

@@ -19,6 +19,7 @@ from ..errors import ValidationError
 from ._actions import Play, pcmo_to_wire
 
 __all__ = [
+    "CAMPAIGN_ID_PARAM",
     "CAMPAIGN_KEY_PARAM",
     "CallActionResult",
     "CallLeg",
@@ -92,14 +93,18 @@ class Dial:
     pcmo: Sequence[Any] | None = None
     region: str = "global"
     extra_params: Mapping[str, Any] | str | None = None
+    #: The id of the campaign journal the call belongs to (set by the journal): it rides in
+    #: ``extra_params`` as ``"voicekit_campaign"``, so that a webhook is matched to its campaign.
+    campaign: str | None = None
 
     def body(self) -> dict[str, Any]:
         """The request body of this call (without credentials), every constraint checked.
 
         The one place a bulk call's body is built: `dial_many` and the campaign reader both
         call it. The call's `key` rides in ``extra_params`` under ``"voicekit_key"``
-        (`CAMPAIGN_KEY_PARAM`), merged with the spec's own ``extra_params``, so that the
-        vendor's webhooks (which echo ``extra_params``) map back to exactly one key. The
+        (`CAMPAIGN_KEY_PARAM`), and its `campaign` (if any) under ``"voicekit_campaign"``
+        (`CAMPAIGN_ID_PARAM`), merged with the spec's own ``extra_params``, so that the
+        vendor's webhooks (which echo ``extra_params``) map back to exactly one row. The
         endpoint follows `region` (``"global"`` or ``"ind"``), checked here too.
 
         Raises:
@@ -117,20 +122,29 @@ class Dial:
             "from": phone_number("from_", self.from_),
             "to": phone_number("to", self.to),
             "pcmo": flow,
-            "extra_params": _with_key(self.extra_params, check_str("key", self.key, max_len=C.MAX_KEY_LEN)),
+            "extra_params": _with_key(
+                self.extra_params,
+                {
+                    CAMPAIGN_KEY_PARAM: check_str("key", self.key, max_len=C.MAX_KEY_LEN),
+                    **({} if self.campaign is None else {CAMPAIGN_ID_PARAM: check_str("campaign", self.campaign)}),
+                },
+            ),
         }
 
 
 #: The name under which a bulk call's key rides in ``extra_params`` (see `Dial.body`).
 CAMPAIGN_KEY_PARAM: Final = "voicekit_key"
+#: The name under which a campaign call's campaign id rides in ``extra_params``.
+CAMPAIGN_ID_PARAM: Final = "voicekit_campaign"
 # No documented limit; the string form rides inside the body, so keep it to a sane size.
 _MAX_EXTRA_PARAMS_TEXT: Final = 64 * 1024
 
 
-def _with_key(extra: Any, key: str) -> Any:
-    """`extra` with the key merged in (a JSON object stays an object, a JSON-object string a string)."""
+def _with_key(extra: Any, key: dict[str, str]) -> Any:
+    """`extra` with the call's identity (its key, its campaign) merged in (a JSON object stays
+    an object, a JSON-object string a string)."""
     if extra is None:
-        return {CAMPAIGN_KEY_PARAM: key}
+        return dict(key)
     if isinstance(extra, str):
         check_str("extra_params", extra, max_len=_MAX_EXTRA_PARAMS_TEXT, min_len=0)
         try:
@@ -147,13 +161,15 @@ def _with_key(extra: Any, key: str) -> Any:
     raise ValidationError("extra_params", f"must be a mapping (a JSON object) or a string, got {type(extra).__name__}")
 
 
-def _merged(extra: dict[str, Any], key: str) -> dict[str, Any]:
-    given = extra.get(CAMPAIGN_KEY_PARAM, key)
-    if given != key:
-        raise ValidationError(
-            "extra_params", f"{CAMPAIGN_KEY_PARAM!r} is reserved for the call's key ({key!r}), got {show(given)}"
-        )
-    return {**extra, CAMPAIGN_KEY_PARAM: key}
+def _merged(extra: dict[str, Any], identity: dict[str, str]) -> dict[str, Any]:
+    for name, value in identity.items():
+        given = extra.get(name, value)
+        if given != value:
+            what = "key" if name == CAMPAIGN_KEY_PARAM else "campaign"
+            raise ValidationError(
+                "extra_params", f"{name!r} is reserved for the call's {what} ({value!r}), got {show(given)}"
+            )
+    return {**extra, **identity}
 
 
 def _play_flow(file_name: Any, file_url: Any) -> list[dict[str, Any]]:

@@ -1,0 +1,313 @@
+"""A campaign run as a library call: recover, requeue, load, dial, and why it ended.
+
+`run_campaign` is what ``voicekit dial`` runs, for one worker, on any journal::
+
+    from voicekit import AsyncTeleCMI
+    from voicekit.journal import AsyncJournal, Campaign, run_campaign
+
+    campaign = Campaign.from_file("calls.csv")
+    async with await AsyncJournal.open("calls.db", campaign) as journal, AsyncTeleCMI() as tc:
+        result = await run_campaign(journal, tc, concurrency=32)
+    result.counts, result.stopped, result.exit_status
+
+Its stop policy: the run stops early, its rows staying dialable, when the vendor refuses the
+credentials, when an error says the setup is wrong (a proxy asking for authentication, answers
+that are not the vendor's: a wrong base URL), when the shared rate limiter's Redis cannot be
+reached, when `unreachable_after` calls in a row (or the concurrency, if larger) cannot
+connect, when the journal's database stays away past its reconnect window, or when this
+worker's lease is lost. `RunResult.exit_status` is the one decision the command line exits with.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Final
+
+import attrs
+
+from .._bulk import Outcome
+from .._campaign import CampaignRow, read_campaign
+from .._exit import ExitStatus
+from ..errors import (
+    AuthenticationError,
+    ConfigurationError,
+    ConnectError,
+    JournalUnavailableError,
+    LeaseLostError,
+    LimiterUnavailableError,
+)
+from ._blocking import Journal, as_async
+from ._runner import SendMany, journaled
+from ._store import AsyncStore, State
+
+if TYPE_CHECKING:
+    from ..huawei import AsyncHuaweiVoice
+    from ..telecmi import AsyncTeleCMI
+
+__all__ = ["UNREACHABLE_AFTER", "Progress", "RunResult", "RunStart", "StopReason", "run_campaign"]
+
+#: Consecutive calls that could not connect before a run gives up on the vendor (or the
+#: concurrency, if larger: a whole wave of calls in flight failing at once is one event).
+UNREACHABLE_AFTER: Final = 20
+
+
+@attrs.frozen(kw_only=True)
+class StopReason:
+    """Why a run stopped early: what happened, what to do, and whether it may pass by itself
+    (`transient`: run again as is) or is a configuration problem (fix it first)."""
+
+    kind: str
+    message: str
+    advice: str
+    transient: bool
+
+
+@attrs.frozen(kw_only=True)
+class RunStart:
+    """How a run began: whether it loaded the campaign, the rows a dead run left unknown
+    (`recovered`), and those made dialable again."""
+
+    fresh: bool
+    recovered: int
+    #: Failed rows whose error proved nothing was placed (dialed again by every run).
+    requeued: int
+    #: Unknown rows dialed again (``redial_unknown``).
+    redialed_unknown: int
+    #: Failed rows dialed again (``redial_failed``), by the error that failed them.
+    redialed_failed: Mapping[str, int]
+    #: Rows that cannot be dialed (a malformed row, a repeated key), found by this load.
+    problems: int
+    counts: Mapping[State, int]
+
+
+@attrs.frozen(kw_only=True)
+class Progress:
+    """Where a run stands after one more outcome: this worker's counts since the run began."""
+
+    done: int
+    total: int
+    counts: Mapping[State, int]
+
+
+@attrs.frozen(kw_only=True)
+class RunResult:
+    """How a run ended: the campaign's counts (as this worker saw them last), why it stopped
+    early if it did, whether it was interrupted, and what other live workers still hold."""
+
+    start: RunStart
+    counts: Mapping[State, int]
+    stopped: StopReason | None = None
+    interrupted: bool = False
+    #: Rows other live workers hold (pending) or are sending, at the end (a shared journal).
+    elsewhere: tuple[int, int] = (0, 0)
+
+    @property
+    def undialed(self) -> int:
+        """Rows left to dial that no live worker holds."""
+        held, sending = self.elsewhere
+        return max(0, self.counts[State.PENDING] - held) + max(0, self.counts[State.SENDING] - sending)
+
+    @property
+    def exit_status(self) -> ExitStatus:
+        """The exit status (see `voicekit.ExitStatus`): interrupted, stopped early (a fault that
+        may pass, or a configuration problem), rows left undialed, unknown rows, failed rows,
+        else done."""
+        if self.interrupted:
+            return ExitStatus.INTERRUPTED
+        if self.stopped is not None:
+            return ExitStatus.STOPPED if self.stopped.transient else ExitStatus.CONFIGURATION
+        if self.undialed:
+            return ExitStatus.STOPPED
+        if self.counts[State.UNKNOWN]:
+            return ExitStatus.UNKNOWN
+        if self.counts[State.FAILED]:
+            return ExitStatus.FAILED_ROWS
+        return ExitStatus.OK
+
+
+def stop_reason(error: BaseException) -> StopReason | None:
+    """The stop a failed call's error calls for (the stop policy), or None to go on."""
+    if isinstance(error, AuthenticationError):
+        return StopReason(
+            kind="credentials",
+            message=f"the vendor refused the credentials ({error})",
+            advice="Fix the credentials",
+            transient=False,
+        )
+    if isinstance(error, LimiterUnavailableError):
+        return StopReason(
+            kind="limiter",
+            message=f"the rate limiter's Redis cannot be reached ({error})",
+            advice="Start Redis, or fix --limiter",
+            transient=True,
+        )
+    if isinstance(error, ConfigurationError):
+        return StopReason(
+            kind="configuration",
+            message=f"the setup is wrong ({type(error).__name__}: {error})",
+            advice="Fix the setting (the base URL, the proxy, the credentials)",
+            transient=False,
+        )
+    return None
+
+
+async def run_campaign(
+    journal: AsyncStore | Journal,
+    send: AsyncTeleCMI | AsyncHuaweiVoice | SendMany[Any, Any],
+    *,
+    concurrency: int = 32,
+    redial_unknown: bool = False,
+    redial_failed: bool | Iterable[str] = False,
+    unreachable_after: int = UNREACHABLE_AFTER,
+    rows: Iterable[CampaignRow] | None = None,
+    stop: asyncio.Event | None = None,
+    on_problem: Callable[[CampaignRow], None] | None = None,
+    on_start: Callable[[RunStart], None] | None = None,
+    on_outcome: Callable[[Outcome[Any], Progress], None] | None = None,
+    on_stop: Callable[[StopReason], None] | None = None,
+) -> RunResult:
+    """Run the campaign of `journal` as one worker: recover what a dead run left, make the
+    rows asked for dialable again, load the campaign if it is new, and dial every pending row
+    once, under the stop policy (see the module).
+
+    Args:
+        journal: the campaign's journal, opened to run it (`AsyncJournal.open`).
+        send: the vendor's client (`AsyncTeleCMI` for a TeleCMI campaign, `AsyncHuaweiVoice`
+            for a Huawei one), or a bulk sender taking ``(specs, before_send)``.
+        concurrency: calls in flight at once.
+        redial_unknown: dial the unknown rows again (they may have been placed: reconcile first).
+        redial_failed: dial again every failed row that became a call (True), or those failed
+            by the error classes named; a failure placed no call.
+        unreachable_after: consecutive calls that cannot connect before the run stops.
+        rows: the campaign's rows, to load a new campaign (default: read from its file).
+        stop: set it to end the run cleanly (nothing new is sent; calls in flight finish).
+        on_problem: told each row that cannot be dialed, as the load finds it.
+        on_start: told how the run began, before the first call.
+        on_outcome: told each outcome, with this worker's progress.
+        on_stop: told why the run stops early, once.
+
+    Raises:
+        JournalError: the journal could not be used (other than the database staying away or
+            the lease being lost, which stop the run).
+    """
+    store = as_async(journal)
+    fresh = not await store.is_loaded()
+    recovered = await store.recover()
+    redialed_unknown = await store.requeue(unknown=True, retryable=False) if redial_unknown else 0
+    redialed_failed: dict[str, int] = {}
+    if redial_failed:
+        wanted = None if redial_failed is True else set(redial_failed)
+        redialed_failed = {k: n for k, n in (await store.failed_classes()).items() if wanted is None or k in wanted}
+        await store.requeue(retryable=False, failed=redial_failed)
+    requeued = await store.requeue(retryable=True)
+    problems = 0
+    if fresh:
+
+        def problem(row: CampaignRow) -> None:
+            nonlocal problems
+            problems += 1
+            if on_problem is not None:
+                on_problem(row)
+
+        campaign = store.campaign
+        source = (
+            rows if rows is not None else read_campaign(campaign.path, vendor=campaign.vendor, shard=campaign.shard)
+        )
+        await store.load(source, on_problem=problem)
+    counts = await store.counts()
+    start = RunStart(
+        fresh=fresh,
+        recovered=recovered,
+        requeued=requeued,
+        redialed_unknown=redialed_unknown,
+        redialed_failed=redialed_failed,
+        problems=problems,
+        counts=counts,
+    )
+    if on_start is not None:
+        on_start(start)
+    stop = stop if stop is not None else asyncio.Event()
+    stopped: StopReason | None = None
+
+    def halt(reason: StopReason) -> None:
+        nonlocal stopped
+        if stopped is None:
+            stopped = reason
+            stop.set()
+            if on_stop is not None:
+                on_stop(reason)
+
+    if counts[State.PENDING]:
+        live = dict(counts)
+        done = sum(counts[s] for s in (State.PLACED, State.FAILED, State.UNKNOWN))
+        total = sum(counts.values())
+        refused = 0  # consecutive outcomes that could not connect
+        limit = max(unreachable_after, concurrency)
+        send_many = _sender(send, store.campaign.vendor, concurrency)
+        batch = max(8, concurrency) if store.shared else max(256, concurrency)
+        try:
+            outcomes = journaled(store, store.specs(batch), send_many, stop=stop, filter_size=batch)
+            async with contextlib.aclosing(outcomes):
+                async for outcome in outcomes:
+                    done += 1
+                    live[State.PENDING] -= 1
+                    error = outcome.error
+                    refused = refused + 1 if isinstance(error, ConnectError) else 0
+                    if error is None:
+                        live[State.PLACED] += 1
+                    elif outcome.unknown:
+                        live[State.UNKNOWN] += 1
+                    else:
+                        live[State.FAILED] += 1
+                        reason = stop_reason(error)
+                        if reason is None and refused >= limit:
+                            reason = StopReason(
+                                kind="unreachable",
+                                message=f"the vendor cannot be reached: {refused} calls in a row could not connect "
+                                f"({error})",
+                                advice="Check the network and the vendor's URL",
+                                transient=True,
+                            )
+                        if reason is not None:
+                            halt(reason)
+                    if on_outcome is not None:
+                        on_outcome(outcome, Progress(done=done, total=total, counts=dict(live)))
+        except (JournalUnavailableError, LeaseLostError) as exc:
+            halt(
+                StopReason(
+                    kind="journal" if isinstance(exc, JournalUnavailableError) else "lease",
+                    message=str(exc),
+                    advice="Wait for the journal's database" if isinstance(exc, JournalUnavailableError) else "",
+                    transient=True,
+                )
+            )
+        counts = live
+    try:
+        counts = await store.counts()
+        elsewhere = await store.elsewhere() if store.shared else (0, 0)
+    except (JournalUnavailableError, LeaseLostError):
+        elsewhere = (0, 0)
+    interrupted = stop.is_set() and stopped is None
+    return RunResult(start=start, counts=counts, stopped=stopped, interrupted=interrupted, elsewhere=elsewhere)
+
+
+def _sender(
+    send: AsyncTeleCMI | AsyncHuaweiVoice | SendMany[Any, Any], vendor: str, concurrency: int
+) -> SendMany[Any, Any]:
+    """The bulk sender of `send`: its client's ``dial_many`` / ``notify_many``, or `send` itself."""
+    from ..huawei import AsyncHuaweiVoice
+    from ..telecmi import AsyncTeleCMI
+
+    if isinstance(send, AsyncTeleCMI):
+        if vendor != "telecmi":
+            raise ConfigurationError(f"a {vendor} campaign needs the {vendor} client, not AsyncTeleCMI")
+        tc = send
+        return lambda specs, before_send: tc.dial_many(specs, concurrency=concurrency, before_send=before_send)
+    if isinstance(send, AsyncHuaweiVoice):
+        if vendor != "huawei":
+            raise ConfigurationError(f"a {vendor} campaign needs the {vendor} client, not AsyncHuaweiVoice")
+        hw = send
+        return lambda specs, before_send: hw.notify_many(specs, concurrency=concurrency, before_send=before_send)
+    return send

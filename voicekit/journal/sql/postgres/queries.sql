@@ -1,0 +1,390 @@
+-- The journal's statements on PostgreSQL, by name; sqlite/queries.sql has the same names with
+-- the same parameters and results. Each `-- name:` line starts one statement. Lists are
+-- arrays (`%(keys)s::text[]`); times are epoch seconds by the database's clock.
+
+-- name: inspect
+-- (ledger, legacy, other): the migration ledger exists; a 0.1.0 journal is here; anything else.
+SELECT to_regclass('voicekit_migrations') IS NOT NULL, to_regclass('voicekit_meta') IS NOT NULL, false
+
+-- name: lock_setup
+-- Serialises set-up, migrations and loads between workers starting at the same moment.
+SELECT pg_advisory_xact_lock(8534958290574321268)
+
+-- name: ledger_create
+CREATE TABLE IF NOT EXISTS voicekit_migrations (
+    version integer PRIMARY KEY, name text NOT NULL, applied double precision NOT NULL)
+
+-- name: ledger_version
+SELECT coalesce(max(version), 0) FROM voicekit_migrations
+
+-- name: ledger_add
+INSERT INTO voicekit_migrations (version, name, applied)
+VALUES (%(version)s, %(name)s, extract(epoch FROM clock_timestamp())::float8)
+
+-- name: legacy_meta
+SELECT name, value FROM voicekit_meta
+
+-- name: legacy_live_workers
+-- Workers of a 0.1.0 voicekit still running this database's campaign.
+SELECT count(*) FROM voicekit_workers WHERE state = 'live' AND expires > clock_timestamp()
+
+-- name: v1_columns
+-- The columns of a 0.1.0 journal's rows table (an early 0.1.0 lacked some).
+SELECT column_name FROM information_schema.columns
+WHERE table_schema = current_schema() AND table_name = 'voicekit_calls'
+
+-- name: v1_add_sent
+ALTER TABLE voicekit_calls ADD COLUMN IF NOT EXISTS sent timestamptz
+
+-- name: v1_add_number
+-- 0.1.0's PostgreSQL store kept no number (it is filled from the spec after the upgrade).
+SELECT 1
+
+-- name: rows_without_number
+SELECT key, spec FROM voicekit_rows
+WHERE campaign = %(campaign)s AND number IS NULL AND spec IS NOT NULL ORDER BY key LIMIT %(n)s
+
+-- name: rows_set_number
+-- %(numbers)s: [[key, number], ...]
+UPDATE voicekit_rows r SET number = o.e->>1
+FROM jsonb_array_elements(%(numbers)s::jsonb) AS o(e)
+WHERE r.campaign = %(campaign)s AND r.key = o.e->>0
+
+-- name: campaign_by_name
+SELECT id, name, identity, state, loaded, created FROM voicekit_campaigns WHERE name = %(name)s
+
+-- name: campaign_by_id
+SELECT id, name, identity, state, loaded, created FROM voicekit_campaigns WHERE id = %(campaign)s
+
+-- name: campaigns_all
+SELECT id, name, identity, state, loaded, created FROM voicekit_campaigns ORDER BY created, name
+
+-- name: campaign_insert
+INSERT INTO voicekit_campaigns (id, name, identity, state, loaded, created)
+VALUES (%(campaign)s, %(name)s, %(identity)s, 'active', 0, extract(epoch FROM clock_timestamp())::float8)
+
+-- name: campaign_set_state
+UPDATE voicekit_campaigns SET state = %(state)s WHERE id = %(campaign)s
+
+-- name: campaign_loaded
+SELECT loaded FROM voicekit_campaigns WHERE id = %(campaign)s
+
+-- name: campaign_mark_loaded
+UPDATE voicekit_campaigns SET loaded = 1 WHERE id = %(campaign)s
+
+-- name: drop_outcomes
+DELETE FROM voicekit_outcomes WHERE campaign = %(campaign)s
+
+-- name: drop_workers
+DELETE FROM voicekit_workers WHERE campaign = %(campaign)s
+
+-- name: drop_rows
+DELETE FROM voicekit_rows WHERE campaign = %(campaign)s
+
+-- name: drop_campaign
+DELETE FROM voicekit_campaigns WHERE id = %(campaign)s
+
+-- name: counts_by_campaign
+SELECT campaign, state, count(*) FROM voicekit_rows GROUP BY campaign, state
+
+-- name: live_workers_by_campaign
+SELECT campaign, count(*) FROM voicekit_workers
+WHERE state = 'live' AND expires > extract(epoch FROM clock_timestamp())::float8 GROUP BY campaign
+
+-- name: worker_join
+INSERT INTO voicekit_workers (id, campaign, host, pid, started, expires, state)
+VALUES (%(worker)s, %(campaign)s, %(host)s, %(pid)s, extract(epoch FROM clock_timestamp())::float8,
+        extract(epoch FROM clock_timestamp())::float8 + %(lease)s, 'live')
+
+-- name: worker_renew
+-- One row while this worker's lease holds (renewing it); none once it expired.
+UPDATE voicekit_workers SET expires = extract(epoch FROM clock_timestamp())::float8 + %(lease)s
+WHERE id = %(worker)s AND state = 'live' AND expires > extract(epoch FROM clock_timestamp())::float8
+RETURNING 1
+
+-- name: worker_done
+UPDATE voicekit_workers SET state = 'done' WHERE id = %(worker)s AND state = 'live'
+
+-- name: workers_expire
+-- The campaign's workers that can no longer be running: those whose lease expired.
+UPDATE voicekit_workers SET state = 'expired'
+WHERE campaign = %(campaign)s AND state = 'live' AND expires < extract(epoch FROM clock_timestamp())::float8
+
+-- name: reap
+-- The rows of workers that are gone: sending -> unknown (they may have been dialed), reserved
+-- pending rows free again. A sending row without a holder was left by voicekit 0.1.0.
+UPDATE voicekit_rows SET
+    error_type = CASE WHEN state = 'sending' THEN %(error_type)s ELSE error_type END,
+    error = CASE WHEN state = 'sending' THEN %(error)s ELSE error END,
+    holder = CASE WHEN state = 'pending' THEN NULL ELSE holder END,
+    state = CASE WHEN state = 'sending' THEN 'unknown' ELSE state END,
+    updated = extract(epoch FROM clock_timestamp())::float8
+WHERE campaign = %(campaign)s AND (
+    (state = 'sending' AND holder IS NULL)
+    OR (state IN ('pending', 'sending') AND holder IN (
+        SELECT id FROM voicekit_workers WHERE campaign = %(campaign)s AND state <> 'live')))
+RETURNING state
+
+-- name: release_held
+UPDATE voicekit_rows SET holder = NULL
+WHERE campaign = %(campaign)s AND holder = %(worker)s AND state = 'pending'
+
+-- name: load_stage_create
+CREATE TEMP TABLE voicekit_load (key text, row integer, spec text, number text, error text)
+
+-- name: load_stage_put
+COPY voicekit_load (key, row, spec, number, error) FROM STDIN
+
+-- name: load_stage_drop
+DROP TABLE voicekit_load
+
+-- name: load_rows
+-- Every key once, pending (or failed with its problem); a row already there keeps its state and
+-- gains its spec if it had none (a journal made by 0.1.0's SQLite store).
+INSERT INTO voicekit_rows AS r (campaign, key, row, state, spec, number, error_type, error, updated)
+SELECT DISTINCT ON (key) %(campaign)s, key, row, CASE WHEN error IS NULL THEN 'pending' ELSE 'failed' END, spec,
+       number, CASE WHEN error IS NULL THEN NULL ELSE 'MalformedRow' END, error,
+       extract(epoch FROM clock_timestamp())::float8
+FROM voicekit_load ORDER BY key, row
+ON CONFLICT (campaign, key) DO UPDATE SET spec = excluded.spec, number = excluded.number
+WHERE r.spec IS NULL AND excluded.spec IS NOT NULL AND r.row = excluded.row
+
+-- name: load_duplicates
+-- A row that repeats an earlier row's key: failed, under the key "<key>@row<N>".
+INSERT INTO voicekit_rows (campaign, key, row, state, error_type, error, updated)
+SELECT %(campaign)s, l.key || '@row' || l.row, l.row, 'failed', 'MalformedRow',
+       'duplicate key ' || quote_literal(l.key) || ' (first at row ' || r.row || ')',
+       extract(epoch FROM clock_timestamp())::float8
+FROM voicekit_load l JOIN voicekit_rows r ON r.campaign = %(campaign)s AND r.key = l.key
+WHERE r.row <> l.row
+ON CONFLICT (campaign, key) DO NOTHING
+RETURNING key, row, error
+
+-- name: reserve
+-- The next free pending rows, held for this worker (two workers never hold one row).
+WITH free AS (
+    SELECT key FROM voicekit_rows
+    WHERE campaign = %(campaign)s AND state = 'pending' AND holder IS NULL
+    ORDER BY row LIMIT %(n)s FOR UPDATE SKIP LOCKED)
+UPDATE voicekit_rows r SET holder = %(worker)s FROM free
+WHERE r.campaign = %(campaign)s AND r.key = free.key
+RETURNING r.row, r.key, r.spec
+
+-- name: held_elsewhere
+-- (pending rows other workers hold, rows other workers are sending)
+SELECT count(*) FILTER (WHERE state = 'pending'), count(*) FILTER (WHERE state = 'sending')
+FROM voicekit_rows
+WHERE campaign = %(campaign)s AND state IN ('pending', 'sending') AND holder IS NOT NULL AND holder <> %(worker)s
+
+-- name: pending
+-- The keys among %(keys)s this worker may claim: pending and held by it (free ones are taken for
+-- it now). Rows held already are only read: rewriting them would cost a row version each.
+WITH took AS (
+    UPDATE voicekit_rows SET holder = %(worker)s
+    WHERE campaign = %(campaign)s AND key = ANY(%(keys)s::text[]) AND state = 'pending' AND holder IS NULL
+    RETURNING key)
+SELECT key FROM took
+UNION ALL
+SELECT key FROM voicekit_rows
+WHERE campaign = %(campaign)s AND key = ANY(%(keys)s::text[]) AND state = 'pending' AND holder = %(worker)s
+
+-- name: record
+-- The outcomes of sent keys: %(outcomes)s is [[key, state, request_id, error_type, error,
+-- retryable], ...]. A late outcome also corrects "unknown" (the lease
+-- expired while the call was out): it is what the vendor said.
+UPDATE voicekit_rows c SET state = o.state, request_id = o.request_id, error_type = o.error_type, error = o.error,
+    retryable = o.retryable, updated = extract(epoch FROM clock_timestamp())::float8
+FROM (SELECT e->>0 AS key, e->>1 AS state, e->>2 AS request_id, e->>3 AS error_type, e->>4 AS error,
+             (e->>5)::integer AS retryable FROM jsonb_array_elements(%(outcomes)s::jsonb) AS e) AS o
+WHERE c.campaign = %(campaign)s AND c.key = o.key AND c.holder = %(worker)s AND c.state IN ('sending', 'unknown')
+
+-- name: claim
+-- One statement, one round trip: renew the lease, write the outcomes ready (as `record`), and
+-- mark the pending %(keys)s that are free or this worker's sending (and this worker's). The renewal gates the claim (its row lock orders
+-- the claim against a reaper); a retry after a lost commit finds its keys by %(token)s.
+-- Returns (key, 'sending') per key claimed, and ('', 'lost') if the lease had expired.
+WITH renew AS (
+    UPDATE voicekit_workers SET expires = extract(epoch FROM clock_timestamp())::float8 + %(lease)s
+    WHERE id = %(worker)s AND state = 'live' AND expires > extract(epoch FROM clock_timestamp())::float8
+    RETURNING 1),
+rec AS (
+    UPDATE voicekit_rows c SET state = o.state, request_id = o.request_id, error_type = o.error_type,
+        error = o.error, retryable = o.retryable, updated = extract(epoch FROM clock_timestamp())::float8
+    FROM (SELECT e->>0 AS key, e->>1 AS state, e->>2 AS request_id, e->>3 AS error_type, e->>4 AS error,
+                 (e->>5)::integer AS retryable FROM jsonb_array_elements(%(outcomes)s::jsonb) AS e) AS o
+    WHERE c.campaign = %(campaign)s AND c.key = o.key AND c.holder = %(worker)s AND c.state IN ('sending', 'unknown')
+    RETURNING 1),
+took AS (
+    UPDATE voicekit_rows SET state = 'sending', holder = %(worker)s, token = %(token)s,
+        updated = extract(epoch FROM clock_timestamp())::float8, sent = extract(epoch FROM clock_timestamp())::float8
+    WHERE campaign = %(campaign)s AND key = ANY(%(keys)s::text[]) AND (holder = %(worker)s OR holder IS NULL)
+      AND (state = 'pending' OR (state = 'sending' AND token = %(token)s))
+      AND EXISTS (SELECT 1 FROM renew)
+    RETURNING key)
+SELECT key, 'sending' FROM took
+UNION ALL
+SELECT '', 'lost' WHERE NOT EXISTS (SELECT 1 FROM renew)
+
+-- name: release_unsent
+UPDATE voicekit_rows SET state = 'pending', updated = extract(epoch FROM clock_timestamp())::float8
+WHERE campaign = %(campaign)s AND key = ANY(%(keys)s::text[]) AND holder = %(worker)s AND state = 'sending'
+
+-- name: mark_interrupted
+UPDATE voicekit_rows SET state = 'unknown', error_type = 'Interrupted', error = %(error)s,
+    updated = extract(epoch FROM clock_timestamp())::float8
+WHERE campaign = %(campaign)s AND key = ANY(%(keys)s::text[]) AND holder = %(worker)s AND state = 'sending'
+
+-- name: requeue
+UPDATE voicekit_rows SET state = 'pending', holder = NULL, request_id = NULL, error_type = NULL, error = NULL,
+    retryable = 0, updated = extract(epoch FROM clock_timestamp())::float8
+WHERE campaign = %(campaign)s AND spec IS NOT NULL AND (
+    (%(unknown)s::integer = 1 AND state = 'unknown')
+    OR (%(retryable)s::integer = 1 AND state = 'failed' AND retryable = 1)
+    OR (%(failed)s::integer = 1 AND state = 'failed' AND coalesce(error_type, '') <> 'MalformedRow'
+        AND (%(classes)s::text[] IS NULL OR error_type = ANY(%(classes)s::text[]))))
+RETURNING key
+
+-- name: failed_classes
+-- The failed rows that could be dialed again, by the error that failed them.
+SELECT coalesce(error_type, ''), count(*) FROM voicekit_rows
+WHERE campaign = %(campaign)s AND state = 'failed' AND spec IS NOT NULL
+  AND coalesce(error_type, '') <> 'MalformedRow'
+GROUP BY 1 ORDER BY 2 DESC, 1
+
+-- name: outcome_targets
+-- The rows a batch of outcomes names: by %(named)s ([[campaign, key], ...]) or by request id (in
+-- any campaign).
+SELECT r.campaign, r.key, r.state, r.number, r.request_id
+FROM voicekit_rows r JOIN jsonb_array_elements(%(named)s::jsonb) AS o(e)
+    ON r.campaign = o.e->>0 AND r.key = o.e->>1
+UNION
+SELECT r.campaign, r.key, r.state, r.number, r.request_id
+FROM voicekit_rows r WHERE r.request_id = ANY(%(request_ids)s::text[])
+
+-- name: campaigns_known
+SELECT id FROM voicekit_campaigns WHERE id = ANY(%(campaigns)s::text[])
+
+-- name: outcomes_insert
+-- Keep each outcome once (a resent webhook, or one known already, changes nothing); returns the
+-- vendor ids that were new. %(outcomes)s: [[vendor_id, campaign, key, answered, request_id,
+-- number, time, billed_seconds, rate, hangup_reason, source], ...].
+INSERT INTO voicekit_outcomes (vendor_id, campaign, key, answered, request_id, number, time, billed_seconds, rate,
+                               hangup_reason, source, received)
+SELECT e->>0, e->>1, e->>2, (e->>3)::integer, e->>4, e->>5, (e->>6)::float8, (e->>7)::integer, e->>8, e->>9,
+       e->>10, extract(epoch FROM clock_timestamp())::float8
+FROM jsonb_array_elements(%(outcomes)s::jsonb) AS e
+ON CONFLICT DO NOTHING
+RETURNING vendor_id
+
+-- name: outcomes_take
+-- Outcomes kept without a row (e.g. a release event) that a reconciliation found to be a row's.
+-- %(taken)s: [[vendor_id, campaign, key], ...].
+UPDATE voicekit_outcomes o SET campaign = t.campaign, key = t.key
+FROM (SELECT e->>0 AS vendor_id, e->>1 AS campaign, e->>2 AS key FROM jsonb_array_elements(%(taken)s::jsonb) AS e) AS t
+WHERE o.vendor_id = t.vendor_id AND o.key IS NULL
+  AND NOT EXISTS (SELECT 1 FROM voicekit_outcomes x WHERE x.campaign = t.campaign AND x.key = t.key)
+
+-- name: outcomes_adopt
+-- Outcomes kept without a row whose request id a row has recorded since: that row's now (one
+-- per row). Returns (campaign, key, request id) of each.
+UPDATE voicekit_outcomes o SET campaign = r.campaign, key = r.key
+FROM voicekit_rows r
+WHERE o.vendor_id IN (
+    SELECT DISTINCT ON (r2.campaign, r2.key) o2.vendor_id
+    FROM voicekit_outcomes o2 JOIN voicekit_rows r2 ON r2.request_id = o2.request_id
+    WHERE o2.key IS NULL AND o2.request_id IS NOT NULL
+      AND NOT EXISTS (SELECT 1 FROM voicekit_outcomes x WHERE x.campaign = r2.campaign AND x.key = r2.key)
+    ORDER BY r2.campaign, r2.key, o2.vendor_id)
+  AND r.request_id = o.request_id
+RETURNING r.campaign, r.key, o.request_id
+
+-- name: rows_mark_placed
+-- The vendor told how these calls ended: whatever a run thought (unknown, a failure), they were
+-- placed. A pending row is never moved (an outcome names the call of a row, not a row to
+-- dial); a sending row is its run's. %(placed)s: [[campaign, key, request_id], ...].
+UPDATE voicekit_rows r SET state = 'placed', request_id = coalesce(r.request_id, o.request_id), error_type = NULL,
+    error = NULL, retryable = 0, updated = extract(epoch FROM clock_timestamp())::float8
+FROM (SELECT e->>0 AS campaign, e->>1 AS key, e->>2 AS request_id
+      FROM jsonb_array_elements(%(placed)s::jsonb) AS e) AS o
+WHERE r.campaign = o.campaign AND r.key = o.key AND r.state IN ('unknown', 'failed')
+RETURNING r.key
+
+-- name: outcomes_of
+SELECT vendor_id, key, answered, request_id, number, time, billed_seconds, rate, hangup_reason, source, campaign
+FROM voicekit_outcomes WHERE campaign = %(campaign)s AND key = ANY(%(keys)s::text[])
+
+-- name: outcomes_unmatched
+SELECT vendor_id, key, answered, request_id, number, time, billed_seconds, rate, hangup_reason, source, campaign
+FROM voicekit_outcomes WHERE key IS NULL
+
+-- name: outcome_counts
+SELECT count(*) FILTER (WHERE o.answered = 1), count(*) FILTER (WHERE o.answered = 0),
+       count(*) FILTER (WHERE c.state = 'placed' AND o.vendor_id IS NULL)
+FROM voicekit_rows c LEFT JOIN voicekit_outcomes o ON o.campaign = c.campaign AND o.key = c.key
+WHERE c.campaign = %(campaign)s
+
+-- name: resolve_placed
+-- %(placed)s: [[key, request_id], ...].
+UPDATE voicekit_rows r SET state = 'placed', request_id = coalesce(r.request_id, o.request_id), error_type = NULL,
+    error = NULL, retryable = 0, updated = extract(epoch FROM clock_timestamp())::float8
+FROM (SELECT e->>0 AS key, e->>1 AS request_id FROM jsonb_array_elements(%(placed)s::jsonb) AS e) AS o
+WHERE r.campaign = %(campaign)s AND r.key = o.key AND r.state = 'unknown'
+RETURNING r.key
+
+-- name: resolve_requeue
+-- Never a row the vendor has told about meanwhile: that call was placed.
+UPDATE voicekit_rows r SET state = 'pending', holder = NULL, request_id = NULL, error_type = NULL, error = NULL,
+    retryable = 0, updated = extract(epoch FROM clock_timestamp())::float8
+WHERE r.campaign = %(campaign)s AND r.key = ANY(%(keys)s::text[]) AND r.state = 'unknown' AND r.spec IS NOT NULL
+  AND NOT EXISTS (SELECT 1 FROM voicekit_outcomes o WHERE o.campaign = r.campaign AND o.key = r.key)
+RETURNING r.key
+
+-- name: resolve_note
+-- A note leaves `updated` alone: it stays the time the row became unknown (a reconcile's window
+-- is measured from it).
+-- %(notes)s: [[key, reason], ...].
+UPDATE voicekit_rows r SET error_type = 'Unreconciled', error = o.reason
+FROM (SELECT e->>0 AS key, e->>1 AS reason FROM jsonb_array_elements(%(notes)s::jsonb) AS e) AS o
+WHERE r.campaign = %(campaign)s AND r.key = o.key AND r.state = 'unknown'
+RETURNING r.key
+
+-- name: counts
+SELECT state, count(*) FROM voicekit_rows WHERE campaign = %(campaign)s GROUP BY state
+
+-- name: last_update
+SELECT max(updated) FROM voicekit_rows WHERE campaign = %(campaign)s
+
+-- name: workers_of
+SELECT id, state = 'live' AND expires > extract(epoch FROM clock_timestamp())::float8
+FROM voicekit_workers WHERE campaign = %(campaign)s ORDER BY started, id
+
+-- name: counts_by_worker
+SELECT holder, state, count(*) FROM voicekit_rows
+WHERE campaign = %(campaign)s AND holder IS NOT NULL GROUP BY holder, state
+
+-- name: entry
+SELECT key, row, state, request_id, error_type, error, updated, holder
+FROM voicekit_rows WHERE campaign = %(campaign)s AND key = %(key)s
+
+-- name: entries_page
+-- One chunk of the rows in campaign order (row number, then key), after (%(row)s, %(key)s).
+SELECT key, row, state, request_id, error_type, error, updated, holder, coalesce(row, 0)
+FROM voicekit_rows
+WHERE campaign = %(campaign)s AND (coalesce(row, 0), key) > (%(row)s, %(key)s)
+  AND (%(states)s::text[] IS NULL OR state = ANY(%(states)s::text[]))
+ORDER BY coalesce(row, 0), key LIMIT %(n)s
+
+-- name: numbers
+SELECT key, number FROM voicekit_rows
+WHERE campaign = %(campaign)s AND number IS NOT NULL AND key = ANY(%(keys)s::text[])
+
+-- name: sent_times
+SELECT key, sent FROM voicekit_rows
+WHERE campaign = %(campaign)s AND sent IS NOT NULL AND key = ANY(%(keys)s::text[])
+
+-- name: dialers
+-- Every row, of any campaign here, that dials one of %(numbers)s, and its state.
+SELECT number, campaign, key, state, sent FROM voicekit_rows WHERE number = ANY(%(numbers)s::text[])
+
+-- name: specs_of
+SELECT key, spec FROM voicekit_rows WHERE campaign = %(campaign)s AND spec IS NOT NULL AND key = ANY(%(keys)s::text[])
