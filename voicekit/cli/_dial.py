@@ -18,6 +18,7 @@ from typing import Any, Final
 
 import attrs
 import click
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -312,7 +313,7 @@ def _finish(result: _Result, resume: str, journal_path: str) -> int:
         _say(f"stopped; the journal is saved. Resume with:\n  {resume}")
         return ExitCode.INTERRUPTED
     if result.stopped:
-        err_console.print(f"[bold red]error:[/] {result.stopped}", soft_wrap=True)
+        err_console.print(f"[bold red]error:[/] {escape(result.stopped)}", soft_wrap=True)
         _say(
             f"{result.advice}, then resume with (the rows that failed this way are dialed again):\n  {resume}", err=True
         )
@@ -758,7 +759,7 @@ def _announce(
             "are dialed again now (--redial-unknown)"
             if opts.redial_unknown
             else (
-                f"will not be dialed again[/] (resolve them with `voicekit dial reconcile {journal.path}`; "
+                f"will not be dialed again[/] (resolve them with `voicekit dial reconcile {escape(journal.path)}`; "
                 "--redial-unknown dials them again regardless)"
             )
         )
@@ -770,7 +771,7 @@ def _announce(
     elif counts[State.UNKNOWN] and not opts.redial_unknown:
         console.print(
             f"[yellow]{counts[State.UNKNOWN]} call(s) have an unknown outcome and are not dialed "
-            f"again[/] (`voicekit dial reconcile {journal.path}` resolves them; --redial-unknown "
+            f"again[/] (`voicekit dial reconcile {escape(journal.path)}` resolves them; --redial-unknown "
             "dials them regardless)",
             soft_wrap=True,
         )
@@ -964,8 +965,8 @@ def _print_status(path: str, summary: Summary, unknown: list[str], outcomes: dic
     table = Table(show_header=False, box=None, pad_edge=False)
     table.add_column(style="bold")
     table.add_column()
-    table.add_row("journal", path)
-    table.add_row("campaign", summary.campaign.describe())
+    table.add_row("journal", escape(path))
+    table.add_row("campaign", escape(summary.campaign.describe()))
     table.add_row("started", summary.started.strftime("%Y-%m-%d %H:%M:%S UTC"))
     table.add_row("updated", summary.updated.strftime("%Y-%m-%d %H:%M:%S UTC"))
     table.add_row("run", "in progress" if summary.running else "none running")
@@ -979,7 +980,7 @@ def _print_status(path: str, summary: Summary, unknown: list[str], outcomes: dic
     if summary.workers:
         workers = Table("worker", "lease", *(str(s) for s in State), box=None, pad_edge=False)
         for w in summary.workers:
-            workers.add_row(w.worker, "live" if w.live else "ended", *(f"{w.counts[s]:,}" for s in State))
+            workers.add_row(escape(w.worker), "live" if w.live else "ended", *(f"{w.counts[s]:,}" for s in State))
         console.print(workers)
     if counts[State.SENDING] and not summary.running:
         console.print(
