@@ -16,6 +16,7 @@ import json
 import math
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -30,6 +31,7 @@ from starlette.routing import Route
 
 from tests._webhook_payloads import huawei_payload, telecmi_payload
 from voicekit.errors import ValidationError
+from voicekit.journal import Campaign, Journal, OutcomeReceiver, OutcomeWriter, read_campaign
 from voicekit.tracking import CallOutcome, CallTracker, InMemoryTrackerStore
 from voicekit.webhooks import (
     HuaweiReceiver,
@@ -241,6 +243,42 @@ def test_times_near_the_bounds_convert_to_any_zone() -> None:
     assert event.create_call_time is not None and event.release_time is not None
     assert event.create_call_time.timestamp() < event.release_time.timestamp()
     assert event.release_time.astimezone(dt.timezone(dt.timedelta(hours=14))).year == 2106
+
+
+async def test_a_hostile_outcome_never_spoils_the_journal_batch_of_a_good_one(tmp_path: Path) -> None:
+    # The journal writes the outcomes that arrive together in one transaction: a value the store
+    # cannot hold (an integer past 64 bits, a lone surrogate) failed the whole batch, and every
+    # webhook in it, the good one too, got a 500.
+    csv_path = tmp_path / "calls.csv"
+    csv_path.write_text(
+        "key,to,from,file_name\nk0,9100000000,19170000000,welcome.wav\nk1,9100000001,19170000000,welcome.wav\n",
+        encoding="utf-8",
+    )
+
+    def record(key: str, **changes: Any) -> dict[str, Any]:
+        extra = json.dumps({"voicekit_key": key})
+        return telecmi_payload(cmiuuid=f"u-{key}", request_id=f"r-{key}", extra_params=extra, **changes)
+
+    good = json.dumps(record("k0")).encode()
+    hostile = [
+        raw_cdr_of(record("k1"), '"duration": 1' + "0" * 400),
+        raw_cdr_of(record("k1"), '"hangup_reason": "\\ud800"'),
+        raw_cdr_of(record("k1"), '"to": "\\udc00"'),
+        raw_cdr_of(record("k1", billedsec=...), '"billedsec": -30'),
+    ]
+    with Journal.open(tmp_path / "calls.db", Campaign.from_file(csv_path)) as journal:
+        journal.load(read_campaign(csv_path))
+        async with OutcomeWriter(journal) as writer:
+            receiver = OutcomeReceiver(writer)
+            replies = await asyncio.gather(receiver.telecmi(good), *(receiver.telecmi(body) for body in hostile))
+        assert [reply.status for reply in replies] == [200] + [400] * len(hostile)
+        assert set(journal.outcomes(["k0", "k1"])) == {"k0"}
+
+
+def raw_cdr_of(payload: dict[str, Any], fragment: str) -> bytes:
+    """`payload` as JSON with one more member written as raw JSON text (it wins over the key's
+    earlier value)."""
+    return (json.dumps(payload)[:-1] + ", " + fragment + "}").encode()
 
 
 # -- the property: whatever the bodies, 200 or 4xx, and the good one arrives -------------------
