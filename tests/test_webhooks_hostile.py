@@ -32,9 +32,10 @@ from starlette.routing import Route
 from tests._webhook_payloads import huawei_payload, telecmi_payload
 from voicekit.errors import ValidationError
 from voicekit.journal import Campaign, Journal, OutcomeReceiver, OutcomeWriter, read_campaign
-from voicekit.tracking import CallOutcome, CallTracker, InMemoryTrackerStore
+from voicekit.tracking import CallOutcome, CallTracker, CallTrackingTimeout, InMemoryTrackerStore
 from voicekit.webhooks import (
     HuaweiReceiver,
+    TeleCMICdr,
     TeleCMIReceiver,
     huawei_release_handler,
     parse_huawei_release_event,
@@ -233,6 +234,17 @@ def test_a_parsed_webhook_always_encodes_back_to_json() -> None:
     with pytest.raises(ValidationError) as caught:
         parse_telecmi_webhook({**telecmi_payload(), "agent": object()})
     assert caught.value.field == "agent"
+
+
+async def test_the_tracker_refuses_a_hand_built_webhook_it_could_not_store() -> None:
+    tracker = CallTracker()
+    with pytest.raises(ValidationError) as caught:
+        await tracker.feed(TeleCMICdr(request_id="r", raw={"type": "cdr", "duration": math.nan}))
+    assert caught.value.field == "webhook"
+    with pytest.raises(CallTrackingTimeout):
+        await tracker.wait("r", timeout=0.01)  # nothing was stored
+    await tracker.feed(parse_telecmi_webhook(telecmi_payload(request_id="r")))
+    assert (await tracker.wait("r", timeout=5)).answered
 
 
 def test_times_near_the_bounds_convert_to_any_zone() -> None:

@@ -340,9 +340,15 @@ class CallTracker:
         else:
             raise ValidationError("webhook", f"must be a parsed voicekit webhook, got {type(webhook).__name__}")
         final = call_end(webhook) is not None
-        # The parser let only plain JSON into `raw`, so this encodes; allow_nan=False keeps a
-        # hand-built webhook from storing what no JSON reader (another worker's) can read back.
-        entry = json.dumps({"vendor": vendor, "payload": dict(webhook.raw)}, separators=(",", ":"), allow_nan=False)
+        try:
+            # The parser lets only plain JSON into `raw`, so a parsed webhook always encodes;
+            # allow_nan=False keeps a hand-built one from storing what no JSON reader (another
+            # worker's) could read back.
+            entry = json.dumps({"vendor": vendor, "payload": dict(webhook.raw)}, separators=(",", ":"), allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise ValidationError(
+                "webhook", "its raw payload is not plain JSON: pass a webhook voicekit parsed"
+            ) from exc
         await self.store.append(_check_key(key), entry.encode(), final=final)
 
     def feed_blocking(self, webhook: Webhook) -> None:
