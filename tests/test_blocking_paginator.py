@@ -32,7 +32,7 @@ class Source:
         self.pins += 1
         return Window(0, 2_000_000)
 
-    async def fetch(self, window: Window, number: int, size: int) -> Page[Item]:
+    async def fetch(self, window: Window, number: int, size: int, exact: bool) -> Page[Item]:
         self.asked.append(number)
         await asyncio.sleep(self.delay)
         chunk = self.items[(number - 1) * size : number * size]

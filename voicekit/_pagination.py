@@ -7,6 +7,13 @@ tells the total, the remaining pages are fetched concurrently, at most `concurre
 and handed out strictly in order. Only the pages in flight are held in memory, so iterating a
 million records costs what a few pages cost.
 
+A vendor may serve fewer records per page than asked (TeleCMI's global record endpoints cap
+``limit`` at 20): its first page then holds ``n`` records although the total says more exist,
+and ``n`` is the page size it pages by. The paginator learns ``n`` from that first page and cuts
+every later page at ``n`` records, so the offsets stay the vendor's. Every page after the first
+must then hold exactly what the total implies at that size: a short page that no cap explains
+(a middle page shorter than the first) is still an error, asked again and then raised.
+
 Exactly once, even when records land in the window while it is paged (an offset page is only
 meaningful against the set of records it was computed from):
 
@@ -45,7 +52,7 @@ from ._response import Response
 from ._tasks import cancel_and_wait
 from .errors import RecordsChangedError
 
-__all__ = ["AsyncPaginator", "Page", "Paginator", "Window"]
+__all__ = ["AsyncPaginator", "Page", "Paginator", "Window", "check_page", "records_due"]
 
 # Re-pins in a row that hand out no new record before the paginator gives up: records landing
 # below the current position faster than a page round trip would otherwise loop forever.
@@ -98,19 +105,46 @@ class Page(Generic[T]):
         return math.ceil(self.total / self.page_size) if self.total else 1
 
 
-#: fetch(window, page number (1-based), page size) -> that page of the window.
-Fetch = Callable[[Window, int, int], Awaitable[Page[R]]]
+#: fetch(window, page number (1-based), page size, exact) -> that page of the window. With
+#: ``exact`` the page holds exactly the records its total implies (`check_page`) or the fetch
+#: raises (and the request path asks again); without it the vendor may have served fewer.
+Fetch = Callable[[Window, int, int, bool], Awaitable[Page[R]]]
+
+
+def records_due(number: int, size: int, total: int) -> int:
+    """How many records page `number` of `total` holds at `size` per page: `size`, fewer on the
+    last page, none past the end."""
+    return min(size, max(0, total - (number - 1) * size))
+
+
+def check_page(number: int, size: int, total: int, served: int, *, exact: bool) -> None:
+    """Refuse a page that does not hold the records its total implies.
+
+    Exactly: `records_due`. Not exactly (a page asked before the vendor's page size is known):
+    at least one record when any is due, and never more than asked, since a vendor that caps its
+    pages serves fewer.
+
+    Raises:
+        ValueError: the page would lose or repeat records; the message says how.
+    """
+    due = records_due(number, size, total)
+    if served == due or (not exact and 0 < served < due):
+        return
+    # A short page would silently lose records; a long one would hand out some twice.
+    raise ValueError(f"page {number} of {total} records by {size} must hold {due} records, it holds {served}")
 
 
 class AsyncPaginator(Generic[R]):
     """A lazily evaluated, pinned query over a paged, newest-first endpoint.
 
     Args:
-        fetch: fetches page N (1-based) of a window with a given page size; the page must hold
-            exactly the records the total implies (the caller's parser checks it).
+        fetch: fetches page N (1-based) of a window with a given page size; when told ``exact``
+            the page must hold exactly the records the total implies (the caller's parser checks
+            it with `check_page`), otherwise it may hold fewer (see the module documentation).
         pin: called once, on first use; it fixes the query's time window so that records
             arriving later do not shift the pages.
-        page_size: records per page.
+        page_size: records per page asked for; a vendor that serves fewer per page is paged
+            by what it serves.
         limit: stop after this many records (None: all of them).
         concurrency: pages fetched at once.
     """
@@ -128,6 +162,8 @@ class AsyncPaginator(Generic[R]):
         self._pin = pin
         self._window: Window | None = None
         self._first: Page[R] | None = None
+        # The records per page the vendor serves: learned from the first page.
+        self._size: int | None = None
         self.page_size = page_size
         self.limit = limit
         self.concurrency = concurrency
@@ -140,10 +176,30 @@ class AsyncPaginator(Generic[R]):
         return self._window
 
     async def first_page(self) -> Page[R]:
-        """The first page of the pinned window; fetched once, then kept."""
+        """The first page of the pinned window; fetched once, then kept.
+
+        Its `Page.page_size` is the size the vendor pages by: `page_size`, or fewer when the
+        vendor caps its pages.
+        """
         if self._first is None:
-            self._first = await self._fetch(self.window, 1, self.page_size)
+            first = await self._fetch(self.window, 1, self.page_size, self._size is not None)
+            self._first = self._learn(first)
         return self._first
+
+    def _learn(self, first: Page[R]) -> Page[R]:
+        """Learn the vendor's page size from the first page of the window."""
+        if self._size is not None:
+            return first
+        due = records_due(1, self.page_size, first.total)
+        served = len(first.records)
+        if served == due:
+            self._size = self.page_size
+            return first
+        if not 0 < served < due:  # `check_page` refuses these: a fetch that does not check is a bug
+            raise RuntimeError(f"the first page holds {served} records where {due} are due")
+        # Fewer than asked while the total says more exist: the vendor caps its pages at this size.
+        self._size = served
+        return attrs.evolve(first, page_size=served)
 
     def __await__(self) -> Generator[object, None, Page[R]]:
         return self.first_page().__await__()
@@ -152,7 +208,7 @@ class AsyncPaginator(Generic[R]):
         """How many records the vendor holds in [start, end] (a one-record page)."""
         if start > end:
             return 0
-        return (await self._fetch(Window(start, end), 1, 1)).total
+        return (await self._fetch(Window(start, end), 1, 1, True)).total
 
     async def pages(self) -> AsyncGenerator[Page[R], None]:
         """Yield every page in order, fetching ahead concurrently; each record exactly once.
@@ -160,7 +216,10 @@ class AsyncPaginator(Generic[R]):
         Until the total is known, pages 2..`concurrency` are requested together with page 1:
         waiting for page 1 first would cost a whole round trip on every large query. When the
         window turns out smaller, those extra requests are cancelled or their (empty) pages
-        dropped; `limit` caps how far this speculation goes.
+        dropped; `limit` caps how far this speculation goes. When page 1 shows that the vendor
+        serves fewer records per page than asked, they are cancelled too (they were cut at the
+        size asked), and the pages are asked again at the size the vendor serves. A page asked
+        ahead that comes back short of what its total implies is asked again, exactly.
 
         Raises:
             RecordsChangedError: records landed in the window where paging had already passed.
@@ -175,23 +234,31 @@ class AsyncPaginator(Generic[R]):
         boundary_ids: set[str] = set()  # ... and the ids handed out at exactly that time
         idle, handed_at_repin = 0, -1
         ordered = True  # every record handed out so far came newest first
-        pending: deque[asyncio.Task[Page[R]]] = deque()
+        # The pages in flight, in order, each with whether it was asked for exactly (see Fetch).
+        pending: deque[tuple[asyncio.Task[Page[R]], bool]] = deque()
         try:
             while True:
                 # Records still wanted from this segment: the rest of the limit, plus the ones
                 # at the boundary time that were handed out already and will be skipped.
                 wanted = None if self.limit is None else self.limit - handed + len(boundary_ids)
-                cap = self.concurrency if wanted is None else math.ceil(wanted / self.page_size)
                 if first is None:
+                    exact = self._size is not None
+                    asked = self._size or self.page_size
+                    cap = self.concurrency if wanted is None else math.ceil(wanted / asked)
                     for n in range(1, max(1, min(self.concurrency, cap)) + 1):
-                        pending.append(asyncio.ensure_future(self._fetch(segment, n, self.page_size)))
-                    first = await pending.popleft()
+                        pending.append((asyncio.ensure_future(self._fetch(segment, n, asked, exact)), exact))
+                    first = self._learn(await pending.popleft()[0])
+                    if self._size != asked:
+                        # A capped vendor: the pages asked ahead were cut at the size asked.
+                        await cancel_and_wait([task for task, _ in pending])
+                        pending.clear()
                     if segment is window:
                         self._first = first
+                size = first.page_size
                 reference = first.total
                 count = reference if wanted is None else min(reference, wanted)
-                last = max(1, math.ceil(count / self.page_size))
-                surplus = [pending.pop() for _ in range(max(0, len(pending) - (last - 1)))]
+                last = max(1, math.ceil(count / size))
+                surplus = [pending.pop()[0] for _ in range(max(0, len(pending) - (last - 1)))]
                 await cancel_and_wait(surplus)
                 next_number = 2 + len(pending)
                 page: Page[R] = first
@@ -211,7 +278,7 @@ class AsyncPaginator(Generic[R]):
                         number += 1
                         yield Page(
                             number=number,
-                            page_size=self.page_size,
+                            page_size=size,
                             total=above + page.total,
                             records=fresh,
                             response=page.response,
@@ -219,13 +286,22 @@ class AsyncPaginator(Generic[R]):
                     if page.number >= last or (self.limit is not None and handed >= self.limit):
                         break
                     while next_number <= last and len(pending) < self.concurrency:
-                        pending.append(asyncio.ensure_future(self._fetch(segment, next_number, self.page_size)))
+                        pending.append((asyncio.ensure_future(self._fetch(segment, next_number, size, True)), True))
                         next_number += 1
-                    page = await pending.popleft()
+                    task, exact = pending.popleft()
+                    page = await task
+                    if (
+                        page.total == reference
+                        and not exact
+                        and len(page.records) != records_due(page.number, size, reference)
+                    ):
+                        # Asked ahead before the page size was known, so it was let through short:
+                        # no cap explains that on a page after the first. Ask again, exactly.
+                        page = await self._fetch(segment, page.number, size, True)
                     if page.total != reference:
                         changed = page
                         break
-                await cancel_and_wait(pending)
+                await cancel_and_wait([task for task, _ in pending])
                 pending.clear()
                 if changed is None:
                     if segment.end < window.end and (self.limit is None or handed < self.limit):
@@ -270,7 +346,7 @@ class AsyncPaginator(Generic[R]):
                 above = newer
                 segment = Window(window.start, boundary_time)
         finally:
-            await cancel_and_wait(pending)
+            await cancel_and_wait([task for task, _ in pending])
 
     async def __aiter__(self) -> AsyncIterator[R]:
         remaining = self.limit

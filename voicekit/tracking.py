@@ -40,7 +40,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import enum
 import json
 import threading
 import time
@@ -55,10 +54,12 @@ from . import _sync
 from ._validate import check_int_range, check_number
 from .errors import ValidationError, VoiceKitError
 from .webhooks import (
+    CallOutcome,
+    CallVerdict,
     HuaweiReleaseEvent,
     TeleCMICdr,
     TeleCMIEvent,
-    TeleCMIStatus,
+    call_end,
     parse_huawei_release_event,
     parse_telecmi_webhook,
 )
@@ -82,16 +83,6 @@ _MAX_WAIT = 86_400.0
 _MAX_KEY_LEN = 256
 
 
-class CallOutcome(enum.StrEnum):
-    """How a call ended."""
-
-    ANSWERED = "answered"
-    MISSED = "missed"
-    """Nobody answered (rang out, rejected, or cancelled before the answer)."""
-    FAILED = "failed"
-    """The record reports neither an answer nor a miss (an unknown status)."""
-
-
 @attrs.frozen(kw_only=True)
 class CallEvent:
     """One live webhook of a call that has not ended yet (e.g. TeleCMI ``started``, ``answered``)."""
@@ -108,11 +99,15 @@ class CallEvent:
 class CallEnd:
     """The end of a call: its outcome, times, durations and the final record.
 
+    Everything but `key` and `record` is the webhook's `voicekit.webhooks.CallVerdict`, the one
+    verdict the campaign journal records too (`voicekit.webhooks.call_end` has the rules).
+
     Attributes:
         key: the ``request_id`` (or ``cmiuuid``) / ``callSerialNo`` it was tracked under.
         vendor: ``"telecmi"`` or ``"huawei"``.
         outcome: answered, missed or failed.
-        duration: seconds of talk (0 when not answered; ``None`` when the vendor did not say).
+        duration: seconds of talk, as billed (0 when not answered; ``None`` when the vendor did
+            not say).
         hangup_reason: TeleCMI ``hangup_reason`` or Huawei ``releaseReason`` (as text).
         record: the final webhook: a `TeleCMICdr` or a `HuaweiReleaseEvent`.
     """
@@ -291,51 +286,19 @@ def _check_timeout(timeout: Any) -> float:
     return check_number("timeout", timeout, 0.0, _MAX_WAIT, lo_open=True)
 
 
-_ANSWERED = {TeleCMIStatus.ANSWERED, TeleCMIStatus.OUT_ANSWERED, TeleCMIStatus.OUT_BRIDGED}
-_NOT_ANSWERED = {TeleCMIStatus.MISSED, TeleCMIStatus.HANGUP, None}
-
-
-def _telecmi_end(key: str, cdr: TeleCMICdr) -> CallEnd:
-    if cdr.status in _ANSWERED or cdr.answer_time is not None:
-        outcome = CallOutcome.ANSWERED
-    elif cdr.status in _NOT_ANSWERED:
-        outcome = CallOutcome.MISSED
-    else:
-        outcome = CallOutcome.FAILED
-    duration = cdr.duration
-    if duration is None and cdr.answer_time is not None and cdr.end_time is not None:
-        duration = int((cdr.end_time - cdr.answer_time).total_seconds())
-    if outcome is not CallOutcome.ANSWERED:
-        duration = 0
+def _call_end(key: str, verdict: CallVerdict, record: TeleCMICdr | HuaweiReleaseEvent) -> CallEnd:
     return CallEnd(
         key=key,
-        vendor="telecmi",
-        outcome=outcome,
-        request_id=cdr.request_id,
-        cmiuuid=cdr.cmiuuid,
-        started_at=cdr.start_time,
-        answered_at=cdr.answer_time,
-        ended_at=cdr.end_time,
-        duration=duration,
-        hangup_reason=None if cdr.hangup_reason is None else str(cdr.hangup_reason),
-        record=cdr,
-    )
-
-
-def _huawei_end(key: str, event: HuaweiReleaseEvent) -> CallEnd:
-    answered = event.talking_time is not None or (event.talk_duration or 0) > 0
-    return CallEnd(
-        key=key,
-        vendor="huawei",
-        outcome=CallOutcome.ANSWERED if answered else CallOutcome.MISSED,
-        request_id=event.call_serial_no,
-        cmiuuid=None,
-        started_at=event.create_call_time,
-        answered_at=event.talking_time,
-        ended_at=event.release_time,
-        duration=(event.talk_duration if answered else 0),
-        hangup_reason=None if event.release_reason_code is None else str(event.release_reason_code),
-        record=event,
+        vendor=verdict.vendor,
+        outcome=verdict.outcome,
+        request_id=verdict.request_id,
+        cmiuuid=verdict.cmiuuid,
+        started_at=verdict.started_at,
+        answered_at=verdict.answered_at,
+        ended_at=verdict.ended_at,
+        duration=verdict.billed_seconds,
+        hangup_reason=verdict.hangup_reason,
+        record=record,
     )
 
 
@@ -363,21 +326,29 @@ class CallTracker:
     async def feed(self, webhook: Webhook) -> None:
         """Record one webhook; pass it as the callback of a webhook handler.
 
-        A TeleCMI call record of leg ``a`` (or without a leg) and a Huawei release event end
-        their call; resends of an end are ignored.
+        A webhook that `voicekit.webhooks.call_end` calls a call's end (a TeleCMI call record of
+        leg ``a`` or without a leg, a Huawei release event) ends its call; resends of an end are
+        ignored.
 
         Raises:
             ValidationError: the webhook is not one voicekit parsed, or cannot be tied to a call.
         """
         if isinstance(webhook, HuaweiReleaseEvent):
-            key, vendor, final = webhook.call_serial_no, "huawei", True
+            key, vendor = webhook.call_serial_no, "huawei"
         elif isinstance(webhook, TeleCMICdr | TeleCMIEvent):
-            key = webhook.request_id or webhook.cmiuuid or ""
-            vendor = "telecmi"
-            final = isinstance(webhook, TeleCMICdr) and webhook.leg in (None, "a")
+            key, vendor = webhook.request_id or webhook.cmiuuid or "", "telecmi"
         else:
             raise ValidationError("webhook", f"must be a parsed voicekit webhook, got {type(webhook).__name__}")
-        entry = json.dumps({"vendor": vendor, "payload": dict(webhook.raw)}, separators=(",", ":"))
+        final = call_end(webhook) is not None
+        try:
+            # The parser lets only plain JSON into `raw`, so a parsed webhook always encodes;
+            # allow_nan=False keeps a hand-built one from storing what no JSON reader (another
+            # worker's) could read back.
+            entry = json.dumps({"vendor": vendor, "payload": dict(webhook.raw)}, separators=(",", ":"), allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise ValidationError(
+                "webhook", "its raw payload is not plain JSON: pass a webhook voicekit parsed"
+            ) from exc
         await self.store.append(_check_key(key), entry.encode(), final=final)
 
     def feed_blocking(self, webhook: Webhook) -> None:
@@ -448,9 +419,9 @@ class CallTracker:
         payload = data["payload"]
         if data["vendor"] == "huawei":
             event = parse_huawei_release_event(payload, tz=self._tz)
-            return _huawei_end(key, event)
+            return _call_end(key, call_end(event), event)
         webhook = parse_telecmi_webhook(payload)
-        if isinstance(webhook, TeleCMICdr) and webhook.leg in (None, "a"):
-            return _telecmi_end(key, webhook)
+        if isinstance(webhook, TeleCMICdr) and (verdict := call_end(webhook)) is not None:
+            return _call_end(key, verdict, webhook)
         status = None if webhook.status is None else str(webhook.status)
         return CallEvent(key=key, vendor="telecmi", status=status, cmiuuid=webhook.cmiuuid, webhook=webhook)

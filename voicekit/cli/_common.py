@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Final, ParamSpec, TextIO, TypeVar
 
 import click
 from rich.console import Console
+from rich.markup import escape
 
 from .._base_client import BaseAsyncClient
 from .._config import NOT_GIVEN, NotGiven
@@ -123,7 +124,9 @@ def fail_on_voicekit_error(fn: Callable[P, T]) -> Callable[P, T]:
                 flag = flag_for(exc, click.get_current_context(silent=True))
                 if flag is not None:
                     message += f" (option {flag})"
-            err_console.print(f"[bold red]error:[/] {message}", markup=True, soft_wrap=True)
+            # The message is the error's own text (a file name, a vendor's words, an install
+            # hint like "voicekit[postgres]"): escaped, so rich never reads it as markup.
+            err_console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
             if kwargs.get("json_output"):
                 emit_json(error_json(exc))
             sys.exit(exit_code_for(exc))

@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 from aiohttp import web
+from rich.markup import escape
 from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.syntax import Syntax
@@ -74,7 +75,7 @@ async def _tour(*, calls: int, rate: float) -> None:
     console.rule("[bold]voicekit demo[/] - every capability, against a local sandbox")
     events: asyncio.Queue[HuaweiReleaseEvent] = asyncio.Queue()
     async with Sandbox(callback_delay=0.2) as sb:
-        console.print(f"sandbox on [bold]{sb.url}[/] (emulates TeleCMI and Huawei BES)\n")
+        console.print(f"sandbox on [bold]{escape(sb.url)}[/] (emulates TeleCMI and Huawei BES)\n")
         runner, callback_url = await _receiver(events)
         try:
             async with (
@@ -92,7 +93,7 @@ async def _tour(*, calls: int, rate: float) -> None:
     table.add_column("step")
     table.add_column("result")
     for step, result in summary:
-        table.add_row(step, result)
+        table.add_row(step, escape(result))
     console.print(table)
     console.print(
         f"The sandbox's own ledger holds {placed} placed calls; the tour took {time.monotonic() - started:.1f} s.\n"
@@ -106,7 +107,7 @@ async def _tour(*, calls: int, rate: float) -> None:
 async def _calls(tc: AsyncTeleCMI, summary: list[tuple[str, str]]) -> None:
     console.print("[bold]1. play a music[/]  tc.play_music(from_=19170000000, to=19170000001, ...)")
     call = await tc.play_music(from_=19170000000, to=19170000001, file_name="welcome_11112.wav")
-    console.print(f"   -> status={call.status} request_id={call.request_id}")
+    console.print(f"   -> status={call.status} request_id={call.request_id}", markup=False)
     summary.append(("play a music", f"{call.status}, request_id {call.request_id[:12]}..."))
 
     console.print("[bold]2. bridge a call[/]  tc.make_call(pcmo=[Bridge(connect=[Pstn(...)])])")
@@ -116,12 +117,12 @@ async def _calls(tc: AsyncTeleCMI, summary: list[tuple[str, str]]) -> None:
         region="global",
         pcmo=[Bridge(from_=19170000000, duration=300, timeout=20, loop=2, connect=[Pstn(number=19170000002)])],
     )
-    console.print(f"   -> status={call.status} request_id={call.request_id}")
+    console.print(f"   -> status={call.status} request_id={call.request_id}", markup=False)
     summary.append(("bridge a call", f"{call.status}, request_id {call.request_id[:12]}..."))
 
     console.print("[bold]3. click-to-call[/]  tc.click_to_call(user_id='101_1111112', to=9100000000)")
     c2c = await tc.click_to_call(user_id="101_1111112", to=9100000000, extra_params={"crm": True})
-    console.print(f"   -> {c2c.msg} request_id={c2c.request_id}")
+    console.print(f"   -> {c2c.msg} request_id={c2c.request_id}", markup=False)
     summary.append(("click-to-call", c2c.msg))
 
 
@@ -139,7 +140,7 @@ async def _notification(
         caller_present="2222201",
         callback_url=callback_url,
     )
-    console.print(f"   -> call_serial_no={result.call_serial_no}; waiting for the release event...")
+    console.print(f"   -> call_serial_no={result.call_serial_no}; waiting for the release event...", markup=False)
     try:
         event = await asyncio.wait_for(events.get(), timeout=10)
     except TimeoutError:
@@ -147,7 +148,7 @@ async def _notification(
         summary.append(("voice notification", f"{result.call_serial_no}, no callback"))
         return
     reason = event.release_reason.name if event.release_reason is not None else "unknown"
-    console.print(f"   -> release event via voicekit.webhooks: {event.talk_duration} s, {reason}")
+    console.print(f"   -> release event via voicekit.webhooks: {event.talk_duration} s, {reason}", markup=False)
     summary.append(("voice notification", f"{result.call_serial_no}: callback, {reason}"))
 
 
@@ -187,8 +188,11 @@ async def _records(tc: AsyncTeleCMI, summary: list[tuple[str, str]]) -> None:
     for column in ("id", "to", "from", "time (UTC)", "billed s"):
         table.add_column(column)
     for record in page.records:
+        # Vendor text, shown as it is (a table cell is read as markup otherwise).
         table.add_row(
-            record.id, record.to, record.from_ or "", record.started_at.strftime("%H:%M:%S"), str(record.billedsec)
+            *(escape(cell) for cell in (record.id, record.to, record.from_ or "")),
+            record.started_at.strftime("%H:%M:%S"),
+            str(record.billedsec),
         )
     console.print(table)
     count = 0

@@ -8,6 +8,7 @@ import sys
 from typing import Any, Final, Literal, get_args
 
 import click
+from rich.markup import escape
 
 from .. import __version__
 from ..huawei import HuaweiVoice, Prompt
@@ -85,7 +86,9 @@ def sandbox_cmd(host: str, port: int, seed_records: int, rate_limit: float | Non
     def ready(url: str) -> None:
         # soft_wrap: a narrow terminal may fold a line, but rich never breaks one, so every
         # line stays one shell command to copy (these are the sandbox's own test credentials)
-        console.print(f"[bold green]voicekit sandbox[/] serving on [bold]{url}[/]  (Ctrl-C to stop)", soft_wrap=True)
+        console.print(
+            f"[bold green]voicekit sandbox[/] serving on [bold]{escape(url)}[/]  (Ctrl-C to stop)", soft_wrap=True
+        )
         console.print("Point voicekit at it with:")
         for name, value in (
             ("VOICEKIT_TELECMI_APPID", DEFAULT_TELECMI_APPID),
@@ -101,7 +104,7 @@ def sandbox_cmd(host: str, port: int, seed_records: int, rate_limit: float | Non
     remote = not _is_loopback(host)
     if remote:
         err_console.print(
-            f"[bold yellow]warning:[/] listening on {host}, not loopback: anyone who can "
+            f"[bold yellow]warning:[/] listening on {escape(host)}, not loopback: anyone who can "
             "reach this port can use the sandbox",
             soft_wrap=True,
         )
@@ -121,7 +124,7 @@ def sandbox_cmd(host: str, port: int, seed_records: int, rate_limit: float | Non
         reason = (exc.strerror or str(exc)).lower()
         if exc.errno == errno.EADDRINUSE:
             reason = "the port is in use by another program"
-        err_console.print(f"[bold red]error:[/] cannot serve on {host}:{port}: {reason}", soft_wrap=True)
+        err_console.print(f"[bold red]error:[/] cannot serve on {escape(f'{host}:{port}: {reason}')}", soft_wrap=True)
         err_console.print("hint: choose another --port, or --port 0 for a free one", soft_wrap=True)
         sys.exit(ExitCode.ERROR)
     console.print("sandbox stopped")
@@ -143,7 +146,7 @@ def _show(title: str, json_output: bool, **fields: Any) -> None:
         return
     console.print(f"[bold green]{title}[/]")
     for name, value in fields.items():
-        console.print(f"  {name}: [bold]{value}[/]", soft_wrap=True)
+        console.print(f"  {name}: [bold]{escape(str(value))}[/]", soft_wrap=True)
 
 
 @main.group()

@@ -31,12 +31,13 @@ from .._validate import check_str
 from ..errors import ValidationError
 from ..telecmi import CallRecord
 from ..telecmi._models import CAMPAIGN_ID_PARAM, CAMPAIGN_KEY_PARAM
+from ..webhooks import CallOutcome as Ending
 from ..webhooks import (
+    CallVerdict,
     HuaweiReleaseEvent,
     Reply,
-    TeleCMICdr,
-    TeleCMIStatus,
     TeleCMIWebhook,
+    call_end,
     parse_huawei_release_event,
     parse_telecmi_webhook,
 )
@@ -54,12 +55,9 @@ __all__ = [
 
 log = logging.getLogger("voicekit")
 
-_MAX_ID_LEN: Final = 256
 _MAX_KEY_LEN: Final = 256
 #: How many outcomes one transaction writes at most.
 _BATCH: Final = 2000
-_ANSWERED: Final = frozenset({TeleCMIStatus.ANSWERED, "out_answered", "out_bridged"})
-_MISSED: Final = frozenset({TeleCMIStatus.MISSED})
 _ACK: Final = '{"status":"ok"}'
 _HUAWEI_ACK: Final = '{"retCode":"0","retMsg":"success"}'
 
@@ -67,66 +65,45 @@ _HUAWEI_ACK: Final = '{"retCode":"0","retMsg":"success"}'
 def telecmi_outcome(webhook: TeleCMIWebhook) -> CallOutcome | None:
     """The outcome a TeleCMI webhook tells, or None when it tells no call's end.
 
-    Only the ``type: "cdr"`` webhook ends a call (status ``answered`` or ``missed``); the
-    campaign key comes from ``extra_params``.
+    Whether the webhook ends its call, and whether the call was answered, is
+    `voicekit.webhooks.call_end`'s verdict, the one the call tracker gives too. The journal
+    records an answered or a missed call; a call that ended as *failed* (a record that says
+    neither) writes nothing, so the row is left to `reconcile` and never redialed on a guess. The
+    campaign's id and the row's key come from ``extra_params``.
 
     Raises:
-        ValidationError: a cdr whose ids or campaign key are missing or not plain text.
+        ValidationError: a cdr whose campaign key is not plain text of at most 256 characters.
     """
-    if not isinstance(webhook, TeleCMICdr):
-        return None
-    status = webhook.status
-    if status in _ANSWERED:
-        answered = True
-    elif status in _MISSED:
-        answered = False
-    else:
+    verdict = call_end(webhook)
+    if verdict is None or verdict.outcome is Ending.FAILED:
         return None
     raw_key = webhook.extra_params.get(CAMPAIGN_KEY_PARAM)
     key = None if raw_key is None else check_str(CAMPAIGN_KEY_PARAM, raw_key, max_len=_MAX_KEY_LEN)
     raw_campaign = webhook.extra_params.get(CAMPAIGN_ID_PARAM)
     campaign = None if raw_campaign is None else check_str(CAMPAIGN_ID_PARAM, raw_campaign, max_len=64)
-    request_id = _id("request_id", webhook.request_id)
-    cmiuuid = _id("cmiuuid", webhook.cmiuuid)
-    vendor_id = cmiuuid or request_id
-    if vendor_id is None:
-        raise ValidationError("cmiuuid", "a call record webhook must name the call (cmiuuid or request_id)")
-    billed = webhook.raw.get("billedsec")
-    if not (isinstance(billed, int) and not isinstance(billed, bool) and 0 <= billed < 10**7):
-        billed = webhook.duration
-    started = webhook.start_time or webhook.time
-    return CallOutcome(
-        vendor_id=f"telecmi:{vendor_id}",
-        answered=answered,
-        key=key,
-        campaign=campaign,
-        request_id=request_id,
-        number=webhook.to_number,
-        time=None if started is None else started.timestamp(),
-        billed_seconds=billed,
-        rate=None if webhook.call_rate is None else str(webhook.call_rate),
-        hangup_reason=None if webhook.hangup_reason is None else str(webhook.hangup_reason)[:64],
-    )
+    rate = None if webhook.call_rate is None else str(webhook.call_rate)
+    return _from_verdict(verdict, key=key, campaign=campaign, rate=rate)
 
 
 def huawei_outcome(event: HuaweiReleaseEvent) -> CallOutcome:
-    """The outcome a Huawei release event tells (answered: it reached talking).
+    """The outcome a Huawei release event tells: `voicekit.webhooks.call_end`'s verdict."""
+    return _from_verdict(call_end(event), key=None, campaign=None, rate=None)
 
-    Raises:
-        ValidationError: the serial number or the called number is not plain text.
-    """
-    serial = check_str("callSerialNo", event.call_serial_no, max_len=_MAX_ID_LEN)
-    called = None if event.called is None else check_str("called", event.called, max_len=64)
-    started = event.create_call_time or event.alerting_time or event.release_time
-    answered = event.talking_time is not None or bool(event.talk_duration)
+
+def _from_verdict(verdict: CallVerdict, *, key: str | None, campaign: str | None, rate: str | None) -> CallOutcome:
+    # Started, or failing that ended: what `reconcile` matches a row's number and time against.
+    moment = verdict.started_at or verdict.ended_at
     return CallOutcome(
-        vendor_id=f"huawei:{serial}",
-        answered=answered,
-        request_id=serial,
-        number=called,
-        time=None if started is None else started.timestamp(),
-        billed_seconds=event.talk_duration,
-        hangup_reason=None if event.release_reason_code is None else str(event.release_reason_code),
+        vendor_id=f"{verdict.vendor}:{verdict.call_id}",
+        answered=verdict.answered,
+        key=key,
+        campaign=campaign,
+        request_id=verdict.request_id,
+        number=verdict.number,
+        time=None if moment is None else moment.timestamp(),
+        billed_seconds=verdict.billed_seconds,
+        rate=rate,
+        hangup_reason=verdict.hangup_reason,
     )
 
 
@@ -141,10 +118,6 @@ def record_outcome(record: CallRecord, *, answered: bool) -> CallOutcome:
         rate=None if record.rate is None else str(record.rate),
         source="records",
     )
-
-
-def _id(field: str, value: str | None) -> str | None:
-    return None if value is None else check_str(field, value, max_len=_MAX_ID_LEN)
 
 
 class OutcomeWriter:

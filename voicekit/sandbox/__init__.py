@@ -77,6 +77,9 @@ Knobs (keywords and attributes, changeable at run time):
 - ``clock`` (default ``time.time``): epoch-seconds clock used for token expiry, call and record
   times; replace it to fake time in tests.
 - ``max_body_size`` (default 1 MiB): larger bodies get 413.
+- ``page_cap`` (default ``None``): the most records a call-record page holds. A larger ``limit``
+  is served this many per page, and ``page`` counts pages of this size, as TeleCMI's global
+  record endpoints do with a ``limit`` over 20.
 
 Fault plan (``sb.faults``, a :class:`FaultPlan`), applied to the next ``count`` requests to a
 path (``None`` = any path), first added first served::

@@ -152,6 +152,7 @@ class SandboxState:
         time_scale: float = 0.0,
         telecmi_webhook_url: str | None = None,
         cdr_resend_schedule: Sequence[float] = CDR_RESEND_SCHEDULE,
+        page_cap: int | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -179,6 +180,10 @@ class SandboxState:
         self.time_scale = float(time_scale)
         self.telecmi_webhook_url = telecmi_webhook_url
         self.cdr_resend_schedule: tuple[float, ...] = tuple(float(x) for x in cdr_resend_schedule)
+        if page_cap is not None and (isinstance(page_cap, bool) or not isinstance(page_cap, int) or page_cap < 1):
+            raise ValueError("page_cap must be None or an integer >= 1 (records per call-record page)")
+        #: The most records one call-record page holds, whatever ``limit`` asks (None: no cap).
+        self.page_cap = page_cap
         #: extra TeleCMI accounts: appid -> secret
         self.telecmi_accounts: dict[int, str] = {}
         #: extra click-to-call users: user_id -> (appid, secret)

@@ -378,6 +378,10 @@ async def call_records(request: web.Request) -> web.StreamResponse:
     start = _window_bound(body, "start_date", now_ms - DAY_MS, math.ceil)
     page = _positive_int(body, "page", 1)
     limit = _positive_int(body, "limit", 10, state.MAX_PAGE_LIMIT)
+    if state.page_cap is not None:
+        # Like TeleCMI's global record endpoints (limit at most 20): a larger limit is served
+        # this many records per page, and pages are counted by this size.
+        limit = min(limit, state.page_cap)
     total, records = state.records.query(appid, kind, start, end, page, limit, state.seeded(appid, kind))
     return json_response({"total": total, "cdr": records, "code": 200})
 

@@ -15,7 +15,7 @@ from .._base_client import BaseAsyncClient, Endpoint, call_timeout
 from .._bulk import Outcome, run_many, run_many_batches
 from .._config import NOT_GIVEN, NotGiven, RateLimit, RetryPolicy, Timeout, checked_setting
 from .._converter import converter
-from .._pagination import AsyncPaginator, Page, Paginator, Window
+from .._pagination import AsyncPaginator, Page, Paginator, Window, check_page
 from .._ratelimit import LimiterBackend
 from .._sending import BeforeSend
 from .._validate import (
@@ -445,7 +445,9 @@ class AsyncTeleCMI(BaseAsyncClient):
         `kind` is ``"outgoing_answered"``, ``"outgoing_missed"``, ``"answered"`` or ``"missed"``
         (each also a method of its own). ``await`` it for the first page (with `total`), or
         ``async for`` over every record. `start` and `end` are datetimes or epoch milliseconds;
-        `limit` caps the records yielded; `timeout` applies to each page's request.
+        `limit` caps the records yielded; `timeout` applies to each page's request. A vendor
+        that serves fewer than `page_size` records a page (TeleCMI's global record endpoints cap
+        ``limit`` at 20) is paged by the size it serves, which the first page's ``page_size`` tells.
         """
         if not isinstance(kind, str) or kind not in _RECORDS:
             raise ValidationError("kind", f"must be one of {', '.join(_RECORDS)}, got {show(kind)}")
@@ -469,7 +471,7 @@ class AsyncTeleCMI(BaseAsyncClient):
                 raise ValidationError("start", "must not be after end (now, by default)")
             return Window(begin, stop)
 
-        async def fetch(window: Window, number: int, size: int) -> Page[CallRecord]:
+        async def fetch(window: Window, number: int, size: int, exact: bool) -> Page[CallRecord]:
             page: Page[CallRecord] = await self._post(
                 endpoint,
                 url,
@@ -481,7 +483,7 @@ class AsyncTeleCMI(BaseAsyncClient):
                     "page": number,
                     "limit": size,
                 },
-                parse=lambda data: _page(data, number, size),
+                parse=lambda data: _page(data, number, size, exact),
                 attempt_timeout=attempt_timeout,
             )
             return page
@@ -672,12 +674,12 @@ def _click_result(data: Any) -> ClickToCallResult:
 _MAX_RECORD_MS: Final = 253_402_300_799_999
 
 
-def _page(data: Any, number: int, page_size: int) -> Page[CallRecord]:
+def _page(data: Any, number: int, page_size: int, exact: bool) -> Page[CallRecord]:
     """Page `number` of call records, as the document shapes it; raises for anything else (the
     answer is then unreadable, and the request path retries it).
 
-    A page must hold exactly the records its total implies: ``page_size`` of them, fewer only on
-    the last page, none past the end.
+    A page must hold the records its total implies (`check_page`): exactly, or, when not
+    `exact` (asked before the vendor's page size is known), possibly fewer.
     """
     if not isinstance(data, dict):
         raise TypeError(f"a page of call records must be a JSON object, got {type(data).__name__}")
@@ -691,12 +693,7 @@ def _page(data: Any, number: int, page_size: int) -> Page[CallRecord]:
     for record in records:
         if not 0 <= record.time <= _MAX_RECORD_MS:
             raise ValueError(f"record {record.id!r} has an impossible time {record.time}")
-    expected = min(page_size, max(0, total - (number - 1) * page_size))
-    if len(records) != expected:
-        # A short page would silently lose records; a long one would hand out some twice.
-        raise ValueError(
-            f"page {number} of {total} records by {page_size} must hold {expected} records, it holds {len(records)}"
-        )
+    check_page(number, page_size, total, len(records), exact=exact)
     return Page(number=number, page_size=page_size, total=total, records=records)
 
 

@@ -29,7 +29,12 @@ What is verified, and what is not:
   `canonical_string` and `constant_time_equals` once you know your algorithm; without one, nothing
   is verified.
 - What is checked is the shape of every payload: malformed bodies are refused with 400 before
-  your callback runs.
+  your callback runs. That includes hostile ones: a value that is not plain JSON (a lone
+  surrogate, NaN, an integer beyond +/-2**53), an id over 256 characters, a negative or absurd
+  duration, a time outside 1970..2105. What reaches your callback can be stored and encoded.
+
+Whether a webhook ends its call, and how, is decided in one place, `call_end` (its docstring
+holds the decision table); the call tracker and the campaign journal both use it.
 """
 
 from ._dedup import InMemorySeenStore, SeenStore
@@ -53,8 +58,11 @@ from ._telecmi import (
     parse_telecmi_webhook,
     telecmi_dedup_key,
 )
+from ._verdict import CallOutcome, CallVerdict, call_end
 
 __all__ = [
+    "CallOutcome",
+    "CallVerdict",
     "Handler",
     "HuaweiReceiver",
     "HuaweiReleaseEvent",
@@ -70,6 +78,7 @@ __all__ = [
     "TeleCMIReceiver",
     "TeleCMIStatus",
     "TeleCMIWebhook",
+    "call_end",
     "canonical_string",
     "constant_time_equals",
     "huawei_release_handler",

@@ -53,7 +53,7 @@ class HuaweiReleaseEvent:
     talking_time: dt.datetime | None = None
     release_time: dt.datetime | None = None
     talk_duration: int | None = None
-    """``talkDuration`` in seconds."""
+    """``talkDuration`` in seconds (0 to a week)."""
     record_file: str | None = None
     location_id: str | None = None
     release_reason: ReleaseReason | None = None
@@ -83,12 +83,13 @@ def _huawei_time(value: Any, tz: dt.tzinfo) -> dt.datetime | None:
         raise ValueError(_TIME_RULE)
     year, month, day, hour, minute, second, millis = match.groups()
     try:
-        return dt.datetime(
+        moment = dt.datetime(
             int(year), int(month), int(day), int(hour), int(minute), int(second),
             int(millis or 0) * 1000, tzinfo=tz,
         )  # fmt: skip
     except ValueError:
         raise ValueError(_TIME_RULE) from None
+    return _decode.check_year(moment)
 
 
 def check_tz(tz: Any) -> None:
@@ -100,7 +101,7 @@ def check_tz(tz: Any) -> None:
 
 
 def _release_reason(value: Any, _: Any = None) -> ReleaseReason | None:
-    code = _decode.whole_number(value)
+    code = _decode.code(value)
     if code is None:
         return None
     try:
@@ -138,10 +139,15 @@ def _structurer(tz: dt.tzinfo) -> StructureFn[HuaweiReleaseEvent]:
         return _huawei_time(value, tz)
 
     hooks: dict[str, Any] = {
-        "call_serial_no": _decode.required_text,
-        "talk_duration": _decode.whole_number,
+        "call_serial_no": _decode.required_identifier,
+        "called": _decode.label,
+        "caller_present": _decode.label,
+        "talk_duration": _decode.seconds,
+        "location_id": _decode.identifier,
         "release_reason": _release_reason,
-        "release_reason_code": _decode.whole_number,
+        "release_reason_code": _decode.code,
+        "timestamp": _decode.label,
+        "nonce": _decode.identifier,
     }
     hooks |= dict.fromkeys(_TIME_FIELDS, time)
     overrides: dict[str, Any] = {
@@ -156,6 +162,9 @@ def parse_huawei_release_event(
     """Parse a Huawei release callback body into a `HuaweiReleaseEvent`.
 
     Only ``callSerialNo`` is required: it is what ties the callback to the call you created.
+    Every field is bounded (``callSerialNo`` at most 256 characters, ``called`` and
+    ``callerPresent`` at most 64, ``talkDuration`` 0 to a week, times in the years 1970 to 2105)
+    and the whole body is plain JSON, as for `parse_telecmi_webhook`.
 
     Args:
         data: the request body (JSON bytes or text) or an already-decoded mapping.

@@ -77,6 +77,9 @@ class _TeleCMIPayload:
     time_ms: int | None = None
     """``time`` exactly as sent, in milliseconds."""
     duration: int | None = None
+    """``duration`` in seconds (0 to a week)."""
+    billed_seconds: int | None = None
+    """``billedsec``: the seconds the vendor bills (0 to a week), when it sends them."""
     start_time: dt.datetime | None = None
     answer_time: dt.datetime | None = None
     """``None`` when the call was never answered (sent as 0 or left out)."""
@@ -107,7 +110,7 @@ TeleCMIWebhook: TypeAlias = TeleCMICdr | TeleCMIEvent
 
 
 def _leg(value: Any, _: Any = None) -> Leg | None:
-    leg = _decode.text(value)
+    leg = _decode.label(value)
     if leg is None:
         return None
     if leg == "a":
@@ -121,7 +124,7 @@ def _known_or_text(enum_type: type[enum.StrEnum]) -> Any:
     def hook(value: Any, _: Any = None) -> enum.StrEnum | str | None:
         if value is not None and not isinstance(value, str):
             raise TypeError(f"must be a string, got {type(value).__name__}")
-        label = _decode.text(value)
+        label = _decode.label(value)
         if label is None:
             return None
         try:
@@ -143,6 +146,7 @@ _WIRE_NAMES = {
     "time": "time",
     "time_ms": "time",
     "duration": "duration",
+    "billed_seconds": "billedsec",
     "start_time": "start_time",
     "answer_time": "answer_time",
     "end_time": "end_time",
@@ -155,11 +159,17 @@ _WIRE_NAMES = {
 }
 
 _HOOKS: dict[str, Any] = {
+    "appid": _decode.identifier,
+    "direction": _decode.label,
+    "cmiuuid": _decode.identifier,
+    "conversation_uuid": _decode.identifier,
+    "request_id": _decode.identifier,
     "leg": _leg,
     "extra_params": _decode.json_object_string,
     "time": _decode.epoch_millis,
-    "time_ms": _decode.whole_number,
-    "duration": _decode.whole_number,
+    "time_ms": _decode.epoch_millis_number,
+    "duration": _decode.seconds,
+    "billed_seconds": _decode.seconds,
     "start_time": _decode.epoch_seconds,
     "answer_time": _decode.epoch_seconds,
     "end_time": _decode.epoch_seconds,
@@ -167,6 +177,8 @@ _HOOKS: dict[str, Any] = {
     "balance": _decode.decimal,
     "status": _known_or_text(TeleCMIStatus),
     "hangup_reason": _known_or_text(TeleCMIHangupReason),
+    "from_number": _decode.label,
+    "to_number": _decode.label,
 }
 
 
@@ -190,10 +202,16 @@ def parse_telecmi_webhook(data: Mapping[str, Any] | bytes | bytearray | str) -> 
     ``request_id``, without which the webhook cannot be tied to a call. Unknown keys are kept in
     ``raw``; an unknown ``status`` or ``hangup_reason`` is kept as a plain string.
 
+    Every field is bounded, so that a parsed webhook can be keyed, stored and encoded again
+    without a surprise: ids (and the keys of ``extra_params``) at most 256 characters, statuses,
+    reasons and numbers at most 64, ``duration`` and ``billedsec`` 0 to a week, times 1970 to 2105;
+    and the whole body is plain JSON (see `load_object <voicekit.webhooks>`).
+
     Raises:
         ValidationError: the body is not a JSON object, a required field is missing, a field has
-            the wrong type, or ``extra_params`` is not a JSON object encoded as a string;
-            ``field`` is the wire name.
+            the wrong type or is out of its bounds, a value is not plain JSON (a lone surrogate,
+            NaN, an integer beyond +/-2**53), or ``extra_params`` is not a JSON object encoded
+            as a string; ``field`` is the wire name.
     """
     payload = _decode.load_object(data)
     kind = payload.get("type")
