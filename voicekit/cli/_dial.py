@@ -676,7 +676,7 @@ def _resume_command(
 
 
 def _shown_redis(url: str) -> str:
-    return redact_url(url.replace("redis", "postgresql", 1)).replace("postgresql", "redis", 1)
+    return redact_url(url)
 
 
 def _say(text: str, *, err: bool = False) -> None:

@@ -39,10 +39,10 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from types import TracebackType
 from typing import Any, Final, Self, TypeVar
-from urllib.parse import urlsplit, urlunsplit
 
 from .._bulk import Outcome
 from .._campaign import Campaign, CampaignRow, dialed_number, spec_from_json, spec_to_json
+from .._redact import redact_url, url_secrets
 from .._sync import BlockingClient, call
 from ..huawei import Notify
 from ..telecmi import Dial
@@ -107,19 +107,6 @@ _OUTCOME_COLUMNS: Final = (
 def is_postgres_url(target: str) -> bool:
     """Whether a ``--journal`` names a PostgreSQL database rather than an SQLite file."""
     return target.startswith(("postgresql://", "postgres://"))
-
-
-def redact_url(url: str) -> str:
-    """The URL without its password (``***`` in its place)."""
-    try:
-        parts = urlsplit(url)
-        if parts.password is None:
-            return url
-        host = parts.hostname or ""
-        netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
-        return urlunsplit(parts._replace(netloc=netloc))
-    except ValueError:
-        return "postgresql://(unreadable URL)"
 
 
 def _import_psycopg() -> Any:
@@ -1101,11 +1088,13 @@ async def _adopt(cur: Any) -> None:
         await _mark_placed(cur, key, request_id)
 
 
-def _clean(exc: BaseException, password: str | None) -> str:
-    """An error's text on one line, with the URL's password taken out (should a driver ever
-    echo it)."""
+def _clean(exc: BaseException, password: tuple[str, ...]) -> str:
+    """An error's text on one line, with the URL's passwords taken out (libpq echoes a URL it
+    cannot parse, and the parts it stumbled on)."""
     text = " ".join(str(exc).split()) or type(exc).__name__
-    return text.replace(password, "***") if password else text
+    for secret in password:
+        text = text.replace(secret, "***")
+    return text
 
 
 async def _open_pool(url: str) -> Any:
@@ -1145,14 +1134,13 @@ def _check_seconds(name: str, value: float, *, positive: bool = False) -> None:
         )
 
 
-def _password(url: str) -> str | None:
-    try:
-        return urlsplit(url).password
-    except ValueError:
-        return None
+def _password(url: str) -> tuple[str, ...]:
+    # Userinfo or ``?password=`` / ``?sslpassword=``, as written and decoded, even from a
+    # URL too malformed to parse.
+    return url_secrets(url)
 
 
-def _diagnose(exc: BaseException, password: str | None) -> str:
+def _diagnose(exc: BaseException, password: tuple[str, ...]) -> str:
     text = _clean(exc, password)
     lowered = text.lower()
     if "password authentication failed" in lowered or "no password supplied" in lowered:
