@@ -5,9 +5,12 @@ Every error voicekit raises derives from `VoiceKitError`::
     VoiceKitError
     ├── ValidationError            bad input, caught before any network I/O (also a ValueError)
     ├── ConfigurationError         missing credentials or an unusable setting
+    │   └── ProxyAuthenticationError   a proxy answered 407: it wants (other) credentials
     ├── UsageError                 the API was called in a way that cannot work (e.g. from the loop thread)
     ├── TransportError             the HTTP exchange itself failed
     │   ├── ConnectError           the request provably never reached the vendor
+    │   │   └── ProxyConnectError  the proxy refused the tunnel (CONNECT answered 407, 403, 502...)
+    │   │                          or could not be reached
     │   └── ReadError              sent, but the answer was lost (timeout or dropped connection)
     ├── OutcomeUnknownError        a request that changes something may or may not have been processed
     │   ├── CallOutcomeUnknownError    ... placed a call (never retried: it could ring twice)
@@ -22,7 +25,9 @@ Every error voicekit raises derives from `VoiceKitError`::
         ├── UnexpectedResponseError  a 2xx (or 3xx) whose body is not what the document says
         └── VendorError            HTTP 200 carrying a failure code (Huawei `retCode != "0"`)
 
-Errors never carry a secret: request bodies are redacted before they are attached.
+Errors never carry a secret, along their whole ``__cause__`` / ``__context__`` chain: request
+bodies are redacted, echoed credentials are scrubbed, and a foreign exception that cannot be
+scrubbed is cut from the chain.
 """
 
 from __future__ import annotations
@@ -43,6 +48,8 @@ __all__ = [
     "InvalidRequestError",
     "NotFoundError",
     "OutcomeUnknownError",
+    "ProxyAuthenticationError",
+    "ProxyConnectError",
     "RateLimitedError",
     "ReadError",
     "RecordsChangedError",
@@ -78,6 +85,39 @@ class ConfigurationError(VoiceKitError):
     """A client cannot be built as configured (e.g. no credentials were given)."""
 
 
+class ProxyAuthenticationError(ConfigurationError):
+    """A proxy answered 407 (Proxy Authentication Required) instead of passing the request on:
+    nothing reached the vendor. Give the proxy's credentials, as
+    ``proxy="http://user:password@host:port"`` or in ``HTTP_PROXY`` / ``HTTPS_PROXY``.
+
+    A 407 is never the vendor's answer, so it is never an `APIStatusError`.
+
+    Attributes:
+        status: the HTTP status (407).
+        body: what the proxy answered, with every credential scrubbed.
+        endpoint: the endpoint name.
+        proxy: the proxy's URL without its credentials, or ``None`` if none was configured.
+        response: the proxy's answer (status and headers).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int = 407,
+        body: Any = None,
+        endpoint: str = "",
+        proxy: str | None = None,
+        response: Response | None = None,
+    ) -> None:
+        self.status = status
+        self.body = body
+        self.endpoint = endpoint
+        self.proxy = proxy
+        self.response = response
+        super().__init__(message)
+
+
 class UsageError(VoiceKitError, RuntimeError):
     """The API was used in a way that cannot work; the message says what to do instead."""
 
@@ -97,6 +137,25 @@ class TransportError(VoiceKitError):
 
 class ConnectError(TransportError):
     """The request never reached the vendor (refused, DNS failure, connect timeout); safe to retry."""
+
+
+class ProxyConnectError(ConnectError):
+    """The proxy did not open the way to the vendor: it answered the tunnel request (``CONNECT``,
+    for an https vendor URL) with an error such as 407, 403 or 502, or it could not be reached.
+    Nothing reached the vendor; it is retried like a refused connection. Check the proxy
+    settings (``proxy=``, ``HTTPS_PROXY``, ``NO_PROXY``) and the proxy's credentials.
+
+    Attributes:
+        status: the proxy's HTTP status, or ``None`` when the proxy could not be reached.
+        proxy: the proxy's URL without its credentials.
+    """
+
+    def __init__(
+        self, message: str, *, status: int | None = None, proxy: str = "", method: str = "", url: str = ""
+    ) -> None:
+        self.status = status
+        self.proxy = proxy
+        super().__init__(message, method=method, url=url)
 
 
 class ReadError(TransportError):
