@@ -34,6 +34,7 @@ from .errors import (
     ConfigurationError,
     ConnectError,
     InvalidRequestError,
+    NonVendorResponseError,
     NotFoundError,
     OutcomeUnknownError,
     ProxyAuthenticationError,
@@ -92,6 +93,8 @@ class Endpoint:
     For an endpoint that places calls every 5xx means "outcome unknown", whatever the table says.
     `idempotent=False` (e.g. toggling hold) gets the same never-blind-retry rule without placing
     a call: a request that may have reached the vendor is reported as outcome unknown.
+    `error_keys` are the fields of the vendor's error body (one of them is enough); an error
+    status whose body holds none of them is not the vendor's answer. Empty: any body is.
     """
 
     name: str
@@ -99,6 +102,13 @@ class Endpoint:
     creates_call: bool
     errors: ErrorTable = attrs.field(factory=dict)
     idempotent: bool = True
+    error_keys: tuple[str, ...] = ()
+
+    def speaks(self, body: Any) -> bool:
+        """Whether an error `body` (decoded JSON, or text) is in the vendor's error shape."""
+        if not self.error_keys:
+            return True
+        return isinstance(body, dict) and any(body.get(key) is not None for key in self.error_keys)
 
     @property
     def retry_blind(self) -> bool:
@@ -334,14 +344,40 @@ def _decide(
             response=response,
         )
         return _answered_but(endpoint, problem, request, secrets, retryable=False)
-    # A proxy's 407 is never the vendor's answer: the proxy passed nothing on.
+    # Who answered an error status. A proxy's 407 is never the vendor's, and 429 means "slow
+    # down, nothing was done" whoever says it: both are decided by the status alone. For the
+    # rest, a body outside the vendor's error shape (aiohttp's "404: Not Found", an HTML page,
+    # an empty body, JSON of another shape) says that something else answered: a wrong
+    # base_url or path, a proxy, a gateway.
+    # - 4xx: the server that answered refused the request rather than acting on it, and it
+    #   was not the vendor, so the vendor never processed it: nothing was placed, on any
+    #   endpoint. A configuration error (NonVendorResponseError), never retried, never unknown.
+    # - 5xx: a gateway answers 502 or 504 for the vendor behind it, possibly after passing the
+    #   request on, and the vendor may have placed the call: outcome unknown on call-creating
+    #   endpoints, a retried ServerError elsewhere, exactly as for the vendor's own 5xx.
+    # - 2xx and 3xx (above) are judged as before: an unreadable 2xx or a redirect may follow a
+    #   placed call just the same.
     if status == 407:
         return Verdict(error=_proxy_refused(endpoint, body, response, proxy))
+    speaks = status == 429 or endpoint.speaks(body)
+    if 400 <= status < 500 and not speaks:
+        error: APIStatusError = NonVendorResponseError(
+            f"this answer is not the vendor's ({_shape(body)}): the base URL, its path or a proxy on the way is "
+            "wrong, and the request was not processed; check base_url",
+            status=status,
+            body=body,
+            endpoint=endpoint.name,
+            response=response,
+        )
+        return Verdict(error=error)
     error = _status_error(endpoint, status, body, outcome.retry_after, response)
     if status == 429:
         return Verdict(error=error, retryable=True, retry_after=outcome.retry_after, throttled=True)
     if status >= 500:
-        return _answered_but(endpoint, error, request, secrets, retryable=True, retry_after=outcome.retry_after)
+        what = None if speaks else f"HTTP {status} came back, not in the vendor's shape (a gateway or proxy answered)"
+        return _answered_but(
+            endpoint, error, request, secrets, retryable=True, retry_after=outcome.retry_after, what=what
+        )
     return Verdict(error=error)
 
 
@@ -363,6 +399,18 @@ def _proxy_refused(endpoint: Endpoint, body: Any, response: Response, proxy: str
     )
 
 
+def _shape(body: Any) -> str:
+    """What came back instead of the vendor's error body, in a few words."""
+    if body is None or (isinstance(body, str) and not body.strip()):
+        return "an empty body"
+    if isinstance(body, str):
+        return f"text {show(' '.join(body.split()))}"
+    if isinstance(body, dict):
+        keys = ", ".join(show(str(k)) for k in list(body)[:4]) + (", ..." if len(body) > 4 else "")
+        return f"JSON with {keys}" if keys else "an empty JSON object"
+    return f"a JSON {'array' if isinstance(body, list) else type(body).__name__}"
+
+
 def _answered_but(
     endpoint: Endpoint,
     error: APIStatusError,
@@ -371,13 +419,14 @@ def _answered_but(
     *,
     retryable: bool,
     retry_after: float | None = None,
+    what: str | None = None,
 ) -> Verdict:
     """A redirect or a 5xx: the request reached the vendor, who may have acted on it. Where a
     blind retry is not allowed, the outcome is unknown; elsewhere `error` stands (and is retried
     when `retryable`)."""
     if endpoint.retry_blind:
         return Verdict(error=error, retryable=retryable, retry_after=retry_after)
-    what = f"the vendor answered HTTP {error.status}"
+    what = what or f"the vendor answered HTTP {error.status}"
     unknown = _unknown(endpoint, what, request, secrets, status=error.status, body=error.body, cause=error)
     return Verdict(error=unknown)
 
@@ -890,6 +939,7 @@ class BaseAsyncClient:
             RateLimitedError: 429 until the policy gave up, or the account is paused by the
                 vendor for longer than this request's time budget (nothing was sent).
             APIStatusError: the mapped subclass for the vendor's answer.
+            NonVendorResponseError: a 4xx that is not in the vendor's shape (check base_url).
             ProxyAuthenticationError: a proxy answered 407; nothing was sent on.
             ConnectError, ReadError: the exchange failed, once retries are spent (a proxy that
                 refused the tunnel: `ProxyConnectError`).

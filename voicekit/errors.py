@@ -5,7 +5,9 @@ Every error voicekit raises derives from `VoiceKitError`::
     VoiceKitError
     ├── ValidationError            bad input, caught before any network I/O (also a ValueError)
     ├── ConfigurationError         missing credentials or an unusable setting
-    │   └── ProxyAuthenticationError   a proxy answered 407: it wants (other) credentials
+    │   ├── ProxyAuthenticationError   a proxy answered 407: it wants (other) credentials
+    │   └── NonVendorResponseError     an error status not in the vendor's shape: check base_url
+    │                                  (also an APIStatusError: it carries status and body)
     ├── UsageError                 the API was called in a way that cannot work (e.g. from the loop thread)
     ├── TransportError             the HTTP exchange itself failed
     │   ├── ConnectError           the request provably never reached the vendor
@@ -23,7 +25,8 @@ Every error voicekit raises derives from `VoiceKitError`::
         ├── RateLimitedError       429, or the account is paused; `retry_after` says how long
         ├── ServerError            5xx
         ├── UnexpectedResponseError  a 2xx (or 3xx) whose body is not what the document says
-        └── VendorError            HTTP 200 carrying a failure code (Huawei `retCode != "0"`)
+        ├── VendorError            HTTP 200 carrying a failure code (Huawei `retCode != "0"`)
+        └── NonVendorResponseError (see ConfigurationError above)
 
 Errors never carry a secret, along their whole ``__cause__`` / ``__context__`` chain: request
 bodies are redacted, echoed credentials are scrubbed, and a foreign exception that cannot be
@@ -46,6 +49,7 @@ __all__ = [
     "ConfigurationError",
     "ConnectError",
     "InvalidRequestError",
+    "NonVendorResponseError",
     "NotFoundError",
     "OutcomeUnknownError",
     "ProxyAuthenticationError",
@@ -305,3 +309,16 @@ class RecordsChangedError(VoiceKitError):
 
 class VendorError(APIStatusError):
     """The vendor answered 200 but reported a failure (Huawei ``retCode`` other than ``"0"``)."""
+
+
+class NonVendorResponseError(ConfigurationError, APIStatusError):
+    """An error status came back in a body that is not the vendor's documented error shape
+    (TeleCMI answers JSON with ``code`` / ``msg``, Huawei ``retCode`` / ``retMsg``): a wrong
+    ``base_url`` or path, a proxy or a gateway answered (aiohttp's ``404: Not Found``, an HTML
+    page, an empty body, JSON of another shape). It is raised for a 4xx, which refuses the
+    request: the request was not processed, and no call was placed. Check ``base_url``.
+
+    A 5xx in another shape stays a `ServerError` (or `CallOutcomeUnknownError` on a
+    call-creating request): a gateway answers 502 or 504 after it may have passed the request on.
+    It carries `status`, `body` and `endpoint` like every `APIStatusError`; `code` is ``None``.
+    """

@@ -32,11 +32,19 @@ from ._models import NotificationResult, Notify, Prompt, notification_body
 
 __all__ = ["AsyncHuaweiVoice", "HuaweiVoice"]
 
+# Huawei answers in `retCode` / `retMsg`. Its API gateway (the token path is under
+# /apigovernance) may refuse a request in the gateway's own `error_code` / `error_msg` form
+# before the service sees it; the seed document shows no error body at all, so both forms count
+# as the vendor's (uncertain: correct it here). An error status in any other body came from
+# something else (a wrong base URL, a proxy; see `classify`).
+_ERROR_KEYS: Final = ("retCode", "retMsg", "error_code", "error_msg")
+
 _TOKEN: Final = Endpoint(
     "token",
     "/apigovernance/api/oauth/tokenByAkSk",
     creates_call=False,
     errors={401: (AuthenticationError, "invalid app key or app secret")},
+    error_keys=_ERROR_KEYS,
 )
 _NOTIFY: Final = Endpoint(
     "create_voice_notification",
@@ -49,6 +57,7 @@ _NOTIFY: Final = Endpoint(
         401: (AuthenticationError, "unauthorized; check the purchased services and the account"),
         404: (NotFoundError, "not found; check the request path"),
     },
+    error_keys=_ERROR_KEYS,
 )
 
 

@@ -20,7 +20,14 @@ import attrs
 
 from .._bulk import Outcome
 from .._campaign import Campaign, CampaignRow
-from ..errors import AuthenticationError, ConfigurationError, ConnectError, RateLimitedError
+from ..errors import (
+    AuthenticationError,
+    ConfigurationError,
+    ConnectError,
+    NonVendorResponseError,
+    ProxyAuthenticationError,
+    RateLimitedError,
+)
 
 __all__ = [
     "RETRYABLE_ERRORS",
@@ -43,7 +50,13 @@ __all__ = [
 
 #: Errors that prove the vendor did not place the call and that are not about the row itself:
 #: the next run sends these keys again.
-RETRYABLE_ERRORS: Final = (ConnectError, RateLimitedError, AuthenticationError)
+RETRYABLE_ERRORS: Final = (
+    ConnectError,
+    RateLimitedError,
+    AuthenticationError,
+    NonVendorResponseError,
+    ProxyAuthenticationError,
+)
 _MAX_ERROR_LEN: Final = 500
 STOPPED_IN_FLIGHT: Final = "the run was stopped while this call was in flight; it may have been placed"
 INTERRUPTED: Final = "the run stopped while this call was being sent; it may have been placed"

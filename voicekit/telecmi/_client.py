@@ -42,6 +42,10 @@ __all__ = ["AsyncTeleCMI", "TeleCMI"]
 Region = Literal["global", "ind"]
 T = TypeVar("T")
 
+# TeleCMI answers its errors as JSON with `code` (the status again) and `msg`: an error status
+# in any other body came from something else (a wrong base URL, a proxy; see `classify`).
+_ERROR_KEYS: Final = ("code", "msg")
+
 # The document also gives 502 as "the property required is missing". Every property is
 # validated before sending, so a 502 that still arrives is as likely a failing gateway after the
 # call was placed: like every 5xx on a call-creating request it is reported as outcome unknown
@@ -57,6 +61,7 @@ _MAKE_CALL = {
         f"/v2/{region}_pcmo_make_call",
         creates_call=True,
         errors=_MAKE_CALL_ERRORS,
+        error_keys=_ERROR_KEYS,
     )
     for region in ("global", "ind")
 }
@@ -68,11 +73,12 @@ _CLICK2CALL: Final = Endpoint(
         404: (AuthenticationError, "invalid user id or secret"),
         400: (InvalidRequestError, "user id or secret missing"),
     },
+    error_keys=_ERROR_KEYS,
 )
 _CDR_ERRORS: Final = {404: (AuthenticationError, "invalid app id or secret")}
 RecordKind = Literal["outgoing_answered", "outgoing_missed", "answered", "missed"]
 _RECORDS: Final = {
-    kind: Endpoint(f"records.{path}", f"/v1/{path}", creates_call=False, errors=_CDR_ERRORS)
+    kind: Endpoint(f"records.{path}", f"/v1/{path}", creates_call=False, errors=_CDR_ERRORS, error_keys=_ERROR_KEYS)
     for kind, path in (
         ("outgoing_answered", "outanswered"),
         ("outgoing_missed", "outmissed"),
@@ -91,7 +97,13 @@ _CALL_ACTION_ERRORS: Final = {
 }
 _CALL_ACTIONS: Final = {
     # Hanging up twice ends the call once: retried on transient failures like a read.
-    "hangup": Endpoint("call_action.hangup", "/v1/call/action", creates_call=False, errors=_CALL_ACTION_ERRORS),
+    "hangup": Endpoint(
+        "call_action.hangup",
+        "/v1/call/action",
+        creates_call=False,
+        errors=_CALL_ACTION_ERRORS,
+        error_keys=_ERROR_KEYS,
+    ),
     # Holds are never retried blind: a toggle sent twice undoes itself, and voicekit treats
     # hold / unhold the same way rather than guess how the vendor applies a repeat.
     **{
@@ -101,11 +113,14 @@ _CALL_ACTIONS: Final = {
             creates_call=False,
             idempotent=False,
             errors=_CALL_ACTION_ERRORS,
+            error_keys=_ERROR_KEYS,
         )
         for action in ("hold", "unhold", "holdToggle")
     },
 }
-_LOOKUP: Final = Endpoint("lookup_call", "/v1/piopiy/requestid_cdr", creates_call=False, errors=_CDR_ERRORS)
+_LOOKUP: Final = Endpoint(
+    "lookup_call", "/v1/piopiy/requestid_cdr", creates_call=False, errors=_CDR_ERRORS, error_keys=_ERROR_KEYS
+)
 _MAX_CMIUUID = 128
 _MAX_REQUEST_ID = 256
 
