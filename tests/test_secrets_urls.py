@@ -9,8 +9,10 @@ malformed), against real PostgreSQL and Redis servers.
 
 from __future__ import annotations
 
+import base64
 import csv
 import json
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,8 +20,13 @@ import pytest
 from click.testing import CliRunner
 
 from tests._faultserver import FaultServer, Reply, Request
+from tests._server import ThreadedServer
 from tests._servers import PG_PASSWORD, PG_USER, PostgresServer, RedisServer, free_port
+from tests.conftest import FAST_RETRY, fresh_appid
+from tests.test_secrets import Echo, leaks
+from voicekit import AsyncTeleCMI, TeleCMI
 from voicekit.cli import main
+from voicekit.errors import VoiceKitError
 from voicekit.journal import JournalError, PostgresJournal, redact_url
 
 REDIS_USER = "vk-limiter"
@@ -200,3 +207,37 @@ def test_no_password_in_any_limiter_error(form: str, redis_user: int, tmp_path: 
         assert code == 1 and says in out, (url, out)
         assert "placed=" not in out, "nothing is dialed without the shared limit"
         assert WRONG not in out, (url, out)
+
+
+# -- a vendor base URL with credentials in it ------------------------------------------------
+
+
+BASE_USER, BASE_PASSWORD = "gw-user", "gw-pw-81c3d5"
+
+
+async def test_a_base_url_password_shows_nowhere(caplog: pytest.LogCaptureFixture) -> None:
+    """A gateway in front of the vendor that wants Basic authentication, in the base URL:
+    aiohttp sends it as an ``Authorization`` header, which an echoing vendor hands back."""
+    caplog.set_level(logging.DEBUG, logger="voicekit")
+    basic = base64.b64encode(f"{BASE_USER}:{BASE_PASSWORD}".encode()).decode()
+    needles = (BASE_PASSWORD, basic, "tc-secret-3e1f")
+    echo = Echo()
+    routes = {"/v2/global_pcmo_make_call": echo.make_call}
+    errors: list[BaseException] = []
+    with ThreadedServer(routes) as srv:
+        base = srv.url.replace("http://", f"http://{BASE_USER}:{BASE_PASSWORD}@")
+        tc = AsyncTeleCMI(
+            appid=fresh_appid(), secret="tc-secret-3e1f", base_url=base, rate_limit=None, retry=FAST_RETRY
+        )
+        async with tc:
+            for to in (9100000001, 9100000002, 9100000003, 9100000004):  # 422, 500, 200 text, 404 text
+                with pytest.raises(VoiceKitError) as caught:
+                    await tc.play_music(from_=19170000000, to=to, file_name="a.wav")
+                errors.append(caught.value)
+            shown = repr(tc)
+        with TeleCMI(appid=1, secret="s", base_url=base) as blocking:
+            shown += repr(blocking)
+    assert any("***" in repr(getattr(e, "body", "")) for e in errors), "the echo carried the credentials"
+    assert leaks(errors, needles) == []
+    assert leaks([r.getMessage() for r in caplog.records], needles) == []
+    assert BASE_PASSWORD not in shown and f"{BASE_USER}:***@" in shown

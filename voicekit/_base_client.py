@@ -335,7 +335,7 @@ def _decide(
     body = scrub(_error_body(raw or b""), secrets)
     response = _error_response(outcome, secrets)
     if 300 <= status < 400:
-        where = scrub(outcome.location or "nowhere", secrets)
+        where = scrub(redact_url(outcome.location) if outcome.location else "nowhere", secrets)
         problem = UnexpectedResponseError(
             f"redirected to {where}; voicekit follows no redirect (check the base URL)",
             status=status,
@@ -778,11 +778,20 @@ def proxy_options(setting: str | None | NotGiven, origin: str) -> tuple[dict[str
     options: dict[str, Any] = {"proxy": url.with_user(None)}
     if url.user is None:
         return options, ()
-    credentials = base64.b64encode(f"{url.user}:{url.password or ''}".encode()).decode()
-    header = f"Basic {credentials}"
-    options["proxy_headers"] = {"Proxy-Authorization": header}
-    forms = (header, credentials, url.raw_password or "", url.password or "")
-    return options, tuple(dict.fromkeys(form for form in forms if form))
+    forms = credential_forms(url)
+    options["proxy_headers"] = {"Proxy-Authorization": forms[0]}
+    return options, forms
+
+
+def credential_forms(url: yarl.URL) -> tuple[str, ...]:
+    """The credentials in `url`'s userinfo in every form they may show in: the whole Basic
+    ``Authorization`` value first, its ``user:password`` base64, the password as written and
+    decoded. Empty when the URL has none."""
+    if url.user is None and url.password is None:
+        return ()
+    credentials = base64.b64encode(f"{url.user or ''}:{url.password or ''}".encode()).decode()
+    forms = (f"Basic {credentials}", credentials, url.raw_password or "", url.password or "")
+    return tuple(dict.fromkeys(form for form in forms if form))
 
 
 def _client_timeout(timeout: Timeout) -> aiohttp.ClientTimeout:
@@ -959,6 +968,12 @@ class BaseAsyncClient:
             options = {**options, "timeout": _client_timeout(attempt_timeout)}
         secrets = self._secret_values() + self._proxy_secrets + _header_secrets(headers)
         proxy = str(options["proxy"]) if "proxy" in options else None
+        shown_url = url
+        if "@" in url:
+            # Credentials in the base URL: aiohttp sends them as Basic authentication, so they
+            # are scrubbed in every form, and the URL is logged and carried without them.
+            secrets += credential_forms(yarl.URL(url))
+            shown_url = redact_url(url)
         debug = log.isEnabledFor(logging.DEBUG)
         deadline = time.monotonic() + policy.timeout
         ticket = current_ticket.get() if endpoint.creates_call else None
@@ -969,7 +984,7 @@ class BaseAsyncClient:
             if ticket is not None:
                 await ticket.depart()
             if debug:
-                log.debug("POST %s %s", url, _dumps(scrub(redact(body), secrets)).decode())
+                log.debug("POST %s %s", shown_url, _dumps(scrub(redact(body), secrets)).decode())
                 sent = time.perf_counter()
             outcome: Answer | BaseException
             try:
@@ -979,7 +994,7 @@ class BaseAsyncClient:
             verdict = classify(
                 endpoint,
                 outcome,
-                url=url,
+                url=shown_url,
                 request=body,
                 parse=parse,
                 secrets=secrets,
@@ -987,7 +1002,7 @@ class BaseAsyncClient:
                 proxy=proxy,
             )
             if debug:
-                _log_outcome(url, outcome, time.perf_counter() - sent, secrets)
+                _log_outcome(shown_url, outcome, time.perf_counter() - sent, secrets)
             error = verdict.error
             if error is None:
                 return verdict.value

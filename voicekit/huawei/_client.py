@@ -14,6 +14,7 @@ from .._base_client import BaseAsyncClient, Endpoint, call_timeout
 from .._bulk import Outcome, run_many, run_many_batches
 from .._config import NOT_GIVEN, NotGiven, RateLimit, RetryPolicy, Timeout, checked_setting, env_or
 from .._ratelimit import LimiterBackend
+from .._redact import redact_url
 from .._sending import BeforeSend
 from .._validate import (
     check_base_url,
@@ -190,7 +191,7 @@ class AsyncHuaweiVoice(BaseAsyncClient):
         )
 
     def __repr__(self) -> str:
-        return f"AsyncHuaweiVoice(base_url={self.base_url!r}, app_key={_mask(self.app_key)!r})"
+        return f"AsyncHuaweiVoice(base_url={redact_url(self.base_url)!r}, app_key={_mask(self.app_key)!r})"
 
     def _secret_values(self) -> tuple[str, ...]:
         token = self._tokens.current

@@ -17,6 +17,7 @@ from .._config import NOT_GIVEN, NotGiven, RateLimit, RetryPolicy, Timeout, chec
 from .._converter import converter
 from .._pagination import AsyncPaginator, Page, Paginator, Window
 from .._ratelimit import LimiterBackend
+from .._redact import redact_url
 from .._sending import BeforeSend
 from .._validate import (
     check_base_url,
@@ -285,7 +286,7 @@ class AsyncTeleCMI(BaseAsyncClient):
         )
 
     def __repr__(self) -> str:
-        return f"AsyncTeleCMI(appid={self.appid}, base_url={self.base_url!r})"
+        return f"AsyncTeleCMI(appid={self.appid}, base_url={redact_url(self.base_url)!r})"
 
     def _secret_values(self) -> tuple[str, ...]:
         return (self._secret,)
