@@ -39,6 +39,7 @@ from voicekit.errors import (
 )
 from voicekit.huawei import Prompt
 from voicekit.sandbox import SyncSandbox
+from voicekit.telecmi import Dial
 
 SECRET = "tc-secret-2c9d70"
 APP_SECRET = "hw-secret-90ae1b"
@@ -164,9 +165,7 @@ async def test_a_4xx_in_another_shape_placed_nothing_and_is_not_retried(reply: R
         assert paths.count(NOTIFY) == 1, "never retried, and no token renewal for a foreign 401"
 
 
-def campaign_dials(n: int) -> list:  # type: ignore[type-arg]
-    from voicekit.telecmi import Dial
-
+def campaign_dials(n: int) -> list[Dial]:
     return [Dial(key=f"k{i}", from_=19170000000, to=9100000100 + i, file_name="a.wav") for i in range(n)]
 
 
