@@ -117,7 +117,7 @@ async def test_a_401_renews_the_token_once_and_retries_once() -> None:
     with aioresponses() as m:
         m.post(TOKEN_URL, payload=token_payload("revoked"))
         m.post(TOKEN_URL, payload=token_payload("fresh"))
-        m.post(NOTIFY_URL, status=401, body="unauthorized")
+        m.post(NOTIFY_URL, status=401, payload={"retCode": "401", "retMsg": "unauthorized"})
         m.post(NOTIFY_URL, body=_samples.HUAWEI_RESPONSE, content_type="application/json")
         async with client() as hw:
             result = await seed_example(hw)
@@ -129,7 +129,7 @@ async def test_a_401_renews_the_token_once_and_retries_once() -> None:
 async def test_a_second_401_is_raised() -> None:
     with aioresponses() as m:
         m.post(TOKEN_URL, payload=token_payload(), repeat=True)
-        m.post(NOTIFY_URL, status=401, body="unauthorized", repeat=True)
+        m.post(NOTIFY_URL, status=401, payload={"retCode": "401", "retMsg": "unauthorized"}, repeat=True)
         async with client() as hw:
             with pytest.raises(AuthenticationError) as info:
                 await seed_example(hw)
@@ -139,7 +139,7 @@ async def test_a_second_401_is_raised() -> None:
 
 async def test_bad_keys_at_the_token_endpoint_are_an_authentication_error() -> None:
     with aioresponses() as m:
-        m.post(TOKEN_URL, status=401, payload={"error": "bad keys"})
+        m.post(TOKEN_URL, status=401, payload={"retCode": "401", "retMsg": "bad keys"})
         async with client() as hw:
             with pytest.raises(AuthenticationError) as info:
                 await seed_example(hw)
@@ -163,7 +163,7 @@ async def test_a_failing_ret_code_is_a_vendor_error_with_code_and_message() -> N
 async def test_documented_statuses_map_to_typed_errors(status: int, error: type) -> None:
     with aioresponses() as m:
         m.post(TOKEN_URL, payload=token_payload())
-        m.post(NOTIFY_URL, status=status, body="no", repeat=True)
+        m.post(NOTIFY_URL, status=status, payload={"retCode": str(status), "retMsg": "no"}, repeat=True)
         async with client() as hw:
             with pytest.raises(error):
                 await seed_example(hw)

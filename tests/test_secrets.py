@@ -8,15 +8,18 @@ import logging
 import os
 import subprocess
 import sys
+from collections.abc import Mapping
 from typing import Any
 
+import attrs
 import pytest
 from aiohttp import web
 
 from tests._server import ThreadedServer
 from tests.conftest import FAST_RETRY, fresh_appid
 from voicekit import AsyncHuaweiVoice, AsyncTeleCMI, HuaweiVoice, TeleCMI
-from voicekit.errors import VoiceKitError
+from voicekit._base_client import Answer, Endpoint, RedactedCause, classify
+from voicekit.errors import CallOutcomeUnknownError, UnexpectedResponseError, VoiceKitError
 from voicekit.huawei import Prompt
 from voicekit.telecmi import Dial
 
@@ -25,21 +28,26 @@ APP_SECRET = "hw-secret-51d0e2"
 
 
 def leaks(obj: Any, needles: tuple[str, ...], depth: int = 0, seen: set[int] | None = None) -> list[str]:
-    """Where any needle appears in `obj`: its text, its attributes, its causes, recursively."""
+    """Where any needle appears in `obj`: its text, its attributes, its causes, recursively.
+
+    Every link of an exception's chain (``__cause__`` and ``__context__``) is searched: its
+    text, its arguments and every attribute (a ``JSONDecodeError``'s ``doc``, aiohttp's
+    ``request_info`` and its headers, a response's headers), whatever their type.
+    """
     seen = set() if seen is None else seen
-    if depth > 12 or id(obj) in seen:
+    if depth > 16 or id(obj) in seen or obj is None or isinstance(obj, bool | int | float):
         return []
     seen.add(id(obj))
     found: list[str] = []
-    if isinstance(obj, bytes):
-        obj = obj.decode("utf-8", "replace")
+    if isinstance(obj, bytes | bytearray):
+        obj = bytes(obj).decode("utf-8", "replace")
     if isinstance(obj, str):
-        return [f"{n!r} in {obj[:120]!r}" for n in needles if n in obj]
-    if isinstance(obj, dict):
+        return [f"{n!r} in {obj[:160]!r}" for n in needles if n in obj]
+    if isinstance(obj, Mapping):  # dicts, and multidicts (headers)
         for key, value in obj.items():
             found += leaks(key, needles, depth + 1, seen) + leaks(value, needles, depth + 1, seen)
         return found
-    if isinstance(obj, list | tuple | set | frozenset):
+    if isinstance(obj, list | tuple | set | frozenset):  # and named tuples (aiohttp's RequestInfo)
         for item in obj:
             found += leaks(item, needles, depth + 1, seen)
         return found
@@ -47,6 +55,10 @@ def leaks(obj: Any, needles: tuple[str, ...], depth: int = 0, seen: set[int] | N
         found += leaks(str(obj), needles, depth + 1, seen) + leaks(repr(obj), needles, depth + 1, seen)
         found += leaks(obj.args, needles, depth + 1, seen)
         found += leaks(obj.__cause__, needles, depth + 1, seen) + leaks(obj.__context__, needles, depth + 1, seen)
+    elif not isinstance(obj, type):
+        found += leaks(repr(obj), needles, depth + 1, seen)
+    if attrs.has(type(obj)):
+        found += leaks({f.name: getattr(obj, f.name, None) for f in attrs.fields(type(obj))}, needles, depth + 1, seen)
     if hasattr(obj, "__dict__") and not isinstance(obj, type):
         found += leaks(vars(obj), needles, depth + 1, seen)
     return found
@@ -70,6 +82,13 @@ class Echo:
 
     async def make_call(self, request: web.Request) -> web.Response:
         echo = await self._echo(request)
+        if "9100000003" in echo["echo"]["body"]:
+            # A 200 that is not JSON, echoing the request: the parser's JSONDecodeError holds
+            # the whole document (`doc`) at the end of the error's chain.
+            return web.Response(text=f"<html>{echo}</html>", content_type="text/html")
+        if "9100000004" in echo["echo"]["body"]:
+            # A 404 that is not the vendor's (a wrong path), echoing the request as text.
+            return web.Response(status=404, text=f"no route for {echo}", content_type="text/plain")
         status = 422 if "9100000001" in echo["echo"]["body"] else 500
         return web.json_response(echo, status=status)
 
@@ -118,7 +137,8 @@ async def test_no_secret_in_errors_logs_or_reprs_whatever_the_vendor_echoes(
     async with AsyncTeleCMI(
         appid=fresh_appid(), secret=SECRET, base_url=srv.url, piopiy_url=srv.url, rate_limit=None, retry=FAST_RETRY
     ) as tc:
-        for to in (9100000001, 9100000002):  # 422 (refused) and 500 (unknown)
+        # 422 (refused), 500 (unknown), a 200 that is not JSON (unknown) and a 404 not the vendor's
+        for to in (9100000001, 9100000002, 9100000003, 9100000004):
             try:
                 await tc.play_music(from_=19170000000, to=to, file_name="a.wav")
             except VoiceKitError as exc:
@@ -141,7 +161,7 @@ async def test_no_secret_in_errors_logs_or_reprs_whatever_the_vendor_echoes(
         errors += [r for r in results if isinstance(r, BaseException)]
         reprs.append(repr(hw))
     tokens = ("tok-1-7e9d2b", "tok-2-7e9d2b")
-    assert len(errors) == 6 and all(isinstance(e, VoiceKitError) for e in errors), errors
+    assert len(errors) == 8 and all(isinstance(e, VoiceKitError) for e in errors), errors
     needles = (SECRET, APP_SECRET, *tokens)
     assert leaks(errors, needles) == []
     assert leaks(reprs, needles) == []
@@ -188,3 +208,32 @@ def test_no_secret_in_command_output_or_journal(echo_server: tuple[ThreadedServe
     assert "a," in outputs[-1].stdout and "b," in outputs[-1].stdout
     journal = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("c.db"))
     assert SECRET.encode() not in journal
+
+
+def test_a_foreign_exception_that_cannot_be_scrubbed_is_cut_from_the_chain() -> None:
+    """A parser's exception keeps the answer (echoing the secret) where voicekit cannot reach
+    it (a slot): the chain ends in a `RedactedCause` naming its type instead."""
+
+    class Opaque(Exception):
+        __slots__ = ("held",)
+
+        def __init__(self, held: object) -> None:
+            super().__init__("the parser gave up")
+            self.held = held
+
+        def __repr__(self) -> str:
+            return f"Opaque(held={self.held!r})"
+
+    def parse(data: object) -> object:
+        raise Opaque(data)
+
+    endpoint = Endpoint("make_call", "/v2/global_pcmo_make_call", creates_call=True)
+    answer = Answer(200, b'{"echo": {"secret": "%s"}, "note": "%s"}' % (SECRET.encode(), SECRET.encode()))
+    verdict = classify(
+        endpoint, answer, url="http://v.test", request={"secret": SECRET}, parse=parse, secrets=(SECRET,)
+    )
+    error = verdict.error
+    assert isinstance(error, CallOutcomeUnknownError) and isinstance(error.__cause__, UnexpectedResponseError)
+    cut = error.__cause__.__cause__
+    assert isinstance(cut, RedactedCause) and "Opaque" in str(cut), repr(cut)
+    assert leaks(error, (SECRET,)) == []

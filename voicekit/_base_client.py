@@ -21,6 +21,7 @@ from . import _constants as C
 from . import _fork
 from ._config import MAX_SECONDS, NOT_GIVEN, NotGiven, RateLimit, RetryPolicy, Timeout
 from ._ratelimit import AccountPaused, LimiterBackend, RateLimiter
+from ._redact import REDACTED, redact_url
 from ._response import Response, attach
 from ._retry import parse_retry_after, retry_delay
 from ._sending import current_ticket
@@ -33,8 +34,11 @@ from .errors import (
     ConfigurationError,
     ConnectError,
     InvalidRequestError,
+    NonVendorResponseError,
     NotFoundError,
     OutcomeUnknownError,
+    ProxyAuthenticationError,
+    ProxyConnectError,
     RateLimitedError,
     ReadError,
     ServerError,
@@ -49,6 +53,7 @@ __all__ = [
     "BaseAsyncClient",
     "Endpoint",
     "ErrorTable",
+    "RedactedCause",
     "Verdict",
     "classify",
     "redact",
@@ -58,8 +63,15 @@ __all__ = [
 
 log = logging.getLogger("voicekit")
 
-SECRET_KEYS: Final = frozenset({"secret", "token", "app_secret", "AccessToken", "Authorization", "authorization"})
-REDACTED: Final = "***"
+#: Keys (in bodies and headers, compared in lower case) whose value is a secret, whatever it is.
+SECRET_KEYS: Final = frozenset(
+    {"secret", "token", "app_secret", "accesstoken", "authorization", "proxy-authorization", "x-app-secret"}
+)
+
+
+def _secret_key(key: object) -> bool:
+    return isinstance(key, str) and key.lower() in SECRET_KEYS
+
 
 ErrorTable = Mapping[int, tuple[type[APIStatusError], str]]
 
@@ -81,6 +93,8 @@ class Endpoint:
     For an endpoint that places calls every 5xx means "outcome unknown", whatever the table says.
     `idempotent=False` (e.g. toggling hold) gets the same never-blind-retry rule without placing
     a call: a request that may have reached the vendor is reported as outcome unknown.
+    `error_keys` are the fields of the vendor's error body (one of them is enough); an error
+    status whose body holds none of them is not the vendor's answer. Empty: any body is.
     """
 
     name: str
@@ -88,6 +102,13 @@ class Endpoint:
     creates_call: bool
     errors: ErrorTable = attrs.field(factory=dict)
     idempotent: bool = True
+    error_keys: tuple[str, ...] = ()
+
+    def speaks(self, body: Any) -> bool:
+        """Whether an error `body` (decoded JSON, or text) is in the vendor's error shape."""
+        if not self.error_keys:
+            return True
+        return isinstance(body, dict) and any(body.get(key) is not None for key in self.error_keys)
 
     @property
     def retry_blind(self) -> bool:
@@ -97,7 +118,7 @@ class Endpoint:
 
 def redact(body: Mapping[str, Any]) -> dict[str, Any]:
     """A copy of a request body with every secret replaced by ``***``."""
-    return {k: (REDACTED if k in SECRET_KEYS else v) for k, v in body.items()}
+    return {k: (REDACTED if _secret_key(k) else v) for k, v in body.items()}
 
 
 _dumps: Final = orjson.dumps
@@ -110,13 +131,15 @@ def scrub(value: Any, secrets: tuple[str, ...]) -> Any:
     back. Never applied to a successful result, where a short secret could mangle real data.
     """
     if isinstance(value, str):
-        for secret in secrets:
+        # Longest first: a secret inside a longer one (a password inside its Basic header)
+        # must not leave the rest of the longer one behind.
+        for secret in sorted(secrets, key=len, reverse=True):
             if secret and secret in value:
                 value = value.replace(secret, REDACTED)
         return value
     if isinstance(value, dict):
         return {
-            (scrub(k, secrets) if isinstance(k, str) else k): (REDACTED if k in SECRET_KEYS else scrub(v, secrets))
+            (scrub(k, secrets) if isinstance(k, str) else k): (REDACTED if _secret_key(k) else scrub(v, secrets))
             for k, v in value.items()
         }
     if isinstance(value, list | tuple):
@@ -251,8 +274,12 @@ def classify(
     parse: Callable[[Any], Any] | None = None,
     secrets: tuple[str, ...] = (),
     timeout: Timeout | None = None,
+    proxy: str | None = None,
 ) -> Verdict:
     """Decide what one attempt's outcome means; a pure function of what happened.
+
+    Every error it decides on is scrubbed here, along its whole chain of causes: this is the
+    one place every error of a request passes.
 
     Args:
         endpoint: the endpoint asked; a call-creating one never retries what may have left.
@@ -263,9 +290,26 @@ def classify(
             `VoiceKitError` means the answer is unreadable.
         secrets: what to scrub from every piece of error material.
         timeout: the timeouts in force, for the messages.
+        proxy: the proxy the request went through (without credentials), for the messages.
     """
+    verdict = _decide(endpoint, outcome, url, request, parse, secrets, timeout or Timeout(), proxy)
+    if verdict.error is not None:
+        scrub_chain(verdict.error, secrets)
+    return verdict
+
+
+def _decide(
+    endpoint: Endpoint,
+    outcome: Answer | BaseException,
+    url: str,
+    request: Mapping[str, Any],
+    parse: Callable[[Any], Any] | None,
+    secrets: tuple[str, ...],
+    timeout: Timeout,
+    proxy: str | None,
+) -> Verdict:
     if isinstance(outcome, BaseException):
-        return _classify_transport(endpoint, outcome, url, request, secrets, timeout or Timeout())
+        return _classify_transport(endpoint, outcome, url, request, secrets, timeout, proxy)
     status, raw = outcome.status, outcome.raw
     if 200 <= status < 300:
         try:
@@ -275,7 +319,6 @@ def classify(
             value = data if parse is None else parse(data)
             return Verdict(value=attach(value, Response(status, outcome.headers)))
         except VoiceKitError as exc:
-            _scrub_error(exc, secrets)
             if isinstance(exc, APIStatusError) and exc.response is None:
                 exc.response = _error_response(outcome, secrets)
             return Verdict(error=exc)
@@ -292,7 +335,7 @@ def classify(
     body = scrub(_error_body(raw or b""), secrets)
     response = _error_response(outcome, secrets)
     if 300 <= status < 400:
-        where = scrub(outcome.location or "nowhere", secrets)
+        where = scrub(redact_url(outcome.location) if outcome.location else "nowhere", secrets)
         problem = UnexpectedResponseError(
             f"redirected to {where}; voicekit follows no redirect (check the base URL)",
             status=status,
@@ -301,12 +344,71 @@ def classify(
             response=response,
         )
         return _answered_but(endpoint, problem, request, secrets, retryable=False)
+    # Who answered an error status. A proxy's 407 is never the vendor's, and 429 means "slow
+    # down, nothing was done" whoever says it: both are decided by the status alone. For the
+    # rest, a body outside the vendor's error shape (aiohttp's "404: Not Found", an HTML page,
+    # an empty body, JSON of another shape) says that something else answered: a wrong
+    # base_url or path, a proxy, a gateway.
+    # - 4xx: the server that answered refused the request rather than acting on it, and it
+    #   was not the vendor, so the vendor never processed it: nothing was placed, on any
+    #   endpoint. A configuration error (NonVendorResponseError), never retried, never unknown.
+    # - 5xx: a gateway answers 502 or 504 for the vendor behind it, possibly after passing the
+    #   request on, and the vendor may have placed the call: outcome unknown on call-creating
+    #   endpoints, a retried ServerError elsewhere, exactly as for the vendor's own 5xx.
+    # - 2xx and 3xx (above) are judged as before: an unreadable 2xx or a redirect may follow a
+    #   placed call just the same.
+    if status == 407:
+        return Verdict(error=_proxy_refused(endpoint, body, response, proxy))
+    speaks = status == 429 or endpoint.speaks(body)
+    if 400 <= status < 500 and not speaks:
+        error: APIStatusError = NonVendorResponseError(
+            f"this answer is not the vendor's ({_shape(body)}): the base URL, its path or a proxy on the way is "
+            "wrong, and the request was not processed; check base_url",
+            status=status,
+            body=body,
+            endpoint=endpoint.name,
+            response=response,
+        )
+        return Verdict(error=error)
     error = _status_error(endpoint, status, body, outcome.retry_after, response)
     if status == 429:
         return Verdict(error=error, retryable=True, retry_after=outcome.retry_after, throttled=True)
     if status >= 500:
-        return _answered_but(endpoint, error, request, secrets, retryable=True, retry_after=outcome.retry_after)
+        what = None if speaks else f"HTTP {status} came back, not in the vendor's shape (a gateway or proxy answered)"
+        return _answered_but(
+            endpoint, error, request, secrets, retryable=True, retry_after=outcome.retry_after, what=what
+        )
     return Verdict(error=error)
+
+
+def _proxy_refused(endpoint: Endpoint, body: Any, response: Response, proxy: str | None) -> ProxyAuthenticationError:
+    """A 407 to a plain-http request: the proxy wants credentials, or other ones."""
+    if proxy is None:
+        where = "a proxy on the way (none is configured)"
+    else:
+        where = f"the proxy {redact_url(proxy)}"
+    return ProxyAuthenticationError(
+        f"{endpoint.name}: {where} answered HTTP 407 (Proxy Authentication Required) and passed nothing on to "
+        "the vendor; give the proxy's user and password as proxy='http://user:password@host:port' or in "
+        "HTTP_PROXY / HTTPS_PROXY, and check them",
+        status=407,
+        body=body,
+        endpoint=endpoint.name,
+        proxy=proxy,
+        response=response,
+    )
+
+
+def _shape(body: Any) -> str:
+    """What came back instead of the vendor's error body, in a few words."""
+    if body is None or (isinstance(body, str) and not body.strip()):
+        return "an empty body"
+    if isinstance(body, str):
+        return f"text {show(' '.join(body.split()))}"
+    if isinstance(body, dict):
+        keys = ", ".join(show(str(k)) for k in list(body)[:4]) + (", ..." if len(body) > 4 else "")
+        return f"JSON with {keys}" if keys else "an empty JSON object"
+    return f"a JSON {'array' if isinstance(body, list) else type(body).__name__}"
 
 
 def _answered_but(
@@ -317,13 +419,14 @@ def _answered_but(
     *,
     retryable: bool,
     retry_after: float | None = None,
+    what: str | None = None,
 ) -> Verdict:
     """A redirect or a 5xx: the request reached the vendor, who may have acted on it. Where a
     blind retry is not allowed, the outcome is unknown; elsewhere `error` stands (and is retried
     when `retryable`)."""
     if endpoint.retry_blind:
         return Verdict(error=error, retryable=retryable, retry_after=retry_after)
-    what = f"the vendor answered HTTP {error.status}"
+    what = what or f"the vendor answered HTTP {error.status}"
     unknown = _unknown(endpoint, what, request, secrets, status=error.status, body=error.body, cause=error)
     return Verdict(error=unknown)
 
@@ -341,11 +444,35 @@ def _classify_transport(
     request: Mapping[str, Any],
     secrets: tuple[str, ...],
     timeout: Timeout,
+    proxy: str | None = None,
 ) -> Verdict:
     error: VoiceKitError
+    shown_proxy = redact_url(proxy) if proxy else "(the environment's)"
     if isinstance(exc, aiohttp.InvalidURL):
         # Never sent: the URL cannot even be parsed into a request.
         error = ConfigurationError(f"{endpoint.name}: {scrub(str(exc), secrets)} is not a usable URL")
+    elif isinstance(exc, aiohttp.ClientHttpProxyError):
+        # The proxy answered the tunnel request (CONNECT, for an https URL) with an error: no
+        # byte went to the vendor, whatever the status. A connect failure, retried like one.
+        error = ProxyConnectError(
+            f"the proxy {shown_proxy} refused to open a tunnel for {endpoint.name}: it answered HTTP "
+            f"{exc.status} {scrub(exc.message, secrets)!r}, and nothing reached the vendor; check the proxy "
+            "settings (proxy=, HTTPS_PROXY, NO_PROXY) and the proxy's user and password",
+            status=exc.status,
+            proxy=shown_proxy,
+            method="POST",
+            url=url,
+        )
+        return _with_cause(Verdict(error=error, retryable=True), exc)
+    elif isinstance(exc, aiohttp.ClientProxyConnectionError):
+        error = ProxyConnectError(
+            f"could not connect to the proxy {shown_proxy} for {endpoint.name} "
+            f"({scrub(str(exc.os_error or exc), secrets)}); check the proxy settings (proxy=, HTTP(S)_PROXY)",
+            proxy=shown_proxy,
+            method="POST",
+            url=url,
+        )
+        return _with_cause(Verdict(error=error, retryable=True), exc)
     elif isinstance(exc, aiohttp.ClientConnectorError):
         error = ConnectError(
             f"could not connect to {endpoint.name} ({scrub(str(exc.os_error or exc), secrets)})",
@@ -451,12 +578,143 @@ def _status_error(
     return cls(_message(body, meaning), **kwargs)
 
 
-def _scrub_error(error: VoiceKitError, secrets: tuple[str, ...]) -> None:
-    """Scrub an error a parser raised (it saw the raw answer) before it reaches the caller."""
-    error.args = tuple(scrub(arg, secrets) for arg in error.args)
-    if isinstance(error, APIStatusError):
-        error.body = scrub(error.body, secrets)
-        error.message = scrub(error.message, secrets)
+# -- no secret along an error's chain ----------------------------------------------------------
+
+
+class RedactedCause(Exception):
+    """Stands in an error's chain for a foreign exception that held a secret voicekit could
+    not scrub out of it; it names the exception's type."""
+
+
+#: How deep a secret is looked for inside one exception's attributes.
+_MAX_DEPTH: Final = 8
+
+
+def scrub_chain(error: BaseException, secrets: tuple[str, ...]) -> None:
+    """Scrub `error` and every exception along its ``__cause__`` / ``__context__`` chain, in
+    place: arguments, every attribute (strings, bodies, headers, aiohttp's ``request_info``,
+    a ``JSONDecodeError``'s ``doc``). A link that still holds a secret afterwards (an attribute
+    of a type voicekit cannot rebuild) is cut from the chain and a `RedactedCause` stands in
+    its place."""
+    _scrub_exception(error, secrets)
+    if _holds_secret(error, secrets):
+        # voicekit's own error: blank whatever attribute still holds one (never expected).
+        for name, value in list(_attributes(error).items()):
+            if _holds_secret(value, secrets):
+                error.__dict__[name] = None
+        error.args = tuple(None if _holds_secret(arg, secrets) else arg for arg in error.args)
+    seen = {id(error)}
+    links = [error]
+    while links:
+        link = links.pop()
+        for name in ("__cause__", "__context__"):
+            nxt = getattr(link, name)
+            if nxt is None or id(nxt) in seen:
+                continue
+            seen.add(id(nxt))
+            _scrub_exception(nxt, secrets)
+            if _holds_secret(nxt, secrets):
+                cut = RedactedCause(f"{type(nxt).__module__}.{type(nxt).__qualname__}: withheld, it held a credential")
+                setattr(link, name, cut)
+            else:
+                links.append(nxt)
+
+
+def _attributes(exc: BaseException) -> dict[str, Any]:
+    try:
+        return dict(vars(exc))
+    except TypeError:
+        return {}
+
+
+def _scrub_exception(exc: BaseException, secrets: tuple[str, ...]) -> None:
+    for name, value in _attributes(exc).items():
+        clean = _scrubbed(value, secrets)
+        if clean is not value:
+            # Straight into the instance dict: an attribute may be a property of its class.
+            exc.__dict__[name] = clean
+    args = tuple(_scrubbed(arg, secrets) for arg in exc.args)
+    if any(new is not old for new, old in zip(args, exc.args, strict=True)):
+        exc.args = args
+
+
+def _scrubbed(value: Any, secrets: tuple[str, ...], depth: int = 0) -> Any:
+    """`value` with its secrets taken out; the very same object when it held none."""
+    if depth > _MAX_DEPTH:
+        return value
+    if isinstance(value, str):
+        clean = scrub(value, secrets)
+        return value if clean == value else clean
+    if isinstance(value, bytes):
+        clean_bytes = value
+        for secret in sorted(secrets, key=len, reverse=True):
+            if secret:
+                clean_bytes = clean_bytes.replace(secret.encode(), REDACTED.encode())
+        return value if clean_bytes == value else clean_bytes
+    if isinstance(value, aiohttp.RequestInfo):
+        parts = [_scrubbed(part, secrets, depth + 1) for part in value]
+        if all(new is old for new, old in zip(parts, value, strict=True)):
+            return value
+        return aiohttp.RequestInfo(parts[0], parts[1], parts[2], parts[3])
+    if isinstance(value, yarl.URL):
+        text = str(value.with_password(REDACTED) if value.password else value)
+        clean = scrub(text, secrets)
+        return value if clean == str(value) else yarl.URL(clean, encoded=True)
+    if isinstance(value, Response):
+        headers = _scrubbed(value.headers, secrets, depth + 1)
+        return value if headers is value.headers else Response(value.status, headers)
+    if isinstance(value, Mapping):  # bodies, and headers (a secret header's value goes whole)
+        old_pairs = list(value.items())
+        pairs = [
+            (_scrubbed(k, secrets, depth + 1), REDACTED if _secret_key(k) else _scrubbed(v, secrets, depth + 1))
+            for k, v in old_pairs
+        ]
+        if all(nk is k and nv is v for (nk, nv), (k, v) in zip(pairs, old_pairs, strict=True)):
+            return value
+        if isinstance(value, CIMultiDictProxy | CIMultiDict):
+            return CIMultiDictProxy(CIMultiDict(pairs))
+        return dict(pairs)
+    if isinstance(value, list | tuple):
+        items = [_scrubbed(item, secrets, depth + 1) for item in value]
+        if all(new is old for new, old in zip(items, value, strict=True)):
+            return value
+        return tuple(items) if isinstance(value, tuple) else items
+    return value
+
+
+def _holds_secret(value: Any, secrets: tuple[str, ...], depth: int = 0) -> bool:
+    """Whether a secret shows anywhere in `value`: its text, its items, its attributes."""
+    if not secrets or depth > _MAX_DEPTH or value is None or isinstance(value, bool | int | float):
+        return False
+    if isinstance(value, str):
+        return any(secret and secret in value for secret in secrets)
+    if isinstance(value, bytes | bytearray):
+        return _holds_secret(bytes(value).decode("utf-8", "replace"), secrets, depth)
+    if isinstance(value, BaseException):
+        texts = [_safe(str, value), _safe(repr, value)]
+        return any(_holds_secret(t, secrets, depth + 1) for t in texts) or any(
+            _holds_secret(v, secrets, depth + 1) for v in (*value.args, *_attributes(value).values())
+        )
+    if isinstance(value, Mapping):
+        return any(
+            _holds_secret(k, secrets, depth + 1) or _holds_secret(v, secrets, depth + 1) for k, v in value.items()
+        )
+    if isinstance(value, list | tuple | set | frozenset):
+        return any(_holds_secret(item, secrets, depth + 1) for item in value)
+    if attrs.has(type(value)):  # e.g. a Response, whose repr leaves its headers out
+        fields = attrs.fields(type(value))
+        return any(_holds_secret(getattr(value, f.name, None), secrets, depth + 1) for f in fields)
+    if _holds_secret(_safe(repr, value), secrets, depth + 1):
+        return True
+    attributes = getattr(value, "__dict__", None)
+    return isinstance(attributes, dict) and _holds_secret(attributes, secrets, depth + 1)
+
+
+def _safe(render: Callable[[Any], str], value: Any) -> str:
+    try:
+        return render(value)
+    except Exception:  # noqa: BLE001 - a foreign object's str() or repr() may fail; nothing shows then
+        return ""
 
 
 def _describe(exc: BaseException) -> str:
@@ -473,8 +731,11 @@ def check_proxy(value: object) -> str | None | NotGiven:
 
 
 def _proxy_url(field: str, value: object) -> yarl.URL:
+    # The value is shown redacted: a proxy URL carries its password, and a malformed one may
+    # hold it anywhere (then only its scheme shows).
+    shown = show(redact_url(value)) if isinstance(value, str) else show(value)
     if not isinstance(value, str) or not value.strip() or any(c.isspace() for c in value.strip()):
-        raise ValidationError(field, f"must be a proxy URL such as http://proxy:3128, got {show(value)}")
+        raise ValidationError(field, f"must be a proxy URL such as http://proxy:3128, got {shown}")
     text = value.strip()
     if "://" not in text:
         text = "http://" + text  # the environment's convention: host:port means an HTTP proxy
@@ -482,30 +743,32 @@ def _proxy_url(field: str, value: object) -> yarl.URL:
         url = yarl.URL(text)
         url.port  # noqa: B018 - an invalid port raises here
     except ValueError:
-        raise ValidationError(field, f"must be a proxy URL such as http://proxy:3128, got {show(value)}") from None
+        raise ValidationError(field, f"must be a proxy URL such as http://proxy:3128, got {shown}") from None
     if url.scheme not in ("http", "https") or not url.host:
-        raise ValidationError(field, f"must be an http(s) proxy URL with a host, got {show(value)}")
+        raise ValidationError(field, f"must be an http(s) proxy URL with a host, got {shown}")
     return url
 
 
-def proxy_options(setting: str | None | NotGiven, origin: str) -> tuple[dict[str, Any], str | None]:
-    """aiohttp's options to reach `origin` through the proxy in force, and the proxy's password
-    (credentials in the proxy URL become a ``Proxy-Authorization`` header).
+def proxy_options(setting: str | None | NotGiven, origin: str) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """aiohttp's options to reach `origin` through the proxy in force, and the proxy's
+    credentials in every form they may show in: the password as written and decoded, the
+    ``user:password`` base64 of Basic authentication, and the whole ``Proxy-Authorization``
+    value (credentials in the proxy URL become that header).
 
     NOT_GIVEN reads ``HTTP_PROXY`` / ``HTTPS_PROXY`` / ``NO_PROXY`` (as `urllib` does), here, once
     per origin: aiohttp's own ``trust_env`` would look them up (and ``.netrc``) in a thread on
     every request.
     """
     if setting is None:
-        return {}, None
+        return {}, ()
     if isinstance(setting, NotGiven):
         scheme, _, rest = origin.partition("://")
         host = yarl.URL(origin).host or rest
         if urllib.request.proxy_bypass(host):
-            return {}, None
+            return {}, ()
         found = urllib.request.getproxies().get(scheme)
         if not found:
-            return {}, None
+            return {}, ()
         try:
             url = _proxy_url(f"{scheme.upper()}_PROXY", found)
         except ValidationError as exc:
@@ -514,10 +777,21 @@ def proxy_options(setting: str | None | NotGiven, origin: str) -> tuple[dict[str
         url = yarl.URL(setting)
     options: dict[str, Any] = {"proxy": url.with_user(None)}
     if url.user is None:
-        return options, None
-    credentials = base64.b64encode(f"{url.user}:{url.password or ''}".encode()).decode()
-    options["proxy_headers"] = {"Proxy-Authorization": f"Basic {credentials}"}
-    return options, url.password or None
+        return options, ()
+    forms = credential_forms(url)
+    options["proxy_headers"] = {"Proxy-Authorization": forms[0]}
+    return options, forms
+
+
+def credential_forms(url: yarl.URL) -> tuple[str, ...]:
+    """The credentials in `url`'s userinfo in every form they may show in: the whole Basic
+    ``Authorization`` value first, its ``user:password`` base64, the password as written and
+    decoded. Empty when the URL has none."""
+    if url.user is None and url.password is None:
+        return ()
+    credentials = base64.b64encode(f"{url.user or ''}:{url.password or ''}".encode()).decode()
+    forms = (f"Basic {credentials}", credentials, url.raw_password or "", url.password or "")
+    return tuple(dict.fromkeys(form for form in forms if form))
 
 
 def _client_timeout(timeout: Timeout) -> aiohttp.ClientTimeout:
@@ -674,7 +948,10 @@ class BaseAsyncClient:
             RateLimitedError: 429 until the policy gave up, or the account is paused by the
                 vendor for longer than this request's time budget (nothing was sent).
             APIStatusError: the mapped subclass for the vendor's answer.
-            ConnectError, ReadError: the exchange failed, once retries are spent.
+            NonVendorResponseError: a 4xx that is not in the vendor's shape (check base_url).
+            ProxyAuthenticationError: a proxy answered 407; nothing was sent on.
+            ConnectError, ReadError: the exchange failed, once retries are spent (a proxy that
+                refused the tunnel: `ProxyConnectError`).
         """
         try:
             data = _dumps(body)
@@ -690,6 +967,13 @@ class BaseAsyncClient:
         if attempt_timeout is not None:
             options = {**options, "timeout": _client_timeout(attempt_timeout)}
         secrets = self._secret_values() + self._proxy_secrets + _header_secrets(headers)
+        proxy = str(options["proxy"]) if "proxy" in options else None
+        shown_url = url
+        if "@" in url:
+            # Credentials in the base URL: aiohttp sends them as Basic authentication, so they
+            # are scrubbed in every form, and the URL is logged and carried without them.
+            secrets += credential_forms(yarl.URL(url))
+            shown_url = redact_url(url)
         debug = log.isEnabledFor(logging.DEBUG)
         deadline = time.monotonic() + policy.timeout
         ticket = current_ticket.get() if endpoint.creates_call else None
@@ -700,7 +984,7 @@ class BaseAsyncClient:
             if ticket is not None:
                 await ticket.depart()
             if debug:
-                log.debug("POST %s %s", url, _dumps(scrub(redact(body), secrets)).decode())
+                log.debug("POST %s %s", shown_url, _dumps(scrub(redact(body), secrets)).decode())
                 sent = time.perf_counter()
             outcome: Answer | BaseException
             try:
@@ -710,14 +994,15 @@ class BaseAsyncClient:
             verdict = classify(
                 endpoint,
                 outcome,
-                url=url,
+                url=shown_url,
                 request=body,
                 parse=parse,
                 secrets=secrets,
                 timeout=attempt_timeout or self._timeout,
+                proxy=proxy,
             )
             if debug:
-                _log_outcome(url, outcome, time.perf_counter() - sent, secrets)
+                _log_outcome(shown_url, outcome, time.perf_counter() - sent, secrets)
             error = verdict.error
             if error is None:
                 return verdict.value
@@ -740,10 +1025,9 @@ class BaseAsyncClient:
         origin = url if cut < 0 else url[:cut]
         options = self._proxy_options.get(origin)
         if options is None:
-            options, secret = proxy_options(self._proxy, origin)
+            options, secrets = proxy_options(self._proxy, origin)
             self._proxy_options[origin] = options
-            if secret:
-                self._proxy_secrets = (*self._proxy_secrets, secret)
+            self._proxy_secrets = tuple(dict.fromkeys((*self._proxy_secrets, *secrets)))
         return options
 
     async def _acquire(self, endpoint: Endpoint, deadline: float) -> None:

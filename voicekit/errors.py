@@ -5,11 +5,16 @@ Every error voicekit raises derives from `VoiceKitError`::
     VoiceKitError
     ├── ValidationError            bad input, caught before any network I/O (also a ValueError)
     ├── ConfigurationError         missing credentials or an unusable setting
-    │   └── CampaignMismatchError  a journal (or campaign name) that holds another campaign
+    │   ├── CampaignMismatchError  a journal (or campaign name) that holds another campaign
+    │   ├── ProxyAuthenticationError   a proxy answered 407: it wants (other) credentials
+    │   └── NonVendorResponseError     an error status not in the vendor's shape: check base_url
+    │                                  (also an APIStatusError: it carries status and body)
     ├── UsageError                 the API was called in a way that cannot work (e.g. from the loop thread)
     ├── TransportError             the HTTP exchange itself failed
     │   ├── ConnectError           the request provably never reached the vendor
-    │   │   └── LimiterUnavailableError  the shared rate limit's store (Redis) cannot be reached
+    │   │   ├── LimiterUnavailableError  the shared rate limit's store (Redis) cannot be reached
+    │   │   └── ProxyConnectError  the proxy refused the tunnel (CONNECT answered 407, 403, 502...)
+    │   │                          or could not be reached
     │   └── ReadError              sent, but the answer was lost (timeout or dropped connection)
     ├── OutcomeUnknownError        a request that changes something may or may not have been processed
     │   ├── CallOutcomeUnknownError    ... placed a call (never retried: it could ring twice)
@@ -28,9 +33,12 @@ Every error voicekit raises derives from `VoiceKitError`::
         ├── RateLimitedError       429, or the account is paused; `retry_after` says how long
         ├── ServerError            5xx
         ├── UnexpectedResponseError  a 2xx (or 3xx) whose body is not what the document says
-        └── VendorError            HTTP 200 carrying a failure code (Huawei `retCode != "0"`)
+        ├── VendorError            HTTP 200 carrying a failure code (Huawei `retCode != "0"`)
+        └── NonVendorResponseError (see ConfigurationError above)
 
-Errors never carry a secret: request bodies are redacted before they are attached.
+Errors never carry a secret, along their whole ``__cause__`` / ``__context__`` chain: request
+bodies are redacted, echoed credentials are scrubbed, and a foreign exception that cannot be
+scrubbed is cut from the chain.
 """
 
 from __future__ import annotations
@@ -56,8 +64,11 @@ __all__ = [
     "JournalUnavailableError",
     "LeaseLostError",
     "LimiterUnavailableError",
+    "NonVendorResponseError",
     "NotFoundError",
     "OutcomeUnknownError",
+    "ProxyAuthenticationError",
+    "ProxyConnectError",
     "RateLimitedError",
     "ReadError",
     "RecordsChangedError",
@@ -93,6 +104,39 @@ class ConfigurationError(VoiceKitError):
     """A client cannot be built as configured (e.g. no credentials were given)."""
 
 
+class ProxyAuthenticationError(ConfigurationError):
+    """A proxy answered 407 (Proxy Authentication Required) instead of passing the request on:
+    nothing reached the vendor. Give the proxy's credentials, as
+    ``proxy="http://user:password@host:port"`` or in ``HTTP_PROXY`` / ``HTTPS_PROXY``.
+
+    A 407 is never the vendor's answer, so it is never an `APIStatusError`.
+
+    Attributes:
+        status: the HTTP status (407).
+        body: what the proxy answered, with every credential scrubbed.
+        endpoint: the endpoint name.
+        proxy: the proxy's URL without its credentials, or ``None`` if none was configured.
+        response: the proxy's answer (status and headers).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int = 407,
+        body: Any = None,
+        endpoint: str = "",
+        proxy: str | None = None,
+        response: Response | None = None,
+    ) -> None:
+        self.status = status
+        self.body = body
+        self.endpoint = endpoint
+        self.proxy = proxy
+        self.response = response
+        super().__init__(message)
+
+
 class UsageError(VoiceKitError, RuntimeError):
     """The API was used in a way that cannot work; the message says what to do instead."""
 
@@ -120,6 +164,25 @@ class LimiterUnavailableError(ConnectError):
     The limiter fails closed: a call that cannot be counted against the shared limit is not
     made (as with a refused connection, a later run sends it).
     """
+
+
+class ProxyConnectError(ConnectError):
+    """The proxy did not open the way to the vendor: it answered the tunnel request (``CONNECT``,
+    for an https vendor URL) with an error such as 407, 403 or 502, or it could not be reached.
+    Nothing reached the vendor; it is retried like a refused connection. Check the proxy
+    settings (``proxy=``, ``HTTPS_PROXY``, ``NO_PROXY``) and the proxy's credentials.
+
+    Attributes:
+        status: the proxy's HTTP status, or ``None`` when the proxy could not be reached.
+        proxy: the proxy's URL without its credentials.
+    """
+
+    def __init__(
+        self, message: str, *, status: int | None = None, proxy: str = "", method: str = "", url: str = ""
+    ) -> None:
+        self.status = status
+        self.proxy = proxy
+        super().__init__(message, method=method, url=url)
 
 
 class ReadError(TransportError):
@@ -298,3 +361,16 @@ class JournalUnavailableError(JournalError):
 class LeaseLostError(JournalError):
     """This worker's lease on a shared journal expired (it was silent too long): it must not
     send anything more; its calls in flight are unknown. Run it again to rejoin."""
+
+
+class NonVendorResponseError(ConfigurationError, APIStatusError):
+    """An error status came back in a body that is not the vendor's documented error shape
+    (TeleCMI answers JSON with ``code`` / ``msg``, Huawei ``retCode`` / ``retMsg``): a wrong
+    ``base_url`` or path, a proxy or a gateway answered (aiohttp's ``404: Not Found``, an HTML
+    page, an empty body, JSON of another shape). It is raised for a 4xx, which refuses the
+    request: the request was not processed, and no call was placed. Check ``base_url``.
+
+    A 5xx in another shape stays a `ServerError` (or `CallOutcomeUnknownError` on a
+    call-creating request): a gateway answers 502 or 504 after it may have passed the request on.
+    It carries `status`, `body` and `endpoint` like every `APIStatusError`; `code` is ``None``.
+    """

@@ -34,6 +34,7 @@ import anyio
 
 from ._config import RateLimit
 from ._ratelimit import AccountPaused
+from ._redact import REDACTED, redact_url, url_secrets
 from .errors import ConfigurationError, LimiterUnavailableError
 
 __all__ = ["LimiterUnavailableError", "RedisBackend", "connect_redis"]
@@ -52,24 +53,19 @@ async def connect_redis(url: str) -> Any:
     try:
         client = redis.from_url(url, socket_connect_timeout=5, socket_timeout=10)
     except ValueError as exc:
-        raise ConfigurationError(f"--limiter: not a Redis URL ({exc})") from None
+        problem = str(exc)
+        for secret in url_secrets(url):
+            problem = problem.replace(secret, REDACTED)
+        raise ConfigurationError(f"--limiter: {redact_url(url)} is not a Redis URL ({problem})") from None
     try:
         await client.ping()
     except Exception as exc:  # noqa: BLE001 - any failure here is "cannot reach Redis"
         await client.aclose()
         raise ConfigurationError(
-            f"cannot reach the rate limiter's Redis at {_redacted(url)} ({type(exc).__name__}); start it, or fix "
+            f"cannot reach the rate limiter's Redis at {redact_url(url)} ({type(exc).__name__}); start it, or fix "
             "the URL (a run never dials without the shared limit)"
         ) from None
     return client
-
-
-def _redacted(url: str) -> str:
-    head, sep, tail = url.rpartition("@")
-    if not sep:
-        return url
-    scheme, _, _ = head.partition("://")
-    return f"{scheme}://***@{tail}"
 
 
 _US: Final = 1_000_000

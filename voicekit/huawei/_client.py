@@ -14,6 +14,7 @@ from .._base_client import BaseAsyncClient, Endpoint, call_timeout
 from .._bulk import Outcome, run_many, run_many_batches
 from .._config import NOT_GIVEN, NotGiven, RateLimit, RetryPolicy, Timeout, checked_setting, env_or
 from .._ratelimit import LimiterBackend
+from .._redact import redact_url
 from .._sending import BeforeSend
 from .._validate import (
     check_base_url,
@@ -32,11 +33,19 @@ from ._models import NotificationResult, Notify, Prompt, notification_body
 
 __all__ = ["AsyncHuaweiVoice", "HuaweiVoice"]
 
+# Huawei answers in `retCode` / `retMsg`. Its API gateway (the token path is under
+# /apigovernance) may refuse a request in the gateway's own `error_code` / `error_msg` form
+# before the service sees it; the seed document shows no error body at all, so both forms count
+# as the vendor's (uncertain: correct it here). An error status in any other body came from
+# something else (a wrong base URL, a proxy; see `classify`).
+_ERROR_KEYS: Final = ("retCode", "retMsg", "error_code", "error_msg")
+
 _TOKEN: Final = Endpoint(
     "token",
     "/apigovernance/api/oauth/tokenByAkSk",
     creates_call=False,
     errors={401: (AuthenticationError, "invalid app key or app secret")},
+    error_keys=_ERROR_KEYS,
 )
 _NOTIFY: Final = Endpoint(
     "create_voice_notification",
@@ -49,6 +58,7 @@ _NOTIFY: Final = Endpoint(
         401: (AuthenticationError, "unauthorized; check the purchased services and the account"),
         404: (NotFoundError, "not found; check the request path"),
     },
+    error_keys=_ERROR_KEYS,
 )
 
 
@@ -181,7 +191,7 @@ class AsyncHuaweiVoice(BaseAsyncClient):
         )
 
     def __repr__(self) -> str:
-        return f"AsyncHuaweiVoice(base_url={self.base_url!r}, app_key={_mask(self.app_key)!r})"
+        return f"AsyncHuaweiVoice(base_url={redact_url(self.base_url)!r}, app_key={_mask(self.app_key)!r})"
 
     def _secret_values(self) -> tuple[str, ...]:
         token = self._tokens.current

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import orjson
 
+from .._redact import redact_text, redact_url, url_secrets
 from ..errors import JournalError, JournalUnavailableError
 from ._db import Tx
 from ._sql import Dialect, Records, queries
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
     import psycopg
     import psycopg_pool
 
-__all__ = ["DEFAULT_RECONNECT", "PostgresDatabase", "is_postgres_url", "password_of", "redact_url"]
+__all__ = ["DEFAULT_RECONNECT", "PostgresDatabase", "is_postgres_url", "redact_url"]
 
 log = logging.getLogger("voicekit")
 
@@ -41,21 +42,6 @@ _CONNECT_TIMEOUT: Final = 10
 def is_postgres_url(target: str) -> bool:
     """Whether a ``--journal`` names a PostgreSQL database rather than an SQLite file."""
     return target.startswith(("postgresql://", "postgres://"))
-
-
-def redact_url(url: str) -> str:
-    """The URL without its password (``***`` in its place)."""
-    from .._redact import redact_url as redact
-
-    return redact(url)
-
-
-def password_of(url: str) -> str | None:
-    """The password a URL carries (in its user info or a ``password=`` parameter), if any."""
-    from .._redact import url_secrets
-
-    found = url_secrets(url)
-    return found[0] if found else None
 
 
 def _import_psycopg() -> tuple[Any, Any]:
@@ -121,7 +107,7 @@ class PostgresDatabase:
 
     def __init__(self, url: str, pool: psycopg_pool.AsyncConnectionPool[Any], *, reconnect: float) -> None:
         self.path = redact_url(url)
-        self._password = password_of(url)
+        self._secrets = url_secrets(url)
         self.reconnect = reconnect
         self.transactions = 0
         self._sql = queries("postgres")
@@ -136,7 +122,7 @@ class PostgresDatabase:
         """A pool on `url`, once one connection proved the server, the credentials and the
         access right; otherwise one clear `JournalError` (without the password)."""
         psycopg, psycopg_pool = _import_psycopg()
-        shown, password = redact_url(url), password_of(url)
+        shown, password = redact_url(url), url_secrets(url)
         try:
             conn = await psycopg.AsyncConnection.connect(url, connect_timeout=_CONNECT_TIMEOUT)
             async with conn:
@@ -160,7 +146,7 @@ class PostgresDatabase:
         return cls(url, pool, reconnect=reconnect)
 
     def _clean(self, exc: BaseException) -> str:
-        return _clean(exc, self._password)
+        return _clean(exc, self._secrets)
 
     async def _retrying(
         self, fn: Callable[[psycopg.AsyncConnection[Any]], Awaitable[T]], what: str, patience: float | None
@@ -216,15 +202,14 @@ class PostgresDatabase:
         await self._pool.close()
 
 
-def _clean(exc: BaseException, password: str | None) -> str:
-    """An error's text on one line, with the URL's password taken out (should a driver echo it)."""
-    from .._redact import redact_text
-
+def _clean(exc: BaseException, secrets: tuple[str, ...]) -> str:
+    """An error's text on one line, with the URL's secrets taken out (libpq echoes a URL it
+    cannot parse, and the parts it stumbled on)."""
     text = " ".join(str(exc).split()) or type(exc).__name__
-    return redact_text(text, (password,) if password else ())
+    return redact_text(text, secrets)
 
 
-def _diagnose(exc: BaseException, password: str | None, url: str) -> str:
+def _diagnose(exc: BaseException, password: tuple[str, ...], url: str) -> str:
     text = _clean(exc, password)
     if url in text:  # a driver echoing the URL whole (a malformed one)
         text = text.replace(url, redact_url(url))

@@ -17,6 +17,7 @@ from .._config import NOT_GIVEN, NotGiven, RateLimit, RetryPolicy, Timeout, chec
 from .._converter import converter
 from .._pagination import AsyncPaginator, Page, Paginator, Window, check_page
 from .._ratelimit import LimiterBackend
+from .._redact import redact_url
 from .._sending import BeforeSend
 from .._validate import (
     check_base_url,
@@ -42,6 +43,10 @@ __all__ = ["AsyncTeleCMI", "TeleCMI"]
 Region = Literal["global", "ind"]
 T = TypeVar("T")
 
+# TeleCMI answers its errors as JSON with `code` (the status again) and `msg`: an error status
+# in any other body came from something else (a wrong base URL, a proxy; see `classify`).
+_ERROR_KEYS: Final = ("code", "msg")
+
 # The document also gives 502 as "the property required is missing". Every property is
 # validated before sending, so a 502 that still arrives is as likely a failing gateway after the
 # call was placed: like every 5xx on a call-creating request it is reported as outcome unknown
@@ -57,6 +62,7 @@ _MAKE_CALL = {
         f"/v2/{region}_pcmo_make_call",
         creates_call=True,
         errors=_MAKE_CALL_ERRORS,
+        error_keys=_ERROR_KEYS,
     )
     for region in ("global", "ind")
 }
@@ -68,11 +74,12 @@ _CLICK2CALL: Final = Endpoint(
         404: (AuthenticationError, "invalid user id or secret"),
         400: (InvalidRequestError, "user id or secret missing"),
     },
+    error_keys=_ERROR_KEYS,
 )
 _CDR_ERRORS: Final = {404: (AuthenticationError, "invalid app id or secret")}
 RecordKind = Literal["outgoing_answered", "outgoing_missed", "answered", "missed"]
 _RECORDS: Final = {
-    kind: Endpoint(f"records.{path}", f"/v1/{path}", creates_call=False, errors=_CDR_ERRORS)
+    kind: Endpoint(f"records.{path}", f"/v1/{path}", creates_call=False, errors=_CDR_ERRORS, error_keys=_ERROR_KEYS)
     for kind, path in (
         ("outgoing_answered", "outanswered"),
         ("outgoing_missed", "outmissed"),
@@ -91,7 +98,13 @@ _CALL_ACTION_ERRORS: Final = {
 }
 _CALL_ACTIONS: Final = {
     # Hanging up twice ends the call once: retried on transient failures like a read.
-    "hangup": Endpoint("call_action.hangup", "/v1/call/action", creates_call=False, errors=_CALL_ACTION_ERRORS),
+    "hangup": Endpoint(
+        "call_action.hangup",
+        "/v1/call/action",
+        creates_call=False,
+        errors=_CALL_ACTION_ERRORS,
+        error_keys=_ERROR_KEYS,
+    ),
     # Holds are never retried blind: a toggle sent twice undoes itself, and voicekit treats
     # hold / unhold the same way rather than guess how the vendor applies a repeat.
     **{
@@ -101,11 +114,14 @@ _CALL_ACTIONS: Final = {
             creates_call=False,
             idempotent=False,
             errors=_CALL_ACTION_ERRORS,
+            error_keys=_ERROR_KEYS,
         )
         for action in ("hold", "unhold", "holdToggle")
     },
 }
-_LOOKUP: Final = Endpoint("lookup_call", "/v1/piopiy/requestid_cdr", creates_call=False, errors=_CDR_ERRORS)
+_LOOKUP: Final = Endpoint(
+    "lookup_call", "/v1/piopiy/requestid_cdr", creates_call=False, errors=_CDR_ERRORS, error_keys=_ERROR_KEYS
+)
 _MAX_CMIUUID = 128
 _MAX_REQUEST_ID = 256
 
@@ -270,7 +286,7 @@ class AsyncTeleCMI(BaseAsyncClient):
         )
 
     def __repr__(self) -> str:
-        return f"AsyncTeleCMI(appid={self.appid}, base_url={self.base_url!r})"
+        return f"AsyncTeleCMI(appid={self.appid}, base_url={redact_url(self.base_url)!r})"
 
     def _secret_values(self) -> tuple[str, ...]:
         return (self._secret,)
