@@ -604,7 +604,12 @@ class BaseAsyncClient:
 
     @property
     def rate_limit(self) -> RateLimit | None:
-        """The client-side limit in force for this account, or None."""
+        """The client-side limit in force for this account, or None if this client does not limit.
+
+        That is the strictest rate and the smallest burst given to any client of this account in
+        this process, which may be stricter than this client's own `rate_limit=`: every client
+        of one account shares one limit.
+        """
         return self._limiter.limit
 
     def _get_session(self) -> aiohttp.ClientSession:

@@ -14,7 +14,7 @@ recovers by doubling for every quiet window. A caller whose budget ends before s
 is told at once (`AccountPaused`) instead of sleeping past its own deadline.
 
 An account has one limit in the process: when clients of one account are given different
-limits, the strictest rate and the smallest burst hold for all of them.
+limits, the strictest rate and the smallest burst hold for all of them (`RateLimiter.limit`).
 
 Backends implement `LimiterBackend`; a backend shared between processes (e.g. on Redis) only
 needs `acquire` and `penalize`.
@@ -221,22 +221,70 @@ def default_backend() -> LocalBackend:
     return _default_backend
 
 
-class RateLimiter:
-    """One account's limit: a key and a `RateLimit` on a backend. `None` limit means no limiting."""
+class _Account:
+    """The limit in force for one account in this process."""
 
-    __slots__ = ("key", "limit", "backend")
+    __slots__ = ("limit",)
+
+    def __init__(self, limit: RateLimit) -> None:
+        self.limit = limit
+
+
+_accounts: dict[str, _Account] = {}
+_accounts_lock = threading.Lock()
+
+
+def _account(key: str, limit: RateLimit) -> _Account:
+    """The account `key`, now held to `limit` too (the strictest of every limit given to it)."""
+    with _accounts_lock:
+        account = _accounts.get(key)
+        if account is None:
+            account = _accounts[key] = _Account(limit)
+        else:
+            rate, burst = min(account.limit.rate, limit.rate), min(account.limit.burst, limit.burst)
+            if (rate, burst) != (account.limit.rate, account.limit.burst):
+                account.limit = RateLimit(rate=rate, burst=burst)
+        return account
+
+
+class RateLimiter:
+    """One client's view of its account's limit, on a backend. A `None` limit means no limiting.
+
+    Args:
+        key: the account (``<vendor>:<account id>``).
+        limit: the limit this client was given; the account's limit in the process becomes the
+            strictest of every limit its clients were given.
+        backend: where the account's state lives (default: the process-wide `LocalBackend`).
+    """
+
+    __slots__ = ("key", "own", "backend", "_account")
 
     def __init__(self, key: str, limit: RateLimit | None, backend: LimiterBackend | None) -> None:
         self.key = key
-        self.limit = limit
+        self.own = limit
         self.backend: LimiterBackend = backend if backend is not None else _default_backend
+        self._account = None if limit is None else _account(key, limit)
+
+    @property
+    def limit(self) -> RateLimit | None:
+        """The limit in force: the strictest rate and smallest burst given to any client of this
+        account in this process; None if this client does not limit."""
+        return None if self._account is None else self._account.limit
 
     async def acquire(self, max_pause: float | None = None) -> None:
         """Wait for this account's next slot; raise `AccountPaused` rather than wait out a
         vendor's pause longer than `max_pause` seconds."""
-        if self.limit is not None:
-            await self.backend.acquire(self.key, self.limit, max_pause=max_pause)
+        if self._account is not None:
+            await self.backend.acquire(self.key, self._account.limit, max_pause=max_pause)
 
     async def penalize(self, retry_after: float | None) -> None:
-        if self.limit is not None:
-            await self.backend.penalize(self.key, self.limit, retry_after)
+        if self._account is not None:
+            await self.backend.penalize(self.key, self._account.limit, retry_after)
+
+
+def _after_fork_in_child_accounts() -> None:
+    global _accounts_lock
+    _accounts_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child_accounts)
