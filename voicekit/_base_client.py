@@ -8,6 +8,7 @@ import logging
 import time
 import urllib.request
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from typing import Any, Final, Self
 
 import aiohttp
@@ -20,7 +21,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from . import _constants as C
 from . import _fork
 from ._config import MAX_SECONDS, NOT_GIVEN, NotGiven, RateLimit, RetryPolicy, Timeout
-from ._ratelimit import AccountPaused, LimiterBackend, RateLimiter
+from ._ratelimit import AccountPaused, LimiterBackend, RateLimiter, departing
 from ._response import Response, attach
 from ._retry import parse_retry_after, retry_delay
 from ._sending import current_ticket
@@ -623,7 +624,7 @@ class BaseAsyncClient:
         if session is None or session.closed:
             self._fork_generation = _fork.generation()
             session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self._connection_limit),
+                connector=_Connector(limit=self._connection_limit),
                 timeout=aiohttp.ClientTimeout(total=self._timeout.total, sock_connect=self._timeout.connect),
                 # Set once here rather than per request: aiohttp merges per-request headers anew
                 # each time, which costs more than the rest of our request building.
@@ -701,17 +702,19 @@ class BaseAsyncClient:
         attempt = 0
         while True:
             attempt += 1
-            await self._acquire(endpoint, deadline)
-            if ticket is not None:
-                await ticket.depart()
-            if debug:
-                log.debug("POST %s %s", url, _dumps(scrub(redact(body), secrets)).decode())
-                sent = time.perf_counter()
-            outcome: Answer | BaseException
-            try:
-                outcome = await send_once(session, url, data, headers, **options)
-            except TRANSPORT_ERRORS as exc:
-                outcome = exc
+            # The start counts from the moment the request leaves: the connection pool reports
+            # it once the connection is ready (see `_Connector`), after `before_send` too.
+            with await self._acquire(endpoint, deadline):
+                if ticket is not None:
+                    await ticket.depart()
+                if debug:
+                    log.debug("POST %s %s", url, _dumps(scrub(redact(body), secrets)).decode())
+                    sent = time.perf_counter()
+                outcome: Answer | BaseException
+                try:
+                    outcome = await send_once(session, url, data, headers, **options)
+                except TRANSPORT_ERRORS as exc:
+                    outcome = exc
             verdict = classify(
                 endpoint,
                 outcome,
@@ -751,9 +754,9 @@ class BaseAsyncClient:
                 self._proxy_secrets = (*self._proxy_secrets, secret)
         return options
 
-    async def _acquire(self, endpoint: Endpoint, deadline: float) -> None:
+    async def _acquire(self, endpoint: Endpoint, deadline: float) -> AbstractContextManager[object]:
         try:
-            await self._limiter.acquire(max_pause=max(0.0, deadline - time.monotonic()))
+            return await self._limiter.acquire(max_pause=max(0.0, deadline - time.monotonic()))
         except AccountPaused as paused:
             until = time.strftime("%H:%M:%S", time.localtime(time.time() + paused.remaining))
             raise RateLimitedError(
@@ -763,6 +766,27 @@ class BaseAsyncClient:
                 retry_after=paused.remaining,
                 endpoint=endpoint.name,
             ) from None
+
+
+class _Connector(aiohttp.TCPConnector):
+    """The connection pool; it tells the rate limiter when a request leaves.
+
+    A request's bytes leave as soon as its connection is ready (reused, or newly opened with its
+    TLS handshake or proxy tunnel): nothing between here and the write waits. So this is when
+    the limiter logs the start (`voicekit._ratelimit.departing`), not when it granted it.
+    """
+
+    async def connect(
+        self,
+        req: aiohttp.ClientRequest,
+        traces: list[Any],
+        timeout: aiohttp.ClientTimeout,  # noqa: ASYNC109 - aiohttp's own signature
+    ) -> aiohttp.connector.Connection:
+        conn = await super().connect(req, traces, timeout)
+        start = departing.get()
+        if start is not None:
+            start.depart()
+        return conn
 
 
 # Pooled connections inherited from the parent process, kept referenced and never closed.

@@ -25,6 +25,8 @@ user's own loops may share one backend only if each uses a Redis client made for
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import math
 import secrets
 from collections.abc import Awaitable, Callable
@@ -33,10 +35,12 @@ from typing import Any, Final
 import anyio
 
 from ._config import RateLimit
-from ._ratelimit import AccountPaused
+from ._ratelimit import AccountPaused, Start
 from .errors import ConfigurationError, ConnectError
 
 __all__ = ["LimiterUnavailableError", "RedisBackend", "connect_redis"]
+
+log = logging.getLogger("voicekit")
 
 
 class LimiterUnavailableError(ConnectError):
@@ -109,18 +113,48 @@ redis.call('SET', KEYS[1], string.format('%.0f', math.max(tat, slot) + interval)
 return slot - now
 """
 
-# KEYS: log. ARGV: span_us, n, ttl_ms, nonce. Returns 0 (started) or the microseconds to wait.
+# How long a granted start may stay on its way before its departure is logged: while it does,
+# it holds its place in the window (scored this far ahead); a process killed in between leaves
+# its place taken this long, never more. A request whose connection takes longer than this
+# (bounded in practice by the request's own timeout, 30 s by default) is counted from the moment
+# its departure is logged.
+_HOLD_US: Final = 60_000_000
+
+# KEYS: log. ARGV: span_us, n, ttl_ms, member, hold_us. Returns 0 (granted) or the microseconds
+# to wait. A grant is logged `hold_us` ahead of now (0: started now) until `_DEPART` logs the
+# moment its request left. The log's TTL only ever grows: a grant on its way keeps it alive.
 _START: Final = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local span = tonumber(ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%.0f', now - span))
-if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then
-  local oldest = tonumber(redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')[2])
-  return math.max(1, oldest + span - now)
+local busy = redis.call('ZCARD', KEYS[1])
+local n = tonumber(ARGV[2])
+if busy >= n then
+  -- This many starts must leave the window before one more fits; one still on its way
+  -- stays a whole window from when it leaves, which is not before now.
+  local score = tonumber(redis.call('ZRANGE', KEYS[1], busy - n, busy - n, 'WITHSCORES')[2])
+  if score > now then
+    return span
+  end
+  return math.max(1, score + span - now)
 end
-redis.call('ZADD', KEYS[1], now, string.format('%.0f', now) .. ':' .. ARGV[4])
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
+redis.call('ZADD', KEYS[1], string.format('%.0f', now + tonumber(ARGV[5])), ARGV[4])
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[3]) then
+  redis.call('PEXPIRE', KEYS[1], ARGV[3])
+end
+return 0
+"""
+
+# KEYS: log. ARGV: member, ttl_ms. Logs a granted start as leaving now (on Redis's clock, which
+# reads it after the request's bytes left: later, never earlier, so the window holds it longer).
+_DEPART: Final = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+redis.call('ZADD', KEYS[1], string.format('%.0f', now), ARGV[1])
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[2]) then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
 return 0
 """
 
@@ -138,6 +172,15 @@ if pause_ms > 0 and redis.call('PTTL', KEYS[2]) < pause_ms then
 end
 return 0
 """
+
+
+async def _quietly(report: Awaitable[Any]) -> None:
+    """Await a report nobody waits for. If it fails, the grant keeps its place in the window
+    until its hold ends (`_HOLD_US`): the error only ever costs throughput, never the limit."""
+    try:
+        await report
+    except Exception as exc:  # noqa: BLE001 - logged; see the docstring
+        log.debug("a rate limiter report to Redis failed (%s); its place is held until it expires", exc)
 
 
 class RedisBackend:
@@ -161,9 +204,12 @@ class RedisBackend:
         self._sleep = sleep
         self._reserve = client.register_script(_RESERVE)
         self._start = client.register_script(_START)
+        self._depart = client.register_script(_DEPART)
         self._penalize = client.register_script(_PENALIZE)
         self._nonce = secrets.token_hex(6)
         self._count = 0
+        # Departures on their way to Redis (no request waits for them).
+        self._reports: set[asyncio.Task[None]] = set()
 
     def _keys(self, key: str) -> tuple[str, str, str]:
         base = f"{self._prefix}:{key}"
@@ -179,21 +225,40 @@ class RedisBackend:
         return n, interval, tau, span, ttl_ms
 
     async def acquire(self, key: str, limit: RateLimit, *, max_pause: float | None = None) -> None:
+        await self._admit(key, limit, max_pause, hold=0)
+
+    async def grant(self, key: str, limit: RateLimit, *, max_pause: float | None = None) -> Start:
+        """Like `acquire`, but the start is logged when its request leaves (see `voicekit._ratelimit`).
+
+        Until then it holds its place in the shared window; the departure is reported to Redis
+        without the request waiting for it.
+        """
+        member, ttl_ms = await self._admit(key, limit, max_pause, hold=_HOLD_US)
+        return _RedisStart(self, self._keys(key)[1], member, ttl_ms)
+
+    async def _admit(self, key: str, limit: RateLimit, max_pause: float | None, *, hold: int) -> tuple[str, int]:
+        """Wait for a slot and a place in the window, logged `hold` us ahead; its member and TTL."""
         tat_key, log_key, pause_key = self._keys(key)
         n, interval, tau, span, ttl_ms = self._shape(limit)
         cap = -1 if max_pause is None else int(max_pause * _US)
         wait = int(await self._call(self._reserve, keys=[tat_key, pause_key], args=[interval, tau, ttl_ms, cap]))
         if wait < 0:
             raise AccountPaused((-wait - 1) / _US)
+        log_ttl_ms = ttl_ms + hold // 1000
         while True:
             if wait > 0:
                 await self._sleep(wait / _US)
             self._count += 1
-            wait = int(
-                await self._call(self._start, keys=[log_key], args=[span, n, ttl_ms, f"{self._nonce}{self._count}"])
-            )
+            member = f"{self._nonce}:{self._count}"
+            wait = int(await self._call(self._start, keys=[log_key], args=[span, n, log_ttl_ms, member, hold]))
             if wait == 0:
-                return
+                return member, ttl_ms
+
+    def _report(self, report: Awaitable[Any]) -> None:
+        """Send `report` to Redis in a task of its own, so that no request waits for it."""
+        task = asyncio.get_running_loop().create_task(_quietly(report))
+        self._reports.add(task)
+        task.add_done_callback(self._reports.discard)
 
     async def penalize(self, key: str, limit: RateLimit, retry_after: float | None) -> None:
         tat_key, _, pause_key = self._keys(key)
@@ -213,3 +278,22 @@ class RedisBackend:
             if type(exc).__name__ in ("ConnectionError", "TimeoutError", "BusyLoadingError"):
                 raise LimiterUnavailableError(f"the rate limiter's Redis cannot be reached ({exc})") from exc
             raise
+
+
+class _RedisStart:
+    """A start granted by `RedisBackend` (see `voicekit._ratelimit.Start`)."""
+
+    __slots__ = ("_backend", "_key", "_member", "_ttl_ms", "_open")
+
+    def __init__(self, backend: RedisBackend, key: str, member: str, ttl_ms: int) -> None:
+        self._backend = backend
+        self._key = key
+        self._member = member
+        self._ttl_ms = ttl_ms
+        self._open = True
+
+    def depart(self) -> None:
+        if self._open:
+            self._open = False
+            backend = self._backend
+            backend._report(backend._call(backend._depart, keys=[self._key], args=[self._member, self._ttl_ms]))
