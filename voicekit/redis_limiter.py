@@ -1,7 +1,7 @@
 """A rate-limiter backend in Redis: one account's limit shared by many processes on many machines.
 
-Install the extra (``pip install "voicekit[redis]"``) and hand the backend to every client of
-the account::
+Install the extra (``pip install ".[redis]"`` from a checkout of voicekit, or
+``pip install redis``) and hand the backend to every client of the account::
 
     import redis.asyncio as redis
     from voicekit.redis_limiter import RedisBackend
@@ -18,9 +18,23 @@ own clock (``TIME``), so machines whose clocks disagree still share one timeline
 * a sliding-window log of actual starts (a sorted set): a request starts only if fewer than N
   started in the last window, which is what makes the limit exact whatever the wake-ups do.
 
+A start is logged when the request leaves, not when it is granted (`RedisBackend.grant`): the
+grant holds its place in the window meanwhile, so that requests that first had to open a
+connection cannot arrive at the vendor in the same second as the next ones.
+
 A 429 pushes the account's next slot past the vendor's ``Retry-After`` for every process.
 Keys expire by themselves once an account is idle. The blocking facade's event loop and the
 user's own loops may share one backend only if each uses a Redis client made for its loop.
+
+The window lives in Redis's memory. A Redis restarted without its last second of data (no
+persistence, or the default snapshots) has forgotten the requests of that second: around the
+restart one window may hold up to twice the limit, never more (while Redis is down nothing is
+sent). To keep that second, run Redis with ``appendonly yes`` and ``appendfsync everysec``:
+Redis's own configuration file says this loses at most one write if only the Redis process dies,
+and about a second of writes after a power outage; it costs a write to the append-only file per
+script (three per request), an fsync a second and the file's rewrites. ``appendfsync always``
+fsyncs after each write (a little safer, and the limiter then runs at the disk's fsync rate).
+Replication is asynchronous: a promoted replica may lack the last writes too.
 """
 
 from __future__ import annotations
@@ -60,7 +74,7 @@ async def connect_redis(url: str) -> Any:
     try:
         import redis.asyncio as redis
     except ImportError:
-        raise ConfigurationError('the Redis limiter needs the redis extra: pip install "voicekit[redis]"') from None
+        raise ConfigurationError("the Redis limiter needs the redis extra: pip install redis") from None
     try:
         client = redis.from_url(url, socket_connect_timeout=5, socket_timeout=10)
     except ValueError as exc:
