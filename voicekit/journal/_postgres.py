@@ -1,6 +1,6 @@
 """The PostgreSQL store: one campaign shared by any number of workers, on any machines.
 
-Install the extra (``pip install "voicekit[postgres]"``). Every worker runs the same campaign
+Install the extra (``pip install "psycopg[binary]" psycopg-pool``). Every worker runs the same campaign
 against the same database::
 
     pending ──reserve──> pending, held by W ──claim──> sending (W) ──outcome──> placed | failed | unknown
@@ -127,7 +127,7 @@ def _import_psycopg() -> Any:
         import psycopg
         import psycopg_pool
     except ImportError:
-        raise JournalError('a PostgreSQL journal needs the postgres extra: pip install "voicekit[postgres]"') from None
+        raise JournalError('a PostgreSQL journal needs psycopg: pip install "psycopg[binary]" psycopg-pool') from None
     return psycopg, psycopg_pool
 
 
