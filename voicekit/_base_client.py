@@ -769,11 +769,11 @@ class BaseAsyncClient:
 
 
 class _Connector(aiohttp.TCPConnector):
-    """The connection pool; it tells the rate limiter when a request leaves.
+    """The connection pool; it tells the rate limiter when a request has left.
 
     A request's bytes leave as soon as its connection is ready (reused, or newly opened with its
-    TLS handshake or proxy tunnel): nothing between here and the write waits. So this is when
-    the limiter logs the start (`voicekit._ratelimit.departing`), not when it granted it.
+    TLS handshake or proxy tunnel): nothing in between waits for the network. So this is where
+    the limiter learns of the start (`voicekit._ratelimit.departing`), not when it granted it.
     """
 
     async def connect(
@@ -785,7 +785,12 @@ class _Connector(aiohttp.TCPConnector):
         conn = await super().connect(req, traces, timeout)
         start = departing.get()
         if start is not None:
-            start.depart()
+            # The bytes are written once this task next yields: by a task aiohttp creates as this
+            # returns (before Python 3.12), or at once (eager tasks). Two turns of the loop later
+            # they have left: logged then, the departure is never earlier than the real one, so
+            # a busy loop (or a preempted thread) can only make the window hold it longer.
+            loop = asyncio.get_running_loop()
+            loop.call_soon(loop.call_soon, start.depart)
         return conn
 
 
