@@ -14,9 +14,10 @@ the two a request may wait for a connection to be opened (TCP, TLS, a proxy's tu
 free connection in the pool, or for a journal to record it; a burst sent on new connections
 would then reach the vendor late, and the next burst, on the warm connections, on time: two
 bursts within one second at the vendor. So a grant holds its place in the window while its
-request is on its way (`Start`), and is logged when the request's connection is ready and its
-bytes go out (`Start.depart`). The request path reports the departure from the connection
-pool itself (`departing`).
+request is on its way (`Start`), and is logged once the request's connection is ready and its
+bytes have gone out (`Start.depart`): never before the real departure, so that anything that
+delays the log only holds the start in the window longer. The request path reports the
+departure from the connection pool itself (`departing`).
 
 A 429 from the vendor pushes the next slot past its `Retry-After` and halves the rate; the rate
 recovers by doubling for every quiet window. A caller whose budget ends before such a pause does
@@ -60,9 +61,9 @@ __all__ = [
 
 _NS = 1_000_000_000
 _MAX_SLOWDOWN = 16
-# The window is held this much longer than a second: a departure is logged a few microseconds
-# before the bytes reach the socket (longer if the thread is preempted in between), and the
-# vendor sees arrivals with network jitter on top. 1% of the rate buys a bound the vendor sees.
+# The window is held this much longer than a second: departures are logged once the bytes left
+# (never before), but they reach the vendor with network jitter, a few milliseconds apart from
+# one request to the next. 1% of the rate buys a bound that holds at the vendor's server.
 _GUARD_NS = 10_000_000
 
 
@@ -125,8 +126,8 @@ class GrantingBackend(LimiterBackend, Protocol):
 class Sending:
     """The request of one granted start is on its way: ``with sending: <send it>``.
 
-    Inside the block, the connection pool reports the start's departure through `departing` at
-    the moment the request's connection is ready. A start nobody reported departs when the block
+    Inside the block, the connection pool reports the start's departure through `departing` once
+    the request's connection is ready and its bytes were written. A start nobody reported departs when the block
     ends: whatever kept it from being reported (a request that failed before its connection was
     ready, a transport that bypasses the pool), counting it late only ever errs on the side of
     fewer requests.
