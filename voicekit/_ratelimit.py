@@ -414,11 +414,10 @@ class RateLimiter:
         backend: where the account's state lives (default: the process-wide `LocalBackend`).
     """
 
-    __slots__ = ("key", "own", "backend", "_account", "_grant")
+    __slots__ = ("key", "backend", "_account", "_grant")
 
     def __init__(self, key: str, limit: RateLimit | None, backend: LimiterBackend | None) -> None:
         self.key = key
-        self.own = limit
         self.backend: LimiterBackend = backend if backend is not None else _default_backend
         self._account = None if limit is None else _account(key, limit)
         self._grant = self.backend.grant if isinstance(self.backend, GrantingBackend) else None
