@@ -21,7 +21,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from . import _constants as C
 from . import _fork
 from ._config import MAX_SECONDS, NOT_GIVEN, NotGiven, RateLimit, RetryPolicy, Timeout
-from ._ratelimit import AccountPaused, LimiterBackend, RateLimiter, departing
+from ._ratelimit import AccountPaused, LimiterBackend, RateLimiter, Start, departing
 from ._response import Response, attach
 from ._retry import parse_retry_after, retry_delay
 from ._sending import current_ticket
@@ -774,7 +774,17 @@ class _Connector(aiohttp.TCPConnector):
     A request's bytes leave as soon as its connection is ready (reused, or newly opened with its
     TLS handshake or proxy tunnel): nothing in between waits for the network. So this is where
     the limiter learns of the start (`voicekit._ratelimit.departing`), not when it granted it.
+
+    The bytes are written once the requesting task next yields, by a task that aiohttp creates
+    right after this returns (before Python 3.12), or at once (eager tasks). So the departures
+    are logged a turn of the loop after that task was queued: never earlier than the real ones
+    (a busy loop or a preempted thread can only make the window hold them longer), and for all
+    the requests that left in one turn at once.
     """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._leaving: list[Start] = []
 
     async def connect(
         self,
@@ -785,13 +795,21 @@ class _Connector(aiohttp.TCPConnector):
         conn = await super().connect(req, traces, timeout)
         start = departing.get()
         if start is not None:
-            # The bytes are written once this task next yields: by a task aiohttp creates as this
-            # returns (before Python 3.12), or at once (eager tasks). Two turns of the loop later
-            # they have left: logged then, the departure is never earlier than the real one, so
-            # a busy loop (or a preempted thread) can only make the window hold it longer.
-            loop = asyncio.get_running_loop()
-            loop.call_soon(loop.call_soon, start.depart)
+            self._leaving.append(start)
+            if len(self._leaving) == 1:
+                asyncio.get_running_loop().call_soon(self._after_writes_queued)
         return conn
+
+    def _after_writes_queued(self) -> None:
+        # Every request of this batch queued its write before this ran: what is queued now runs
+        # after those writes.
+        leaving, self._leaving = self._leaving, []
+        asyncio.get_running_loop().call_soon(_depart, leaving)
+
+
+def _depart(starts: list[Start]) -> None:
+    for start in starts:
+        start.depart()
 
 
 # Pooled connections inherited from the parent process, kept referenced and never closed.

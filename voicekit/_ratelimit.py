@@ -124,27 +124,40 @@ class GrantingBackend(LimiterBackend, Protocol):
 
 
 class Sending:
-    """The request of one granted start is on its way: ``with sending: <send it>``.
+    """A granted start whose request is on its way: ``with start: <send the request>``.
 
-    Inside the block, the connection pool reports the start's departure through `departing` once
-    the request's connection is ready and its bytes were written. A start nobody reported departs when the block
-    ends: whatever kept it from being reported (a request that failed before its connection was
-    ready, a transport that bypasses the pool), counting it late only ever errs on the side of
-    fewer requests.
+    Inside the block, the connection pool reports the departure through `departing` once the
+    request's connection is ready and its bytes were written. A start nobody reported departs
+    when the block ends: whatever kept it from being reported (a request that failed before its
+    connection was ready, a transport that bypasses the pool), counting it late only ever errs
+    on the side of fewer requests. The backends' own starts are `Sending`s; another backend's
+    `Start` is wrapped in one.
     """
 
-    __slots__ = ("start", "_token")
+    __slots__ = ("_token",)
 
-    def __init__(self, start: Start) -> None:
-        self.start = start
+    def depart(self) -> None:
+        raise NotImplementedError
 
     def __enter__(self) -> Self:
-        self._token = departing.set(self.start)
+        self._token = departing.set(self)
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         departing.reset(self._token)
-        self.start.depart()
+        self.depart()
+
+
+class _Wrapped(Sending):
+    """Another backend's `Start`, as a `Sending`."""
+
+    __slots__ = ("_start",)
+
+    def __init__(self, start: Start) -> None:
+        self._start = start
+
+    def depart(self) -> None:
+        self._start.depart()
 
 
 class _Unlimited:
@@ -251,7 +264,7 @@ class _Bucket:
         self.window.append(now)
 
 
-class _LocalStart:
+class _LocalStart(Sending):
     """A start granted by `LocalBackend` (see `Start`)."""
 
     __slots__ = ("_bucket", "_clock", "_epoch", "_open")
@@ -438,7 +451,8 @@ class RateLimiter:
         if account is None:
             return _UNLIMITED
         if self._grant is not None:
-            return Sending(await self._grant(self.key, account.limit, max_pause=max_pause))
+            start = await self._grant(self.key, account.limit, max_pause=max_pause)
+            return start if isinstance(start, Sending) else _Wrapped(start)
         await self.backend.acquire(self.key, account.limit, max_pause=max_pause)
         return _UNLIMITED
 

@@ -49,7 +49,7 @@ from typing import Any, Final
 import anyio
 
 from ._config import RateLimit
-from ._ratelimit import AccountPaused, Start
+from ._ratelimit import AccountPaused, Sending, Start
 from .errors import ConfigurationError, ConnectError
 
 __all__ = ["LimiterUnavailableError", "RedisBackend", "connect_redis"]
@@ -294,7 +294,7 @@ class RedisBackend:
             raise
 
 
-class _RedisStart:
+class _RedisStart(Sending):
     """A start granted by `RedisBackend` (see `voicekit._ratelimit.Start`)."""
 
     __slots__ = ("_backend", "_key", "_member", "_ttl_ms", "_open")
