@@ -79,8 +79,9 @@ async def test_a_slow_before_send_does_not_let_the_next_burst_catch_up(server: A
 
 def test_the_blocking_client_holds_the_limit_at_the_vendor_too(server: ArrivalServer) -> None:
     limit = RateLimit(rate=10, burst=10)
+    journal = SlowFirstJournal(slow=10, delay=0.3)
     with TeleCMI(appid=fresh_appid(), secret="s", base_url=server.url, rate_limit=limit) as tc:
-        outcomes = list(tc.dial_many(dials(25), concurrency=25))
+        outcomes = list(tc.dial_many(dials(25), concurrency=25, before_send=journal))
     assert all(o.ok for o in outcomes)
     arrivals = server.times()
     assert len(arrivals) == 25
