@@ -10,6 +10,7 @@ Nothing here asserts how fast anything ran.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -192,3 +193,45 @@ async def test_a_grant_holds_its_place_in_redis_until_its_departure_is_logged(mo
     await vt.drive([asyncio.create_task(one_more()), asyncio.create_task(depart_late())])
     await client.aclose()
     assert later and later[0] >= granted_at + 4 * NS // 10 + NS, "a window after the departures, not the grants"
+
+
+class StampingBackend:
+    """A limiter backend that grants at once and stamps (on the kernel's clock) each departure
+    it is told of."""
+
+    def __init__(self) -> None:
+        self.departures: list[int] = []
+
+    async def acquire(self, key: str, limit: RateLimit, *, max_pause: float | None = None) -> None:
+        raise AssertionError("a backend that can grant is asked to grant")
+
+    async def grant(self, key: str, limit: RateLimit, *, max_pause: float | None = None) -> StampingStart:
+        return StampingStart(self.departures)
+
+    async def penalize(self, key: str, limit: RateLimit, retry_after: float | None) -> None:
+        return None
+
+
+class StampingStart:
+    def __init__(self, departures: list[int]) -> None:
+        self.departures = departures
+        self.done = False
+
+    def depart(self) -> None:
+        if not self.done:
+            self.done = True
+            self.departures.append(time.time_ns())  # the clock of the server's kernel stamps
+
+
+async def test_a_departure_is_logged_after_the_request_reached_the_server(server: ArrivalServer) -> None:
+    """Logged any earlier, a request that is slow to be written (a busy loop, a preempted
+    thread) would reach the vendor later than the window holds it."""
+    backend = StampingBackend()
+    async with AsyncTeleCMI(
+        appid=fresh_appid(), secret="s", base_url=server.url, rate_limit=1000, limiter_backend=backend
+    ) as tc:
+        for i in range(5):  # one at a time: the first on a new connection, then on the warm one
+            await tc.play_music(from_=19170000000, to=9100000000 + i, file_name="welcome.wav")
+    arrivals = server.times()
+    assert len(arrivals) == len(backend.departures) == 5
+    assert all(logged >= arrived for logged, arrived in zip(backend.departures, arrivals, strict=True))
