@@ -116,13 +116,36 @@ def test_a_python_block_of_the_docs_runs_as_shown(
     assert "Traceback" not in proc.stderr and "Warning" not in proc.stderr, proc.stderr
 
 
-def test_the_site_and_the_package_name_one_address() -> None:
-    urls = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["urls"]
+#: What a user reads or runs: the documentation, the metadata, the examples, the package itself.
+CLAIMS = ("README.md", "pyproject.toml", "mkdocs.yml", "docs/**/*.md", "examples/**/*", "benchmarks/README.md")
+#: A URL whose host or path names the project: an address of its own, which it does not have.
+OWN_URL = re.compile(r"https?://[^\s\"'`<>)]*voicekit", re.I)
+#: An install of voicekit by name from a package index, where it is not published.
+INDEX_INSTALL = re.compile(r"pip install [\"']?voicekit\b", re.I)
+
+
+def claim_files() -> list[Path]:
+    found = {path for pattern in CLAIMS for path in ROOT.glob(pattern) if path.is_file()}
+    found |= set((ROOT / "voicekit").rglob("*.py"))
+    return sorted(found)
+
+
+def test_nothing_claims_an_address_or_a_published_package_the_project_does_not_have() -> None:
+    """voicekit has no hosted site, no public repository address and no package on an index yet:
+    no page, no metadata, no example, no message of the package may send a user to one."""
+    metadata = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    assert "urls" not in metadata, "[project.urls] names addresses the project does not have"
     config = (ROOT / "mkdocs.yml").read_text(encoding="utf-8")
-    settings = dict(re.findall(r"^(site_url|repo_url): (\S+)$", config, re.M))
-    assert settings["repo_url"] == urls["Source"] == urls["Homepage"]
-    assert settings["site_url"] == urls["Documentation"]
-    assert urls["Issues"].startswith(urls["Source"]) and urls["Changelog"].startswith(urls["Source"])
+    assert not re.findall(r"^(site_url|repo_url|repo_name|edit_uri):", config, re.M)
+    files = claim_files()
+    assert len(files) > 50 and ROOT / "README.md" in files and ROOT / "voicekit" / "redis_limiter.py" in files
+    claims = [
+        f"{path.relative_to(ROOT)}:{n}: {line.strip()}"
+        for path in files
+        for n, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1)
+        if OWN_URL.search(line) or INDEX_INSTALL.search(line)
+    ]
+    assert claims == []
 
 
 def test_mkdocs_builds_the_site_strictly(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ import logging
 import time
 import urllib.request
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from typing import Any, Final, Self
 
 import aiohttp
@@ -20,7 +21,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from . import _constants as C
 from . import _fork
 from ._config import MAX_SECONDS, NOT_GIVEN, NotGiven, RateLimit, RetryPolicy, Timeout
-from ._ratelimit import AccountPaused, LimiterBackend, RateLimiter
+from ._ratelimit import AccountPaused, LimiterBackend, RateLimiter, Start, departing
 from ._redact import REDACTED, redact_url
 from ._response import Response, attach
 from ._retry import parse_retry_after, retry_delay
@@ -878,7 +879,12 @@ class BaseAsyncClient:
 
     @property
     def rate_limit(self) -> RateLimit | None:
-        """The client-side limit in force for this account, or None."""
+        """The client-side limit in force for this account, or None if this client does not limit.
+
+        That is the strictest rate and the smallest burst given to any client of this account in
+        this process, which may be stricter than this client's own `rate_limit=`: every client
+        of one account shares one limit.
+        """
         return self._limiter.limit
 
     def _get_session(self) -> aiohttp.ClientSession:
@@ -892,7 +898,7 @@ class BaseAsyncClient:
         if session is None or session.closed:
             self._fork_generation = _fork.generation()
             session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self._connection_limit),
+                connector=_Connector(limit=self._connection_limit),
                 timeout=aiohttp.ClientTimeout(total=self._timeout.total, sock_connect=self._timeout.connect),
                 # Set once here rather than per request: aiohttp merges per-request headers anew
                 # each time, which costs more than the rest of our request building.
@@ -980,17 +986,19 @@ class BaseAsyncClient:
         attempt = 0
         while True:
             attempt += 1
-            await self._acquire(endpoint, deadline)
-            if ticket is not None:
-                await ticket.depart()
-            if debug:
-                log.debug("POST %s %s", shown_url, _dumps(scrub(redact(body), secrets)).decode())
-                sent = time.perf_counter()
-            outcome: Answer | BaseException
-            try:
-                outcome = await send_once(session, url, data, headers, **options)
-            except TRANSPORT_ERRORS as exc:
-                outcome = exc
+            # The start counts from the moment the request leaves: the connection pool reports
+            # it once the connection is ready (see `_Connector`), after `before_send` too.
+            with await self._acquire(endpoint, deadline):
+                if ticket is not None:
+                    await ticket.depart()
+                if debug:
+                    log.debug("POST %s %s", shown_url, _dumps(scrub(redact(body), secrets)).decode())
+                    sent = time.perf_counter()
+                outcome: Answer | BaseException
+                try:
+                    outcome = await send_once(session, url, data, headers, **options)
+                except TRANSPORT_ERRORS as exc:
+                    outcome = exc
             verdict = classify(
                 endpoint,
                 outcome,
@@ -1030,9 +1038,9 @@ class BaseAsyncClient:
             self._proxy_secrets = tuple(dict.fromkeys((*self._proxy_secrets, *secrets)))
         return options
 
-    async def _acquire(self, endpoint: Endpoint, deadline: float) -> None:
+    async def _acquire(self, endpoint: Endpoint, deadline: float) -> AbstractContextManager[object]:
         try:
-            await self._limiter.acquire(max_pause=max(0.0, deadline - time.monotonic()))
+            return await self._limiter.acquire(max_pause=max(0.0, deadline - time.monotonic()))
         except AccountPaused as paused:
             until = time.strftime("%H:%M:%S", time.localtime(time.time() + paused.remaining))
             raise RateLimitedError(
@@ -1042,6 +1050,50 @@ class BaseAsyncClient:
                 retry_after=paused.remaining,
                 endpoint=endpoint.name,
             ) from None
+
+
+class _Connector(aiohttp.TCPConnector):
+    """The connection pool; it tells the rate limiter when a request has left.
+
+    A request's bytes leave as soon as its connection is ready (reused, or newly opened with its
+    TLS handshake or proxy tunnel): nothing in between waits for the network. So this is where
+    the limiter learns of the start (`voicekit._ratelimit.departing`), not when it granted it.
+
+    The bytes are written once the requesting task next yields, by a task that aiohttp creates
+    right after this returns (before Python 3.12), or at once (eager tasks). So the departures
+    are logged a turn of the loop after that task was queued: never earlier than the real ones
+    (a busy loop or a preempted thread can only make the window hold them longer), and for all
+    the requests that left in one turn at once.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._leaving: list[Start] = []
+
+    async def connect(
+        self,
+        req: aiohttp.ClientRequest,
+        traces: list[Any],
+        timeout: aiohttp.ClientTimeout,  # noqa: ASYNC109 - aiohttp's own signature
+    ) -> aiohttp.connector.Connection:
+        conn = await super().connect(req, traces, timeout)
+        start = departing.get()
+        if start is not None:
+            self._leaving.append(start)
+            if len(self._leaving) == 1:
+                asyncio.get_running_loop().call_soon(self._after_writes_queued)
+        return conn
+
+    def _after_writes_queued(self) -> None:
+        # Every request of this batch queued its write before this ran: what is queued now runs
+        # after those writes.
+        leaving, self._leaving = self._leaving, []
+        asyncio.get_running_loop().call_soon(_depart, leaving)
+
+
+def _depart(starts: list[Start]) -> None:
+    for start in starts:
+        start.depart()
 
 
 # Pooled connections inherited from the parent process, kept referenced and never closed.

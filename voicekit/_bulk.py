@@ -15,11 +15,13 @@ from typing import Any, Generic, TypeVar
 
 import attrs
 
+from . import _constants as C
 from ._sending import BeforeSend, Ticket, current_ticket
 from ._tasks import cancel_and_wait
-from .errors import CallOutcomeUnknownError, VoiceKitError
+from ._validate import check_int_range, show
+from .errors import CallOutcomeUnknownError, ValidationError, VoiceKitError
 
-__all__ = ["Outcome", "aiter_specs", "run_many", "run_many_batches"]
+__all__ = ["Outcome", "aiter_specs", "check_bulk", "run_many", "run_many_batches"]
 
 S = TypeVar("S")
 R = TypeVar("R")
@@ -41,6 +43,23 @@ class Outcome(Generic[R]):
     def unknown(self) -> bool:
         """True if the call may or may not have been placed (do not re-dial blindly)."""
         return isinstance(self.error, CallOutcomeUnknownError)
+
+
+def check_bulk(specs: object, concurrency: object, before_send: object) -> int:
+    """Check a bulk run's arguments before anything starts; return `concurrency`.
+
+    Raises:
+        ValidationError: `specs` is not an iterable (sync or async) of specifications,
+            `concurrency` is not an integer between 1 and `MAX_BULK_CONCURRENCY`, or
+            `before_send` is neither None nor callable.
+    """
+    if isinstance(specs, str | bytes) or not isinstance(specs, Iterable | AsyncIterable):
+        raise ValidationError("specs", f"must be an iterable (or async iterable) of specifications, got {show(specs)}")
+    if before_send is not None and not callable(before_send):
+        raise ValidationError(
+            "before_send", f"must be an async callable taking a key, or None, got {show(before_send)}"
+        )
+    return check_int_range("concurrency", concurrency, 1, C.MAX_BULK_CONCURRENCY)
 
 
 async def aiter_specs(specs: Iterable[S] | AsyncIterable[S]) -> AsyncIterator[S]:

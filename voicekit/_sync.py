@@ -14,9 +14,20 @@ import concurrent.futures
 import contextlib
 import os
 import threading
+import time
 import weakref
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Generator
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Generator,
+    Iterable,
+    Iterator,
+    Sequence,
+)
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, Generic, Protocol, Self, TypeVar
 
@@ -27,9 +38,19 @@ from .errors import UsageError
 if TYPE_CHECKING:
     from anyio.from_thread import BlockingPortal
 
-__all__ = ["BlockingClient", "LoopThread", "call", "iterate_batches", "loop_thread", "register"]
+__all__ = [
+    "BlockingClient",
+    "LoopThread",
+    "call",
+    "iterate_batches",
+    "iterate_bulk",
+    "loop_thread",
+    "read_in_thread",
+    "register",
+]
 
 T = TypeVar("T")
+S = TypeVar("S")
 
 
 class LoopThread:
@@ -222,8 +243,11 @@ class _Pipe:
     async def pump(self, make: Callable[[], AsyncIterator[Any]]) -> None:
         self.loop = asyncio.get_running_loop()
         room = self.room = asyncio.Event()
-        it = make()
+        it: AsyncIterator[Any] | None = None
         try:
+            # Built inside the `try`: whatever building it raises must reach the consumer too,
+            # who otherwise waits for a batch or an end that never comes.
+            it = make()
             async for batch in it:
                 with self.cond:
                     self.batches.append(batch)
@@ -242,7 +266,7 @@ class _Pipe:
             self.error = exc
         finally:
             try:
-                aclose = getattr(it, "aclose", None)
+                aclose = None if it is None else getattr(it, "aclose", None)
                 if aclose is not None:
                     await aclose()
             finally:
@@ -296,6 +320,91 @@ def iterate_batches(
             task.cancel()
         with contextlib.suppress(BaseException):
             concurrent.futures.wait([task], timeout=10)
+
+
+# A sync iterable's items are read off the loop thread in batches of at most this many (or of
+# what came within a tick), one thread hand-over per batch.
+_READ_TICK = _TICK
+
+
+def _read(it: Iterator[S], most: int) -> tuple[list[S], BaseException | None, bool]:
+    """Up to `most` items of `it`, fewer if a tick passed once one came; the error that ended
+    it, if any; whether it ended. Runs in the reading thread."""
+    items: list[S] = []
+    started = time.monotonic()
+    try:
+        while len(items) < most:
+            items.append(next(it))
+            if time.monotonic() - started >= _READ_TICK:
+                break
+    except StopIteration:
+        return items, None, True
+    except Exception as exc:  # noqa: BLE001 - raised on the loop once the items before it are used
+        return items, exc, True
+    return items, None, False
+
+
+async def read_in_thread(specs: Iterable[S], batch: int) -> AsyncGenerator[S, None]:
+    """Iterate a sync iterable on the loop without running it there: a thread of its own reads it.
+
+    A user's iterable may block (a database cursor, a file on a slow disk, a generator that
+    sleeps); on voicekit's one loop thread that would stall every blocking client of the
+    process. Its items are read in batches of up to `batch`, one batch ahead of what was used,
+    so a fast iterable costs one thread hand-over per batch, and a slow one hands each item over
+    as it comes. The iterable is only ever advanced by that one thread; closing this generator
+    stops reading (an item being read when it closes is dropped: it was never used).
+    """
+    loop = asyncio.get_running_loop()
+    reader = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="voicekit-specs")
+    try:
+        it = await loop.run_in_executor(reader, iter, specs)
+        pending = loop.run_in_executor(reader, _read, it, batch)
+        while True:
+            items, error, ended = await pending
+            if not ended:
+                pending = loop.run_in_executor(reader, _read, it, batch)
+            for item in items:
+                yield item
+            if error is not None:
+                raise error
+            if ended:
+                return
+    finally:
+        reader.shutdown(wait=False, cancel_futures=True)
+
+
+def iterate_bulk(
+    run: Callable[[AsyncIterable[S]], AsyncIterator[Sequence[T]]],
+    specs: Iterable[S] | AsyncIterable[S],
+    batch: int,
+) -> Iterator[T]:
+    """Run a bulk sender for blocking code: `run(specs)` on the loop, outcomes back in batches.
+
+    A sync `specs` is read in a thread of its own (`read_in_thread`), never on the loop thread,
+    which every blocking client of the process shares.
+    """
+
+    async def batches() -> AsyncGenerator[Sequence[T], None]:
+        source: AsyncIterable[S]
+        reader: AsyncGenerator[S, None] | None = None
+        if isinstance(specs, AsyncIterable):
+            source = specs
+        else:
+            source = reader = read_in_thread(specs, batch)
+        outcomes = run(source)
+        try:
+            async for outcome_batch in outcomes:
+                yield outcome_batch
+        finally:
+            try:
+                aclose = getattr(outcomes, "aclose", None)
+                if aclose is not None:
+                    await aclose()
+            finally:
+                if reader is not None:
+                    await reader.aclose()
+
+    return iterate_batches(batches, iter)
 
 
 class _AsyncClient(Protocol):

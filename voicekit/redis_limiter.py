@@ -1,7 +1,7 @@
 """A rate-limiter backend in Redis: one account's limit shared by many processes on many machines.
 
-Install the extra (``pip install "voicekit[redis]"``) and hand the backend to every client of
-the account::
+Install the extra (``pip install ".[redis]"`` from a checkout of voicekit, or
+``pip install redis``) and hand the backend to every client of the account::
 
     import redis.asyncio as redis
     from voicekit.redis_limiter import RedisBackend
@@ -18,13 +18,29 @@ own clock (``TIME``), so machines whose clocks disagree still share one timeline
 * a sliding-window log of actual starts (a sorted set): a request starts only if fewer than N
   started in the last window, which is what makes the limit exact whatever the wake-ups do.
 
+A start is logged when the request leaves, not when it is granted (`RedisBackend.grant`): the
+grant holds its place in the window meanwhile, so that requests that first had to open a
+connection cannot arrive at the vendor in the same second as the next ones.
+
 A 429 pushes the account's next slot past the vendor's ``Retry-After`` for every process.
 Keys expire by themselves once an account is idle. The blocking facade's event loop and the
 user's own loops may share one backend only if each uses a Redis client made for its loop.
+
+The window lives in Redis's memory. A Redis restarted without its last second of data (no
+persistence, or the default snapshots) has forgotten the requests of that second: around the
+restart one window may hold up to twice the limit, never more (while Redis is down nothing is
+sent). To keep that second, run Redis with ``appendonly yes`` and ``appendfsync everysec``:
+Redis's own configuration file says this loses at most one write if only the Redis process dies,
+and about a second of writes after a power outage; it costs a write to the append-only file per
+script (three per request), an fsync a second and the file's rewrites. ``appendfsync always``
+fsyncs after each write (a little safer, and the limiter then runs at the disk's fsync rate).
+Replication is asynchronous: a promoted replica may lack the last writes too.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import math
 import secrets
 from collections.abc import Awaitable, Callable
@@ -33,11 +49,13 @@ from typing import Any, Final
 import anyio
 
 from ._config import RateLimit
-from ._ratelimit import AccountPaused
+from ._ratelimit import AccountPaused, Sending, Start
 from ._redact import REDACTED, redact_url, url_secrets
 from .errors import ConfigurationError, LimiterUnavailableError
 
 __all__ = ["LimiterUnavailableError", "RedisBackend", "connect_redis"]
+
+log = logging.getLogger("voicekit")
 
 
 async def connect_redis(url: str) -> Any:
@@ -49,7 +67,7 @@ async def connect_redis(url: str) -> Any:
     try:
         import redis.asyncio as redis
     except ImportError:
-        raise ConfigurationError('the Redis limiter needs the redis extra: pip install "voicekit[redis]"') from None
+        raise ConfigurationError("the Redis limiter needs the redis extra: pip install redis") from None
     try:
         client = redis.from_url(url, socket_connect_timeout=5, socket_timeout=10)
     except ValueError as exc:
@@ -97,18 +115,48 @@ redis.call('SET', KEYS[1], string.format('%.0f', math.max(tat, slot) + interval)
 return slot - now
 """
 
-# KEYS: log. ARGV: span_us, n, ttl_ms, nonce. Returns 0 (started) or the microseconds to wait.
+# How long a granted start may stay on its way before its departure is logged: while it does,
+# it holds its place in the window (scored this far ahead); a process killed in between leaves
+# its place taken this long, never more. A request whose connection takes longer than this
+# (bounded in practice by the request's own timeout, 30 s by default) is counted from the moment
+# its departure is logged.
+_HOLD_US: Final = 60_000_000
+
+# KEYS: log. ARGV: span_us, n, ttl_ms, member, hold_us. Returns 0 (granted) or the microseconds
+# to wait. A grant is logged `hold_us` ahead of now (0: started now) until `_DEPART` logs the
+# moment its request left. The log's TTL only ever grows: a grant on its way keeps it alive.
 _START: Final = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local span = tonumber(ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%.0f', now - span))
-if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then
-  local oldest = tonumber(redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')[2])
-  return math.max(1, oldest + span - now)
+local busy = redis.call('ZCARD', KEYS[1])
+local n = tonumber(ARGV[2])
+if busy >= n then
+  -- This many starts must leave the window before one more fits; one still on its way
+  -- stays a whole window from when it leaves, which is not before now.
+  local score = tonumber(redis.call('ZRANGE', KEYS[1], busy - n, busy - n, 'WITHSCORES')[2])
+  if score > now then
+    return span
+  end
+  return math.max(1, score + span - now)
 end
-redis.call('ZADD', KEYS[1], now, string.format('%.0f', now) .. ':' .. ARGV[4])
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
+redis.call('ZADD', KEYS[1], string.format('%.0f', now + tonumber(ARGV[5])), ARGV[4])
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[3]) then
+  redis.call('PEXPIRE', KEYS[1], ARGV[3])
+end
+return 0
+"""
+
+# KEYS: log. ARGV: member, ttl_ms. Logs a granted start as leaving now (on Redis's clock, which
+# reads it after the request's bytes left: later, never earlier, so the window holds it longer).
+_DEPART: Final = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+redis.call('ZADD', KEYS[1], string.format('%.0f', now), ARGV[1])
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[2]) then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
 return 0
 """
 
@@ -126,6 +174,15 @@ if pause_ms > 0 and redis.call('PTTL', KEYS[2]) < pause_ms then
 end
 return 0
 """
+
+
+async def _quietly(report: Awaitable[Any]) -> None:
+    """Await a report nobody waits for. If it fails, the grant keeps its place in the window
+    until its hold ends (`_HOLD_US`): the error only ever costs throughput, never the limit."""
+    try:
+        await report
+    except Exception as exc:  # noqa: BLE001 - logged; see the docstring
+        log.debug("a rate limiter report to Redis failed (%s); its place is held until it expires", exc)
 
 
 class RedisBackend:
@@ -149,9 +206,12 @@ class RedisBackend:
         self._sleep = sleep
         self._reserve = client.register_script(_RESERVE)
         self._start = client.register_script(_START)
+        self._depart = client.register_script(_DEPART)
         self._penalize = client.register_script(_PENALIZE)
         self._nonce = secrets.token_hex(6)
         self._count = 0
+        # Departures on their way to Redis (no request waits for them).
+        self._reports: set[asyncio.Task[None]] = set()
 
     def _keys(self, key: str) -> tuple[str, str, str]:
         base = f"{self._prefix}:{key}"
@@ -167,21 +227,40 @@ class RedisBackend:
         return n, interval, tau, span, ttl_ms
 
     async def acquire(self, key: str, limit: RateLimit, *, max_pause: float | None = None) -> None:
+        await self._admit(key, limit, max_pause, hold=0)
+
+    async def grant(self, key: str, limit: RateLimit, *, max_pause: float | None = None) -> Start:
+        """Like `acquire`, but the start is logged when its request leaves (see `voicekit._ratelimit`).
+
+        Until then it holds its place in the shared window; the departure is reported to Redis
+        without the request waiting for it.
+        """
+        member, ttl_ms = await self._admit(key, limit, max_pause, hold=_HOLD_US)
+        return _RedisStart(self, self._keys(key)[1], member, ttl_ms)
+
+    async def _admit(self, key: str, limit: RateLimit, max_pause: float | None, *, hold: int) -> tuple[str, int]:
+        """Wait for a slot and a place in the window, logged `hold` us ahead; its member and TTL."""
         tat_key, log_key, pause_key = self._keys(key)
         n, interval, tau, span, ttl_ms = self._shape(limit)
         cap = -1 if max_pause is None else int(max_pause * _US)
         wait = int(await self._call(self._reserve, keys=[tat_key, pause_key], args=[interval, tau, ttl_ms, cap]))
         if wait < 0:
             raise AccountPaused((-wait - 1) / _US)
+        log_ttl_ms = ttl_ms + hold // 1000
         while True:
             if wait > 0:
                 await self._sleep(wait / _US)
             self._count += 1
-            wait = int(
-                await self._call(self._start, keys=[log_key], args=[span, n, ttl_ms, f"{self._nonce}{self._count}"])
-            )
+            member = f"{self._nonce}:{self._count}"
+            wait = int(await self._call(self._start, keys=[log_key], args=[span, n, log_ttl_ms, member, hold]))
             if wait == 0:
-                return
+                return member, ttl_ms
+
+    def _report(self, report: Awaitable[Any]) -> None:
+        """Send `report` to Redis in a task of its own, so that no request waits for it."""
+        task = asyncio.get_running_loop().create_task(_quietly(report))
+        self._reports.add(task)
+        task.add_done_callback(self._reports.discard)
 
     async def penalize(self, key: str, limit: RateLimit, retry_after: float | None) -> None:
         tat_key, _, pause_key = self._keys(key)
@@ -201,3 +280,22 @@ class RedisBackend:
             if type(exc).__name__ in ("ConnectionError", "TimeoutError", "BusyLoadingError"):
                 raise LimiterUnavailableError(f"the rate limiter's Redis cannot be reached ({exc})") from exc
             raise
+
+
+class _RedisStart(Sending):
+    """A start granted by `RedisBackend` (see `voicekit._ratelimit.Start`)."""
+
+    __slots__ = ("_backend", "_key", "_member", "_ttl_ms", "_open")
+
+    def __init__(self, backend: RedisBackend, key: str, member: str, ttl_ms: int) -> None:
+        self._backend = backend
+        self._key = key
+        self._member = member
+        self._ttl_ms = ttl_ms
+        self._open = True
+
+    def depart(self) -> None:
+        if self._open:
+            self._open = False
+            backend = self._backend
+            backend._report(backend._call(backend._depart, keys=[self._key], args=[self._member, self._ttl_ms]))

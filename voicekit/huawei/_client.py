@@ -11,7 +11,7 @@ from typing import Any, Final
 from .. import _constants as C
 from .. import _fork, _sync
 from .._base_client import BaseAsyncClient, Endpoint, call_timeout
-from .._bulk import Outcome, run_many, run_many_batches
+from .._bulk import Outcome, check_bulk, run_many, run_many_batches
 from .._config import NOT_GIVEN, NotGiven, RateLimit, RetryPolicy, Timeout, checked_setting, env_or
 from .._ratelimit import LimiterBackend
 from .._redact import redact_url
@@ -265,7 +265,7 @@ class AsyncHuaweiVoice(BaseAsyncClient):
 
         See `voicekit.AsyncTeleCMI.dial_many` for the guarantees.
         """
-        check_int_range("concurrency", concurrency, 1, C.MAX_BULK_CONCURRENCY)
+        check_bulk(specs, concurrency, before_send)
         return run_many(specs, self._notify, _notify_key, concurrency=concurrency, before_send=before_send)
 
     def _notify_batches(
@@ -274,7 +274,7 @@ class AsyncHuaweiVoice(BaseAsyncClient):
         concurrency: int,
         before_send: BeforeSend | None = None,
     ) -> AsyncIterator[Sequence[Outcome[NotificationResult]]]:
-        check_int_range("concurrency", concurrency, 1, C.MAX_BULK_CONCURRENCY)
+        check_bulk(specs, concurrency, before_send)
         return run_many_batches(specs, self._notify, _notify_key, concurrency=concurrency, before_send=before_send)
 
 
@@ -359,6 +359,11 @@ class HuaweiVoice(_sync.BlockingClient[AsyncHuaweiVoice]):
             )
         )
 
+    @property
+    def rate_limit(self) -> RateLimit | None:
+        """The client-side limit in force for this account (see `AsyncHuaweiVoice.rate_limit`)."""
+        return self._async.rate_limit
+
     def create_voice_notification(
         self,
         *,
@@ -391,4 +396,7 @@ class HuaweiVoice(_sync.BlockingClient[AsyncHuaweiVoice]):
         before_send: BeforeSend | None = None,
     ) -> Iterator[Outcome[NotificationResult]]:
         """Blocking `AsyncHuaweiVoice.notify_many`: outcomes cross threads in batches."""
-        return _sync.iterate_batches(lambda: self._async._notify_batches(specs, concurrency, before_send), iter)
+        check_bulk(specs, concurrency, before_send)
+        return _sync.iterate_bulk(
+            lambda source: self._async._notify_batches(source, concurrency, before_send), specs, concurrency
+        )

@@ -12,7 +12,7 @@ from typing import Any, Final, Literal, TypeVar
 from .. import _constants as C
 from .. import _sync
 from .._base_client import BaseAsyncClient, Endpoint, call_timeout
-from .._bulk import Outcome, run_many, run_many_batches
+from .._bulk import Outcome, check_bulk, run_many, run_many_batches
 from .._config import NOT_GIVEN, NotGiven, RateLimit, RetryPolicy, Timeout, checked_setting
 from .._converter import converter
 from .._pagination import AsyncPaginator, Page, Paginator, Window, check_page
@@ -432,7 +432,7 @@ class AsyncTeleCMI(BaseAsyncClient):
         granted it and right before its request leaves (a journal marks the key "sending"
         there); whatever it raises stops that call and becomes its outcome.
         """
-        check_int_range("concurrency", concurrency, 1, C.MAX_BULK_CONCURRENCY)
+        check_bulk(specs, concurrency, before_send)
         return run_many(specs, self._dial, _dial_key, concurrency=concurrency, before_send=before_send)
 
     def _dial_batches(
@@ -441,7 +441,7 @@ class AsyncTeleCMI(BaseAsyncClient):
         concurrency: int,
         before_send: BeforeSend | None = None,
     ) -> AsyncIterator[Sequence[Outcome[CallResult]]]:
-        check_int_range("concurrency", concurrency, 1, C.MAX_BULK_CONCURRENCY)
+        check_bulk(specs, concurrency, before_send)
         return run_many_batches(specs, self._dial, _dial_key, concurrency=concurrency, before_send=before_send)
 
     # -- call records ------------------------------------------------------------------------
@@ -757,6 +757,11 @@ class TeleCMI(_sync.BlockingClient[AsyncTeleCMI]):
     def appid(self) -> int:
         return self._async.appid
 
+    @property
+    def rate_limit(self) -> RateLimit | None:
+        """The client-side limit in force for this account (see `AsyncTeleCMI.rate_limit`)."""
+        return self._async.rate_limit
+
     def make_call(
         self,
         *,
@@ -830,7 +835,10 @@ class TeleCMI(_sync.BlockingClient[AsyncTeleCMI]):
         before_send: BeforeSend | None = None,
     ) -> Iterator[Outcome[CallResult]]:
         """Blocking `AsyncTeleCMI.dial_many`: outcomes cross threads in batches, not one by one."""
-        return _sync.iterate_batches(lambda: self._async._dial_batches(specs, concurrency, before_send), iter)
+        check_bulk(specs, concurrency, before_send)
+        return _sync.iterate_bulk(
+            lambda source: self._async._dial_batches(source, concurrency, before_send), specs, concurrency
+        )
 
     def call_records(
         self,

@@ -1,6 +1,6 @@
 """Starlette / FastAPI endpoints over the same framework-free receivers as the aiohttp handlers.
 
-Starlette is an optional extra (``pip install 'voicekit[starlette]'``): this module imports
+Starlette is an optional extra (``pip install starlette``): this module imports
 without it, and only making an endpoint needs it.
 """
 
@@ -31,7 +31,7 @@ def _response_class() -> type[Response]:
         from starlette.responses import Response
     except ImportError as exc:
         raise ConfigurationError(
-            "the Starlette / FastAPI webhook endpoints need Starlette: pip install 'voicekit[starlette]'"
+            "the Starlette / FastAPI webhook endpoints need Starlette: pip install starlette"
         ) from exc
     return Response
 
