@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import ipaddress
+import logging
 import sys
 from typing import Any, Final, Literal, get_args
 
@@ -42,6 +43,9 @@ def main() -> None:
     Start with `voicekit demo`: it needs no account. The single-call commands and `cdr stats`
     take --json, for scripts.
     """
+    # The database driver's pool logs each failed reconnection in its own words; the journal
+    # says once, in voicekit's, that the database is away and that it retries.
+    logging.getLogger("psycopg").addHandler(logging.NullHandler())
 
 
 @main.command()

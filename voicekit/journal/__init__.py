@@ -70,7 +70,7 @@ from ..errors import (
 from ._blocking import AsyncPostgresJournal, Journal, PostgresJournal, as_async
 from ._core import DEFAULT_LEASE, AsyncJournal, archive_campaign, drop_campaign, list_campaigns, upgrade_journal
 from ._outcomes import OutcomeReceiver, OutcomeWriter, huawei_outcome, outcome_app, record_outcome, telecmi_outcome
-from ._postgres import is_postgres_url, redact_url
+from ._postgres import DEFAULT_RECONNECT, is_postgres_url, redact_url
 from ._reconcile import CLOCK_SKEW, DEFAULT_SETTLE, ReconcileReport, reconcile
 from ._run import UNREACHABLE_AFTER, Progress, RunResult, RunStart, StopReason, run_campaign
 from ._runner import SendMany, journaled
@@ -91,6 +91,7 @@ from ._store import (
 __all__ = [
     "CLOCK_SKEW",
     "DEFAULT_LEASE",
+    "DEFAULT_RECONNECT",
     "DEFAULT_SETTLE",
     "SCHEMA_VERSION",
     "UNREACHABLE_AFTER",

@@ -413,13 +413,14 @@ class AsyncJournal:
 
     async def held_elsewhere(self) -> int:
         """How many pending rows other workers hold (they may come free if a worker dies)."""
-        return (await self.elsewhere())[0]
+        return (await self.left())[1]
 
-    async def elsewhere(self) -> tuple[int, int]:
-        """The campaign's rows in other workers' hands: (pending rows they hold, rows they are sending)."""
-        rows = await self._db.read("held_elsewhere", self._params(), what="read the journal")
-        held, sending = rows[0] if rows else (0, 0)
-        return int(held or 0), int(sending or 0)
+    async def left(self) -> tuple[int, int, int]:
+        """The campaign's rows not done, from one snapshot: (pending rows nobody holds, pending
+        rows other workers hold, rows other workers are sending)."""
+        rows = await self._db.read("rows_left", self._params(), what="read the journal")
+        free, held, sending = rows[0] if rows else (0, 0, 0)
+        return int(free or 0), int(held or 0), int(sending or 0)
 
     async def specs(self, batch: int = 64) -> AsyncIterator[Dial | Notify]:
         """The rows this worker sends: free pending rows, taken `batch` at a time as it needs

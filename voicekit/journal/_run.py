@@ -100,14 +100,10 @@ class RunResult:
     counts: Mapping[State, int]
     stopped: StopReason | None = None
     interrupted: bool = False
-    #: Rows other live workers hold (pending) or are sending, at the end (a shared journal).
+    #: Pending rows nobody holds at the end: left to dial (the run stopped before them).
+    undialed: int = 0
+    #: Rows other workers hold (pending) or are sending at the end (a shared journal).
     elsewhere: tuple[int, int] = (0, 0)
-
-    @property
-    def undialed(self) -> int:
-        """Rows left to dial that no live worker holds."""
-        held, sending = self.elsewhere
-        return max(0, self.counts[State.PENDING] - held) + max(0, self.counts[State.SENDING] - sending)
 
     @property
     def exit_status(self) -> ExitStatus:
@@ -286,11 +282,18 @@ async def run_campaign(
         counts = live
     try:
         counts = await store.counts()
-        elsewhere = await store.elsewhere() if store.shared else (0, 0)
+        free, held, sending = await store.left()
     except (JournalUnavailableError, LeaseLostError):
-        elsewhere = (0, 0)
+        free, held, sending = counts[State.PENDING], 0, 0
     interrupted = stop.is_set() and stopped is None
-    return RunResult(start=start, counts=counts, stopped=stopped, interrupted=interrupted, elsewhere=elsewhere)
+    return RunResult(
+        start=start,
+        counts=counts,
+        stopped=stopped,
+        interrupted=interrupted,
+        undialed=free,
+        elsewhere=(held, sending),
+    )
 
 
 def _sender(

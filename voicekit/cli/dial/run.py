@@ -27,6 +27,7 @@ from ..._campaign import Vendor
 from ..._exit import ExitStatus
 from ...journal import (
     DEFAULT_LEASE,
+    DEFAULT_RECONNECT,
     AsyncJournal,
     Campaign,
     CampaignRow,
@@ -127,6 +128,14 @@ class RunCommand(click.Command):
     help=f"PostgreSQL journal: how long a silent worker keeps its rows (default {DEFAULT_LEASE:g}).",
 )
 @click.option(
+    "--reconnect",
+    type=click.FloatRange(min=0),
+    default=None,
+    metavar="SECONDS",
+    help=f"PostgreSQL journal: how long a worker waits for the database to come back before it stops "
+    f"(exit 5; default {DEFAULT_RECONNECT:g}).",
+)
+@click.option(
     "--limiter",
     "limiter_url",
     default=None,
@@ -162,6 +171,7 @@ def run_cmd(
     redial_unknown: bool,
     redial_failed: tuple[str, ...],
     lease: float | None,
+    reconnect: float | None,
     limiter_url: str | None,
     listen: str | None,
     listen_after: float,
@@ -173,8 +183,9 @@ def run_cmd(
         raise click.UsageError(
             "--shard is for SQLite journals: workers on a PostgreSQL journal share its rows by themselves", ctx=ctx
         )
-    if lease is not None and not shared:
-        raise click.UsageError("--lease is for PostgreSQL journals (--journal postgresql://...)", ctx=ctx)
+    for flag, value in (("--lease", lease), ("--reconnect", reconnect)):
+        if value is not None and not shared:
+            raise click.UsageError(f"{flag} is for PostgreSQL journals (--journal postgresql://...)", ctx=ctx)
     if limiter_url is not None and not limiter_url.startswith(("redis://", "rediss://", "unix://")):
         raise click.BadParameter("must be a redis:// URL", param_hint="'--limiter'")
     options = Options(
@@ -189,6 +200,7 @@ def run_cmd(
         redial_failed=True if "*" in redial_failed else frozenset(redial_failed) if redial_failed else False,
         sandbox=sandbox,
         lease=lease,
+        reconnect=reconnect,
         limiter=limiter_url,
         listen=address(listen, "--listen") if listen else None,
         listen_after=listen_after,
@@ -215,6 +227,7 @@ class Options:
     redial_failed: bool | frozenset[str]
     sandbox: bool
     lease: float | None = None
+    reconnect: float | None = None
     limiter: str | None = None
     listen: tuple[str, int] | None = None
     listen_after: float = 0.0
@@ -228,6 +241,8 @@ class Options:
         args += ["--concurrency", str(self.concurrency)]
         if self.lease is not None:
             args += ["--lease", f"{self.lease:g}"]
+        if self.reconnect is not None:
+            args += ["--reconnect", f"{self.reconnect:g}"]
         if self.limiter:
             args += ["--limiter", redact_url(self.limiter)]
         if self.rate is not None:
@@ -273,7 +288,8 @@ async def _run(options: Options) -> RunResult:
         Campaign.from_file, options.csv, vendor=options.vendor, shard=shard, name=options.name
     )
     lease = options.lease if options.lease is not None else DEFAULT_LEASE
-    async with await AsyncJournal.open(options.journal, campaign, lease=lease) as journal:
+    reconnect = options.reconnect if options.reconnect is not None else DEFAULT_RECONNECT
+    async with await AsyncJournal.open(options.journal, campaign, lease=lease, reconnect=reconnect) as journal:
         view = _View(options, journal)
         async with contextlib.AsyncExitStack() as stack:
             if options.listen is not None:

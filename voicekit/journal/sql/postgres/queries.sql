@@ -170,11 +170,13 @@ UPDATE voicekit_rows r SET holder = %(worker)s FROM free
 WHERE r.campaign = %(campaign)s AND r.key = free.key
 RETURNING r.row, r.key, r.spec
 
--- name: held_elsewhere
--- (pending rows other workers hold, rows other workers are sending)
-SELECT count(*) FILTER (WHERE state = 'pending'), count(*) FILTER (WHERE state = 'sending')
-FROM voicekit_rows
-WHERE campaign = %(campaign)s AND state IN ('pending', 'sending') AND holder IS NOT NULL AND holder <> %(worker)s
+-- name: rows_left
+-- (pending rows nobody holds, pending rows other workers hold, rows other workers are sending),
+-- from one snapshot.
+SELECT count(*) FILTER (WHERE state = 'pending' AND holder IS NULL),
+       count(*) FILTER (WHERE state = 'pending' AND holder IS NOT NULL AND holder <> %(worker)s),
+       count(*) FILTER (WHERE state = 'sending' AND holder IS NOT NULL AND holder <> %(worker)s)
+FROM voicekit_rows WHERE campaign = %(campaign)s AND state IN ('pending', 'sending')
 
 -- name: pending
 -- The keys among %(keys)s this worker may claim: pending and held by it (free ones are taken for

@@ -167,11 +167,13 @@ WHERE rowid IN (
     WHERE campaign = :campaign AND state = 'pending' AND holder IS NULL ORDER BY row LIMIT :n)
 RETURNING row, key, spec
 
--- name: held_elsewhere
--- (pending rows other workers hold, rows other workers are sending)
-SELECT count(*) FILTER (WHERE state = 'pending'), count(*) FILTER (WHERE state = 'sending')
-FROM voicekit_rows
-WHERE campaign = :campaign AND state IN ('pending', 'sending') AND holder IS NOT NULL AND holder <> :worker
+-- name: rows_left
+-- (pending rows nobody holds, pending rows other workers hold, rows other workers are sending),
+-- from one snapshot.
+SELECT count(*) FILTER (WHERE state = 'pending' AND holder IS NULL),
+       count(*) FILTER (WHERE state = 'pending' AND holder IS NOT NULL AND holder <> :worker),
+       count(*) FILTER (WHERE state = 'sending' AND holder IS NOT NULL AND holder <> :worker)
+FROM voicekit_rows WHERE campaign = :campaign AND state IN ('pending', 'sending')
 
 -- name: pending
 -- The keys among :keys this worker may claim: pending and free or held by it (taken for it now).
