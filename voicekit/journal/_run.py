@@ -1,4 +1,4 @@
-"""A campaign run as a library call: recover, requeue, load, dial, and why it ended.
+"""A campaign run as a library call: recover, load, requeue, dial, and why it ended.
 
 `run_campaign` is what ``voicekit dial`` runs, for one worker, on any journal::
 
@@ -164,8 +164,8 @@ async def run_campaign(
     on_outcome: Callable[[Outcome[Any], Progress], None] | None = None,
     on_stop: Callable[[StopReason], None] | None = None,
 ) -> RunResult:
-    """Run the campaign of `journal` as one worker: recover what a dead run left, make the
-    rows asked for dialable again, load the campaign if it is new, and dial every pending row
+    """Run the campaign of `journal` as one worker: recover what a dead run left, load the
+    campaign if it is new, make the rows asked for dialable again, and dial every pending row
     once, under the stop policy (see the module).
 
     Args:
@@ -191,13 +191,6 @@ async def run_campaign(
     store = as_async(journal)
     fresh = not await store.is_loaded()
     recovered = await store.recover()
-    redialed_unknown = await store.requeue(unknown=True, retryable=False) if redial_unknown else 0
-    redialed_failed: dict[str, int] = {}
-    if redial_failed:
-        wanted = None if redial_failed is True else set(redial_failed)
-        redialed_failed = {k: n for k, n in (await store.failed_classes()).items() if wanted is None or k in wanted}
-        await store.requeue(retryable=False, failed=redial_failed)
-    requeued = await store.requeue(retryable=True)
     problems = 0
     if fresh:
 
@@ -212,6 +205,15 @@ async def run_campaign(
             rows if rows is not None else read_campaign(campaign.path, vendor=campaign.vendor, shard=campaign.shard)
         )
         await store.load(source, on_problem=problem)
+    # Rows are made dialable again after the load: only a row with its spec can be, and a journal
+    # upgraded from voicekit 0.1.0's SQLite store gains its rows' specs in that load.
+    redialed_unknown = await store.requeue(unknown=True, retryable=False) if redial_unknown else 0
+    redialed_failed: dict[str, int] = {}
+    if redial_failed:
+        wanted = None if redial_failed is True else set(redial_failed)
+        redialed_failed = {k: n for k, n in (await store.failed_classes()).items() if wanted is None or k in wanted}
+        await store.requeue(retryable=False, failed=redial_failed)
+    requeued = await store.requeue(retryable=True)
     counts = await store.counts()
     start = RunStart(
         fresh=fresh,
