@@ -29,8 +29,8 @@ DOCS = ROOT / "docs"
 #: Seconds one block may take: each is a short program against a local sandbox.
 BLOCK_TIMEOUT = 60
 SKIP_MARK = re.compile(r"<!--\s*docs-test:\s*skip\s*\((?P<reason>[^)]+)\)\s*-->")
-#: A block that runs against a real PostgreSQL: ``JOURNAL_URL`` names a fresh database, and a
-#: small ``campaign.csv`` is in its working directory.
+#: A block that runs against a real PostgreSQL: ``JOURNAL_URL`` names a fresh database. Every
+#: block has a small ``campaign.csv`` in its working directory.
 POSTGRES_MARK = re.compile(r"<!--\s*docs-test:\s*postgres\s*-->")
 _databases = itertools.count()
 FENCE = re.compile(r"^```python[ \t]*\n(?P<code>.*?)^```[ \t]*$", re.M | re.S)
@@ -99,8 +99,9 @@ def test_a_python_block_of_the_docs_runs_as_shown(
     if block.postgres:
         server = request.getfixturevalue("postgres")
         sandbox_env = {**sandbox_env, "JOURNAL_URL": server.fresh_database(f"docs{next(_databases)}")}
-        rows = [f"row-{i},{9100000000 + i},19170000000,welcome.wav" for i in range(5)]
-        (tmp_path / "campaign.csv").write_text("key,to,from,file_name\n" + "\n".join(rows) + "\n")
+    # A small campaign beside every block, as the campaign guides' examples read one.
+    rows = [f"row-{i},{9100000000 + i},19170000000,welcome.wav" for i in range(5)]
+    (tmp_path / "campaign.csv").write_text("key,to,from,file_name\n" + "\n".join(rows) + "\n")
     script = tmp_path / "block.py"
     script.write_text(block.code, encoding="utf-8")
     proc = subprocess.run(

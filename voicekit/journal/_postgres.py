@@ -155,7 +155,10 @@ class PostgresDatabase:
         deadline = time.monotonic() + (self.reconnect if patience is None else patience)
         while True:
             try:
-                async with self._pool.connection() as conn:
+                # Waiting for a connection counts against the same patience: a database that is
+                # away must not hold a caller for the pool's own timeout on every try.
+                wait = max(deadline - time.monotonic(), _RETRY_PAUSE)
+                async with self._pool.connection(timeout=min(wait, _CONNECT_TIMEOUT)) as conn:
                     result = await fn(conn)
                 self.transactions += 1
                 return result
