@@ -138,6 +138,11 @@ class AsyncJournal:
         self._lost = False
         self._closed = False
         self._heart: asyncio.Task[None] | None = None
+        # Campaign ids seen in this database: a campaign, once created, is known (one dropped
+        # since has no rows left, so its outcomes are foreign all the same).
+        self._known: set[str] = {campaign_id}
+        # Whether outcomes without a row may wait here for a row to record their request id.
+        self._unmatched = True
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.path!r}, campaign={self.campaign.name!r}, worker={self.worker!r})"
@@ -501,8 +506,8 @@ class AsyncJournal:
     # -- how calls ended ---------------------------------------------------------------------------
 
     async def add_outcomes(self, outcomes: Sequence[CallOutcome]) -> OutcomeCounts:
-        """Write how calls ended, in one transaction, for any campaign of this journal's
-        database; a resend changes nothing.
+        """Write how calls ended, in one write, for any campaign of this journal's database; a
+        resend changes nothing.
 
         An outcome is a row's when campaign, key and number agree (or, carrying no key, when
         its request id is the row's): the row, if ``unknown`` or ``failed``, becomes ``placed``
@@ -514,52 +519,55 @@ class AsyncJournal:
         if not outcomes:
             return OutcomeCounts()
         unique = list({o.vendor_id: o for o in outcomes}.values())
-
-        async def add(tx: Tx) -> OutcomeCounts:
-            campaigns = sorted({o.campaign for o in unique if o.campaign is not None})
-            known = {c for (c,) in await tx.all("campaigns_known", campaigns=campaigns)} if campaigns else set()
-            named = Records((o.campaign, o.key) for o in unique if o.key is not None and o.campaign in known)
-            request_ids = [o.request_id for o in unique if o.request_id]
-            rows = await tx.all("outcome_targets", named=named, request_ids=request_ids)
-            by_key = {(c, k): (state, number, rid) for c, k, state, number, rid in rows}
-            by_request = {rid: (c, k, state, number) for c, k, state, number, rid in rows if rid}
-            stored: list[tuple[Any, ...]] = []
-            targets: dict[str, tuple[str, str]] = {}
-            foreign: list[str] = []
-            for o in unique:
-                target: tuple[str, str] | None = None
-                if o.key is not None:
-                    row = by_key.get((o.campaign, o.key)) if o.campaign in known else None
-                    if row is None:
-                        foreign.append(o.key if o.campaign in known else f"{o.campaign}/{o.key}")
-                        continue
-                    state, number, _ = row
-                    if state != State.PENDING and numbers_agree(o.number, number):
-                        target = (str(o.campaign), o.key)
-                elif o.request_id is not None and o.request_id in by_request:
-                    campaign, key, state, _ = by_request[o.request_id]
-                    if state != State.PENDING:
-                        target = (campaign, key)
-                if target is not None:
-                    targets[o.vendor_id] = target
-                stored.append(_outcome_record(o, target))
-            new = {vid for (vid,) in await tx.all("outcomes_insert", outcomes=Records(stored))} if stored else set()
-            placed = Records(
-                (*targets[o.vendor_id], o.request_id) for o in unique if o.vendor_id in new and o.vendor_id in targets
-            )
-            if placed:
-                await tx.all("rows_mark_placed", placed=placed)
-            await _adopt(tx)
-            written = sum(1 for vid in new if vid in targets)
-            return OutcomeCounts(
-                written=written,
-                unmatched=len(new) - written,
-                duplicate=len(stored) - len(new) + (len(outcomes) - len(unique)),
-                foreign=len(foreign),
-                foreign_keys=tuple(foreign),
-            )
-
-        return await self._db.transaction(add, what="record how calls ended")
+        what = "record how calls ended"
+        # Two round trips: what the rows named say (a read), then one write that keeps the new
+        # outcomes and marks their rows placed (it checks each row's state again as it writes).
+        unseen = sorted({o.campaign for o in unique if o.campaign is not None} - self._known)
+        if unseen:
+            found = await self._db.read("campaigns_known", {"campaigns": unseen}, what=what)
+            self._known.update(c for (c,) in found)
+        known = self._known
+        named = Records((o.campaign, o.key) for o in unique if o.key is not None and o.campaign in known)
+        request_ids = [o.request_id for o in unique if o.request_id]
+        rows = await self._db.read("outcome_targets", {"named": named, "request_ids": request_ids}, what=what)
+        by_key = {(c, k): (state, number) for c, k, state, number, _ in rows}
+        by_request = {rid: (c, k, state) for c, k, state, _, rid in rows if rid}
+        stored: list[tuple[Any, ...]] = []
+        targets: set[str] = set()
+        foreign: list[str] = []
+        for o in unique:
+            target: tuple[str, str] | None = None
+            if o.key is not None:
+                row = by_key.get((o.campaign, o.key)) if o.campaign in known else None
+                if row is None:
+                    foreign.append(o.key if o.campaign in known else f"{o.campaign}/{o.key}")
+                    continue
+                state, number = row
+                if state != State.PENDING and numbers_agree(o.number, number):
+                    target = (str(o.campaign), o.key)
+            elif o.request_id is not None and o.request_id in by_request:
+                campaign, key, state = by_request[o.request_id]
+                if state != State.PENDING:
+                    target = (campaign, key)
+            if target is not None:
+                targets.add(o.vendor_id)
+            stored.append(_outcome_record(o, target))
+        new: set[str] = set()
+        if stored:
+            written_rows = await self._db.statement("outcomes_write", {"outcomes": Records(stored)}, what=what)
+            new = {vid for (vid,) in written_rows}
+        written = len(new & targets)
+        if len(new) > written:
+            self._unmatched = True
+        if self._unmatched:
+            self._unmatched = await self._db.transaction(_adopt, what=what)
+        return OutcomeCounts(
+            written=written,
+            unmatched=len(new) - written,
+            duplicate=len(stored) - len(new) + (len(outcomes) - len(unique)),
+            foreign=len(foreign),
+            foreign_keys=tuple(foreign),
+        )
 
     async def outcomes(self, keys: Sequence[str]) -> dict[str, CallOutcome]:
         """The outcomes of the rows among `keys` that have one."""
@@ -929,11 +937,13 @@ async def upgrade_journal(target: str | os.PathLike[str]) -> tuple[int, int]:
         await db.aclose()
 
 
-async def _adopt(tx: Tx) -> None:
-    """Give unmatched outcomes whose request id a row has recorded since to that row."""
+async def _adopt(tx: Tx) -> bool:
+    """Give unmatched outcomes whose request id a row has recorded since to that row; whether
+    outcomes without a row are left (waiting for theirs)."""
     adopted = await tx.all("outcomes_adopt")
     if adopted:
         await tx.all("rows_mark_placed", placed=Records(tuple(row) for row in adopted))
+    return await tx.one("outcomes_waiting") is not None
 
 
 def _outcome_record(outcome: CallOutcome, target: tuple[str, str] | None) -> tuple[Any, ...]:

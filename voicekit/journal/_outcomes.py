@@ -58,6 +58,9 @@ log = logging.getLogger("voicekit")
 _MAX_KEY_LEN: Final = 256
 #: How many outcomes one transaction writes at most.
 _BATCH: Final = 2000
+#: A batch this size is written at once; a smaller one waits `_LINGER` seconds for more.
+_FULL: Final = 64
+_LINGER: Final = 0.002
 _ACK: Final = '{"status":"ok"}'
 _HUAWEI_ACK: Final = '{"retCode":"0","retMsg":"success"}'
 
@@ -160,6 +163,10 @@ class OutcomeWriter:
     async def _run(self) -> None:
         while True:
             await self._wake.wait()
+            if len(self._queue) < _FULL:
+                # Webhooks arrive together (the vendor sends a call's and its neighbours' at
+                # once): waiting a moment lets one transaction write them all.
+                await asyncio.sleep(_LINGER)
             self._wake.clear()
             while self._queue:
                 batch, self._queue = self._queue[:_BATCH], self._queue[_BATCH:]

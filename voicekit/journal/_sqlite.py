@@ -26,7 +26,7 @@ import orjson
 
 from ..errors import JournalBusyError, JournalError
 from ._db import Tx
-from ._sql import Dialect, queries
+from ._sql import Dialect, queries, statements
 
 try:
     import fcntl
@@ -139,16 +139,16 @@ class _SQLiteTx:
         return self._db._writer.do(first)
 
     async def all(self, query: str, /, **params: Any) -> list[tuple[Any, ...]]:
-        sql, args = self._db._sql[query], _encode(params)
-        return await self._job(lambda conn: conn.execute(sql, args).fetchall())
+        steps, args = self._db._steps[query], _encode(params)
+        return await self._job(lambda conn: _steps(conn, steps, args).fetchall())
 
     async def one(self, query: str, /, **params: Any) -> tuple[Any, ...] | None:
-        sql, args = self._db._sql[query], _encode(params)
-        return await self._job(lambda conn: conn.execute(sql, args).fetchone())
+        steps, args = self._db._steps[query], _encode(params)
+        return await self._job(lambda conn: _steps(conn, steps, args).fetchone())
 
     async def run(self, query: str, /, **params: Any) -> int:
-        sql, args = self._db._sql[query], _encode(params)
-        return await self._job(lambda conn: conn.execute(sql, args).rowcount)
+        steps, args = self._db._steps[query], _encode(params)
+        return await self._job(lambda conn: _steps(conn, steps, args).rowcount)
 
     async def put(self, query: str, rows: Iterable[tuple[Any, ...]]) -> None:
         sql = self._db._sql[query]
@@ -175,6 +175,8 @@ class SQLiteDatabase:
         self.path = path
         self.transactions = 0
         self._sql = queries("sqlite")
+        # A named query may be several statements, run in order as one (the last one's rows).
+        self._steps = {name: statements(sql) for name, sql in self._sql.items()}
         self._lock_file = _RunLock.take(path) if lock else None
         try:
             writer = _connect(path)
@@ -226,16 +228,25 @@ class SQLiteDatabase:
     async def statement(
         self, name: str, params: dict[str, Any], *, what: str, durable: bool = True
     ) -> list[tuple[Any, ...]]:
-        sql, args = self._sql[name], _encode(params)
+        steps, args = self._steps[name], _encode(params)
 
         def run(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
-            if durable:
-                return conn.execute(sql, args).fetchall()  # its own transaction (autocommit)
-            conn.execute("PRAGMA synchronous = NORMAL")
+            if not durable:
+                conn.execute("PRAGMA synchronous = NORMAL")
             try:
-                return conn.execute(sql, args).fetchall()
+                if len(steps) == 1:
+                    return conn.execute(steps[0], args).fetchall()  # its own transaction (autocommit)
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    rows = _steps(conn, steps, args).fetchall()
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
+                return rows
             finally:
-                conn.execute("PRAGMA synchronous = FULL")
+                if not durable:
+                    conn.execute("PRAGMA synchronous = FULL")
 
         async with self._busy:
             try:
@@ -266,6 +277,13 @@ class SQLiteDatabase:
         if self._lock_file is not None:
             self._lock_file.release()
             self._lock_file = None
+
+
+def _steps(conn: sqlite3.Connection, steps: tuple[str, ...], args: dict[str, Any]) -> sqlite3.Cursor:
+    """Run a named query's statements in order; the last one's cursor."""
+    for step in steps[:-1]:
+        conn.execute(step, {k: v for k, v in args.items() if f":{k}" in step})
+    return conn.execute(steps[-1], {k: v for k, v in args.items() if f":{k}" in steps[-1]})
 
 
 async def _uncancelled(job: asyncio.Future[T]) -> T:

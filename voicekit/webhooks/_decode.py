@@ -26,6 +26,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Final, TypeVar
 
 import cattrs
+import orjson
 from cattrs.errors import AttributeValidationNote
 
 from .._validate import JSON_INT_MAX, show
@@ -95,12 +96,24 @@ def load_object(data: Mapping[str, Any] | bytes | bytearray | str) -> dict[str, 
         return object_of("payload", data, 0)
     if not isinstance(data, bytes | bytearray | str):
         raise ValidationError("payload", f"must be JSON text or a mapping, got {type(data).__name__}")
-    return object_of("payload", _loads("payload", data), 0)
+    decoded, plain = _loads("payload", data)
+    return object_of("payload", decoded, 0, decoded=plain)
 
 
-def _loads(field: str, data: bytes | bytearray | str) -> Any:
+def _loads(field: str, data: bytes | bytearray | str) -> tuple[Any, bool]:
+    """The decoded JSON, and whether its every string is known to be valid Unicode.
+
+    orjson refuses what is not plain JSON text itself (bytes that are not UTF-8, a lone
+    surrogate, NaN and Infinity, a number too large for a double), so after it the walk checks
+    numbers and nesting only: a webhook's hot path. What orjson refuses is read again leniently,
+    so that the walk names the field that holds the problem.
+    """
     try:
-        return json.loads(data)
+        return orjson.loads(data), True
+    except orjson.JSONDecodeError:
+        pass
+    try:
+        return json.loads(data), False
     # JSONDecodeError and UnicodeDecodeError are ValueErrors (so is an integer of more than 4300
     # digits); absurd nesting hits the recursion limit.
     except (ValueError, RecursionError) as exc:
@@ -125,7 +138,9 @@ def _is_unicode(value: str) -> bool:
     return True
 
 
-def object_of(field: str, value: Mapping[Any, Any], depth: int, *, max_key_len: int | None = None) -> dict[str, Any]:
+def object_of(
+    field: str, value: Mapping[Any, Any], depth: int, *, max_key_len: int | None = None, decoded: bool = False
+) -> dict[str, Any]:
     """`value` as a plain dict of plain JSON values; each problem is reported under its top-level key.
 
     Args:
@@ -133,6 +148,7 @@ def object_of(field: str, value: Mapping[Any, Any], depth: int, *, max_key_len: 
         value: a decoded JSON object, or any mapping.
         depth: how deep `value` already is.
         max_key_len: the longest key allowed.
+        decoded: `value` comes from `_loads`, whose every string is valid Unicode already.
     """
     if not isinstance(value, Mapping):
         raise ValidationError(field, f"must be a JSON object, got {type(value).__name__}")
@@ -141,21 +157,21 @@ def object_of(field: str, value: Mapping[Any, Any], depth: int, *, max_key_len: 
     for key, item in value.items():
         if not isinstance(key, str):
             raise ValidationError(field, f"keys must be strings, got {type(key).__name__}")
-        if not _is_unicode(key):
+        if not decoded and not _is_unicode(key):
             raise ValidationError(field, "keys must be valid Unicode text (one holds a lone surrogate)")
         if max_key_len is not None and len(key) > max_key_len:
             raise ValidationError(field, f"keys must be at most {max_key_len} characters, got one of {len(key)}")
-        out[key] = _plain(_field_name(key) if top else field, item, depth + 1)
+        out[key] = _plain(_field_name(key) if top else field, item, depth + 1, decoded)
     return out
 
 
-def _plain(field: str, value: Any, depth: int) -> Any:
+def _plain(field: str, value: Any, depth: int, decoded: bool = False) -> Any:
     if value is None or isinstance(value, bool):
         return value
     if isinstance(value, str):
-        if not _is_unicode(value):
+        if not decoded and not _is_unicode(value):
             raise ValidationError(field, "must be valid Unicode text (it holds a lone surrogate)")
-        return str(value)
+        return value if decoded else str(value)
     if isinstance(value, int):
         if not -JSON_INT_MAX <= value <= JSON_INT_MAX:
             raise ValidationError(field, f"integers must be within +/-2**53, got {show(value)}")
@@ -167,9 +183,9 @@ def _plain(field: str, value: Any, depth: int) -> Any:
     if depth >= _MAX_DEPTH:
         raise ValidationError(field, f"must nest at most {_MAX_DEPTH} levels deep")
     if isinstance(value, Mapping):
-        return object_of(field, value, depth)
+        return object_of(field, value, depth, decoded=decoded)
     if isinstance(value, list | tuple):
-        return [_plain(field, item, depth + 1) for item in value]
+        return [_plain(field, item, depth + 1, decoded) for item in value]
     raise ValidationError(field, f"must be a JSON value, got {type(value).__name__}")
 
 
@@ -356,19 +372,19 @@ def json_object_string(value: Any, _: Any = None) -> dict[str, Any]:
     """
     if _is_blank(value):
         return {}
+    plain = False
     if isinstance(value, Mapping):
         decoded: Any = value
     elif isinstance(value, str):
         try:
-            decoded = json.loads(value)
-        # Absurd nesting hits the recursion limit; that is bad input too, not a crash.
-        except (ValueError, RecursionError):
+            decoded, plain = _loads("extra_params", value)
+        except ValidationError:
             raise ValueError("is not valid JSON") from None
         if not isinstance(decoded, dict):
             raise ValueError(f"must encode a JSON object, got {type(decoded).__name__}")
     else:
         raise TypeError(f"must be a JSON object encoded as a string, got {type(value).__name__}")
     try:
-        return object_of("extra_params", decoded, 0, max_key_len=MAX_ID_LEN)
+        return object_of("extra_params", decoded, 0, max_key_len=MAX_ID_LEN, decoded=plain)
     except ValidationError as exc:
         raise ValueError(exc.rule) from None

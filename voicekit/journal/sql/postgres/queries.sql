@@ -278,6 +278,26 @@ FROM jsonb_array_elements(%(outcomes)s::jsonb) AS e
 ON CONFLICT DO NOTHING
 RETURNING vendor_id
 
+-- name: outcomes_write
+-- Keep each outcome once and mark the rows they name placed, in one statement: what
+-- `outcomes_insert` and `rows_mark_placed` do, for the outcomes that were new. Returns the
+-- vendor ids that were new. %(outcomes)s: as `outcomes_insert`'s.
+WITH ins AS (
+    INSERT INTO voicekit_outcomes (vendor_id, campaign, key, answered, request_id, number, time, billed_seconds,
+                                   rate, hangup_reason, source, received)
+    SELECT e->>0, e->>1, e->>2, (e->>3)::integer, e->>4, e->>5, (e->>6)::float8, (e->>7)::integer, e->>8, e->>9,
+           e->>10, extract(epoch FROM clock_timestamp())::float8
+    FROM jsonb_array_elements(%(outcomes)s::jsonb) AS e
+    ON CONFLICT DO NOTHING
+    RETURNING vendor_id, campaign, key, request_id),
+placed AS (
+    UPDATE voicekit_rows r SET state = 'placed', request_id = coalesce(r.request_id, ins.request_id),
+        error_type = NULL, error = NULL, retryable = 0, updated = extract(epoch FROM clock_timestamp())::float8
+    FROM ins
+    WHERE ins.key IS NOT NULL AND r.campaign = ins.campaign AND r.key = ins.key AND r.state IN ('unknown', 'failed')
+    RETURNING 1)
+SELECT vendor_id FROM ins
+
 -- name: outcomes_take
 -- Outcomes kept without a row (e.g. a release event) that a reconciliation found to be a row's.
 -- %(taken)s: [[vendor_id, campaign, key], ...].
@@ -299,6 +319,10 @@ WHERE o.vendor_id IN (
     ORDER BY r2.campaign, r2.key, o2.vendor_id)
   AND r.request_id = o.request_id
 RETURNING r.campaign, r.key, o.request_id
+
+-- name: outcomes_waiting
+-- One row while an outcome without a row, naming a request id, is kept (adoption may find it a row).
+SELECT 1 FROM voicekit_outcomes WHERE key IS NULL AND request_id IS NOT NULL LIMIT 1
 
 -- name: rows_mark_placed
 -- The vendor told how these calls ended: whatever a run thought (unknown, a failure), they were

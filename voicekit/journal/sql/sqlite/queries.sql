@@ -1,5 +1,7 @@
 -- The journal's statements on SQLite, by name; postgres/queries.sql has the same names with the
--- same parameters and results. Each `-- name:` line starts one statement. A list of values and
+-- same parameters and results. Each `-- name:` line starts one statement (or, where SQLite
+-- needs several for what PostgreSQL does in one, statements ending with `;`, run in order as
+-- one, in one transaction; the last one's rows are the result). A list of values and
 -- a list of records both arrive as JSON text (`json_each(:keys)`; records are arrays:
 -- `value ->> 0`). Times are epoch seconds: (julianday('now') - 2440587.5) * 86400.0.
 -- One process runs a journal at a time (a lock on its file), so nothing here waits for a lease.
@@ -263,6 +265,25 @@ SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->
 FROM json_each(:outcomes) WHERE true
 RETURNING vendor_id
 
+-- name: outcomes_write
+-- Keep each outcome once and mark the rows they name placed: what `outcomes_insert` and
+-- `rows_mark_placed` do, for the outcomes that are new. Two statements, run as one (SQLite has
+-- no data-modifying WITH): the rows first, for outcomes not kept yet. Returns the vendor ids
+-- that were new. :outcomes: as `outcomes_insert`'s.
+UPDATE voicekit_rows SET state = 'placed', request_id = coalesce(voicekit_rows.request_id, o.value ->> 4),
+    error_type = NULL, error = NULL, retryable = 0, updated = (julianday('now') - 2440587.5) * 86400.0
+FROM json_each(:outcomes) AS o
+WHERE o.value ->> 2 IS NOT NULL AND voicekit_rows.campaign = o.value ->> 1 AND voicekit_rows.key = o.value ->> 2
+  AND voicekit_rows.state IN ('unknown', 'failed')
+  AND NOT EXISTS (SELECT 1 FROM voicekit_outcomes x WHERE x.vendor_id = o.value ->> 0)
+  AND NOT EXISTS (SELECT 1 FROM voicekit_outcomes x WHERE x.campaign = o.value ->> 1 AND x.key = o.value ->> 2);
+INSERT OR IGNORE INTO voicekit_outcomes (vendor_id, campaign, key, answered, request_id, number, time,
+                                         billed_seconds, rate, hangup_reason, source, received)
+SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, value ->> 6, value ->> 7,
+       value ->> 8, value ->> 9, value ->> 10, (julianday('now') - 2440587.5) * 86400.0
+FROM json_each(:outcomes) WHERE true
+RETURNING vendor_id
+
 -- name: outcomes_take
 -- Outcomes kept without a row (e.g. a release event) that a reconciliation found to be a row's.
 -- :taken: [[vendor_id, campaign, key], ...].
@@ -279,6 +300,10 @@ WHERE voicekit_outcomes.key IS NULL AND voicekit_outcomes.request_id IS NOT NULL
   AND r.request_id = voicekit_outcomes.request_id
   AND NOT EXISTS (SELECT 1 FROM voicekit_outcomes x WHERE x.campaign = r.campaign AND x.key = r.key)
 RETURNING campaign, key, request_id
+
+-- name: outcomes_waiting
+-- One row while an outcome without a row, naming a request id, is kept (adoption may find it a row).
+SELECT 1 FROM voicekit_outcomes WHERE key IS NULL AND request_id IS NOT NULL LIMIT 1
 
 -- name: rows_mark_placed
 -- The vendor told how these calls ended: whatever a run thought (unknown, a failure), they were
