@@ -49,6 +49,7 @@ WHERE campaign = %(campaign)s AND number IS NULL AND spec IS NOT NULL ORDER BY k
 UPDATE voicekit_rows r SET number = o.e->>1
 FROM jsonb_array_elements(%(numbers)s::jsonb) AS o(e)
 WHERE r.campaign = %(campaign)s AND r.key = o.e->>0
+  AND r.key = ANY(ARRAY(SELECT e->>0 FROM jsonb_array_elements(%(numbers)s::jsonb) AS e))
 
 -- name: campaign_by_name
 SELECT id, name, identity, state, loaded, created FROM voicekit_campaigns WHERE name = %(name)s
@@ -199,6 +200,7 @@ UPDATE voicekit_rows c SET state = o.state, request_id = o.request_id, error_typ
 FROM (SELECT e->>0 AS key, e->>1 AS state, e->>2 AS request_id, e->>3 AS error_type, e->>4 AS error,
              (e->>5)::integer AS retryable FROM jsonb_array_elements(%(outcomes)s::jsonb) AS e) AS o
 WHERE c.campaign = %(campaign)s AND c.key = o.key AND c.holder = %(worker)s AND c.state IN ('sending', 'unknown')
+  AND c.key = ANY(ARRAY(SELECT e->>0 FROM jsonb_array_elements(%(outcomes)s::jsonb) AS e))
 
 -- name: claim
 -- One statement, one round trip: renew the lease, write the outcomes ready (as `record`), and
@@ -215,6 +217,7 @@ rec AS (
     FROM (SELECT e->>0 AS key, e->>1 AS state, e->>2 AS request_id, e->>3 AS error_type, e->>4 AS error,
                  (e->>5)::integer AS retryable FROM jsonb_array_elements(%(outcomes)s::jsonb) AS e) AS o
     WHERE c.campaign = %(campaign)s AND c.key = o.key AND c.holder = %(worker)s AND c.state IN ('sending', 'unknown')
+      AND c.key = ANY(ARRAY(SELECT e->>0 FROM jsonb_array_elements(%(outcomes)s::jsonb) AS e))
     RETURNING 1),
 took AS (
     UPDATE voicekit_rows SET state = 'sending', holder = %(worker)s, token = %(token)s,
@@ -259,6 +262,7 @@ GROUP BY 1 ORDER BY 2 DESC, 1
 SELECT r.campaign, r.key, r.state, r.number, r.request_id
 FROM voicekit_rows r JOIN jsonb_array_elements(%(named)s::jsonb) AS o(e)
     ON r.campaign = o.e->>0 AND r.key = o.e->>1
+WHERE r.key = ANY(ARRAY(SELECT e->>1 FROM jsonb_array_elements(%(named)s::jsonb) AS e))
 UNION
 SELECT r.campaign, r.key, r.state, r.number, r.request_id
 FROM voicekit_rows r WHERE r.request_id = ANY(%(request_ids)s::text[])
@@ -295,6 +299,7 @@ placed AS (
         error_type = NULL, error = NULL, retryable = 0, updated = extract(epoch FROM clock_timestamp())::float8
     FROM ins
     WHERE ins.key IS NOT NULL AND r.campaign = ins.campaign AND r.key = ins.key AND r.state IN ('unknown', 'failed')
+      AND r.key = ANY(ARRAY(SELECT key FROM ins WHERE key IS NOT NULL))
     RETURNING 1)
 SELECT vendor_id FROM ins
 
@@ -304,6 +309,7 @@ SELECT vendor_id FROM ins
 UPDATE voicekit_outcomes o SET campaign = t.campaign, key = t.key
 FROM (SELECT e->>0 AS vendor_id, e->>1 AS campaign, e->>2 AS key FROM jsonb_array_elements(%(taken)s::jsonb) AS e) AS t
 WHERE o.vendor_id = t.vendor_id AND o.key IS NULL
+  AND o.vendor_id = ANY(ARRAY(SELECT e->>0 FROM jsonb_array_elements(%(taken)s::jsonb) AS e))
   AND NOT EXISTS (SELECT 1 FROM voicekit_outcomes x WHERE x.campaign = t.campaign AND x.key = t.key)
 
 -- name: outcomes_adopt
@@ -333,6 +339,7 @@ UPDATE voicekit_rows r SET state = 'placed', request_id = coalesce(r.request_id,
 FROM (SELECT e->>0 AS campaign, e->>1 AS key, e->>2 AS request_id
       FROM jsonb_array_elements(%(placed)s::jsonb) AS e) AS o
 WHERE r.campaign = o.campaign AND r.key = o.key AND r.state IN ('unknown', 'failed')
+  AND r.key = ANY(ARRAY(SELECT e->>1 FROM jsonb_array_elements(%(placed)s::jsonb) AS e))
 RETURNING r.key
 
 -- name: outcomes_of
@@ -355,6 +362,7 @@ UPDATE voicekit_rows r SET state = 'placed', request_id = coalesce(r.request_id,
     error = NULL, retryable = 0, updated = extract(epoch FROM clock_timestamp())::float8
 FROM (SELECT e->>0 AS key, e->>1 AS request_id FROM jsonb_array_elements(%(placed)s::jsonb) AS e) AS o
 WHERE r.campaign = %(campaign)s AND r.key = o.key AND r.state = 'unknown'
+  AND r.key = ANY(ARRAY(SELECT e->>0 FROM jsonb_array_elements(%(placed)s::jsonb) AS e))
 RETURNING r.key
 
 -- name: resolve_requeue
@@ -372,6 +380,7 @@ RETURNING r.key
 UPDATE voicekit_rows r SET error_type = 'Unreconciled', error = o.reason
 FROM (SELECT e->>0 AS key, e->>1 AS reason FROM jsonb_array_elements(%(notes)s::jsonb) AS e) AS o
 WHERE r.campaign = %(campaign)s AND r.key = o.key AND r.state = 'unknown'
+  AND r.key = ANY(ARRAY(SELECT e->>0 FROM jsonb_array_elements(%(notes)s::jsonb) AS e))
 RETURNING r.key
 
 -- name: counts
