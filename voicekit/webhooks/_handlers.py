@@ -8,10 +8,9 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from types import MappingProxyType
-from typing import Any, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
 import attrs
-from aiohttp import web
 
 from ..errors import ValidationError
 from . import _decode
@@ -19,6 +18,9 @@ from ._dedup import InMemorySeenStore, SeenStore
 from ._huawei import HuaweiReleaseEvent, check_tz, parse_huawei_release_event
 from ._signature import HuaweiVerifier
 from ._telecmi import TeleCMICdr, TeleCMIWebhook, parse_telecmi_webhook, telecmi_dedup_key
+
+if TYPE_CHECKING:  # aiohttp.web is imported when a handler is built, not by `import voicekit`
+    from aiohttp import web
 
 __all__ = [
     "Handler",
@@ -33,7 +35,7 @@ logger = logging.getLogger("voicekit.webhooks")
 
 E = TypeVar("E")
 
-Handler: TypeAlias = Callable[[web.Request], Awaitable[web.Response]]
+Handler: TypeAlias = "Callable[[web.Request], Awaitable[web.Response]]"
 
 # The exact acknowledgement Huawei documents; anything else counts as a failed delivery.
 _HUAWEI_ACK = '{"retCode":"0","retMsg":"success"}'
@@ -157,6 +159,8 @@ class TeleCMIReceiver:
 
 
 def _aiohttp_reply(reply: Reply) -> web.Response:
+    from aiohttp import web
+
     return web.Response(text=reply.body, status=reply.status, content_type="application/json")
 
 
