@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from tests._cli import env_for
 from voicekit.cli import main
 from voicekit.cli._common import ExitCode
 from voicekit.huawei import HuaweiVoice, Prompt
@@ -21,18 +22,6 @@ MAKE_CALL = "/v2/global_pcmo_make_call"
 def sb() -> Iterator[SyncSandbox]:
     with SyncSandbox(seed_records=300) as sandbox:
         yield sandbox
-
-
-def env_for(sb: SyncSandbox) -> dict[str, str]:
-    return {
-        "VOICEKIT_TELECMI_BASE_URL": sb.url,
-        "VOICEKIT_TELECMI_PIOPIY_URL": sb.url,
-        "VOICEKIT_TELECMI_APPID": str(sb.telecmi_appid),
-        "VOICEKIT_TELECMI_SECRET": sb.telecmi_secret,
-        "VOICEKIT_HUAWEI_BASE_URL": sb.url,
-        "VOICEKIT_HUAWEI_APP_KEY": sb.huawei_app_key,
-        "VOICEKIT_HUAWEI_APP_SECRET": sb.huawei_app_secret,
-    }
 
 
 def invoke(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:

@@ -16,15 +16,12 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from voicekit.cli import main
+from tests._cli import MAKE_CALL, env_for, free_port, invoke, ledger, summary
 from voicekit.journal import Journal, State
 from voicekit.sandbox import SyncSandbox
 
-MAKE_CALL = "/v2/global_pcmo_make_call"
 NOTIFY = "/apiaccess/rest/voiceNotification/v2/createVoiceNotification"
-SUMMARY = re.compile(r"placed=(\d+) failed=(\d+) unknown=(\d+) pending=(\d+)")
 
 
 def number(i: int) -> str:
@@ -45,34 +42,6 @@ def write_campaign(path: Path, n: int, extra: Iterable[list[object]] = ()) -> Pa
 def sb() -> Iterator[SyncSandbox]:
     with SyncSandbox() as sandbox:
         yield sandbox
-
-
-def env_for(sb: SyncSandbox) -> dict[str, str]:
-    return {
-        "VOICEKIT_TELECMI_BASE_URL": sb.url,
-        "VOICEKIT_TELECMI_PIOPIY_URL": sb.url,
-        "VOICEKIT_TELECMI_APPID": str(sb.telecmi_appid),
-        "VOICEKIT_TELECMI_SECRET": sb.telecmi_secret,
-        "VOICEKIT_HUAWEI_BASE_URL": sb.url,
-        "VOICEKIT_HUAWEI_APP_KEY": sb.huawei_app_key,
-        "VOICEKIT_HUAWEI_APP_SECRET": sb.huawei_app_secret,
-    }
-
-
-def invoke(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
-    result = CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
-    return result.exit_code, result.output
-
-
-def summary(out: str) -> tuple[int, int, int, int]:
-    found = SUMMARY.findall(out)
-    assert found, out
-    placed, failed, unknown, pending = (int(x) for x in found[-1])
-    return placed, failed, unknown, pending
-
-
-def ledger(sb: SyncSandbox, path: str = MAKE_CALL) -> Counter[str]:
-    return Counter(call.to for call in list(sb.calls) if call.endpoint == path)
 
 
 def states(db: Path) -> dict[str, State]:
@@ -169,12 +138,6 @@ def test_status_and_report(tmp_path: Path, sb: SyncSandbox) -> None:
     assert by_key["bad"]["state"] == "failed" and by_key["bad"]["row"] == "14"
     assert {call.request_id for call in sb.calls} >= {r["request_id"] for r in rows if r["state"] == "placed"}
     assert sb.telecmi_secret.encode() not in b"".join(p.read_bytes() for p in tmp_path.glob("c.db*"))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_listen_reconcile_and_report_give_every_row_its_outcome(tmp_path: Path, sb: SyncSandbox) -> None:

@@ -20,10 +20,11 @@ import pytest
 from aiohttp import web
 from click.testing import CliRunner
 
+from tests._cli import SUMMARY, env_for
 from tests._faultserver import NOTIFY, FaultServer, Reply, Request
 from tests._server import ThreadedServer
 from tests.conftest import FAST_RETRY, fresh_appid
-from tests.test_dial_cli import SUMMARY, env_for, write_campaign
+from tests.test_dial_cli import write_campaign
 from voicekit import AsyncHuaweiVoice, AsyncTeleCMI
 from voicekit.cli import main
 from voicekit.errors import (

@@ -25,8 +25,8 @@ from pathlib import Path
 
 import pytest
 
+from tests._cli import env_for, invoke, ledger, summary
 from tests._servers import PostgresServer
-from tests.test_dial_cli import env_for, invoke, ledger, summary
 from voicekit import AsyncTeleCMI
 from voicekit.journal import (
     SCHEMA_VERSION,

@@ -1,4 +1,4 @@
-"""Task housekeeping shared by the paginator and the bulk sender."""
+"""Task housekeeping shared by the paginator, the bulk sender and the journal."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Collection
 from typing import Any
 
-__all__ = ["cancel_and_wait"]
+__all__ = ["cancel_and_wait", "settle"]
 
 
 async def cancel_and_wait(tasks: Collection[asyncio.Future[Any]]) -> None:
@@ -15,3 +15,13 @@ async def cancel_and_wait(tasks: Collection[asyncio.Future[Any]]) -> None:
         task.cancel()
     if tasks:
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    """Give `future` its result (or `error`) unless it is done already (e.g. cancelled)."""
+    if future.done():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)

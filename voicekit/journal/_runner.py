@@ -17,6 +17,7 @@ import attrs
 
 from .._bulk import Outcome, aiter_specs
 from .._sending import BeforeSend
+from .._tasks import settle
 from ..errors import JournalError, VoiceKitError
 from ..telecmi import Dial
 from ._store import AsyncStore
@@ -127,7 +128,7 @@ class _Writer:
         if isinstance(job, _Claim):
             _answer_claims([job], set())
         elif job is not None:
-            _settle(job.future, None, self.failure)
+            settle(job.future, None, self.failure)
 
     def _failed(self, exc: Exception) -> set[str]:
         """A claim transaction failed: nothing more is sent; no key of it was claimed."""
@@ -153,9 +154,9 @@ class _Writer:
                     try:
                         result = await job.fn()
                     except Exception as exc:  # noqa: BLE001 - handed to the awaiting task
-                        _settle(job.future, None, exc)
+                        settle(job.future, None, exc)
                     else:
-                        _settle(job.future, result, None)
+                        settle(job.future, result, None)
                     continue
                 claims = [job]
                 while self._jobs and isinstance(more := self._jobs[0], _Claim):  # asked for meanwhile
@@ -184,15 +185,6 @@ def _answer_claims(claims: Sequence[_Claim], claimed: set[str]) -> None:
     for claim in claims:
         if not claim.future.done():  # its before_send may have been cancelled meanwhile
             claim.future.set_result(claim.key in claimed)
-
-
-def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
-    if future.done():
-        return
-    if error is not None:
-        future.set_exception(error)
-    else:
-        future.set_result(result)
 
 
 class _Runner(Generic[S, R]):

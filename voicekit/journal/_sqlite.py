@@ -24,6 +24,7 @@ from typing import IO, Any, Final, TypeVar
 
 import orjson
 
+from .._tasks import settle
 from ..errors import JournalBusyError, JournalError
 from ._db import Tx
 from ._sql import Dialect, queries, statements
@@ -91,7 +92,7 @@ class _Thread:
             except BaseException as exc:  # noqa: BLE001 - handed to the awaiting task
                 error = exc
             try:
-                future.get_loop().call_soon_threadsafe(_settle, future, result, error)
+                future.get_loop().call_soon_threadsafe(settle, future, result, error)
             except RuntimeError:  # the loop is closed: nobody waits for this any more
                 pass
 
@@ -107,15 +108,6 @@ class _Thread:
 
     def join(self) -> None:
         self._thread.join()
-
-
-def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
-    if future.done():
-        return
-    if error is not None:
-        future.set_exception(error)
-    else:
-        future.set_result(result)
 
 
 class _SQLiteTx:
