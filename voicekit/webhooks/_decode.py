@@ -123,7 +123,9 @@ def _loads(field: str, data: bytes | bytearray | str) -> tuple[Any, bool]:
 def _field_name(key: str) -> str:
     # A key names the field in the error only when it can be shown as is: short and printable
     # (the message goes to logs and to the sender).
-    return key if len(key) <= MAX_LABEL_LEN and key.isprintable() and _is_unicode(key) else "payload"
+    # An empty key would name no field at all.
+    shown = key and len(key) <= MAX_LABEL_LEN and key.isprintable() and _is_unicode(key)
+    return key if shown else "payload"
 
 
 def _is_unicode(value: str) -> bool:

@@ -60,28 +60,42 @@ async def _listen_only(
     journal_path: str, where: tuple[str, int], campaign_name: str | None, seconds: float | None
 ) -> int:
     app, receiver = _app()
-    async with _serving(app, where):
+    # A journal that is already there is opened before the port is: the vendor's first webhook
+    # then finds it ready instead of a 503.
+    journal = await _read(journal_path, campaign_name)
+    async with contextlib.AsyncExitStack() as stack:
+        if journal is not None:
+            await stack.enter_async_context(journal)
+        await stack.enter_async_context(_serving(app, where))
         say(f"listening on http://{where[0]}:{where[1]} (Ctrl-C stops)")
         with contextlib.suppress(asyncio.CancelledError, TimeoutError):
             async with asyncio.timeout(seconds):
-                journal = await _wait_for(journal_path, campaign_name)
-                async with journal, OutcomeWriter(journal) as writer:
-                    receiver.ready = OutcomeReceiver(writer)
-                    say(f"writing the outcomes of {journal.campaign.describe()}")
-                    await asyncio.Event().wait()
-        return receiver.written
+                if journal is None:
+                    journal = await stack.enter_async_context(await _wait_for(journal_path, campaign_name))
+                writer = await stack.enter_async_context(OutcomeWriter(journal))
+                receiver.ready = OutcomeReceiver(writer)
+                say(f"writing the outcomes of {journal.campaign.describe()}")
+                await asyncio.Event().wait()
+    return receiver.written
+
+
+async def _read(journal_path: str, campaign_name: str | None, *, tell: bool = False) -> AsyncJournal | None:
+    try:
+        return await AsyncJournal.read(journal_path, campaign=campaign_name)
+    except JournalNotFoundError as exc:
+        if tell:
+            say(f"waiting for the campaign's journal: {exc}")
+        return None
 
 
 async def _wait_for(journal_path: str, campaign_name: str | None) -> AsyncJournal:
     told = False
     while True:
-        try:
-            return await AsyncJournal.read(journal_path, campaign=campaign_name)
-        except JournalNotFoundError as exc:
-            if not told:
-                say(f"waiting for the campaign's journal: {exc}")
-                told = True
-            await asyncio.sleep(_WAIT_EVERY)
+        journal = await _read(journal_path, campaign_name, tell=not told)
+        if journal is not None:
+            return journal
+        told = True
+        await asyncio.sleep(_WAIT_EVERY)
 
 
 class _Receiver:
