@@ -103,6 +103,8 @@ def test_a_journal_left_by_a_killed_process_is_resumed_not_overwritten(tmp_path:
             State.PLACED: 1,
             State.FAILED: 0,
             State.UNKNOWN: 0,
+            State.SUPPRESSED: 0,
+            State.CANCELLED: 0,
         }
         assert journal.recover() == 3
         assert journal.get("k0").request_id == "r0"  # type: ignore[union-attr]

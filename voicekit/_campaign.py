@@ -39,6 +39,7 @@ from typing import Any, Final, Literal
 
 import attrs
 
+from ._policy import Policy
 from ._validate import check_int_range, check_str, phone_number
 from .errors import ConfigurationError, ValidationError
 from .huawei import Notify, Prompt
@@ -96,6 +97,8 @@ class CampaignRow:
     key: str
     spec: Dial | Notify | None = None
     problem: str | None = None
+    #: The row's ``tz`` column, if the file has one (a policy with ``tz="column"`` reads it).
+    tz: str | None = None
 
 
 def default_name(path: str | os.PathLike[str]) -> str:
@@ -117,11 +120,13 @@ def check_name(name: Any) -> str:
 
 @attrs.frozen(kw_only=True)
 class Campaign:
-    """What identifies a campaign: its file's content, the vendor, the columns, the shard; and
-    the name it runs under in a journal (default: the file's name without its extension).
+    """What identifies a campaign: its file's content, the vendor, the columns, the shard, the
+    `policy` every worker applies (calling window, time zones); and the name it runs under in a
+    journal (default: the file's name without its extension).
 
     Two campaigns are the same when everything but `path` and `name` matches: a moved or copied
-    file with the same content is the same campaign.
+    file with the same content is the same campaign; the same file run with another policy is
+    not (a worker started with another policy is refused).
     """
 
     path: str
@@ -131,6 +136,7 @@ class Campaign:
     columns: tuple[str, ...]
     shard: tuple[int, int] | None = None
     name: str = attrs.field(default=attrs.Factory(lambda self: default_name(self.path), takes_self=True))
+    policy: Policy | None = None
 
     @classmethod
     def from_file(
@@ -140,6 +146,7 @@ class Campaign:
         vendor: Vendor | None = None,
         shard: tuple[int, int] | None = None,
         name: str | None = None,
+        policy: Policy | None = None,
     ) -> Campaign:
         """Read a campaign file's identity (its header, and its SHA-256 in one streaming pass).
 
@@ -154,7 +161,14 @@ class Campaign:
         check_columns(path, vendor, columns)
         size, sha = fingerprint(path)
         return cls(
-            path=os.path.abspath(path), size=size, sha256=sha, vendor=vendor, columns=columns, shard=shard, name=name
+            path=os.path.abspath(path),
+            size=size,
+            sha256=sha,
+            vendor=vendor,
+            columns=columns,
+            shard=shard,
+            name=name,
+            policy=policy if policy is not None and policy.window is not None else None,
         )
 
     def same_as(self, other: Campaign) -> bool:
@@ -164,19 +178,23 @@ class Campaign:
     def describe(self) -> str:
         """One line: name, file, size, hash prefix, vendor, shard."""
         shard = f", shard {self.shard[0]}/{self.shard[1]}" if self.shard else ""
-        return f"{self.name!r}: {self.path} ({self.size:,} bytes, sha256 {self.sha256[:12]}, {self.vendor}{shard})"
+        policy = f"; {self.policy.describe()}" if self.policy is not None else ""
+        return (
+            f"{self.name!r}: {self.path} ({self.size:,} bytes, sha256 {self.sha256[:12]}, {self.vendor}{shard}){policy}"
+        )
 
     def _to_json(self) -> str:
-        return json.dumps(
-            {
-                "path": self.path,
-                "size": self.size,
-                "sha256": self.sha256,
-                "vendor": self.vendor,
-                "columns": list(self.columns),
-                "shard": list(self.shard) if self.shard else None,
-            }
-        )
+        identity: dict[str, Any] = {
+            "path": self.path,
+            "size": self.size,
+            "sha256": self.sha256,
+            "vendor": self.vendor,
+            "columns": list(self.columns),
+            "shard": list(self.shard) if self.shard else None,
+        }
+        if self.policy is not None:  # a campaign without one keeps the identity older versions wrote
+            identity["policy"] = self.policy.to_json()
+        return json.dumps(identity)
 
     @classmethod
     def _from_json(cls, text: str, *, name: str | None = None) -> Campaign:
@@ -190,6 +208,7 @@ class Campaign:
             columns=tuple(d["columns"]),
             shard=(int(shard[0]), int(shard[1])) if shard else None,
             name=name if name is not None else default_name(d["path"]),
+            policy=Policy.from_json(d["policy"]) if d.get("policy") else None,
         )
 
 
@@ -373,7 +392,7 @@ def _row(
     except ValidationError as exc:
         yield CampaignRow(number=number, key=key, problem=str(exc))
         return
-    yield CampaignRow(number=number, key=key, spec=spec)
+    yield CampaignRow(number=number, key=key, spec=spec, tz=values.get("tz") or None)
 
 
 def _required(values: dict[str, str], name: str) -> str:

@@ -36,6 +36,10 @@ class ExitStatus(enum.IntEnum):
     #: proxy asking for authentication, answers that are not the vendor's: a wrong base URL).
     #: Rows stay dialable: fix the setting, then run the same command again (not before).
     CONFIGURATION = 6
+    #: The run ended with rows still waiting: its deadline (``--until``) came first, or the
+    #: campaign was cancelled. Nothing is wrong; rows left are pending (after a deadline: run
+    #: again later to go on) or ``cancelled``.
+    WAITING = 7
     #: Interrupted (Ctrl-C or SIGTERM): the journal is saved; run the same command to resume.
     INTERRUPTED = 130
 
@@ -55,5 +59,7 @@ Exit status:
        unreachable, lease lost): run the same command again
   6    stopped early by a configuration problem (credentials refused, proxy
        authentication, answers not the vendor's): fix it, then run again
+  7    ended with rows still waiting: the deadline (--until) came, or the
+       campaign was cancelled
   130  interrupted (Ctrl-C or SIGTERM): run the same command to resume
 """

@@ -59,6 +59,7 @@ journal) and ``_reconcile`` (`reconcile`).
 from __future__ import annotations
 
 from .._campaign import Campaign, CampaignRow, in_shard, parse_shard, read_campaign
+from .._policy import Policy, Window
 from ..errors import (
     CampaignMismatchError,
     JournalBusyError,
@@ -85,6 +86,7 @@ from ._store import (
     State,
     Store,
     Summary,
+    Waiting,
     WorkerCount,
 )
 
@@ -113,6 +115,7 @@ __all__ = [
     "OutcomeCounts",
     "OutcomeReceiver",
     "OutcomeWriter",
+    "Policy",
     "PostgresJournal",
     "Progress",
     "ReconcileReport",
@@ -124,6 +127,8 @@ __all__ = [
     "StopReason",
     "Store",
     "Summary",
+    "Waiting",
+    "Window",
     "WorkerCount",
     "archive_campaign",
     "as_async",

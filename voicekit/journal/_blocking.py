@@ -19,7 +19,7 @@ from ..huawei import Notify
 from ..telecmi import Dial
 from ._core import DEFAULT_LEASE, AsyncJournal
 from ._postgres import DEFAULT_RECONNECT, is_postgres_url
-from ._store import AsyncStore, CallOutcome, Entry, OutcomeCounts, Resolution, State, Summary
+from ._store import AsyncStore, CallOutcome, Entry, OutcomeCounts, Resolution, State, Summary, Waiting
 
 __all__ = ["AsyncPostgresJournal", "Journal", "PostgresJournal", "as_async"]
 
@@ -182,6 +182,15 @@ class Journal(BlockingClient[AsyncJournal]):
     def summary(self) -> Summary:
         return call(self._async.summary)
 
+    def waiting(self) -> Waiting:
+        return call(self._async.waiting)
+
+    def suppress(self, numbers: Iterable[str | int]) -> tuple[int, int]:
+        return call(self._async.suppress, list(numbers))
+
+    def control(self, action: str) -> tuple[str, int]:
+        return call(self._async.control, action)
+
     def get(self, key: str) -> Entry | None:
         return call(self._async.get, key)
 
@@ -219,8 +228,18 @@ class _Bridged:
 
         return across
 
-    def specs(self, batch: int = 64) -> AsyncIterator[Dial | Notify]:
-        return self._iterate(lambda: self._core.specs(batch))
+    @property
+    def until(self) -> float | None:
+        return self._core.until
+
+    @until.setter
+    def until(self, value: float | None) -> None:
+        self._core.until = value
+
+    def specs(
+        self, batch: int = 64, *, on_wait: Callable[[Waiting], None] | None = None
+    ) -> AsyncIterator[Dial | Notify]:
+        return self._iterate(lambda: self._core.specs(batch, on_wait=on_wait))
 
     def entries(self, states: Iterable[State] | None = None, *, chunk: int = 1000) -> AsyncIterator[Entry]:
         return self._iterate(lambda: self._core.entries(states, chunk=chunk))

@@ -36,7 +36,8 @@ import attrs
 
 from .._bulk import Outcome
 from .._campaign import Campaign, CampaignRow, dialed_number, spec_from_json, spec_to_json
-from ..errors import CampaignMismatchError, JournalError, JournalNotFoundError, LeaseLostError
+from .._policy import normalize_number
+from ..errors import CampaignMismatchError, JournalError, JournalNotFoundError, LeaseLostError, ValidationError
 from ..huawei import Notify
 from ..telecmi import Dial
 from ._db import Database, Tx
@@ -53,6 +54,7 @@ from ._store import (
     Resolution,
     State,
     Summary,
+    Waiting,
     WorkerCount,
     call_outcome,
     error_text,
@@ -143,6 +145,10 @@ class AsyncJournal:
         self._known: set[str] = {campaign_id}
         # Whether outcomes without a row may wait here for a row to record their request id.
         self._unmatched = True
+        # The time zones of the rows this worker holds, for the calling window (see `claim`).
+        self._zones: dict[str, tuple[str, ...]] = {}
+        #: No call is claimed at or after this moment (epoch seconds; see `run_campaign`'s `until`).
+        self.until: float | None = None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.path!r}, campaign={self.campaign.name!r}, worker={self.worker!r})"
@@ -327,17 +333,27 @@ class AsyncJournal:
         replayable = iter(rows) is not rows
         tried = False
 
+        policy = self.campaign.policy
+
         def staged() -> Iterable[tuple[Any, ...]]:
             for row in rows:
+                spec = row.spec
+                number = dialed_number(spec)
+                zones: tuple[str, ...] = ()
+                if policy is not None and spec is not None and row.problem is None:
+                    try:
+                        zones = policy.zones(number, row.tz)
+                    except ValidationError as exc:  # never guessed: the row is not called
+                        row = attrs.evolve(row, problem=f"{exc.rule} (number {number})")
                 if row.problem is not None:
                     problems.append(row)
-                spec = row.spec
                 yield (
                     row.key,
                     row.number,
                     None if spec is None else spec_to_json(spec),
-                    dialed_number(spec),
+                    number,
                     row.problem,
+                    ",".join(zones) or None,
                 )
 
         async def load(tx: Tx) -> None:
@@ -411,10 +427,33 @@ class AsyncJournal:
 
         async def reserve(tx: Tx) -> list[tuple[Any, ...]]:
             await self._renew(tx)
-            return await tx.all("reserve", **self._params(n=n))
+            now = time.time()
+            rows = await tx.all("reserve", **self._params(n=n, now=now))
+            closed = self._closed_rows(((key, zones) for _, key, _, zones in rows), now)
+            if closed:  # their window is closed: back for later, in the same transaction
+                await tx.run("defer", **self._params(rows=Records(closed)))
+                shut = {key for key, _ in closed}
+                rows = [row for row in rows if row[1] not in shut]
+            return rows
 
         rows = await self._db.transaction(reserve, what="take rows")
-        return [self._spec(spec) for _, _, spec in sorted(rows, key=lambda r: (r[0] or 0, r[1]))]
+        return [self._spec(spec) for _, _, spec, _ in sorted(rows, key=lambda r: (r[0] or 0, r[1]))]
+
+    def _closed_rows(self, rows: Iterable[tuple[str, str | None]], now: float) -> list[tuple[str, float]]:
+        """Remember the zones of `rows` (key, zones); return those whose calling window is closed
+        at `now`, with the moment it opens (a row whose zones never share an open moment waits
+        a day, and is looked at again then)."""
+        policy = self.campaign.policy
+        if policy is None or policy.window is None:
+            return []
+        closed = []
+        for key, text in rows:
+            zones = tuple(text.split(",")) if text else ()
+            self._zones[key] = zones
+            if zones and not policy.is_open(zones, now):
+                opens = policy.next_open(zones, now)
+                closed.append((key, opens if opens is not None else now + 86400.0))
+        return closed
 
     async def held_elsewhere(self) -> int:
         """How many pending rows other workers hold (they may come free if a worker dies)."""
@@ -427,18 +466,44 @@ class AsyncJournal:
         free, held, sending = rows[0] if rows else (0, 0, 0)
         return int(free or 0), int(held or 0), int(sending or 0)
 
-    async def specs(self, batch: int = 64) -> AsyncIterator[Dial | Notify]:
+    async def specs(
+        self, batch: int = 64, *, on_wait: Callable[[Waiting], None] | None = None
+    ) -> AsyncIterator[Dial | Notify]:
         """The rows this worker sends: free pending rows, taken `batch` at a time as it needs
         them, until none is left (waiting, bounded, for rows another worker holds to be sent
-        or, if it died, freed when its lease expires)."""
+        or, if it died, freed when its lease expires).
+
+        When the only rows left wait (for their calling window, or while the campaign is
+        paused), it waits too, telling `on_wait` why and until when, as long as `until` allows;
+        a cancelled campaign, or `until` reached, ends it."""
         idle_since: float | None = None
         reconnect = getattr(self._db, "reconnect", 0.0)
+        told: Waiting | None = None
         while True:
+            if self.until is not None and time.time() >= self.until:
+                return
             specs = await self.reserve(batch)
             if specs:
-                idle_since = None
+                idle_since = told = None
                 for spec in specs:
                     yield spec
+                continue
+            waiting = await self.waiting()
+            if waiting.state == "cancelled" or waiting.state == "archived":
+                return
+            if waiting.state == "paused" or waiting.rows:
+                until = self.until
+                if waiting.state != "paused" and waiting.next_at is not None and until is not None:
+                    if waiting.next_at >= until:
+                        return  # nothing opens before the deadline
+                if told is None or (told.state, told.next_at) != (waiting.state, waiting.next_at):
+                    told = waiting
+                    if on_wait is not None:
+                        on_wait(waiting)
+                pause = 1.0 if waiting.next_at is None else min(1.0, waiting.next_at - time.time())
+                await asyncio.sleep(max(pause, 0.05))
+                if waiting.state == "paused":  # rows refused while paused are free again for any worker
+                    await self._db.statement("release_held", self._params(), what="free rows")
                 continue
             if not await self.held_elsewhere():
                 return
@@ -452,17 +517,32 @@ class AsyncJournal:
     async def pending(self, keys: Sequence[str]) -> set[str]:
         """The keys among `keys` this worker may claim: pending, and free or held by it (free
         ones are taken for it now). Keys the journal does not hold are not pending."""
-        rows = await self._db.statement("pending", self._params(keys=list(keys)), what="take rows")
-        return {key for (key,) in rows}
+        rows = await self._db.statement("pending", self._params(keys=list(keys), now=time.time()), what="take rows")
+        for key, zones in rows:
+            self._zones[key] = tuple(zones.split(",")) if zones else ()
+        return {key for key, _ in rows}
 
     async def claim(self, keys: Sequence[str], outcomes: Sequence[Outcome[Any]] = ()) -> set[str]:
         """Renew the lease and mark the pending `keys` that are free or held by this worker
         ``sending`` (and this worker's), writing `outcomes` of keys sent earlier too, in one
         statement; return the keys claimed (never a key another claim returned).
 
+        The campaign's policy is applied here, right before the requests leave: nothing is
+        claimed at or after `until`, nor while the campaign is paused or cancelled, nor a row
+        whose calling window is closed now (it waits for its window, free for any worker).
+
         Raises:
             LeaseLostError: the lease expired: nothing is claimed.
         """
+        now = time.time()
+        closed: list[tuple[str, float]] = []
+        if self.until is not None and now >= self.until:
+            keys = []
+        elif self._zones:
+            closed = self._closed_rows(((key, ",".join(self._zones.get(key, ()))) for key in keys), now)
+            if closed:
+                shut = {key for key, _ in closed}
+                keys = [key for key in keys if key not in shut]
         # A retry after a lost commit finds the keys this claim took by its token.
         params = self._params(
             lease=self.lease,
@@ -477,6 +557,10 @@ class AsyncJournal:
                 raise self._lease_lost()
             if state == State.SENDING:
                 claimed.add(key)
+        for key in keys:
+            self._zones.pop(key, None)
+        if closed:
+            await self._db.statement("defer", self._params(rows=Records(closed)), what="defer rows")
         return claimed
 
     async def record(self, outcomes: Sequence[Outcome[Any]]) -> None:
@@ -502,6 +586,61 @@ class AsyncJournal:
             await tx.run("release_held", **self._params())
 
         await self._db.transaction(finish, what="end the run")
+
+    # -- the campaign's policy ----------------------------------------------------------------------
+
+    async def waiting(self) -> Waiting:
+        """The campaign's state, and its pending rows that wait for a later moment."""
+        rows = await self._db.read("rows_waiting", self._params(now=time.time()), what="read the journal")
+        if not rows:
+            raise JournalError(f"the campaign {self.campaign.name!r} is no longer in {self.path}")
+        state, n, next_at = rows[0]
+        return Waiting(state=str(state), rows=int(n or 0), next_at=None if next_at is None else float(next_at))
+
+    async def suppress(self, numbers: Iterable[str | int]) -> tuple[int, int]:
+        """Add `numbers` to the campaign's do-not-call list (compared as E.164 digits): every
+        worker's next claim honours them, and their pending rows become ``suppressed`` now.
+        Returns (numbers new to the list, rows suppressed now).
+
+        Raises:
+            ValidationError: one of `numbers` is not a phone number (nothing is added).
+        """
+        digits = sorted({normalize_number(n) for n in numbers})
+
+        async def suppress(tx: Tx) -> tuple[int, int]:
+            added = len(await tx.all("suppress_add", **self._params(numbers=digits))) if digits else 0
+            rows = await tx.all("suppress_rows", **self._params())
+            return added, len(rows)
+
+        return await self._db.transaction(suppress, what="suppress numbers")
+
+    async def control(self, action: str) -> tuple[str, int]:
+        """Pause, resume or cancel the campaign, for every worker on any machine (they stop
+        claiming at once: a claim checks the campaign's state). ``"cancel"`` ends it: its
+        pending rows become ``cancelled``; calls in flight finish and are recorded. Returns
+        (the state before, the rows cancelled).
+
+        Raises:
+            JournalError: the campaign cannot go there (resuming a cancelled campaign, pausing
+                an archived one).
+        """
+        target = {"pause": "paused", "resume": "active", "cancel": "cancelled"}.get(action)
+        if target is None:
+            raise ValueError(f"unknown action {action!r}: pause, resume or cancel")
+
+        async def control(tx: Tx) -> tuple[str, int]:
+            found = await tx.one("campaign_by_id", **self._params())
+            if found is None:
+                raise JournalError(f"the campaign {self.campaign.name!r} is no longer in {self.path}")
+            before = str(found[3])
+            if before in ("cancelled", "archived") and before != target:
+                raise JournalError(f"the campaign {self.campaign.name!r} is {before}: it cannot be {action}d")
+            if before != target:
+                await tx.run("campaign_set_state", **self._params(state=target))
+            cancelled = len(await tx.all("cancel_rows", **self._params())) if target == "cancelled" else 0
+            return before, cancelled
+
+        return await self._db.transaction(control, what=f"{action} the campaign")
 
     # -- how calls ended ---------------------------------------------------------------------------
 
@@ -680,7 +819,10 @@ class AsyncJournal:
                     per[holder][State(state)] = int(n)
             workers = [WorkerCount(worker=w, live=live[w], counts=per[w]) for w in live]
             running = any(live.values())
+        suppressed = (await self._db.read("suppressed_count", self._params(), what="read the journal"))[0][0]
         return Summary(
+            waiting=await self.waiting(),
+            suppressed_numbers=int(suppressed or 0),
             campaign=self.campaign,
             counts=info.counts,
             started=utc(info.created),
@@ -905,7 +1047,7 @@ async def _change_campaign(target: str | os.PathLike[str], name: str, *, drop: b
 
         async def change(tx: Tx) -> None:
             if drop:
-                for statement in ("drop_outcomes", "drop_workers", "drop_rows", "drop_campaign"):
+                for statement in ("drop_outcomes", "drop_workers", "drop_suppressed", "drop_rows", "drop_campaign"):
                     await tx.run(statement, campaign=info.id)
             else:
                 await tx.run("campaign_set_state", campaign=info.id, state="archived")
@@ -978,6 +1120,15 @@ def _entry(row: Sequence[Any]) -> Entry:
 
 
 def _mismatch(path: str, stored: Campaign, given: Campaign, shared: bool) -> str:
+    if attrs.evolve(given, policy=stored.policy).same_as(stored):
+        # The same file, another policy: every worker of a campaign must apply one policy.
+        def policy(c: Campaign) -> str:
+            return c.policy.describe() if c.policy is not None else "no calling window"
+
+        return (
+            f"the campaign {stored.name!r} in {path} runs with {policy(stored)}; this run was started with "
+            f"{policy(given)}. Start every worker of a campaign with the same --window, --tz and --tz-default."
+        )
     what = [
         name
         for name in ("sha256", "size", "vendor", "columns", "shard")

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
+import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Final
 
@@ -40,7 +42,7 @@ from ..errors import (
 )
 from ._blocking import Journal, as_async
 from ._runner import SendMany, journaled
-from ._store import AsyncStore, State
+from ._store import AsyncStore, State, Waiting
 
 if TYPE_CHECKING:
     from ..huawei import AsyncHuaweiVoice
@@ -104,16 +106,25 @@ class RunResult:
     undialed: int = 0
     #: Rows other workers hold (pending) or are sending at the end (a shared journal).
     elsewhere: tuple[int, int] = (0, 0)
+    #: Why the run ended with rows left, if by the campaign's policy: ``"deadline"`` (its
+    #: `until` came) or ``"cancelled"`` (the campaign was cancelled).
+    ended: str | None = None
+    #: Pending rows left waiting for their calling window at the end, and when the first of
+    #: them becomes callable (epoch seconds).
+    waiting: int = 0
+    waiting_until: float | None = None
 
     @property
     def exit_status(self) -> ExitStatus:
         """The exit status (see `voicekit.ExitStatus`): interrupted, stopped early (a fault that
-        may pass, or a configuration problem), rows left undialed, unknown rows, failed rows,
-        else done."""
+        may pass, or a configuration problem), ended by the policy with rows waiting (the
+        deadline, a cancel), rows left undialed, unknown rows, failed rows, else done."""
         if self.interrupted:
             return ExitStatus.INTERRUPTED
         if self.stopped is not None:
             return ExitStatus.STOPPED if self.stopped.transient else ExitStatus.CONFIGURATION
+        if self.ended is not None and (self.undialed or self.waiting or self.counts.get(State.CANCELLED)):
+            return ExitStatus.WAITING
         if self.undialed:
             return ExitStatus.STOPPED
         if self.counts[State.UNKNOWN]:
@@ -158,11 +169,14 @@ async def run_campaign(
     redial_failed: bool | Iterable[str] = False,
     unreachable_after: int = UNREACHABLE_AFTER,
     rows: Iterable[CampaignRow] | None = None,
+    suppress: Iterable[str | int] = (),
+    until: dt.datetime | float | None = None,
     stop: asyncio.Event | None = None,
     on_problem: Callable[[CampaignRow], None] | None = None,
     on_start: Callable[[RunStart], None] | None = None,
     on_outcome: Callable[[Outcome[Any], Progress], None] | None = None,
     on_stop: Callable[[StopReason], None] | None = None,
+    on_wait: Callable[[Waiting], None] | None = None,
 ) -> RunResult:
     """Run the campaign of `journal` as one worker: recover what a dead run left, load the
     campaign if it is new, make the rows asked for dialable again, and dial every pending row
@@ -178,19 +192,35 @@ async def run_campaign(
             by the error classes named; a failure placed no call.
         unreachable_after: consecutive calls that cannot connect before the run stops.
         rows: the campaign's rows, to load a new campaign (default: read from its file).
+        suppress: numbers never to call, added to the campaign's do-not-call list before the
+            load (``voicekit dial suppress`` adds more while it runs).
+        until: no call starts at or after this moment (an aware datetime, or epoch seconds);
+            rows left stay pending, and the result's `exit_status` says the deadline came.
         stop: set it to end the run cleanly (nothing new is sent; calls in flight finish).
         on_problem: told each row that cannot be dialed, as the load finds it.
         on_start: told how the run began, before the first call.
         on_outcome: told each outcome, with this worker's progress.
         on_stop: told why the run stops early, once.
+        on_wait: told when the run waits (only rows waiting for their calling window are left,
+            or the campaign is paused), and until when; again when that changes.
+
+    The campaign's policy (`Campaign.policy`: its calling window in each callee's time) is
+    applied to every claim, by every worker; a campaign paused (``voicekit dial pause``) is
+    waited for, a cancelled one ends the run.
 
     Raises:
         JournalError: the journal could not be used (other than the database staying away or
             the lease being lost, which stop the run).
     """
     store = as_async(journal)
+    deadline = until.timestamp() if isinstance(until, dt.datetime) else until
+    if deadline is not None and (deadline != deadline or deadline in (float("inf"), float("-inf"))):
+        raise ValueError(f"until must be a moment, got {until!r}")
     fresh = not await store.is_loaded()
     recovered = await store.recover()
+    suppress = list(suppress)
+    if suppress:  # before the load: the rows it adds are suppressed as they are loaded
+        await store.suppress(suppress)
     problems = 0
     if fresh:
 
@@ -228,6 +258,7 @@ async def run_campaign(
         on_start(start)
     stop = stop if stop is not None else asyncio.Event()
     stopped: StopReason | None = None
+    store.until = deadline
 
     def halt(reason: StopReason) -> None:
         nonlocal stopped
@@ -237,16 +268,17 @@ async def run_campaign(
             if on_stop is not None:
                 on_stop(reason)
 
-    if counts[State.PENDING]:
+    if counts[State.PENDING] and (await store.waiting()).state not in ("cancelled", "archived"):
         live = dict(counts)
-        done = sum(counts[s] for s in (State.PLACED, State.FAILED, State.UNKNOWN))
+        done = sum(n for s, n in counts.items() if s not in (State.PENDING, State.SENDING))
         total = sum(counts.values())
         refused = 0  # consecutive outcomes that could not connect
         limit = max(unreachable_after, concurrency)
         send_many = _sender(send, store.campaign.vendor, concurrency)
         batch = max(8, concurrency) if store.shared else max(256, concurrency)
         try:
-            outcomes = journaled(store, store.specs(batch), send_many, stop=stop, filter_size=batch)
+            specs = store.specs(batch, on_wait=on_wait)
+            outcomes = journaled(store, specs, send_many, stop=stop, filter_size=batch)
             async with contextlib.aclosing(outcomes):
                 async for outcome in outcomes:
                     done += 1
@@ -282,13 +314,23 @@ async def run_campaign(
                 )
             )
         counts = live
+    waiting = Waiting(state="active")
     try:
         counts = await store.counts()
         free, held, sending = await store.left()
+        waiting = await store.waiting()
     except (JournalUnavailableError, LeaseLostError):
         free, held, sending = counts[State.PENDING], 0, 0
     interrupted = stop.is_set() and stopped is None
+    ended = None
+    if waiting.state == "cancelled":
+        ended = "cancelled"
+    elif deadline is not None and (free or waiting.rows) and (time.time() >= deadline or _after(waiting, deadline)):
+        ended = "deadline"
     return RunResult(
+        ended=ended,
+        waiting=waiting.rows,
+        waiting_until=waiting.next_at,
         start=start,
         counts=counts,
         stopped=stopped,
@@ -316,3 +358,9 @@ def _sender(
         hw = send
         return lambda specs, before_send: hw.notify_many(specs, concurrency=concurrency, before_send=before_send)
     return send
+
+
+def _after(waiting: Waiting, deadline: float) -> bool:
+    """Whether every row left waits past `deadline` (the run ended before it: nothing opens
+    in time)."""
+    return waiting.next_at is not None and waiting.next_at >= deadline

@@ -275,6 +275,16 @@ class _Runner(Generic[S, R]):
         while not exhausted:
             if self.prefetch is None:
                 self.prefetch = asyncio.create_task(self.next_batch())
+            if self.stop is not None and not self.prefetch.done():
+                # The source may wait long (rows waiting for their calling window): a stop
+                # must not wait for it.
+                stopped = asyncio.ensure_future(self.stop.wait())
+                try:
+                    await asyncio.wait([self.prefetch, stopped], return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    stopped.cancel()
+                if not self.prefetch.done():
+                    return
             batch, exhausted = await self.prefetch
             self.prefetch = None if exhausted else asyncio.create_task(self.next_batch())
             for spec in batch:

@@ -45,6 +45,7 @@ __all__ = [
     "OutcomeCounts",
     "Resolution",
     "Summary",
+    "Waiting",
     "WorkerCount",
 ]
 
@@ -65,6 +66,26 @@ class State(enum.StrEnum):
     PLACED = "placed"
     FAILED = "failed"
     UNKNOWN = "unknown"
+    #: Its number is on the campaign's do-not-call list: never dialed.
+    SUPPRESSED = "suppressed"
+    #: The campaign was cancelled before it was dialed: never dialed.
+    CANCELLED = "cancelled"
+
+
+@attrs.frozen(kw_only=True)
+class Waiting:
+    """What a campaign's rows that are not done wait for: the campaign's `state` (``"active"``,
+    ``"paused"``, ``"cancelled"``, ``"archived"``), how many pending `rows` wait for a later
+    moment (their calling window), and the earliest such moment (`next_at`, epoch seconds)."""
+
+    state: str
+    rows: int = 0
+    next_at: float | None = None
+
+    @property
+    def next_time(self) -> dt.datetime | None:
+        """`next_at` as an aware UTC datetime."""
+        return None if self.next_at is None else dt.datetime.fromtimestamp(self.next_at, dt.UTC)
 
 
 @attrs.frozen(kw_only=True)
@@ -103,8 +124,13 @@ class Summary:
     workers: Sequence[WorkerCount] = ()
     #: The campaign's id in the journal (every TeleCMI call carries it).
     campaign_id: str = ""
-    #: ``"active"`` or ``"archived"``.
+    #: ``"active"``, ``"paused"``, ``"cancelled"`` or ``"archived"``.
     state: str = "active"
+    #: The pending rows that wait for a later moment (their calling window), and when the
+    #: first becomes callable.
+    waiting: Waiting | None = None
+    #: How many numbers the campaign's do-not-call list holds.
+    suppressed_numbers: int = 0
 
     @property
     def total(self) -> int:
@@ -246,9 +272,18 @@ class AsyncStore(Protocol):
 
     async def failed_classes(self) -> dict[str, int]: ...
 
+    #: No call is claimed at or after this moment (epoch seconds), if set.
+    until: float | None
+
     async def reserve(self, n: int) -> list[Any]: ...
 
-    def specs(self, batch: int = 64) -> AsyncIterator[Any]: ...
+    def specs(self, batch: int = 64, *, on_wait: Callable[[Waiting], None] | None = None) -> AsyncIterator[Any]: ...
+
+    async def waiting(self) -> Waiting: ...
+
+    async def suppress(self, numbers: Iterable[str | int]) -> tuple[int, int]: ...
+
+    async def control(self, action: str) -> tuple[str, int]: ...
 
     async def left(self) -> tuple[int, int, int]: ...
 

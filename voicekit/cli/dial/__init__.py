@@ -11,6 +11,7 @@ import click
 from ..._exit import EXIT_STATUS_TABLE
 from ...journal import UNREACHABLE_AFTER
 from .campaigns import archive_cmd, campaigns_cmd, drop_cmd
+from .control import cancel_cmd, pause_cmd, resume_cmd, suppress_cmd
 from .listen import listen_cmd
 from .reconcile import reconcile_cmd
 from .report import report_cmd
@@ -29,6 +30,8 @@ DIAL_HELP: Final = f"""Dial every row of a campaign CSV, journaled so that a re-
   voicekit dial reconcile CAMPAIGN.db [--settle SECONDS]
   voicekit dial listen CAMPAIGN.db --listen HOST:PORT
   voicekit dial campaigns postgresql://USER@HOST/DB
+  voicekit dial pause|resume|cancel CAMPAIGN.db
+  voicekit dial suppress CAMPAIGN.db NUMBER... [--file FILE]
 
 Each key is written to the journal as "sending" right before its request leaves. Re-running the
 same command resumes: pending rows are dialed once; placed and failed rows are never dialed
@@ -60,6 +63,17 @@ billed seconds, rate, hangup reason, the vendor's ids. Every TeleCMI call carrie
 id and its key in extra_params ("voicekit_campaign", "voicekit_key"): a webhook is a row's only
 when campaign, key and number agree, so campaigns sharing one account and one webhook URL never
 mix. `voicekit dial listen` does the same for a campaign already run, or running elsewhere.
+
+--window 09:00-21:00 calls each number only inside that window of the callee's local time
+(a window may cross midnight); --tz says how a row's zone is found: auto (the default: from
+the number's country and area code; a number with several zones is called only when the
+window is open in all of them), an IANA zone for every row, or column (the CSV's tz column).
+A row whose zone cannot be found gets --tz-default, or is not called and is reported. Every
+worker of a campaign must run it with the same window and zones. --suppress FILE (repeatable)
+lists numbers never to call (one per line, or a CSV with a to, called or number column);
+`voicekit dial suppress` adds more while it runs. --until WHEN (an ISO time, or a duration
+such as 2h) starts no call after that moment. While the only rows left wait for their window
+(or the campaign is paused: `voicekit dial pause`), the run waits and says until when.
 
 The CSV has a header row (UTF-8; column names in any case; other columns are ignored).
 Rows are numbered as in a spreadsheet: the header is row 1.
@@ -124,6 +138,10 @@ for _command in (
     archive_cmd,
     drop_cmd,
     upgrade_cmd,
+    pause_cmd,
+    resume_cmd,
+    cancel_cmd,
+    suppress_cmd,
 ):
     dial.add_command(_command)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import shlex
 import signal
 import sys
@@ -25,15 +26,20 @@ from ... import _constants as C
 from ..._bulk import Outcome
 from ..._campaign import Vendor
 from ..._exit import ExitStatus
+from ..._policy import parse_until, read_suppress_file
+from ...errors import ConfigurationError, ValidationError
 from ...journal import (
     DEFAULT_LEASE,
     DEFAULT_RECONNECT,
     AsyncJournal,
     Campaign,
     CampaignRow,
+    Policy,
     RunResult,
     RunStart,
     State,
+    Waiting,
+    Window,
     is_postgres_url,
     parse_shard,
     redact_url,
@@ -158,6 +164,39 @@ class RunCommand(click.Command):
     help="With --listen: keep receiving this long after the last call (its webhooks come when "
     "it ends, and are resent for 15 minutes).",
 )
+@click.option(
+    "--window",
+    default=None,
+    metavar="HH:MM-HH:MM",
+    help="Call only inside this window of the callee's local time (it may cross midnight).",
+)
+@click.option(
+    "--tz",
+    default=None,
+    metavar="auto|ZONE|column",
+    help="With --window: how a row's time zone is found: auto (the default: from the number), an IANA "
+    "zone for every row, or column (the CSV's tz column).",
+)
+@click.option(
+    "--tz-default",
+    default=None,
+    metavar="ZONE",
+    help="With --window: the zone of a row whose zone cannot be found (without it, such a row is not called).",
+)
+@click.option(
+    "--suppress",
+    "suppress_files",
+    multiple=True,
+    metavar="FILE",
+    help="Numbers never to call: one per line, or a CSV with a to, called or number column (repeatable).",
+)
+@click.option(
+    "--until",
+    default=None,
+    metavar="WHEN",
+    help="Start no call after this moment: an ISO time (2026-12-03T18:00, this machine's zone unless "
+    "given) or a duration from now (2h, 90m). Rows left stay pending (exit 7).",
+)
 @sandbox_option
 @fail_on_voicekit_error
 def run_cmd(
@@ -175,6 +214,11 @@ def run_cmd(
     limiter_url: str | None,
     listen: str | None,
     listen_after: float,
+    window: str | None,
+    tz: str | None,
+    tz_default: str | None,
+    suppress_files: tuple[str, ...],
+    until: str | None,
     sandbox: bool,
 ) -> None:
     shared = is_postgres_url(journal_path)
@@ -188,7 +232,24 @@ def run_cmd(
             raise click.UsageError(f"{flag} is for PostgreSQL journals (--journal postgresql://...)", ctx=ctx)
     if limiter_url is not None and not limiter_url.startswith(("redis://", "rediss://", "unix://")):
         raise click.BadParameter("must be a redis:// URL", param_hint="'--limiter'")
+    policy = _policy(window, tz, tz_default)
+    suppress: list[str] = []
+    for path in suppress_files:
+        try:
+            suppress += read_suppress_file(path)
+        except (ValidationError, ConfigurationError) as exc:
+            raise click.BadParameter(str(exc), param_hint="'--suppress'") from None
+    deadline = None
+    if until is not None:
+        try:
+            deadline = parse_until(until, now=time.time())
+        except ValidationError as exc:
+            raise click.BadParameter(exc.rule, param_hint="'--until'") from None
     options = Options(
+        policy=policy,
+        suppress_files=suppress_files,
+        suppress=tuple(suppress),
+        until=deadline,
         csv=campaign_csv,
         journal=journal_path,
         name=campaign_name,
@@ -207,11 +268,30 @@ def run_cmd(
     )
     result = asyncio.run(_run(options))
     counts = result.counts
+    more = "".join(f" {s}={counts[s]}" for s in (State.SUPPRESSED, State.CANCELLED) if counts[s])
     say(
         f"placed={counts[State.PLACED]} failed={counts[State.FAILED]} unknown={counts[State.UNKNOWN]} "
-        f"pending={counts[State.PENDING] + counts[State.SENDING]}"
+        f"pending={counts[State.PENDING] + counts[State.SENDING]}{more}"
     )
     sys.exit(_finish(result, options))
+
+
+def _policy(window: str | None, tz: str | None, tz_default: str | None) -> Policy | None:
+    """The campaign's policy from the options, or a usage error."""
+    if window is None:
+        for flag, value in (("--tz", tz), ("--tz-default", tz_default)):
+            if value is not None:
+                raise click.UsageError(f"{flag} applies to a calling window: give --window HH:MM-HH:MM too")
+        return None
+    try:
+        parsed = Window.parse(window)
+    except ValidationError as exc:
+        raise click.BadParameter(exc.rule, param_hint="'--window'") from None
+    try:
+        return Policy(window=parsed, tz=tz if tz is not None else "auto", tz_default=tz_default)
+    except ValidationError as exc:
+        flag = "--tz-default" if exc.field == "tz_default" else "--tz"
+        raise click.BadParameter(exc.rule, param_hint=f"'{flag}'") from None
 
 
 @attrs.frozen(kw_only=True)
@@ -231,6 +311,10 @@ class Options:
     limiter: str | None = None
     listen: tuple[str, int] | None = None
     listen_after: float = 0.0
+    policy: Policy | None = None
+    suppress_files: tuple[str, ...] = ()
+    suppress: tuple[str, ...] = ()
+    until: float | None = None
 
     def resume_command(self) -> str:
         """The same run, to resume it (never with a password: the URL's is taken from the
@@ -251,6 +335,12 @@ class Options:
             args += ["--vendor", self.vendor]
         if self.shard:
             args += ["--shard", self.shard]
+        if self.policy is not None and self.policy.window is not None:
+            args += ["--window", str(self.policy.window), "--tz", self.policy.tz]
+            if self.policy.tz_default is not None:
+                args += ["--tz-default", self.policy.tz_default]
+        for path in self.suppress_files:
+            args += ["--suppress", path]
         if self.sandbox:
             args.append("--sandbox")
         return shlex.join(args)
@@ -263,6 +353,14 @@ def _finish(result: RunResult, options: Options) -> ExitStatus:
     counts = result.counts
     if status is ExitStatus.INTERRUPTED:
         say(f"stopped; the journal is saved. Resume with:\n  {resume}")
+    elif status is ExitStatus.WAITING and result.ended == "cancelled":
+        say(f"the campaign was cancelled: {counts[State.CANCELLED]:,} row(s) were not dialed", err=True)
+    elif status is ExitStatus.WAITING:
+        if result.waiting and result.waiting_until is not None:
+            opens = dt.datetime.fromtimestamp(result.waiting_until).astimezone()
+            say(f"{result.waiting:,} row(s) wait for their calling window (the next at {opens:%Y-%m-%d %H:%M %Z})")
+        left = max(result.undialed, result.waiting)
+        say(f"the deadline (--until) came: {left:,} row(s) left pending; go on later with:\n  {resume}", err=True)
     elif result.stopped is not None:
         err_console.print(f"[bold red]error:[/] {escape(result.stopped.message)}", soft_wrap=True)
         advice = f"{result.stopped.advice}, then resume" if result.stopped.advice else "Resume"
@@ -285,7 +383,7 @@ def _finish(result: RunResult, options: Options) -> ExitStatus:
 async def _run(options: Options) -> RunResult:
     shard = parse_shard(options.shard) if options.shard else None
     campaign = await asyncio.to_thread(
-        Campaign.from_file, options.csv, vendor=options.vendor, shard=shard, name=options.name
+        Campaign.from_file, options.csv, vendor=options.vendor, shard=shard, name=options.name, policy=options.policy
     )
     lease = options.lease if options.lease is not None else DEFAULT_LEASE
     reconnect = options.reconnect if options.reconnect is not None else DEFAULT_RECONNECT
@@ -389,10 +487,13 @@ class _View:
                     concurrency=options.concurrency,
                     redial_unknown=options.redial_unknown,
                     redial_failed=options.redial_failed,
+                    suppress=options.suppress,
+                    until=options.until,
                     stop=stop,
                     on_problem=self.problem,
                     on_start=self.start,
                     on_outcome=self.outcome,
+                    on_wait=self.wait,
                 )
         except asyncio.CancelledError:
             # A second Ctrl-C: the calls in flight were abandoned (now unknown).
@@ -411,6 +512,16 @@ class _View:
                 err=True,
             )
         return result
+
+    def wait(self, waiting: Waiting) -> None:
+        if waiting.state == "paused":
+            say("the campaign is paused (`voicekit dial resume` goes on); waiting")
+        elif waiting.next_time is not None:
+            local = waiting.next_time.astimezone()
+            say(
+                f"{waiting.rows:,} row(s) wait for their calling window; waiting until "
+                f"{local:%Y-%m-%d %H:%M:%S %Z} (Ctrl-C stops; the journal keeps them)"
+            )
 
     def problem(self, row: CampaignRow) -> None:
         self.problems += 1
@@ -470,7 +581,7 @@ class _View:
         if options.sandbox:
             console.print("[bold magenta]sandbox:[/] dialing an in-process emulator; no real call is placed")
         if self.progress is not None:
-            done = sum(counts[s] for s in (State.PLACED, State.FAILED, State.UNKNOWN))
+            done = sum(n for s, n in counts.items() if s not in (State.PENDING, State.SENDING))
             self.task = self.progress.add_task(
                 "dial",
                 total=sum(counts.values()),

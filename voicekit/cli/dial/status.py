@@ -57,6 +57,11 @@ def status_json(path: str, summary: Summary) -> dict[str, Any]:
         "loaded": summary.loaded,
         "counts": {str(s): n for s, n in summary.counts.items()},
         "total": summary.total,
+        "waiting": {
+            "rows": summary.waiting.rows if summary.waiting else 0,
+            "next": summary.waiting.next_time.isoformat() if summary.waiting and summary.waiting.next_time else None,
+        },
+        "suppressed_numbers": summary.suppressed_numbers,
         "workers": [
             {"worker": w.worker, "live": w.live, "counts": {str(s): n for s, n in w.counts.items()}}
             for w in summary.workers
@@ -72,13 +77,23 @@ def _print(path: str, summary: Summary, unknown: list[str], outcomes: dict[str, 
     table.add_row("journal", escape(path))
     table.add_row("campaign", escape(summary.campaign.describe()))
     if summary.state != "active":
-        table.add_row("state", summary.state)
+        advice = {"paused": " (`voicekit dial resume` goes on)"}.get(summary.state, "")
+        table.add_row("state", summary.state + advice)
     table.add_row("started", summary.started.strftime("%Y-%m-%d %H:%M:%S UTC"))
     table.add_row("updated", summary.updated.strftime("%Y-%m-%d %H:%M:%S UTC"))
     table.add_row("run", "in progress" if summary.running else "none running")
     for state in State:
         table.add_row(str(state), f"{counts[state]:,}")
     table.add_row("total", f"{summary.total:,}")
+    waiting = summary.waiting
+    if waiting is not None and waiting.rows and waiting.next_time is not None:
+        table.add_row(
+            "waiting",
+            f"{waiting.rows:,} pending row(s) wait for their calling window; the next is callable at "
+            f"{waiting.next_time:%Y-%m-%d %H:%M:%S} UTC",
+        )
+    if summary.suppressed_numbers:
+        table.add_row("do-not-call", f"{summary.suppressed_numbers:,} number(s)")
     table.add_row("answered", f"{outcomes['answered']:,}")
     table.add_row("missed", f"{outcomes['missed']:,}")
     table.add_row("awaiting outcome", f"{outcomes['awaiting']:,}")

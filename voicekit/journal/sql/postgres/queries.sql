@@ -79,6 +79,9 @@ DELETE FROM voicekit_outcomes WHERE campaign = %(campaign)s
 -- name: drop_workers
 DELETE FROM voicekit_workers WHERE campaign = %(campaign)s
 
+-- name: drop_suppressed
+DELETE FROM voicekit_suppressed WHERE campaign = %(campaign)s
+
 -- name: drop_rows
 DELETE FROM voicekit_rows WHERE campaign = %(campaign)s
 
@@ -131,23 +134,28 @@ UPDATE voicekit_rows SET holder = NULL
 WHERE campaign = %(campaign)s AND holder = %(worker)s AND state = 'pending'
 
 -- name: load_stage_create
-CREATE TEMP TABLE voicekit_load (key text, row integer, spec text, number text, error text)
+CREATE TEMP TABLE voicekit_load (key text, row integer, spec text, number text, error text, zones text)
 
 -- name: load_stage_put
-COPY voicekit_load (key, row, spec, number, error) FROM STDIN
+COPY voicekit_load (key, row, spec, number, error, zones) FROM STDIN
 
 -- name: load_stage_drop
 DROP TABLE voicekit_load
 
 -- name: load_rows
 -- Every key once, pending (or failed with its problem); a row already there keeps its state and
--- gains its spec if it had none (a journal made by 0.1.0's SQLite store).
-INSERT INTO voicekit_rows AS r (campaign, key, row, state, spec, number, error_type, error, updated)
-SELECT DISTINCT ON (key) %(campaign)s, key, row, CASE WHEN error IS NULL THEN 'pending' ELSE 'failed' END, spec,
-       number, CASE WHEN error IS NULL THEN NULL ELSE 'MalformedRow' END, error,
-       extract(epoch FROM clock_timestamp())::float8
+-- gains its spec if it had none (a journal made by 0.1.0's SQLite store); a suppressed number's
+-- row is suppressed.
+INSERT INTO voicekit_rows AS r (campaign, key, row, state, spec, number, error_type, error, updated, zones)
+SELECT DISTINCT ON (key) %(campaign)s, key, row,
+       CASE WHEN error IS NOT NULL THEN 'failed'
+            WHEN EXISTS (SELECT 1 FROM voicekit_suppressed s
+                         WHERE s.campaign = %(campaign)s AND s.number = replace(voicekit_load.number, '+', ''))
+            THEN 'suppressed' ELSE 'pending' END,
+       spec, number, CASE WHEN error IS NULL THEN NULL ELSE 'MalformedRow' END, error,
+       extract(epoch FROM clock_timestamp())::float8, zones
 FROM voicekit_load ORDER BY key, row
-ON CONFLICT (campaign, key) DO UPDATE SET spec = excluded.spec, number = excluded.number
+ON CONFLICT (campaign, key) DO UPDATE SET spec = excluded.spec, number = excluded.number, zones = excluded.zones
 WHERE r.spec IS NULL AND excluded.spec IS NOT NULL AND r.row = excluded.row
 
 -- name: load_duplicates
@@ -162,14 +170,17 @@ ON CONFLICT (campaign, key) DO NOTHING
 RETURNING key, row, error
 
 -- name: reserve
--- The next free pending rows, held for this worker (two workers never hold one row).
+-- The next free pending rows that may be dialed at %(now)s (none while the campaign is not
+-- active), held for this worker (two workers never hold one row).
 WITH free AS (
     SELECT key FROM voicekit_rows
     WHERE campaign = %(campaign)s AND state = 'pending' AND holder IS NULL
+      AND coalesce(not_before, 0) <= %(now)s::float8
+      AND EXISTS (SELECT 1 FROM voicekit_campaigns c WHERE c.id = %(campaign)s AND c.state = 'active')
     ORDER BY row LIMIT %(n)s FOR UPDATE SKIP LOCKED)
 UPDATE voicekit_rows r SET holder = %(worker)s FROM free
 WHERE r.campaign = %(campaign)s AND r.key = free.key
-RETURNING r.row, r.key, r.spec
+RETURNING r.row, r.key, r.spec, r.zones
 
 -- name: rows_left
 -- (pending rows nobody holds, pending rows other workers hold, rows other workers are sending),
@@ -185,10 +196,11 @@ FROM voicekit_rows WHERE campaign = %(campaign)s AND state IN ('pending', 'sendi
 WITH took AS (
     UPDATE voicekit_rows SET holder = %(worker)s
     WHERE campaign = %(campaign)s AND key = ANY(%(keys)s::text[]) AND state = 'pending' AND holder IS NULL
-    RETURNING key)
-SELECT key FROM took
+      AND coalesce(not_before, 0) <= %(now)s::float8
+    RETURNING key, zones)
+SELECT key, zones FROM took
 UNION ALL
-SELECT key FROM voicekit_rows
+SELECT key, zones FROM voicekit_rows
 WHERE campaign = %(campaign)s AND key = ANY(%(keys)s::text[]) AND state = 'pending' AND holder = %(worker)s
 
 -- name: record
@@ -205,7 +217,8 @@ WHERE c.campaign = %(campaign)s AND c.key = o.key AND c.holder = %(worker)s AND 
 -- name: claim
 -- One statement, one round trip: renew the lease, write the outcomes ready (as `record`), and
 -- mark the pending %(keys)s that are free or this worker's sending (and this worker's). The renewal gates the claim (its row lock orders
--- the claim against a reaper); a retry after a lost commit finds its keys by %(token)s.
+-- the claim against a reaper); a retry after a lost commit finds its keys by %(token)s. Nothing
+-- is claimed while the campaign is not active (paused, cancelled).
 -- Returns (key, 'sending') per key claimed, and ('', 'lost') if the lease had expired.
 WITH renew AS (
     UPDATE voicekit_workers SET expires = extract(epoch FROM clock_timestamp())::float8 + %(lease)s
@@ -225,6 +238,7 @@ took AS (
     WHERE campaign = %(campaign)s AND key = ANY(%(keys)s::text[]) AND (holder = %(worker)s OR holder IS NULL)
       AND (state = 'pending' OR (state = 'sending' AND token = %(token)s))
       AND EXISTS (SELECT 1 FROM renew)
+      AND EXISTS (SELECT 1 FROM voicekit_campaigns c WHERE c.id = %(campaign)s AND c.state = 'active')
     RETURNING key)
 SELECT key, 'sending' FROM took
 UNION ALL
@@ -240,9 +254,12 @@ UPDATE voicekit_rows SET state = 'unknown', error_type = 'Interrupted', error = 
 WHERE campaign = %(campaign)s AND key = ANY(%(keys)s::text[]) AND holder = %(worker)s AND state = 'sending'
 
 -- name: requeue
-UPDATE voicekit_rows SET state = 'pending', holder = NULL, request_id = NULL, error_type = NULL, error = NULL,
+UPDATE voicekit_rows r SET state = 'pending', holder = NULL, request_id = NULL, error_type = NULL, error = NULL,
     retryable = 0, updated = extract(epoch FROM clock_timestamp())::float8
-WHERE campaign = %(campaign)s AND spec IS NOT NULL AND (
+WHERE campaign = %(campaign)s AND spec IS NOT NULL
+  AND NOT EXISTS (SELECT 1 FROM voicekit_suppressed s WHERE s.campaign = r.campaign
+                                                    AND s.number = replace(r.number, '+', ''))
+  AND (
     (%(unknown)s::integer = 1 AND state = 'unknown')
     OR (%(retryable)s::integer = 1 AND state = 'failed' AND retryable = 1)
     OR (%(failed)s::integer = 1 AND state = 'failed' AND coalesce(error_type, '') <> 'MalformedRow'
@@ -371,6 +388,8 @@ UPDATE voicekit_rows r SET state = 'pending', holder = NULL, request_id = NULL, 
     retryable = 0, updated = extract(epoch FROM clock_timestamp())::float8
 WHERE r.campaign = %(campaign)s AND r.key = ANY(%(keys)s::text[]) AND r.state = 'unknown' AND r.spec IS NOT NULL
   AND NOT EXISTS (SELECT 1 FROM voicekit_outcomes o WHERE o.campaign = r.campaign AND o.key = r.key)
+  AND NOT EXISTS (SELECT 1 FROM voicekit_suppressed s WHERE s.campaign = r.campaign
+                                                  AND s.number = replace(r.number, '+', ''))
 RETURNING r.key
 
 -- name: resolve_note
@@ -423,3 +442,44 @@ SELECT number, campaign, key, state, sent FROM voicekit_rows WHERE number = ANY(
 
 -- name: specs_of
 SELECT key, spec FROM voicekit_rows WHERE campaign = %(campaign)s AND spec IS NOT NULL AND key = ANY(%(keys)s::text[])
+
+-- name: defer
+-- Rows this worker holds whose calling window is closed: not dialed before their moment, and
+-- free for any worker then. %(rows)s: [[key, not_before], ...].
+UPDATE voicekit_rows r SET not_before = (o.e->>1)::float8, holder = NULL
+FROM jsonb_array_elements(%(rows)s::jsonb) AS o(e)
+WHERE r.campaign = %(campaign)s AND r.key = o.e->>0 AND r.state = 'pending'
+  AND (r.holder = %(worker)s OR r.holder IS NULL)
+
+-- name: rows_waiting
+-- (the campaign's state, pending rows nobody holds that wait for a later moment, the earliest
+-- such moment), by %(now)s.
+SELECT c.state, count(r.key), min(r.not_before)
+FROM voicekit_campaigns c
+LEFT JOIN voicekit_rows r ON r.campaign = c.id AND r.state = 'pending' AND r.holder IS NULL
+                         AND r.not_before > %(now)s::float8
+WHERE c.id = %(campaign)s GROUP BY c.state
+
+-- name: suppress_add
+-- %(numbers)s: the numbers (digits) never to call in this campaign; returns those that are new.
+INSERT INTO voicekit_suppressed (campaign, number, added)
+SELECT %(campaign)s, n, extract(epoch FROM clock_timestamp())::float8 FROM unnest(%(numbers)s::text[]) AS n
+ON CONFLICT (campaign, number) DO NOTHING
+RETURNING number
+
+-- name: suppress_rows
+-- The campaign's pending rows whose number is suppressed (whoever holds them): never dialed.
+UPDATE voicekit_rows r SET state = 'suppressed', holder = NULL, updated = extract(epoch FROM clock_timestamp())::float8
+WHERE r.campaign = %(campaign)s AND r.state = 'pending'
+  AND EXISTS (SELECT 1 FROM voicekit_suppressed s WHERE s.campaign = %(campaign)s
+                                                   AND s.number = replace(r.number, '+', ''))
+RETURNING r.key
+
+-- name: suppressed_count
+SELECT count(*) FROM voicekit_suppressed WHERE campaign = %(campaign)s
+
+-- name: cancel_rows
+-- A cancelled campaign's pending rows (whoever holds them): never dialed. Calls in flight finish.
+UPDATE voicekit_rows SET state = 'cancelled', holder = NULL, updated = extract(epoch FROM clock_timestamp())::float8
+WHERE campaign = %(campaign)s AND state = 'pending'
+RETURNING key

@@ -32,6 +32,8 @@ CREATE TABLE voicekit_rows (
     retryable integer NOT NULL DEFAULT 0,
     sent double precision,
     updated double precision NOT NULL,
+    zones text,
+    not_before double precision,
     PRIMARY KEY (campaign, key)
 );
 CREATE INDEX voicekit_rows_free ON voicekit_rows (campaign, row) WHERE state = 'pending' AND holder IS NULL;
@@ -67,3 +69,11 @@ CREATE TABLE voicekit_workers (
     state text NOT NULL
 );
 CREATE INDEX voicekit_workers_campaign ON voicekit_workers (campaign, state);
+
+-- Numbers never to call, as digits (E.164 without the "+"), per campaign.
+CREATE TABLE voicekit_suppressed (
+    campaign text NOT NULL,
+    number text NOT NULL,
+    added double precision NOT NULL,
+    PRIMARY KEY (campaign, number)
+);

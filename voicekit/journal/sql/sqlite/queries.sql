@@ -81,6 +81,9 @@ DELETE FROM voicekit_outcomes WHERE campaign = :campaign
 -- name: drop_workers
 DELETE FROM voicekit_workers WHERE campaign = :campaign
 
+-- name: drop_suppressed
+DELETE FROM voicekit_suppressed WHERE campaign = :campaign
+
 -- name: drop_rows
 DELETE FROM voicekit_rows WHERE campaign = :campaign
 
@@ -131,23 +134,29 @@ RETURNING state
 UPDATE voicekit_rows SET holder = NULL WHERE campaign = :campaign AND holder = :worker AND state = 'pending'
 
 -- name: load_stage_create
-CREATE TEMP TABLE voicekit_load (key TEXT, row INTEGER, spec TEXT, number TEXT, error TEXT)
+CREATE TEMP TABLE voicekit_load (key TEXT, row INTEGER, spec TEXT, number TEXT, error TEXT, zones TEXT)
 
 -- name: load_stage_put
-INSERT INTO voicekit_load (key, row, spec, number, error) VALUES (?, ?, ?, ?, ?)
+INSERT INTO voicekit_load (key, row, spec, number, error, zones) VALUES (?, ?, ?, ?, ?, ?)
 
 -- name: load_stage_drop
 DROP TABLE temp.voicekit_load
 
 -- name: load_rows
 -- Every key once, pending (or failed with its problem); a row already there keeps its state and
--- gains its spec if it had none (a journal made by 0.1.0's SQLite store). The bare columns of
--- an aggregate with min() come from the row holding that minimum (SQLite guarantees it).
-INSERT INTO voicekit_rows AS r (campaign, key, row, state, spec, number, error_type, error, updated)
-SELECT :campaign, key, min(row), CASE WHEN error IS NULL THEN 'pending' ELSE 'failed' END, spec, number,
-       CASE WHEN error IS NULL THEN NULL ELSE 'MalformedRow' END, error, (julianday('now') - 2440587.5) * 86400.0
+-- gains its spec if it had none (a journal made by 0.1.0's SQLite store); a suppressed number's
+-- row is suppressed. The bare columns of an aggregate with min() come from the row holding
+-- that minimum (SQLite guarantees it).
+INSERT INTO voicekit_rows AS r (campaign, key, row, state, spec, number, error_type, error, updated, zones)
+SELECT :campaign, key, min(row),
+       CASE WHEN error IS NOT NULL THEN 'failed'
+            WHEN EXISTS (SELECT 1 FROM voicekit_suppressed s
+                         WHERE s.campaign = :campaign AND s.number = replace(voicekit_load.number, '+', ''))
+            THEN 'suppressed' ELSE 'pending' END,
+       spec, number,
+       CASE WHEN error IS NULL THEN NULL ELSE 'MalformedRow' END, error, (julianday('now') - 2440587.5) * 86400.0, zones
 FROM voicekit_load WHERE true GROUP BY key
-ON CONFLICT (campaign, key) DO UPDATE SET spec = excluded.spec, number = excluded.number
+ON CONFLICT (campaign, key) DO UPDATE SET spec = excluded.spec, number = excluded.number, zones = excluded.zones
 WHERE r.spec IS NULL AND excluded.spec IS NOT NULL AND r.row = excluded.row
 
 -- name: load_duplicates
@@ -162,12 +171,15 @@ ON CONFLICT (campaign, key) DO NOTHING
 RETURNING key, row, error
 
 -- name: reserve
--- The next free pending rows, held for this worker.
+-- The next free pending rows that may be dialed at :now (none while the campaign is not active),
+-- held for this worker.
 UPDATE voicekit_rows SET holder = :worker
 WHERE rowid IN (
     SELECT rowid FROM voicekit_rows
-    WHERE campaign = :campaign AND state = 'pending' AND holder IS NULL ORDER BY row LIMIT :n)
-RETURNING row, key, spec
+    WHERE campaign = :campaign AND state = 'pending' AND holder IS NULL AND coalesce(not_before, 0) <= :now
+      AND EXISTS (SELECT 1 FROM voicekit_campaigns c WHERE c.id = :campaign AND c.state = 'active')
+    ORDER BY row LIMIT :n)
+RETURNING row, key, spec, zones
 
 -- name: rows_left
 -- (pending rows nobody holds, pending rows other workers hold, rows other workers are sending),
@@ -181,8 +193,8 @@ FROM voicekit_rows WHERE campaign = :campaign AND state IN ('pending', 'sending'
 -- The keys among :keys this worker may claim: pending and free or held by it (taken for it now).
 UPDATE voicekit_rows SET holder = :worker
 WHERE campaign = :campaign AND key IN (SELECT value FROM json_each(:keys)) AND state = 'pending'
-  AND (holder IS NULL OR holder = :worker)
-RETURNING key
+  AND (holder IS NULL OR holder = :worker) AND coalesce(not_before, 0) <= :now
+RETURNING key, zones
 
 -- name: record
 -- The outcomes of sent keys: :outcomes is [[key, state, request_id, error_type, error,
@@ -197,7 +209,8 @@ WHERE voicekit_rows.campaign = :campaign AND voicekit_rows.key = o.value ->> 0 A
 -- One statement: write the outcomes ready (as `record`) and mark the pending :keys that are
 -- free or this worker's sending, and this worker's (a retry after a lost commit finds its keys
 -- by :token). Returns (key, 'sending') per
--- key claimed, (key, state) per outcome written; never ('', 'lost'): no lease lapses here.
+-- key claimed, (key, state) per outcome written; never ('', 'lost'): no lease lapses here. Nothing
+-- is claimed while the campaign is not active (paused, cancelled).
 UPDATE voicekit_rows SET state = i.state, request_id = i.request_id, error_type = i.error_type, error = i.error,
     retryable = i.retryable,
     holder = :worker,
@@ -214,6 +227,7 @@ WHERE voicekit_rows.campaign = :campaign AND voicekit_rows.key = i.key
   AND CASE WHEN i.state = 'sending'
            THEN (voicekit_rows.holder = :worker OR voicekit_rows.holder IS NULL)
                 AND (voicekit_rows.state = 'pending' OR (voicekit_rows.state = 'sending' AND voicekit_rows.token = :token))
+                AND EXISTS (SELECT 1 FROM voicekit_campaigns c WHERE c.id = :campaign AND c.state = 'active')
            ELSE voicekit_rows.holder = :worker AND voicekit_rows.state IN ('sending', 'unknown') END
 RETURNING voicekit_rows.key, voicekit_rows.state
 
@@ -234,6 +248,8 @@ WHERE campaign = :campaign AND spec IS NOT NULL AND (
     OR (:retryable = 1 AND state = 'failed' AND retryable = 1)
     OR (:failed = 1 AND state = 'failed' AND coalesce(error_type, '') <> 'MalformedRow'
         AND (:classes IS NULL OR error_type IN (SELECT value FROM json_each(:classes)))))
+  AND NOT EXISTS (SELECT 1 FROM voicekit_suppressed s WHERE s.campaign = voicekit_rows.campaign
+                                                          AND s.number = replace(voicekit_rows.number, '+', ''))
 RETURNING key
 
 -- name: failed_classes
@@ -346,6 +362,8 @@ WHERE campaign = :campaign AND key IN (SELECT value FROM json_each(:keys)) AND s
   AND spec IS NOT NULL
   AND NOT EXISTS (SELECT 1 FROM voicekit_outcomes o WHERE o.campaign = voicekit_rows.campaign
                                                        AND o.key = voicekit_rows.key)
+  AND NOT EXISTS (SELECT 1 FROM voicekit_suppressed s WHERE s.campaign = voicekit_rows.campaign
+                                                          AND s.number = replace(voicekit_rows.number, '+', ''))
 RETURNING key
 
 -- name: resolve_note
@@ -398,3 +416,45 @@ SELECT number, campaign, key, state, sent FROM voicekit_rows WHERE number IN (SE
 -- name: specs_of
 SELECT key, spec FROM voicekit_rows
 WHERE campaign = :campaign AND spec IS NOT NULL AND key IN (SELECT value FROM json_each(:keys))
+
+-- name: defer
+-- Rows this worker holds whose calling window is closed: not dialed before their moment, and
+-- free for any worker then. :rows: [[key, not_before], ...].
+UPDATE voicekit_rows SET not_before = o.value ->> 1, holder = NULL
+FROM json_each(:rows) AS o
+WHERE voicekit_rows.campaign = :campaign AND voicekit_rows.key = o.value ->> 0 AND voicekit_rows.state = 'pending'
+  AND (voicekit_rows.holder = :worker OR voicekit_rows.holder IS NULL)
+
+-- name: rows_waiting
+-- (the campaign's state, pending rows nobody holds that wait for a later moment, the earliest
+-- such moment), by :now.
+SELECT c.state,
+       (SELECT count(*) FROM voicekit_rows r
+        WHERE r.campaign = c.id AND r.state = 'pending' AND r.holder IS NULL AND r.not_before > :now),
+       (SELECT min(r.not_before) FROM voicekit_rows r
+        WHERE r.campaign = c.id AND r.state = 'pending' AND r.holder IS NULL AND r.not_before > :now)
+FROM voicekit_campaigns c WHERE c.id = :campaign
+
+-- name: suppress_add
+-- :numbers: the numbers (digits) never to call in this campaign; returns those that are new.
+INSERT INTO voicekit_suppressed (campaign, number, added)
+SELECT :campaign, value, (julianday('now') - 2440587.5) * 86400.0 FROM json_each(:numbers) WHERE true
+ON CONFLICT (campaign, number) DO NOTHING
+RETURNING number
+
+-- name: suppress_rows
+-- The campaign's pending rows whose number is suppressed (whoever holds them): never dialed.
+UPDATE voicekit_rows SET state = 'suppressed', holder = NULL, updated = (julianday('now') - 2440587.5) * 86400.0
+WHERE campaign = :campaign AND state = 'pending'
+  AND EXISTS (SELECT 1 FROM voicekit_suppressed s WHERE s.campaign = :campaign
+                                                   AND s.number = replace(voicekit_rows.number, '+', ''))
+RETURNING key
+
+-- name: suppressed_count
+SELECT count(*) FROM voicekit_suppressed WHERE campaign = :campaign
+
+-- name: cancel_rows
+-- A cancelled campaign's pending rows (whoever holds them): never dialed. Calls in flight finish.
+UPDATE voicekit_rows SET state = 'cancelled', holder = NULL, updated = (julianday('now') - 2440587.5) * 86400.0
+WHERE campaign = :campaign AND state = 'pending'
+RETURNING key

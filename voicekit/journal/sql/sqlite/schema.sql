@@ -32,6 +32,8 @@ CREATE TABLE voicekit_rows (
     retryable INTEGER NOT NULL DEFAULT 0,
     sent REAL,
     updated REAL NOT NULL,
+    zones TEXT,
+    not_before REAL,
     PRIMARY KEY (campaign, key)
 );
 CREATE INDEX voicekit_rows_free ON voicekit_rows (campaign, row) WHERE state = 'pending' AND holder IS NULL;
@@ -67,3 +69,11 @@ CREATE TABLE voicekit_workers (
     state TEXT NOT NULL
 );
 CREATE INDEX voicekit_workers_campaign ON voicekit_workers (campaign, state);
+
+-- Numbers never to call, as digits (E.164 without the "+"), per campaign.
+CREATE TABLE voicekit_suppressed (
+    campaign TEXT NOT NULL,
+    number TEXT NOT NULL,
+    added REAL NOT NULL,
+    PRIMARY KEY (campaign, number)
+);
