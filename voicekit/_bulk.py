@@ -86,49 +86,78 @@ async def run_many_batches(
     punches (running `before_send`) right before the call-creating request leaves. Whatever a
     send raises stays with its key as an outcome. If `specs` itself raises, nothing new is sent,
     the calls in flight finish and are yielded, and then the error is raised.
+
+    The specs are read by a task of their own, as there is room: a source that waits long for
+    its next spec (a campaign whose rows wait for their calling window) never holds back the
+    outcomes of the calls that finished meanwhile.
     """
     source = aiter_specs(specs)
     in_flight: dict[asyncio.Task[R], Ticket] = {}
     ready: list[Outcome[R]] = []
-    exhausted = False
+    loop = asyncio.get_running_loop()
+    wake: asyncio.Future[None] = loop.create_future()
+    room = asyncio.Event()
     source_error: BaseException | None = None
-    position = 0
 
-    async def fill() -> None:
-        nonlocal exhausted, source_error, position
-        while not exhausted and len(in_flight) < concurrency:
+    def poke() -> None:
+        if not wake.done():
+            wake.set_result(None)
+
+    async def read() -> None:
+        nonlocal source_error
+        position = 0
+        while True:
+            while len(in_flight) >= concurrency:
+                room.clear()
+                await room.wait()
             try:
                 spec = await source.__anext__()
             except StopAsyncIteration:
-                exhausted = True
                 return
             except Exception as exc:  # noqa: BLE001 - raised once the calls in flight are done
-                exhausted, source_error = True, exc
+                source_error = exc
                 return
             position += 1
             try:
                 k = key(spec)
             except VoiceKitError as exc:
                 ready.append(Outcome(key=f"#{position}", error=exc))
+                poke()
                 continue
             ticket = Ticket(k, before_send)
             context = contextvars.copy_context()
             context.run(current_ticket.set, ticket)
             in_flight[asyncio.create_task(send(spec), context=context)] = ticket
+            poke()
 
+    reader = asyncio.create_task(read())
     try:
-        await fill()
-        while in_flight or ready:
+        while in_flight or ready or not reader.done():
+            done: set[asyncio.Future[Any]] = set()
+            if not ready:
+                waiting: set[asyncio.Future[Any]] = {*in_flight, wake}
+                if not reader.done():
+                    waiting.add(reader)
+                done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+            if wake.done():
+                wake = loop.create_future()
             batch, ready[:] = ready[:], []
-            if in_flight:
-                done, _ = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
-                for task in done:
-                    batch.append(_outcome(task, in_flight.pop(task)))
-                await fill()
-            yield batch
+            for task in done:
+                ticket = in_flight.pop(task, None)  # type: ignore[call-overload]
+                if ticket is not None:
+                    batch.append(_outcome(task, ticket))  # type: ignore[arg-type]
+            if len(in_flight) < concurrency:
+                room.set()
+            if batch:
+                yield batch
+        if reader.done() and not reader.cancelled() and reader.exception() is not None:
+            raise reader.exception()  # type: ignore[misc]
         if source_error is not None:
             raise source_error
     finally:
+        if not reader.done():
+            reader.cancel()
+        await asyncio.wait([reader])
         await cancel_and_wait(in_flight)
         await source.aclose()  # type: ignore[attr-defined]
 

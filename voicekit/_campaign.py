@@ -168,7 +168,7 @@ class Campaign:
             columns=columns,
             shard=shard,
             name=name,
-            policy=policy if policy is not None and policy.window is not None else None,
+            policy=policy if policy is not None and policy.active else None,
         )
 
     def same_as(self, other: Campaign) -> bool:

@@ -25,8 +25,14 @@ The rules:
 * `Policy.next_open` looks at most `HORIZON` (8 days) ahead; zones whose windows never overlap
   have no opening, and it says so with ``None``.
 
-The parsers (`parse_duration`, `parse_until`, `normalize_number`, `read_suppress_file`) raise
-`ValidationError` for bad input, quoting at most 60 characters of it.
+Redials: a row whose call was missed (not answered, as the webhooks or reconcile tell) is
+dialed again after the policy's delay for that reason (``retry={"missed": 1800}``; ``"busy"``
+for a call whose hangup reason says busy, where a vendor reports one; without a ``"busy"``
+delay, such a call counts as missed), up to `Policy.max_attempts` calls in all. Never after an
+answered call, a failure, or an unknown outcome.
+
+The parsers (`parse_duration`, `parse_until`, `parse_retry`, `normalize_number`,
+`read_suppress_file`) raise `ValidationError` for bad input, quoting at most 60 characters of it.
 """
 
 from __future__ import annotations
@@ -52,6 +58,7 @@ __all__ = [
     "Window",
     "normalize_number",
     "parse_duration",
+    "parse_retry",
     "parse_until",
     "read_suppress_file",
 ]
@@ -92,6 +99,10 @@ _DURATION_MAX: Final = 366 * 86_400
 _DURATION_HINT: Final = "a duration like 45s, 30m, 2h, 1h30m or 1d (a bare number is seconds)"
 
 _SUPPRESS_COLUMNS: Final = ("to", "called", "number")
+
+#: The outcomes a redial may follow, and the most calls a row may get.
+RETRY_REASONS: Final = ("missed", "busy")
+MAX_ATTEMPTS: Final = 20
 
 
 # -- windows -------------------------------------------------------------------------------
@@ -331,6 +342,30 @@ def _validate_tz_default(instance: Policy, attribute: attrs.Attribute[str | None
         _check_zone("tz_default", value)
 
 
+def _validate_max_attempts(instance: Policy, attribute: attrs.Attribute[int], value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_ATTEMPTS:
+        raise ValidationError("max_attempts", f"must be an integer from 1 to {MAX_ATTEMPTS}, got {show(value)}")
+
+
+def _retry_items(value: Any) -> tuple[tuple[str, float], ...]:
+    """``{"missed": 1800}`` (or pairs) as sorted ``(reason, seconds)`` pairs, checked."""
+    items = value.items() if isinstance(value, Mapping) else value
+    try:
+        pairs = [(reason, delay) for reason, delay in items]
+    except (TypeError, ValueError):
+        raise ValidationError("retry", f"must map missed / busy to seconds, got {show(value)}") from None
+    found: dict[str, float] = {}
+    for reason, delay in pairs:
+        if reason not in RETRY_REASONS:
+            raise ValidationError("retry", f"a redial follows a missed or busy call, got {show(reason)}")
+        if reason in found:
+            raise ValidationError("retry", f"{reason} is given twice")
+        if isinstance(delay, bool) or not isinstance(delay, (int, float)) or not 0 < delay <= 366 * 86_400:
+            raise ValidationError("retry", f"the delay after a {reason} call must be 0 < seconds <= 366 days")
+        found[reason] = float(delay)
+    return tuple(sorted(found.items()))
+
+
 @attrs.frozen(kw_only=True)
 class Policy:
     """When a campaign may call: a window in the callee's local time, and where that time comes from.
@@ -346,6 +381,25 @@ class Policy:
     window: Window | None = attrs.field(default=None, validator=_validate_window_field)
     tz: str = attrs.field(default="auto", validator=_validate_tz)
     tz_default: str | None = attrs.field(default=None, validator=_validate_tz_default)
+    #: The most calls a row may get (its first, and the redials `retry` allows).
+    max_attempts: int = attrs.field(default=1, validator=_validate_max_attempts)
+    #: Seconds to wait before dialing a row again, by the outcome it follows: ``"missed"``,
+    #: ``"busy"`` (a mapping, stored as sorted pairs).
+    retry: tuple[tuple[str, float], ...] = attrs.field(default=(), converter=_retry_items)
+
+    @property
+    def active(self) -> bool:
+        """Whether it changes anything: a window, or redials."""
+        return self.window is not None or (self.max_attempts > 1 and bool(self.retry))
+
+    def redial_after(self, answered: bool, hangup_reason: str | None = None) -> float | None:
+        """Seconds to wait before dialing again a row whose call ended so (None: never again)."""
+        if answered or self.max_attempts <= 1:
+            return None
+        delays = dict(self.retry)
+        if hangup_reason is not None and "busy" in hangup_reason.lower() and "busy" in delays:
+            return delays["busy"]
+        return delays.get("missed")
 
     def zones(self, number: str | int | None, column: str | None = None) -> tuple[str, ...]:
         """The time zones a row's window is judged in (sorted, no duplicates); ``()`` without a window.
@@ -426,11 +480,15 @@ class Policy:
 
     def to_json(self) -> dict[str, Any]:
         """The policy as a plain JSON object; `from_json` reads it back."""
-        return {
+        data: dict[str, Any] = {
             "window": None if self.window is None else str(self.window),
             "tz": self.tz,
             "tz_default": self.tz_default,
         }
+        if self.max_attempts > 1 or self.retry:  # a policy without redials keeps its older form
+            data["max_attempts"] = self.max_attempts
+            data["retry"] = dict(self.retry)
+        return data
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Policy:
@@ -447,17 +505,24 @@ class Policy:
             window=None if window is None else Window.parse(window),
             tz="auto" if tz is None else tz,
             tz_default=data.get("tz_default"),
+            max_attempts=data.get("max_attempts", 1),
+            retry=data.get("retry") or (),
         )
 
     def describe(self) -> str:
-        """The policy in one line, for humans; ``""`` without a window."""
-        if self.window is None:
-            return ""
-        if self.tz not in ("auto", "column"):
-            return f"window {self.window} in {self.tz} time"
-        source = "zones from the number" if self.tz == "auto" else "zone from the tz column"
-        fallback = "" if self.tz_default is None else f", else {self.tz_default}"
-        return f"window {self.window} in the callee's time ({source}{fallback})"
+        """The policy in one line, for humans; ``""`` when it changes nothing."""
+        parts = []
+        if self.window is not None:
+            if self.tz not in ("auto", "column"):
+                parts.append(f"window {self.window} in {self.tz} time")
+            else:
+                source = "zones from the number" if self.tz == "auto" else "zone from the tz column"
+                fallback = "" if self.tz_default is None else f", else {self.tz_default}"
+                parts.append(f"window {self.window} in the callee's time ({source}{fallback})")
+        if self.max_attempts > 1 and self.retry:
+            after = ", ".join(f"{reason} after {_seconds_text(delay)}" for reason, delay in self.retry)
+            parts.append(f"up to {self.max_attempts} attempts ({after})")
+        return "; ".join(parts)
 
 
 # -- command-line values -------------------------------------------------------------------
@@ -508,6 +573,27 @@ def parse_duration(text: str, *, field: str = "duration") -> float:
     if seconds > _DURATION_MAX:
         raise ValidationError(field, f"must be at most 366 days, got {show(text)}")
     return seconds
+
+
+def _seconds_text(seconds: float) -> str:
+    for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds / size:g}{unit}"
+    return f"{seconds:g}s"
+
+
+def parse_retry(text: str) -> tuple[str, float]:
+    """``missed=30m`` (or ``busy=10m``) as ``("missed", 1800.0)``.
+
+    Raises:
+        ValidationError: (field ``"retry"``) for another shape, reason or duration.
+    """
+    stripped = _check_text("retry", text, "REASON=DURATION, e.g. missed=30m")
+    reason, sep, delay = stripped.partition("=")
+    reason = reason.strip()
+    if not sep or reason not in RETRY_REASONS:
+        raise ValidationError("retry", f"must be missed=DURATION or busy=DURATION (e.g. missed=30m), got {show(text)}")
+    return reason, parse_duration(delay, field="retry")
 
 
 def _reads_as_moment(text: str) -> bool:

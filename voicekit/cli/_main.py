@@ -77,15 +77,57 @@ def demo(calls: int, rate: float) -> None:
 @click.option("--seed-records", default=0, show_default=True, help="Synthetic call records to serve.")
 @click.option("--rate-limit", type=float, default=None, help="Answer 429 above this many requests/s.")
 @click.option("--latency", type=float, default=0.0, show_default=True, help="Seconds added to each answer.")
-def sandbox_cmd(host: str, port: int, seed_records: int, rate_limit: float | None, latency: float) -> None:
+@click.option(
+    "--webhook-url",
+    default=None,
+    metavar="URL",
+    help="Post each TeleCMI call's webhooks (events and cdr) here, e.g. a `voicekit dial --listen` at "
+    "http://127.0.0.1:8081/telecmi.",
+)
+@click.option(
+    "--answer-rate",
+    type=click.FloatRange(0, 1),
+    default=1.0,
+    show_default=True,
+    help="The share of calls answered (the others are missed).",
+)
+@click.option("--ring", type=click.FloatRange(min=0), default=3.0, show_default=True, help="Seconds a call rings.")
+@click.option(
+    "--talk", type=click.FloatRange(min=0), default=None, help="Seconds an answered call lasts (default: 30)."
+)
+@click.option("--seed", default=None, help="Makes the answered / missed draws reproducible.")
+@click.option(
+    "--time-scale",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="Wall seconds per simulated second of ringing and talk (0: calls end at once; 1: real time).",
+)
+def sandbox_cmd(
+    host: str,
+    port: int,
+    seed_records: int,
+    rate_limit: float | None,
+    latency: float,
+    webhook_url: str | None,
+    answer_rate: float,
+    ring: float,
+    talk: float | None,
+    seed: str | None,
+    time_scale: float,
+) -> None:
     """Serve the vendor emulator until Ctrl-C, for other programs to call."""
     from ..sandbox import (
         DEFAULT_HUAWEI_APP_KEY,
         DEFAULT_HUAWEI_APP_SECRET,
         DEFAULT_TELECMI_APPID,
         DEFAULT_TELECMI_SECRET,
+        OutcomePlan,
         serve,
     )
+
+    if webhook_url is not None and not webhook_url.startswith(("http://", "https://")):
+        raise click.BadParameter("must be an http:// or https:// URL", param_hint="'--webhook-url'")
 
     def ready(url: str) -> None:
         # soft_wrap: a narrow terminal may fold a line, but rich never breaks one, so every
@@ -121,6 +163,9 @@ def sandbox_cmd(host: str, port: int, seed_records: int, rate_limit: float | Non
             seed_records=seed_records,
             rate_limit=rate_limit,
             latency=latency,
+            telecmi_webhook_url=webhook_url,
+            outcomes=OutcomePlan(answer_rate=answer_rate, ring=ring, talk=talk, seed=seed),
+            time_scale=time_scale,
         )
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--host") from None

@@ -185,6 +185,12 @@ class Journal(BlockingClient[AsyncJournal]):
     def waiting(self) -> Waiting:
         return call(self._async.waiting)
 
+    def schedule_redials(self) -> int:
+        return call(self._async.schedule_redials)
+
+    def attempts(self, keys: Sequence[str]) -> dict[str, list[tuple[int, str | None, bool | None, str | None]]]:
+        return call(self._async.attempts, list(keys))
+
     def suppress(self, numbers: Iterable[str | int]) -> tuple[int, int]:
         return call(self._async.suppress, list(numbers))
 
@@ -236,10 +242,23 @@ class _Bridged:
     def until(self, value: float | None) -> None:
         self._core.until = value
 
+    @property
+    def await_outcomes(self) -> float:
+        return self._core.await_outcomes
+
+    @await_outcomes.setter
+    def await_outcomes(self, value: float) -> None:
+        self._core.await_outcomes = value
+
     def specs(
         self, batch: int = 64, *, on_wait: Callable[[Waiting], None] | None = None
     ) -> AsyncIterator[Dial | Notify]:
         return self._iterate(lambda: self._core.specs(batch, on_wait=on_wait))
+
+    def spec_batches(
+        self, batch: int = 64, *, on_wait: Callable[[Waiting], None] | None = None
+    ) -> AsyncIterator[list[Dial | Notify]]:
+        return self._iterate(lambda: self._core.spec_batches(batch, on_wait=on_wait))
 
     def entries(self, states: Iterable[State] | None = None, *, chunk: int = 1000) -> AsyncIterator[Entry]:
         return self._iterate(lambda: self._core.entries(states, chunk=chunk))

@@ -22,13 +22,14 @@ that a webhook or a record is a row's only when campaign, key and number agree.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import os
 import socket
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Sequence
 from types import TracebackType
 from typing import Any, Final, Self
 
@@ -36,7 +37,7 @@ import attrs
 
 from .._bulk import Outcome
 from .._campaign import Campaign, CampaignRow, dialed_number, spec_from_json, spec_to_json
-from .._policy import normalize_number
+from .._policy import Policy, normalize_number
 from ..errors import CampaignMismatchError, JournalError, JournalNotFoundError, LeaseLostError, ValidationError
 from ..huawei import Notify
 from ..telecmi import Dial
@@ -149,6 +150,11 @@ class AsyncJournal:
         self._zones: dict[str, tuple[str, ...]] = {}
         #: No call is claimed at or after this moment (epoch seconds; see `run_campaign`'s `until`).
         self.until: float | None = None
+        # The policies of this database's campaigns (redials follow each one's own).
+        self._policies: dict[str, Policy | None] = {campaign_id: campaign.policy}
+        #: With redials, how long a run whose rows are all sent waits for the outcomes that may
+        #: redial some (seconds; see `run_campaign`'s `await_outcomes`).
+        self.await_outcomes = 0.0
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.path!r}, campaign={self.campaign.name!r}, worker={self.worker!r})"
@@ -476,6 +482,16 @@ class AsyncJournal:
         When the only rows left wait (for their calling window, or while the campaign is
         paused), it waits too, telling `on_wait` why and until when, as long as `until` allows;
         a cancelled campaign, or `until` reached, ends it."""
+        async with contextlib.aclosing(self.spec_batches(batch, on_wait=on_wait)) as batches:
+            async for specs in batches:
+                for spec in specs:
+                    yield spec
+
+    async def spec_batches(
+        self, batch: int = 64, *, on_wait: Callable[[Waiting], None] | None = None
+    ) -> AsyncGenerator[list[Dial | Notify], None]:
+        """`specs`, a reservation at a time: a consumer takes each list as it comes, and never
+        waits for more rows to fill a batch while the source waits (for a window, a redial)."""
         idle_since: float | None = None
         reconnect = getattr(self._db, "reconnect", 0.0)
         told: Waiting | None = None
@@ -485,8 +501,9 @@ class AsyncJournal:
             specs = await self.reserve(batch)
             if specs:
                 idle_since = told = None
-                for spec in specs:
-                    yield spec
+                yield specs
+                continue
+            if await self.schedule_redials():
                 continue
             waiting = await self.waiting()
             if waiting.state == "cancelled" or waiting.state == "archived":
@@ -506,6 +523,9 @@ class AsyncJournal:
                     await self._db.statement("release_held", self._params(), what="free rows")
                 continue
             if not await self.held_elsewhere():
+                if await self._awaiting_redials(idle_since, on_wait):
+                    idle_since = idle_since if idle_since is not None else time.monotonic()
+                    continue
                 return
             now = time.monotonic()
             idle_since = now if idle_since is None else idle_since
@@ -513,6 +533,45 @@ class AsyncJournal:
                 return  # the rows others hold did not move in that long: leave them to them
             await asyncio.sleep(min(self.lease / 4, 1.0))
             await self.reap()
+
+    async def schedule_redials(self) -> int:
+        """Make the campaign's placed rows whose call was missed pending again, not before their
+        delay (the policy's redials; a webhook written while its row was being recorded is
+        caught here). Returns how many. Runs are doing it as they go."""
+        policy = self.campaign.policy
+        if policy is None or policy.max_attempts < 2 or not policy.retry:
+            return 0
+        params = self._params(max_attempts=policy.max_attempts)
+        due = await self._db.read("redials_due", params, what="read the journal")
+        if not due:
+            return 0
+        candidates = [
+            (
+                (self.campaign_id, key),
+                int(attempts or 0),
+                CallOutcome(vendor_id=vendor_id, answered=False, hangup_reason=reason),
+            )
+            for key, attempts, vendor_id, reason in due
+        ]
+        redials = _redials(candidates, {vid for _, _, vid, _ in due}, {self.campaign_id: policy})
+        return await self._db.transaction(lambda tx: _schedule_redials(tx, redials), what="schedule redials")
+
+    async def _awaiting_redials(self, idle_since: float | None, on_wait: Callable[[Waiting], None] | None) -> bool:
+        """With redials and `await_outcomes`: whether to wait (a second) for the outcomes of
+        placed calls that may redial them, since the rows ran out at `idle_since`."""
+        policy = self.campaign.policy
+        if policy is None or policy.max_attempts < 2 or not policy.retry or self.await_outcomes <= 0:
+            return False
+        if idle_since is not None and time.monotonic() - idle_since > self.await_outcomes:
+            return False
+        params = self._params(max_attempts=policy.max_attempts)
+        awaiting = int((await self._db.read("rows_awaiting", params, what="read the journal"))[0][0] or 0)
+        if not awaiting:
+            return False
+        if idle_since is None and on_wait is not None:
+            on_wait(Waiting(state="active", outcomes=awaiting))
+        await asyncio.sleep(1.0)
+        return True
 
     async def pending(self, keys: Sequence[str]) -> set[str]:
         """The keys among `keys` this worker may claim: pending, and free or held by it (free
@@ -669,11 +728,12 @@ class AsyncJournal:
         named = Records((o.campaign, o.key) for o in unique if o.key is not None and o.campaign in known)
         request_ids = [o.request_id for o in unique if o.request_id]
         rows = await self._db.read("outcome_targets", {"named": named, "request_ids": request_ids}, what=what)
-        by_key = {(c, k): (state, number) for c, k, state, number, _ in rows}
-        by_request = {rid: (c, k, state) for c, k, state, _, rid in rows if rid}
+        by_key = {(c, k): (state, number, rid, n) for c, k, state, number, rid, n in rows}
+        by_request = {rid: (c, k, state) for c, k, state, _, rid, _ in rows if rid}
         stored: list[tuple[Any, ...]] = []
-        targets: set[str] = set()
+        targets: dict[str, tuple[str, str]] = {}
         foreign: list[str] = []
+        stale = 0
         for o in unique:
             target: tuple[str, str] | None = None
             if o.key is not None:
@@ -681,7 +741,10 @@ class AsyncJournal:
                 if row is None:
                     foreign.append(o.key if o.campaign in known else f"{o.campaign}/{o.key}")
                     continue
-                state, number = row
+                state, number, row_request, attempts = row
+                if attempts > 1 and o.request_id and row_request and o.request_id != row_request:
+                    stale += 1  # an earlier attempt's call, told again: never this attempt's outcome
+                    continue
                 if state != State.PENDING and numbers_agree(o.number, number):
                     target = (str(o.campaign), o.key)
             elif o.request_id is not None and o.request_id in by_request:
@@ -689,13 +752,29 @@ class AsyncJournal:
                 if state != State.PENDING:
                     target = (campaign, key)
             if target is not None:
-                targets.add(o.vendor_id)
+                targets[o.vendor_id] = target
             stored.append(_outcome_record(o, target))
         new: set[str] = set()
         if stored:
-            written_rows = await self._db.statement("outcomes_write", {"outcomes": Records(stored)}, what=what)
-            new = {vid for (vid,) in written_rows}
-        written = len(new & targets)
+            attempts_of = {(c, k): int(n or 0) for c, k, _, _, _, n in rows}
+            candidates = [
+                (targets[o.vendor_id], attempts_of.get(targets[o.vendor_id], 0), o)
+                for o in unique
+                if o.vendor_id in targets and not o.answered
+            ]
+            policies = await self._policies_of({target[0] for target, _, _ in candidates})
+            if any(p is not None and p.max_attempts > 1 and p.retry for p in policies.values()):
+
+                async def write(tx: Tx) -> set[str]:
+                    fresh = {vid for (vid,) in await tx.all("outcomes_write", outcomes=Records(stored))}
+                    await _schedule_redials(tx, _redials(candidates, fresh, policies))
+                    return fresh
+
+                new = await self._db.transaction(write, what=what)
+            else:
+                written_rows = await self._db.statement("outcomes_write", {"outcomes": Records(stored)}, what=what)
+                new = {vid for (vid,) in written_rows}
+        written = len(new & targets.keys())
         if len(new) > written:
             self._unmatched = True
         if self._unmatched:
@@ -703,10 +782,28 @@ class AsyncJournal:
         return OutcomeCounts(
             written=written,
             unmatched=len(new) - written,
-            duplicate=len(stored) - len(new) + (len(outcomes) - len(unique)),
+            duplicate=len(stored) - len(new) + (len(outcomes) - len(unique)) + stale,
             foreign=len(foreign),
             foreign_keys=tuple(foreign),
         )
+
+    async def _policies_of(self, campaign_ids: Iterable[str]) -> dict[str, Policy | None]:
+        """The policies of these campaigns (read once per campaign, then kept)."""
+        for campaign_id in set(campaign_ids) - self._policies.keys():
+            found = await self._db.read("campaign_by_id", {"campaign": campaign_id}, what="read the journal")
+            self._policies[campaign_id] = Campaign._from_json(found[0][2]).policy if found else None
+        return {c: self._policies.get(c) for c in campaign_ids}
+
+    async def attempts(self, keys: Sequence[str]) -> dict[str, list[tuple[int, str | None, bool | None, str | None]]]:
+        """The earlier attempts of each of `keys` that was dialed again: (attempt, request id,
+        answered, hangup reason), oldest first. A row's last attempt is the row itself."""
+        rows = await self._db.read("attempts_of", self._params(keys=list(keys)), what="read the journal")
+        found: dict[str, list[tuple[int, str | None, bool | None, str | None]]] = {}
+        for key, attempt, request_id, answered, reason in rows:
+            found.setdefault(key, []).append(
+                (int(attempt), request_id, None if answered is None else bool(answered), reason)
+            )
+        return found
 
     async def outcomes(self, keys: Sequence[str]) -> dict[str, CallOutcome]:
         """The outcomes of the rows among `keys` that have one."""
@@ -762,6 +859,8 @@ class AsyncJournal:
         with the reason.
         """
 
+        policy = self.campaign.policy
+
         async def resolve(tx: Tx) -> Resolution:
             await _adopt(tx)
             found = [(key, o) for key, o in placed if o is not None]
@@ -780,6 +879,16 @@ class AsyncJournal:
             if placed:
                 marks = Records((key, None if o is None else o.request_id) for key, o in placed)
                 n_placed = len(await tx.all("resolve_placed", **self._params(placed=marks)))
+            missed = [(key, o) for key, o in found if not o.answered]
+            if missed and policy is not None and policy.max_attempts > 1 and policy.retry:
+                named = Records((self.campaign_id, key) for key, _ in missed)
+                rows = await tx.all("outcome_targets", named=named, request_ids=[])
+                attempts = {(c, k): int(n or 0) for c, k, _, _, _, n in rows}
+                candidates = [
+                    ((self.campaign_id, key), attempts.get((self.campaign_id, key), 0), o) for key, o in missed
+                ]
+                vendor_ids = {o.vendor_id for _, o in missed}
+                await _schedule_redials(tx, _redials(candidates, vendor_ids, {self.campaign_id: policy}))
             if requeue:
                 n_requeued = len(await tx.all("resolve_requeue", **self._params(keys=list(requeue))))
             if notes:
@@ -1047,7 +1156,14 @@ async def _change_campaign(target: str | os.PathLike[str], name: str, *, drop: b
 
         async def change(tx: Tx) -> None:
             if drop:
-                for statement in ("drop_outcomes", "drop_workers", "drop_suppressed", "drop_rows", "drop_campaign"):
+                for statement in (
+                    "drop_outcomes",
+                    "drop_workers",
+                    "drop_suppressed",
+                    "drop_attempts",
+                    "drop_rows",
+                    "drop_campaign",
+                ):
                     await tx.run(statement, campaign=info.id)
             else:
                 await tx.run("campaign_set_state", campaign=info.id, state="archived")
@@ -1079,6 +1195,39 @@ async def upgrade_journal(target: str | os.PathLike[str]) -> tuple[int, int]:
         await db.aclose()
 
 
+def _redials(
+    candidates: Iterable[tuple[tuple[str, str], int, CallOutcome]],
+    fresh: set[str],
+    policies: dict[str, Policy | None],
+) -> list[tuple[str, str, str, float, int]]:
+    """The redials that new unanswered outcomes call for, by their campaign's policy:
+    (campaign, key, vendor id, not before, max attempts)."""
+    now = time.time()
+    redials = []
+    for (campaign, key), attempts, outcome in candidates:
+        policy = policies.get(campaign)
+        if policy is None or outcome.vendor_id not in fresh or attempts >= policy.max_attempts:
+            continue
+        delay = policy.redial_after(outcome.answered, outcome.hangup_reason)
+        if delay is not None:
+            redials.append((campaign, key, outcome.vendor_id, now + delay, policy.max_attempts))
+    return redials
+
+
+async def _schedule_redials(tx: Tx, redials: Sequence[tuple[str, str, str, float, int]]) -> int:
+    """Keep each redialed row's last attempt among its earlier ones and make it pending, not
+    before its moment (the statements check the row again: placed, attempts left, not
+    suppressed, its campaign not ended)."""
+    if not redials:
+        return 0
+    kept = await tx.all("attempts_archive", redials=Records(redials))
+    if kept:
+        await tx.run("outcomes_release", vendor_ids=[vendor_id for _, _, vendor_id in kept])
+        when = {(c, k): t for c, k, _, t, _ in redials}
+        await tx.run("rows_redial", redials=Records((c, k, when[(c, k)]) for c, k, _ in kept))
+    return len(kept)
+
+
 async def _adopt(tx: Tx) -> bool:
     """Give unmatched outcomes whose request id a row has recorded since to that row; whether
     outcomes without a row are left (waiting for theirs)."""
@@ -1106,8 +1255,9 @@ def _outcome_record(outcome: CallOutcome, target: tuple[str, str] | None) -> tup
 
 
 def _entry(row: Sequence[Any]) -> Entry:
-    key, number, state, request_id, error_type, error, updated, holder = row
+    key, number, state, request_id, error_type, error, updated, holder, attempts = row
     return Entry(
+        attempts=int(attempts or 0),
         key=key,
         row=number,
         state=State(state),

@@ -41,7 +41,7 @@ from ..errors import (
     LimiterUnavailableError,
 )
 from ._blocking import Journal, as_async
-from ._runner import SendMany, journaled
+from ._runner import SendMany, journaled_batches
 from ._store import AsyncStore, State, Waiting
 
 if TYPE_CHECKING:
@@ -171,6 +171,7 @@ async def run_campaign(
     rows: Iterable[CampaignRow] | None = None,
     suppress: Iterable[str | int] = (),
     until: dt.datetime | float | None = None,
+    await_outcomes: float = 0.0,
     stop: asyncio.Event | None = None,
     on_problem: Callable[[CampaignRow], None] | None = None,
     on_start: Callable[[RunStart], None] | None = None,
@@ -196,6 +197,9 @@ async def run_campaign(
             load (``voicekit dial suppress`` adds more while it runs).
         until: no call starts at or after this moment (an aware datetime, or epoch seconds);
             rows left stay pending, and the result's `exit_status` says the deadline came.
+        await_outcomes: with redials (`Policy.max_attempts`), how long a run whose rows are all
+            sent waits for the outcomes of its placed calls (webhooks written meanwhile, e.g. by
+            ``voicekit dial --listen``): a missed call is dialed again in the same run.
         stop: set it to end the run cleanly (nothing new is sent; calls in flight finish).
         on_problem: told each row that cannot be dialed, as the load finds it.
         on_start: told how the run began, before the first call.
@@ -259,6 +263,7 @@ async def run_campaign(
     stop = stop if stop is not None else asyncio.Event()
     stopped: StopReason | None = None
     store.until = deadline
+    store.await_outcomes = max(0.0, float(await_outcomes))
 
     def halt(reason: StopReason) -> None:
         nonlocal stopped
@@ -277,8 +282,8 @@ async def run_campaign(
         send_many = _sender(send, store.campaign.vendor, concurrency)
         batch = max(8, concurrency) if store.shared else max(256, concurrency)
         try:
-            specs = store.specs(batch, on_wait=on_wait)
-            outcomes = journaled(store, specs, send_many, stop=stop, filter_size=batch)
+            batches = store.spec_batches(batch, on_wait=on_wait)
+            outcomes = journaled_batches(store, batches, send_many, stop=stop)
             async with contextlib.aclosing(outcomes):
                 async for outcome in outcomes:
                     done += 1

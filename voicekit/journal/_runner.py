@@ -200,9 +200,11 @@ class _Runner(Generic[S, R]):
         flush_interval: float,
         flush_size: int,
         stop: asyncio.Event | None,
+        batches: AsyncIterator[Sequence[S]] | None = None,
     ) -> None:
         self.given = journal
         self.source = aiter_specs(specs)
+        self.batches = batches
         self.send_many = send_many
         self.filter_size = filter_size
         self.flush_interval = flush_interval
@@ -255,7 +257,13 @@ class _Runner(Generic[S, R]):
         while True:
             batch: dict[str, S] = {}
             exhausted = False
-            while len(batch) < self.filter_size:
+            if self.batches is not None:  # the source's own batches: never wait to fill one
+                try:
+                    for spec in await self.batches.__anext__():
+                        batch.setdefault(spec.key, spec)
+                except StopAsyncIteration:
+                    exhausted = True
+            while self.batches is None and len(batch) < self.filter_size:
                 try:
                     spec = await self.source.__anext__()
                 except StopAsyncIteration:
@@ -345,6 +353,9 @@ class _Runner(Generic[S, R]):
                 errors.append(task.exception())  # type: ignore[arg-type]
         with contextlib.suppress(Exception):
             await self.source.aclose()  # type: ignore[attr-defined]
+        if self.batches is not None:
+            with contextlib.suppress(Exception):
+                await self.batches.aclose()  # type: ignore[attr-defined]
         # Queued after any claim still waiting for the writer, so a key it commits is released here.
         journal, requested, departed = self.journal, self.requested, self.departed
         end = writer.submit(lambda: journal.finish(writer.take(), sorted(requested), sorted(departed)))
@@ -416,5 +427,20 @@ def journaled(
         flush_interval=flush_interval,
         flush_size=flush_size,
         stop=stop,
+    )
+    return runner.run()
+
+
+def journaled_batches(
+    journal: AsyncStore | Journal,
+    batches: AsyncIterator[Sequence[S]],
+    send_many: SendMany[S, R],
+    *,
+    stop: asyncio.Event | None = None,
+) -> AsyncGenerator[Outcome[R], None]:
+    """`journaled`, fed a batch at a time (a journal's `spec_batches`): a batch goes to the
+    sender as soon as it comes, however small."""
+    runner = _Runner(
+        journal, (), send_many, filter_size=1, flush_interval=0.01, flush_size=256, stop=stop, batches=batches
     )
     return runner.run()

@@ -76,11 +76,14 @@ class State(enum.StrEnum):
 class Waiting:
     """What a campaign's rows that are not done wait for: the campaign's `state` (``"active"``,
     ``"paused"``, ``"cancelled"``, ``"archived"``), how many pending `rows` wait for a later
-    moment (their calling window), and the earliest such moment (`next_at`, epoch seconds)."""
+    moment (their calling window, or a redial's delay), and the earliest such moment (`next_at`,
+    epoch seconds)."""
 
     state: str
     rows: int = 0
     next_at: float | None = None
+    #: Placed calls whose outcome (a missed call) may still make them wait for a redial.
+    outcomes: int = 0
 
     @property
     def next_time(self) -> dt.datetime | None:
@@ -100,6 +103,9 @@ class Entry:
     error: str | None = None
     updated: dt.datetime
     worker: str | None = None
+    #: Calls the row has had (a failure that placed nothing, or a claim whose request never
+    #: left, is not one).
+    attempts: int = 0
 
 
 @attrs.frozen(kw_only=True)
@@ -274,12 +280,20 @@ class AsyncStore(Protocol):
 
     #: No call is claimed at or after this moment (epoch seconds), if set.
     until: float | None
+    #: With redials, how long a run whose rows are all sent waits for their outcomes (seconds).
+    await_outcomes: float
 
     async def reserve(self, n: int) -> list[Any]: ...
 
     def specs(self, batch: int = 64, *, on_wait: Callable[[Waiting], None] | None = None) -> AsyncIterator[Any]: ...
 
+    def spec_batches(
+        self, batch: int = 64, *, on_wait: Callable[[Waiting], None] | None = None
+    ) -> AsyncIterator[list[Any]]: ...
+
     async def waiting(self) -> Waiting: ...
+
+    async def schedule_redials(self) -> int: ...
 
     async def suppress(self, numbers: Iterable[str | int]) -> tuple[int, int]: ...
 

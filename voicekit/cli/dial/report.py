@@ -29,6 +29,8 @@ _COLUMNS: Final = (
     "error_type",
     "error",
     "worker",
+    "attempts",
+    "earlier_attempts",
 )
 
 
@@ -48,7 +50,8 @@ _COLUMNS: Final = (
 def report_cmd(journal_path: str, campaign_name: str | None, output: str, json_output: bool) -> None:
     """Write one row per key: key, row, number, state, outcome (answered, missed, or empty while
     awaiting it), billed_seconds, rate, hangup_reason, request_id, vendor_id, error_type, error,
-    worker."""
+    worker, attempts (calls the row had), earlier_attempts (a redialed row's earlier calls:
+    "N:REQUEST_ID:answered|missed", separated by ";")."""
     with open_output(output) as f:
         n = asyncio.run(_write(journal_path, campaign_name, f, json_output))
     if output != "-":
@@ -65,8 +68,16 @@ async def _write(journal_path: str, campaign_name: str | None, f: TextIO, json_o
             keys = [entry.key for entry in chunk]
             numbers = await journal.numbers(keys)
             outcomes = await journal.outcomes(keys)
+            earlier = await journal.attempts(keys)
             for entry in chunk:
                 line = _line(entry, numbers.get(entry.key), outcomes.get(entry.key))
+                line["earlier_attempts"] = (
+                    ";".join(
+                        f"{n}:{rid or ''}:{'' if answered is None else 'answered' if answered else 'missed'}"
+                        for n, rid, answered, _ in earlier.get(entry.key, ())
+                    )
+                    or None
+                )
                 if writer is None:
                     f.write(json.dumps({**line, "updated": entry.updated.isoformat()}) + "\n")
                 else:
@@ -90,6 +101,8 @@ def _line(entry: Entry, number: str | None, outcome: CallOutcome | None) -> dict
         "error_type": entry.error_type,
         "error": entry.error,
         "worker": entry.worker,
+        "attempts": entry.attempts,
+        "earlier_attempts": None,
     }
     if outcome is not None:
         line.update(

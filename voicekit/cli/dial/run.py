@@ -26,7 +26,7 @@ from ... import _constants as C
 from ..._bulk import Outcome
 from ..._campaign import Vendor
 from ..._exit import ExitStatus
-from ..._policy import parse_until, read_suppress_file
+from ..._policy import parse_retry, parse_until, read_suppress_file
 from ...errors import ConfigurationError, ValidationError
 from ...journal import (
     DEFAULT_LEASE,
@@ -184,6 +184,21 @@ class RunCommand(click.Command):
     help="With --window: the zone of a row whose zone cannot be found (without it, such a row is not called).",
 )
 @click.option(
+    "--max-attempts",
+    type=click.IntRange(1, 20),
+    default=1,
+    show_default=True,
+    help="Calls a row may get in all: with --retry, a missed call is dialed again up to this many.",
+)
+@click.option(
+    "--retry",
+    "retries",
+    multiple=True,
+    metavar="REASON=DURATION",
+    help="Dial a missed row again after DURATION (missed=30m; busy=10m where the vendor reports busy), up to "
+    "--max-attempts calls; never after an answered, failed or unknown call. Repeatable.",
+)
+@click.option(
     "--suppress",
     "suppress_files",
     multiple=True,
@@ -217,6 +232,8 @@ def run_cmd(
     window: str | None,
     tz: str | None,
     tz_default: str | None,
+    max_attempts: int,
+    retries: tuple[str, ...],
     suppress_files: tuple[str, ...],
     until: str | None,
     sandbox: bool,
@@ -232,7 +249,7 @@ def run_cmd(
             raise click.UsageError(f"{flag} is for PostgreSQL journals (--journal postgresql://...)", ctx=ctx)
     if limiter_url is not None and not limiter_url.startswith(("redis://", "rediss://", "unix://")):
         raise click.BadParameter("must be a redis:// URL", param_hint="'--limiter'")
-    policy = _policy(window, tz, tz_default)
+    policy = _policy(window, tz, tz_default, max_attempts, retries)
     suppress: list[str] = []
     for path in suppress_files:
         try:
@@ -276,22 +293,45 @@ def run_cmd(
     sys.exit(_finish(result, options))
 
 
-def _policy(window: str | None, tz: str | None, tz_default: str | None) -> Policy | None:
+def _policy(
+    window: str | None, tz: str | None, tz_default: str | None, max_attempts: int, retries: tuple[str, ...]
+) -> Policy | None:
     """The campaign's policy from the options, or a usage error."""
+    parsed = None
     if window is None:
         for flag, value in (("--tz", tz), ("--tz-default", tz_default)):
             if value is not None:
                 raise click.UsageError(f"{flag} applies to a calling window: give --window HH:MM-HH:MM too")
-        return None
+    else:
+        try:
+            parsed = Window.parse(window)
+        except ValidationError as exc:
+            raise click.BadParameter(exc.rule, param_hint="'--window'") from None
+    retry: dict[str, float] = {}
+    for text in retries:
+        try:
+            reason, delay = parse_retry(text)
+        except ValidationError as exc:
+            raise click.BadParameter(exc.rule, param_hint="'--retry'") from None
+        if reason in retry:
+            raise click.BadParameter(f"{reason} is given twice", param_hint="'--retry'")
+        retry[reason] = delay
+    if retry and max_attempts < 2:
+        raise click.UsageError("--retry dials a row again: give --max-attempts 2 or more too")
+    if max_attempts > 1 and not retry:
+        raise click.UsageError("--max-attempts needs --retry missed=DURATION (when to dial a missed row again)")
     try:
-        parsed = Window.parse(window)
-    except ValidationError as exc:
-        raise click.BadParameter(exc.rule, param_hint="'--window'") from None
-    try:
-        return Policy(window=parsed, tz=tz if tz is not None else "auto", tz_default=tz_default)
+        policy = Policy(
+            window=parsed,
+            tz=tz if tz is not None else "auto",
+            tz_default=tz_default,
+            max_attempts=max_attempts,
+            retry=retry,
+        )
     except ValidationError as exc:
         flag = "--tz-default" if exc.field == "tz_default" else "--tz"
         raise click.BadParameter(exc.rule, param_hint=f"'{flag}'") from None
+    return policy if policy.active else None
 
 
 @attrs.frozen(kw_only=True)
@@ -339,6 +379,10 @@ class Options:
             args += ["--window", str(self.policy.window), "--tz", self.policy.tz]
             if self.policy.tz_default is not None:
                 args += ["--tz-default", self.policy.tz_default]
+        if self.policy is not None and self.policy.max_attempts > 1:
+            args += ["--max-attempts", str(self.policy.max_attempts)]
+            for reason, delay in self.policy.retry:
+                args += ["--retry", f"{reason}={delay:g}s"]
         for path in self.suppress_files:
             args += ["--suppress", path]
         if self.sandbox:
@@ -415,7 +459,16 @@ async def _client(options: Options, vendor: Vendor) -> AsyncIterator[Any]:
             stack.push_async_callback(redis.aclose)
             extra["limiter_backend"] = RedisBackend(redis)
         cls = AsyncTeleCMI if vendor == "telecmi" else AsyncHuaweiVoice
-        yield await stack.enter_async_context(async_client(cls, sandbox=options.sandbox, rate=options.rate, **extra))
+        sandbox: Any = options.sandbox
+        if options.sandbox and options.listen is not None:
+            # The in-process sandbox posts its calls' webhooks to this run's listener.
+            from ...sandbox import Sandbox
+
+            host, port = options.listen
+            host = "127.0.0.1" if host in ("0.0.0.0", "") else host
+            url = f"http://[{host}]:{port}/telecmi" if ":" in host else f"http://{host}:{port}/telecmi"
+            sandbox = await stack.enter_async_context(Sandbox(telecmi_webhook_url=url))
+        yield await stack.enter_async_context(async_client(cls, sandbox=sandbox, rate=options.rate, **extra))
 
 
 class _Rate:
@@ -489,6 +542,7 @@ class _View:
                     redial_failed=options.redial_failed,
                     suppress=options.suppress,
                     until=options.until,
+                    await_outcomes=options.listen_after if options.listen is not None else 0.0,
                     stop=stop,
                     on_problem=self.problem,
                     on_start=self.start,
@@ -519,8 +573,13 @@ class _View:
         elif waiting.next_time is not None:
             local = waiting.next_time.astimezone()
             say(
-                f"{waiting.rows:,} row(s) wait for their calling window; waiting until "
+                f"{waiting.rows:,} row(s) wait for their calling window or a redial; waiting until "
                 f"{local:%Y-%m-%d %H:%M:%S %Z} (Ctrl-C stops; the journal keeps them)"
+            )
+        elif waiting.outcomes:
+            say(
+                f"{waiting.outcomes:,} placed call(s) await their outcome (a missed one is dialed again); "
+                f"waiting up to {self.options.listen_after:g} s"
             )
 
     def problem(self, row: CampaignRow) -> None:

@@ -79,6 +79,9 @@ DELETE FROM voicekit_outcomes WHERE campaign = %(campaign)s
 -- name: drop_workers
 DELETE FROM voicekit_workers WHERE campaign = %(campaign)s
 
+-- name: drop_attempts
+DELETE FROM voicekit_attempts WHERE campaign = %(campaign)s
+
 -- name: drop_suppressed
 DELETE FROM voicekit_suppressed WHERE campaign = %(campaign)s
 
@@ -234,6 +237,7 @@ rec AS (
     RETURNING 1),
 took AS (
     UPDATE voicekit_rows SET state = 'sending', holder = %(worker)s, token = %(token)s,
+        attempts = CASE WHEN state = 'pending' THEN attempts + 1 ELSE attempts END,
         updated = extract(epoch FROM clock_timestamp())::float8, sent = extract(epoch FROM clock_timestamp())::float8
     WHERE campaign = %(campaign)s AND key = ANY(%(keys)s::text[]) AND (holder = %(worker)s OR holder IS NULL)
       AND (state = 'pending' OR (state = 'sending' AND token = %(token)s))
@@ -245,7 +249,9 @@ UNION ALL
 SELECT '', 'lost' WHERE NOT EXISTS (SELECT 1 FROM renew)
 
 -- name: release_unsent
-UPDATE voicekit_rows SET state = 'pending', updated = extract(epoch FROM clock_timestamp())::float8
+-- Claims whose request never left: pending again, and not an attempt.
+UPDATE voicekit_rows SET state = 'pending', attempts = greatest(attempts - 1, 0),
+    updated = extract(epoch FROM clock_timestamp())::float8
 WHERE campaign = %(campaign)s AND key = ANY(%(keys)s::text[]) AND holder = %(worker)s AND state = 'sending'
 
 -- name: mark_interrupted
@@ -254,8 +260,9 @@ UPDATE voicekit_rows SET state = 'unknown', error_type = 'Interrupted', error = 
 WHERE campaign = %(campaign)s AND key = ANY(%(keys)s::text[]) AND holder = %(worker)s AND state = 'sending'
 
 -- name: requeue
+-- A failure placed no call: it is not counted as an attempt. An unknown row's call may have been.
 UPDATE voicekit_rows r SET state = 'pending', holder = NULL, request_id = NULL, error_type = NULL, error = NULL,
-    retryable = 0, updated = extract(epoch FROM clock_timestamp())::float8
+    retryable = 0, attempts = CASE WHEN state = 'failed' THEN greatest(attempts - 1, 0) ELSE attempts END, updated = extract(epoch FROM clock_timestamp())::float8
 WHERE campaign = %(campaign)s AND spec IS NOT NULL
   AND NOT EXISTS (SELECT 1 FROM voicekit_suppressed s WHERE s.campaign = r.campaign
                                                     AND s.number = replace(r.number, '+', ''))
@@ -276,12 +283,12 @@ GROUP BY 1 ORDER BY 2 DESC, 1
 -- name: outcome_targets
 -- The rows a batch of outcomes names: by %(named)s ([[campaign, key], ...]) or by request id (in
 -- any campaign).
-SELECT r.campaign, r.key, r.state, r.number, r.request_id
+SELECT r.campaign, r.key, r.state, r.number, r.request_id, r.attempts
 FROM voicekit_rows r JOIN jsonb_array_elements(%(named)s::jsonb) AS o(e)
     ON r.campaign = o.e->>0 AND r.key = o.e->>1
 WHERE r.key = ANY(ARRAY(SELECT e->>1 FROM jsonb_array_elements(%(named)s::jsonb) AS e))
 UNION
-SELECT r.campaign, r.key, r.state, r.number, r.request_id
+SELECT r.campaign, r.key, r.state, r.number, r.request_id, r.attempts
 FROM voicekit_rows r WHERE r.request_id = ANY(%(request_ids)s::text[])
 
 -- name: campaigns_known
@@ -296,6 +303,7 @@ INSERT INTO voicekit_outcomes (vendor_id, campaign, key, answered, request_id, n
 SELECT e->>0, e->>1, e->>2, (e->>3)::integer, e->>4, e->>5, (e->>6)::float8, (e->>7)::integer, e->>8, e->>9,
        e->>10, extract(epoch FROM clock_timestamp())::float8
 FROM jsonb_array_elements(%(outcomes)s::jsonb) AS e
+WHERE NOT EXISTS (SELECT 1 FROM voicekit_attempts a WHERE a.vendor_id = e->>0)
 ON CONFLICT DO NOTHING
 RETURNING vendor_id
 
@@ -309,6 +317,7 @@ WITH ins AS (
     SELECT e->>0, e->>1, e->>2, (e->>3)::integer, e->>4, e->>5, (e->>6)::float8, (e->>7)::integer, e->>8, e->>9,
            e->>10, extract(epoch FROM clock_timestamp())::float8
     FROM jsonb_array_elements(%(outcomes)s::jsonb) AS e
+    WHERE NOT EXISTS (SELECT 1 FROM voicekit_attempts a WHERE a.vendor_id = e->>0)
     ON CONFLICT DO NOTHING
     RETURNING vendor_id, campaign, key, request_id),
 placed AS (
@@ -383,9 +392,10 @@ WHERE r.campaign = %(campaign)s AND r.key = o.key AND r.state = 'unknown'
 RETURNING r.key
 
 -- name: resolve_requeue
--- Never a row the vendor has told about meanwhile: that call was placed.
+-- Never a row the vendor has told about meanwhile: that call was placed. One proved never
+-- placed is not counted as an attempt.
 UPDATE voicekit_rows r SET state = 'pending', holder = NULL, request_id = NULL, error_type = NULL, error = NULL,
-    retryable = 0, updated = extract(epoch FROM clock_timestamp())::float8
+    retryable = 0, attempts = greatest(attempts - 1, 0), updated = extract(epoch FROM clock_timestamp())::float8
 WHERE r.campaign = %(campaign)s AND r.key = ANY(%(keys)s::text[]) AND r.state = 'unknown' AND r.spec IS NOT NULL
   AND NOT EXISTS (SELECT 1 FROM voicekit_outcomes o WHERE o.campaign = r.campaign AND o.key = r.key)
   AND NOT EXISTS (SELECT 1 FROM voicekit_suppressed s WHERE s.campaign = r.campaign
@@ -417,12 +427,12 @@ SELECT holder, state, count(*) FROM voicekit_rows
 WHERE campaign = %(campaign)s AND holder IS NOT NULL GROUP BY holder, state
 
 -- name: entry
-SELECT key, row, state, request_id, error_type, error, updated, holder
+SELECT key, row, state, request_id, error_type, error, updated, holder, attempts
 FROM voicekit_rows WHERE campaign = %(campaign)s AND key = %(key)s
 
 -- name: entries_page
 -- One chunk of the rows in campaign order (row number, then key), after (%(row)s, %(key)s).
-SELECT key, row, state, request_id, error_type, error, updated, holder, coalesce(row, 0)
+SELECT key, row, state, request_id, error_type, error, updated, holder, attempts, coalesce(row, 0)
 FROM voicekit_rows
 WHERE campaign = %(campaign)s AND (coalesce(row, 0), key) > (%(row)s, %(key)s)
   AND (%(states)s::text[] IS NULL OR state = ANY(%(states)s::text[]))
@@ -483,3 +493,52 @@ SELECT count(*) FROM voicekit_suppressed WHERE campaign = %(campaign)s
 UPDATE voicekit_rows SET state = 'cancelled', holder = NULL, updated = extract(epoch FROM clock_timestamp())::float8
 WHERE campaign = %(campaign)s AND state = 'pending'
 RETURNING key
+
+-- name: attempts_archive
+-- Redials: keep the outcome of each row's last attempt among its earlier attempts, for the rows
+-- that may be dialed again (placed, fewer attempts than allowed, not suppressed, the campaign
+-- not ended). %(redials)s: [[campaign, key, vendor_id, not_before, max_attempts], ...]. Returns
+-- (campaign, key, vendor_id) of those kept.
+INSERT INTO voicekit_attempts (campaign, key, attempt, request_id, vendor_id, answered, hangup_reason, time,
+                               billed_seconds)
+SELECT r.campaign, r.key, r.attempts, coalesce(r.request_id, o.request_id), o.vendor_id, o.answered,
+       o.hangup_reason, o.time, o.billed_seconds
+FROM jsonb_array_elements(%(redials)s::jsonb) AS d(e)
+JOIN voicekit_rows r ON r.campaign = d.e->>0 AND r.key = d.e->>1
+JOIN voicekit_outcomes o ON o.vendor_id = d.e->>2 AND o.campaign = r.campaign AND o.key = r.key
+JOIN voicekit_campaigns c ON c.id = r.campaign
+WHERE r.state = 'placed' AND r.attempts < (d.e->>4)::integer AND c.state IN ('active', 'paused')
+  AND NOT EXISTS (SELECT 1 FROM voicekit_suppressed s WHERE s.campaign = r.campaign
+                                                       AND s.number = replace(r.number, '+', ''))
+ON CONFLICT DO NOTHING
+RETURNING campaign, key, vendor_id
+
+-- name: outcomes_release
+-- The outcomes kept among a row's earlier attempts leave the row's one outcome slot.
+DELETE FROM voicekit_outcomes WHERE vendor_id = ANY(%(vendor_ids)s::text[])
+
+-- name: rows_redial
+-- Rows to dial again: pending, not before their moment. %(redials)s: [[campaign, key, not_before], ...].
+UPDATE voicekit_rows r SET state = 'pending', not_before = (d.e->>2)::float8, holder = NULL, request_id = NULL,
+    error_type = NULL, error = NULL, retryable = 0, updated = extract(epoch FROM clock_timestamp())::float8
+FROM jsonb_array_elements(%(redials)s::jsonb) AS d(e)
+WHERE r.campaign = d.e->>0 AND r.key = d.e->>1 AND r.state = 'placed'
+
+-- name: attempts_of
+-- The earlier attempts of the rows among %(keys)s: (key, attempt, request_id, answered, hangup_reason).
+SELECT key, attempt, request_id, answered, hangup_reason FROM voicekit_attempts
+WHERE campaign = %(campaign)s AND key = ANY(%(keys)s::text[]) ORDER BY key, attempt
+
+-- name: rows_awaiting
+-- Rows placed (or on their way) with attempts left and no outcome yet: a missed call among them
+-- is dialed again.
+SELECT count(*) FROM voicekit_rows r
+WHERE r.campaign = %(campaign)s AND r.state IN ('pending', 'sending', 'placed') AND r.attempts < %(max_attempts)s
+  AND NOT EXISTS (SELECT 1 FROM voicekit_outcomes o WHERE o.campaign = r.campaign AND o.key = r.key)
+
+-- name: redials_due
+-- Placed rows with attempts left whose call was not answered (an outcome written while the row
+-- was still being recorded, say): (key, attempts, vendor_id, hangup_reason).
+SELECT r.key, r.attempts, o.vendor_id, o.hangup_reason
+FROM voicekit_rows r JOIN voicekit_outcomes o ON o.campaign = r.campaign AND o.key = r.key
+WHERE r.campaign = %(campaign)s AND r.state = 'placed' AND o.answered = 0 AND r.attempts < %(max_attempts)s

@@ -34,6 +34,7 @@ CREATE TABLE voicekit_rows (
     updated double precision NOT NULL,
     zones text,
     not_before double precision,
+    attempts integer NOT NULL DEFAULT 0,
     PRIMARY KEY (campaign, key)
 );
 CREATE INDEX voicekit_rows_free ON voicekit_rows (campaign, row) WHERE state = 'pending' AND holder IS NULL;
@@ -77,3 +78,18 @@ CREATE TABLE voicekit_suppressed (
     added double precision NOT NULL,
     PRIMARY KEY (campaign, number)
 );
+
+-- The attempts of a row before its last one (redials), each with how it ended.
+CREATE TABLE voicekit_attempts (
+    campaign text NOT NULL,
+    key text NOT NULL,
+    attempt integer NOT NULL,
+    request_id text,
+    vendor_id text,
+    answered integer,
+    hangup_reason text,
+    time double precision,
+    billed_seconds integer,
+    PRIMARY KEY (campaign, key, attempt)
+);
+CREATE INDEX voicekit_attempts_vendor_id ON voicekit_attempts (vendor_id);

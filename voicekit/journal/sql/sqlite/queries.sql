@@ -81,6 +81,9 @@ DELETE FROM voicekit_outcomes WHERE campaign = :campaign
 -- name: drop_workers
 DELETE FROM voicekit_workers WHERE campaign = :campaign
 
+-- name: drop_attempts
+DELETE FROM voicekit_attempts WHERE campaign = :campaign
+
 -- name: drop_suppressed
 DELETE FROM voicekit_suppressed WHERE campaign = :campaign
 
@@ -214,6 +217,8 @@ WHERE voicekit_rows.campaign = :campaign AND voicekit_rows.key = o.value ->> 0 A
 UPDATE voicekit_rows SET state = i.state, request_id = i.request_id, error_type = i.error_type, error = i.error,
     retryable = i.retryable,
     holder = :worker,
+    attempts = CASE WHEN i.state = 'sending' AND voicekit_rows.state = 'pending' THEN voicekit_rows.attempts + 1
+                    ELSE voicekit_rows.attempts END,
     token = CASE WHEN i.state = 'sending' THEN :token ELSE voicekit_rows.token END,
     sent = CASE WHEN i.state = 'sending' THEN (julianday('now') - 2440587.5) * 86400.0 ELSE voicekit_rows.sent END,
     updated = (julianday('now') - 2440587.5) * 86400.0
@@ -232,7 +237,9 @@ WHERE voicekit_rows.campaign = :campaign AND voicekit_rows.key = i.key
 RETURNING voicekit_rows.key, voicekit_rows.state
 
 -- name: release_unsent
-UPDATE voicekit_rows SET state = 'pending', updated = (julianday('now') - 2440587.5) * 86400.0
+-- Claims whose request never left: pending again, and not an attempt.
+UPDATE voicekit_rows SET state = 'pending', attempts = max(attempts - 1, 0),
+    updated = (julianday('now') - 2440587.5) * 86400.0
 WHERE campaign = :campaign AND key IN (SELECT value FROM json_each(:keys)) AND holder = :worker AND state = 'sending'
 
 -- name: mark_interrupted
@@ -241,8 +248,9 @@ UPDATE voicekit_rows SET state = 'unknown', error_type = 'Interrupted', error = 
 WHERE campaign = :campaign AND key IN (SELECT value FROM json_each(:keys)) AND holder = :worker AND state = 'sending'
 
 -- name: requeue
+-- A failure placed no call: it is not counted as an attempt. An unknown row's call may have been.
 UPDATE voicekit_rows SET state = 'pending', holder = NULL, request_id = NULL, error_type = NULL, error = NULL,
-    retryable = 0, updated = (julianday('now') - 2440587.5) * 86400.0
+    retryable = 0, attempts = CASE WHEN state = 'failed' THEN max(attempts - 1, 0) ELSE attempts END, updated = (julianday('now') - 2440587.5) * 86400.0
 WHERE campaign = :campaign AND spec IS NOT NULL AND (
     (:unknown = 1 AND state = 'unknown')
     OR (:retryable = 1 AND state = 'failed' AND retryable = 1)
@@ -261,10 +269,10 @@ GROUP BY 1 ORDER BY 2 DESC, 1
 -- name: outcome_targets
 -- The rows a batch of outcomes names: by :named ([[campaign, key], ...]) or by request id (in
 -- any campaign).
-SELECT r.campaign, r.key, r.state, r.number, r.request_id
+SELECT r.campaign, r.key, r.state, r.number, r.request_id, r.attempts
 FROM voicekit_rows r JOIN json_each(:named) AS o ON r.campaign = o.value ->> 0 AND r.key = o.value ->> 1
 UNION
-SELECT r.campaign, r.key, r.state, r.number, r.request_id
+SELECT r.campaign, r.key, r.state, r.number, r.request_id, r.attempts
 FROM voicekit_rows r WHERE r.request_id IN (SELECT value FROM json_each(:request_ids))
 
 -- name: campaigns_known
@@ -272,13 +280,14 @@ SELECT id FROM voicekit_campaigns WHERE id IN (SELECT value FROM json_each(:camp
 
 -- name: outcomes_insert
 -- Keep each outcome once (a resent webhook, or one known already, changes nothing); returns the
--- vendor ids that were new. :outcomes: [[vendor_id, campaign, key, answered, request_id, number,
--- time, billed_seconds, rate, hangup_reason, source], ...].
+-- vendor ids that were new (an earlier attempt's outcome, kept in voicekit_attempts, is not).
+-- :outcomes: [[vendor_id, campaign, key, answered, request_id, number, time, billed_seconds, rate,
+-- hangup_reason, source], ...].
 INSERT OR IGNORE INTO voicekit_outcomes (vendor_id, campaign, key, answered, request_id, number, time,
                                          billed_seconds, rate, hangup_reason, source, received)
 SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, value ->> 6, value ->> 7,
        value ->> 8, value ->> 9, value ->> 10, (julianday('now') - 2440587.5) * 86400.0
-FROM json_each(:outcomes) WHERE true
+FROM json_each(:outcomes) WHERE NOT EXISTS (SELECT 1 FROM voicekit_attempts a WHERE a.vendor_id = value ->> 0)
 RETURNING vendor_id
 
 -- name: outcomes_write
@@ -292,12 +301,13 @@ FROM json_each(:outcomes) AS o
 WHERE o.value ->> 2 IS NOT NULL AND voicekit_rows.campaign = o.value ->> 1 AND voicekit_rows.key = o.value ->> 2
   AND voicekit_rows.state IN ('unknown', 'failed')
   AND NOT EXISTS (SELECT 1 FROM voicekit_outcomes x WHERE x.vendor_id = o.value ->> 0)
-  AND NOT EXISTS (SELECT 1 FROM voicekit_outcomes x WHERE x.campaign = o.value ->> 1 AND x.key = o.value ->> 2);
+  AND NOT EXISTS (SELECT 1 FROM voicekit_outcomes x WHERE x.campaign = o.value ->> 1 AND x.key = o.value ->> 2)
+  AND NOT EXISTS (SELECT 1 FROM voicekit_attempts a WHERE a.vendor_id = o.value ->> 0);
 INSERT OR IGNORE INTO voicekit_outcomes (vendor_id, campaign, key, answered, request_id, number, time,
                                          billed_seconds, rate, hangup_reason, source, received)
 SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, value ->> 6, value ->> 7,
        value ->> 8, value ->> 9, value ->> 10, (julianday('now') - 2440587.5) * 86400.0
-FROM json_each(:outcomes) WHERE true
+FROM json_each(:outcomes) WHERE NOT EXISTS (SELECT 1 FROM voicekit_attempts a WHERE a.vendor_id = value ->> 0)
 RETURNING vendor_id
 
 -- name: outcomes_take
@@ -355,9 +365,10 @@ WHERE voicekit_rows.campaign = :campaign AND voicekit_rows.key = o.value ->> 0 A
 RETURNING voicekit_rows.key
 
 -- name: resolve_requeue
--- Never a row the vendor has told about meanwhile: that call was placed.
+-- Never a row the vendor has told about meanwhile: that call was placed. One proved never
+-- placed is not counted as an attempt.
 UPDATE voicekit_rows SET state = 'pending', holder = NULL, request_id = NULL, error_type = NULL, error = NULL,
-    retryable = 0, updated = (julianday('now') - 2440587.5) * 86400.0
+    retryable = 0, attempts = max(attempts - 1, 0), updated = (julianday('now') - 2440587.5) * 86400.0
 WHERE campaign = :campaign AND key IN (SELECT value FROM json_each(:keys)) AND state = 'unknown'
   AND spec IS NOT NULL
   AND NOT EXISTS (SELECT 1 FROM voicekit_outcomes o WHERE o.campaign = voicekit_rows.campaign
@@ -390,12 +401,12 @@ SELECT holder, state, count(*) FROM voicekit_rows
 WHERE campaign = :campaign AND holder IS NOT NULL GROUP BY holder, state
 
 -- name: entry
-SELECT key, row, state, request_id, error_type, error, updated, holder
+SELECT key, row, state, request_id, error_type, error, updated, holder, attempts
 FROM voicekit_rows WHERE campaign = :campaign AND key = :key
 
 -- name: entries_page
 -- One chunk of the rows in campaign order (row number, then key), after (:row, :key).
-SELECT key, row, state, request_id, error_type, error, updated, holder, coalesce(row, 0)
+SELECT key, row, state, request_id, error_type, error, updated, holder, attempts, coalesce(row, 0)
 FROM voicekit_rows
 WHERE campaign = :campaign AND (coalesce(row, 0), key) > (:row, :key)
   AND (:states IS NULL OR state IN (SELECT value FROM json_each(:states)))
@@ -458,3 +469,51 @@ SELECT count(*) FROM voicekit_suppressed WHERE campaign = :campaign
 UPDATE voicekit_rows SET state = 'cancelled', holder = NULL, updated = (julianday('now') - 2440587.5) * 86400.0
 WHERE campaign = :campaign AND state = 'pending'
 RETURNING key
+
+-- name: attempts_archive
+-- Redials: keep the outcome of each row's last attempt among its earlier attempts, for the rows
+-- that may be dialed again (placed, fewer attempts than allowed, not suppressed, the campaign
+-- not ended). :redials: [[campaign, key, vendor_id, not_before, max_attempts], ...]. Returns
+-- (campaign, key, vendor_id) of those kept.
+INSERT OR IGNORE INTO voicekit_attempts (campaign, key, attempt, request_id, vendor_id, answered, hangup_reason,
+                                         time, billed_seconds)
+SELECT r.campaign, r.key, r.attempts, coalesce(r.request_id, o.request_id), o.vendor_id, o.answered,
+       o.hangup_reason, o.time, o.billed_seconds
+FROM json_each(:redials) AS d
+JOIN voicekit_rows r ON r.campaign = d.value ->> 0 AND r.key = d.value ->> 1
+JOIN voicekit_outcomes o ON o.vendor_id = d.value ->> 2 AND o.campaign = r.campaign AND o.key = r.key
+JOIN voicekit_campaigns c ON c.id = r.campaign
+WHERE r.state = 'placed' AND r.attempts < d.value ->> 4 AND c.state IN ('active', 'paused')
+  AND NOT EXISTS (SELECT 1 FROM voicekit_suppressed s WHERE s.campaign = r.campaign
+                                                       AND s.number = replace(r.number, '+', ''))
+RETURNING campaign, key, vendor_id
+
+-- name: outcomes_release
+-- The outcomes kept among a row's earlier attempts leave the row's one outcome slot.
+DELETE FROM voicekit_outcomes WHERE vendor_id IN (SELECT value FROM json_each(:vendor_ids))
+
+-- name: rows_redial
+-- Rows to dial again: pending, not before their moment. :redials: [[campaign, key, not_before], ...].
+UPDATE voicekit_rows SET state = 'pending', not_before = d.value ->> 2, holder = NULL, request_id = NULL,
+    error_type = NULL, error = NULL, retryable = 0, updated = (julianday('now') - 2440587.5) * 86400.0
+FROM json_each(:redials) AS d
+WHERE voicekit_rows.campaign = d.value ->> 0 AND voicekit_rows.key = d.value ->> 1 AND voicekit_rows.state = 'placed'
+
+-- name: attempts_of
+-- The earlier attempts of the rows among :keys: (key, attempt, request_id, answered, hangup_reason).
+SELECT key, attempt, request_id, answered, hangup_reason FROM voicekit_attempts
+WHERE campaign = :campaign AND key IN (SELECT value FROM json_each(:keys)) ORDER BY key, attempt
+
+-- name: rows_awaiting
+-- Rows placed (or on their way) with attempts left and no outcome yet: a missed call among them
+-- is dialed again.
+SELECT count(*) FROM voicekit_rows r
+WHERE r.campaign = :campaign AND r.state IN ('pending', 'sending', 'placed') AND r.attempts < :max_attempts
+  AND NOT EXISTS (SELECT 1 FROM voicekit_outcomes o WHERE o.campaign = r.campaign AND o.key = r.key)
+
+-- name: redials_due
+-- Placed rows with attempts left whose call was not answered (an outcome written while the row
+-- was still being recorded, say): (key, attempts, vendor_id, hangup_reason).
+SELECT r.key, r.attempts, o.vendor_id, o.hangup_reason
+FROM voicekit_rows r JOIN voicekit_outcomes o ON o.campaign = r.campaign AND o.key = r.key
+WHERE r.campaign = :campaign AND r.state = 'placed' AND o.answered = 0 AND r.attempts < :max_attempts

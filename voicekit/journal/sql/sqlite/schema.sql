@@ -34,6 +34,7 @@ CREATE TABLE voicekit_rows (
     updated REAL NOT NULL,
     zones TEXT,
     not_before REAL,
+    attempts INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (campaign, key)
 );
 CREATE INDEX voicekit_rows_free ON voicekit_rows (campaign, row) WHERE state = 'pending' AND holder IS NULL;
@@ -77,3 +78,18 @@ CREATE TABLE voicekit_suppressed (
     added REAL NOT NULL,
     PRIMARY KEY (campaign, number)
 );
+
+-- The attempts of a row before its last one (redials), each with how it ended.
+CREATE TABLE voicekit_attempts (
+    campaign TEXT NOT NULL,
+    key TEXT NOT NULL,
+    attempt INTEGER NOT NULL,
+    request_id TEXT,
+    vendor_id TEXT,
+    answered INTEGER,
+    hangup_reason TEXT,
+    time REAL,
+    billed_seconds INTEGER,
+    PRIMARY KEY (campaign, key, attempt)
+);
+CREATE INDEX voicekit_attempts_vendor_id ON voicekit_attempts (vendor_id);
