@@ -31,6 +31,7 @@ from voicekit.journal import (
     Policy,
     State,
     outcome_app,
+    read_campaign,
     run_campaign,
 )
 from voicekit.sandbox import OutcomePlan, Sandbox, SyncSandbox
@@ -175,3 +176,63 @@ def test_a_worker_killed_while_a_redial_waits_leaves_it_to_the_next_run_once(tmp
         assert all(len(calls_to(sb, n)) == 1 for n in ANSWERED[:2])
         code, out = invoke("dial", "report", str(db), "--json")
         assert code == 0 and out.count('"attempts": 2') == 2 and out.count('"attempts": 1') == 2, out
+
+
+async def test_four_workers_redial_each_missed_row_once_per_attempt(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    # Four workers on one PostgreSQL campaign, one listener writing the webhooks (as `dial
+    # listen` does, from its own connection): every missed number gets exactly its attempts,
+    # none twice at once, and every answered number one call.
+    missed = [919100000000 + i for i in range(12)]
+    answered = [919100000100 + i for i in range(12)]
+    outcomes = OutcomePlan(answer_rate=1.0, ring=0)
+    for n in missed:
+        outcomes.set(n, answer=False)
+    target = journal_target("postgres", tmp_path, request)
+    policy = Policy(max_attempts=3, retry={"missed": 0.3})
+    campaign = Campaign.from_file(write_campaign(tmp_path / "c.csv", missed + answered), policy=policy)
+    async with await AsyncJournal.open(target, campaign) as first:
+        await first.load(read_campaign(tmp_path / "c.csv"))
+    async with await AsyncJournal.read(target) as reader, listener(reader) as url:
+        async with Sandbox(outcomes=outcomes, telecmi_webhook_url=url, cdr_resend_schedule=FAST_RESENDS) as sb:
+
+            async def worker() -> ExitStatus:
+                async with (
+                    AsyncTeleCMI(
+                        appid=sb.telecmi_appid,
+                        secret=sb.telecmi_secret,
+                        base_url=sb.url,
+                        piopiy_url=sb.url,
+                        rate_limit=None,
+                    ) as tc,
+                    await AsyncJournal.open(target, campaign, lease=5) as journal,
+                ):
+                    return (await run_campaign(journal, tc, concurrency=2, await_outcomes=10)).exit_status
+
+            statuses = await asyncio.gather(*(worker() for _ in range(4)))
+    assert statuses == [ExitStatus.OK] * 4
+    for n in missed:
+        times = calls_to(sb, n)
+        assert len(times) == 3, (n, times)
+        assert all(b - a >= 0.3 for a, b in zip(times, times[1:], strict=False)), times
+    for n in answered:
+        assert len(calls_to(sb, n)) == 1, n
+
+
+async def test_an_unknown_row_is_never_redialed(target: str, tmp_path: Path) -> None:
+    # Its call may or may not have happened, and no outcome says it was missed: no redial.
+    policy = Policy(max_attempts=3, retry={"missed": 0.2})
+    campaign = Campaign.from_file(write_campaign(tmp_path / "c.csv", MISSED[:1]), policy=policy)
+    async with await AsyncJournal.open(target, campaign) as journal:
+        async with (
+            Sandbox(outcomes=plan()) as sb,  # no webhooks reach the journal
+            AsyncTeleCMI(
+                appid=sb.telecmi_appid, secret=sb.telecmi_secret, base_url=sb.url, piopiy_url=sb.url, rate_limit=None
+            ) as tc,
+        ):
+            sb.faults.add(MAKE_CALL, status=503, count=1)  # placed, then 503: unknown
+            first = await run_campaign(journal, tc, concurrency=1, await_outcomes=1)
+            second = await run_campaign(journal, tc, concurrency=1, await_outcomes=1)
+    assert first.counts[State.UNKNOWN] == 1 and second.counts[State.UNKNOWN] == 1
+    assert len(calls_to(sb, MISSED[0])) == 1
