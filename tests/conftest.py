@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import itertools
 
 import pytest
@@ -17,6 +18,28 @@ HUAWEI = "http://bes.test"
 
 # Retries without sleeps: backoff delays are all zero.
 FAST_RETRY = RetryPolicy(attempts=4, initial=0.0, max_delay=0.0)
+
+
+#: How a test asks for the PostgreSQL server while it runs (rather than as a fixture argument).
+_ASKS_FOR_POSTGRES = ('journal_target("postgres"', 'getfixturevalue("postgres")')
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the tests that need a real server by what they use: the `postgres` / `redis_server`
+    fixtures, a journal parametrized to "postgres" (see tests/_journal.py), or a body that asks
+    for the server itself."""
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        function = getattr(item, "function", None)
+        try:
+            body = inspect.getsource(function) if function is not None else ""
+        except (OSError, TypeError):
+            body = ""
+        if "postgres" in names or "postgres" in params.values() or any(a in body for a in _ASKS_FOR_POSTGRES):
+            item.add_marker(pytest.mark.postgres)
+        if "redis_server" in names:
+            item.add_marker(pytest.mark.redis)
 
 
 def fresh_appid() -> int:

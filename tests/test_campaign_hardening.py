@@ -98,6 +98,7 @@ def test_a_campaigns_webhooks_never_move_another_campaigns_rows(tmp_path: Path, 
     )
 
 
+@pytest.mark.slow
 async def test_two_campaigns_in_one_database_run_at_once_and_never_cross(
     tmp_path: Path, postgres: PostgresServer
 ) -> None:
@@ -223,6 +224,7 @@ def test_every_exit_status_is_in_the_help_and_the_guide() -> None:
         assert f"| {int(status)} |" in guide, status
 
 
+@pytest.mark.postgres
 async def test_a_worker_that_finds_nothing_left_while_a_peer_still_sends_is_done(
     tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
@@ -266,6 +268,7 @@ async def test_a_lost_lease_stops_the_run_as_a_fault_that_may_pass(tmp_path: Pat
     assert 20 <= sum(vendor.sent.values()) < 200  # it stopped, and sent nothing after noticing
 
 
+@pytest.mark.slow
 def test_a_database_away_past_the_reconnect_window_stops_with_the_resume_command(
     tmp_path: Path, postgres: PostgresServer, sb: SyncSandbox
 ) -> None:
@@ -290,6 +293,7 @@ def test_a_database_away_past_the_reconnect_window_stops_with_the_resume_command
 # -- a listener started before its journal ----------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_dial_listen_started_before_the_campaign_waits_for_it(tmp_path: Path, sb: SyncSandbox) -> None:
     csv_path = write_campaign(tmp_path / "c.csv", [9100000000 + i for i in range(10)])
     db = tmp_path / "c.db"

@@ -164,6 +164,7 @@ async def test_suppressed_numbers_are_never_called(target: str, tmp_path: Path) 
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)
+@pytest.mark.slow
 async def test_numbers_suppressed_while_running_are_not_called_after(
     dialect: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
@@ -186,6 +187,8 @@ async def test_numbers_suppressed_while_running_are_not_called_after(
     assert result.counts[State.PLACED] + result.counts[State.SUPPRESSED] == len(numbers)
 
 
+@pytest.mark.slow
+@pytest.mark.postgres
 async def test_pause_stops_every_worker_and_resume_goes_on(tmp_path: Path, request: pytest.FixtureRequest) -> None:
     numbers = [919100000000 + i for i in range(90)]
     target = journal_target("postgres", tmp_path, request)
@@ -232,6 +235,7 @@ async def test_cancel_ends_the_run_and_leaves_nothing_to_dial(target: str, tmp_p
     assert again.exit_status is ExitStatus.WAITING and again.counts == result.counts
 
 
+@pytest.mark.slow
 async def test_no_call_starts_after_the_deadline(target: str, tmp_path: Path) -> None:
     numbers = [919100000000 + i for i in range(40)]
     campaign = Campaign.from_file(write_campaign(tmp_path / "c.csv", numbers))

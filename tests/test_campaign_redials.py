@@ -70,6 +70,7 @@ def calls_to(sb: Sandbox | SyncSandbox, number: int) -> list[float]:
     return sorted(c.time for c in list(sb.calls) if c.endpoint == MAKE_CALL and c.to == str(number))
 
 
+@pytest.mark.slow
 async def test_a_missed_row_is_dialed_again_after_its_delay_up_to_its_attempts(target: str, tmp_path: Path) -> None:
     delay = 0.4
     policy = Policy(max_attempts=3, retry={"missed": delay})
@@ -135,6 +136,7 @@ def test_bad_redial_options_are_usage_errors(tmp_path: Path) -> None:
     assert not (tmp_path / "c.db").exists()
 
 
+@pytest.mark.slow
 def test_a_worker_killed_while_a_redial_waits_leaves_it_to_the_next_run_once(tmp_path: Path) -> None:
     port = free_port()
     outcomes = plan()
@@ -178,6 +180,8 @@ def test_a_worker_killed_while_a_redial_waits_leaves_it_to_the_next_run_once(tmp
         assert code == 0 and out.count('"attempts": 2') == 2 and out.count('"attempts": 1') == 2, out
 
 
+@pytest.mark.slow
+@pytest.mark.postgres
 async def test_four_workers_redial_each_missed_row_once_per_attempt(
     tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
@@ -220,6 +224,7 @@ async def test_four_workers_redial_each_missed_row_once_per_attempt(
         assert len(calls_to(sb, n)) == 1, n
 
 
+@pytest.mark.slow
 async def test_an_unknown_row_is_never_redialed(target: str, tmp_path: Path) -> None:
     # Its call may or may not have happened, and no outcome says it was missed: no redial.
     policy = Policy(max_attempts=3, retry={"missed": 0.2})

@@ -42,6 +42,7 @@ def invoke(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
+@pytest.mark.slow
 def test_export_csv_streams_every_record_in_order(tmp_path: Path, sb: SyncSandbox) -> None:
     out = tmp_path / "cdr.csv"
     code, text = invoke(

@@ -17,6 +17,7 @@ def run(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
+@pytest.mark.slow
 def test_the_demo_runs_every_step_to_completion() -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "voicekit", "demo", "--calls", "60", "--rate", "200"],
@@ -43,6 +44,7 @@ def test_the_demo_runs_every_step_to_completion() -> None:
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.slow
 def test_the_demo_fits_80_columns_without_breaking_or_cropping_a_line() -> None:
     from voicekit.cli._demo import CODE
 

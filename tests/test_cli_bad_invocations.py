@@ -122,6 +122,7 @@ def test_a_bad_invocation_is_a_message_and_its_exit_status(
         (["dial", "status", "{d}/corrupt.db"], "not a voicekit journal"),
     ],
 )
+@pytest.mark.slow
 def test_as_a_process_the_error_is_one_line_on_stderr(files: Path, args: list[str], message: str) -> None:
     for port in busy_port():
         argv = [a.format(d=files, busy=port) for a in args]

@@ -42,6 +42,7 @@ def test_a_blocking_huawei_client_on_a_running_sandbox() -> None:
         assert hw._async._limiter.limit == RateLimit(rate=C.DEFAULT_HUAWEI_RATE)
 
 
+@pytest.mark.slow
 async def test_async_clients_of_both_vendors_share_a_running_sandbox() -> None:
     async with Sandbox() as sb:
         async with (
@@ -55,6 +56,7 @@ async def test_async_clients_of_both_vendors_share_a_running_sandbox() -> None:
     assert tc._closed and hw._closed
 
 
+@pytest.mark.slow
 async def test_an_async_client_on_a_sandbox_of_its_own() -> None:
     async with async_client(AsyncHuaweiVoice, sandbox=True) as hw:
         await hw.create_voice_notification(called="8899", play_list=[Prompt(voice_id="100001")])

@@ -66,6 +66,7 @@ def test_call_play_json_is_the_result_and_the_call_is_in_the_ledger(sb: SyncSand
         (["notify", "--called", "8899", "--voice-id", "100001"], {"ok", "call_serial_no"}),
     ],
 )
+@pytest.mark.slow
 def test_every_single_call_command_has_json(sb: SyncSandbox, args: list[str], keys: set[str]) -> None:
     code, out, _ = invoke(*args, "--json", env=env_for(sb))
     assert code == 0, out

@@ -64,6 +64,7 @@ def test_a_missing_campaign_file_with_brackets_in_its_name_is_named_verbatim(tmp
     assert "'camp[bold].csv'" in err, err
 
 
+@pytest.mark.slow
 def test_a_campaign_file_with_brackets_in_its_name_is_shown_verbatim(tmp_path: Path, sb: SyncSandbox) -> None:
     (tmp_path / "camp[bold].csv").write_text(CAMPAIGN, encoding="utf-8")
     env = {

@@ -20,11 +20,14 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from voicekit.cli import main
 from voicekit.journal import Journal, State
 from voicekit.sandbox import SyncSandbox
+
+pytestmark = pytest.mark.e2e
 
 MAKE_CALL = "/v2/global_pcmo_make_call"
 ROWS = 2500

@@ -24,6 +24,8 @@ from tests.test_journal import write_csv
 from voicekit.cli import main
 from voicekit.sandbox import SyncSandbox
 
+pytestmark = pytest.mark.e2e
+
 ROWS = 3000
 WORKERS = 3
 CONCURRENCY = 16

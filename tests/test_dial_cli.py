@@ -140,6 +140,7 @@ def test_status_and_report(tmp_path: Path, sb: SyncSandbox) -> None:
     assert sb.telecmi_secret.encode() not in b"".join(p.read_bytes() for p in tmp_path.glob("c.db*"))
 
 
+@pytest.mark.slow
 def test_listen_reconcile_and_report_give_every_row_its_outcome(tmp_path: Path, sb: SyncSandbox) -> None:
     from voicekit.sandbox import OutcomePlan
 
@@ -434,6 +435,7 @@ def closed_port() -> int:
         return int(s.getsockname()[1])
 
 
+@pytest.mark.slow
 def test_an_unreachable_vendor_stops_the_run_and_the_next_run_dials_those_rows(tmp_path: Path, sb: SyncSandbox) -> None:
     csv_path = write_campaign(tmp_path / "c.csv", 200)
     db = tmp_path / "c.db"
@@ -496,6 +498,7 @@ def wait_for_calls(sb: SyncSandbox, proc: subprocess.Popen[str], target: int, ti
     return True
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_cleanly_and_prints_how_to_resume(tmp_path: Path) -> None:
     csv_path = write_campaign(tmp_path / "c.csv", 1500)
     db = tmp_path / "c.db"

@@ -24,6 +24,8 @@ import pytest
 
 from voicekit.sandbox import SyncSandbox
 
+pytestmark = pytest.mark.e2e
+
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 #: Seconds one block may take: each is a short program against a local sandbox.

@@ -21,6 +21,8 @@ from voicekit.sandbox import Sandbox
 from voicekit.telecmi import Bridge, Pstn
 from voicekit.webhooks import HuaweiReleaseEvent, ReleaseReason, huawei_release_handler
 
+pytestmark = pytest.mark.e2e
+
 MAKE = "/v2/global_pcmo_make_call"
 
 

@@ -433,6 +433,7 @@ def _cases() -> list[Any]:
 
 
 @pytest.mark.parametrize(("row", "api"), _cases())
+@pytest.mark.slow
 async def test_call_creating_api_under_fault(
     row: Row, api: Api, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -491,6 +492,7 @@ def bulk_rows(vendor: str) -> list[Row]:
 
 
 @pytest.mark.parametrize("api_id", BULK_APIS)
+@pytest.mark.slow
 async def test_bulk_run_mixing_every_fault(api_id: str) -> None:
     vendor = "huawei" if "notify" in api_id else "telecmi"
     sync = "." in api_id

@@ -211,6 +211,7 @@ async def test_a_5xx_or_2xx_in_another_shape_may_have_placed_the_call(reply: Rep
         assert "not in the vendor's shape" in str(caught.value)
 
 
+@pytest.mark.slow
 def test_a_campaign_dials_those_rows_again_once_the_base_url_is_fixed(tmp_path: Path) -> None:
     csv_path = write_campaign(tmp_path / "c.csv", 5)
     journal = str(tmp_path / "c.db")

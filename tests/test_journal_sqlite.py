@@ -128,6 +128,7 @@ def test_only_one_process_runs_a_journal_at_a_time(tmp_path: Path, campaign: Cam
         assert journal.recover() == 3
 
 
+@pytest.mark.slow
 def test_looking_at_a_journal_never_makes_a_run_fail_to_open(tmp_path: Path, campaign: Campaign) -> None:
     # `voicekit dial status` tests whether a run holds the journal while runs open and close it:
     # the test must never take the lock, not even for a moment (once, 116 of 2,000 opens failed).

@@ -371,6 +371,7 @@ async def wait_for_blocked_sessions(url: str, n: int) -> None:
     pytest.fail(f"{n} sessions never waited together")
 
 
+@pytest.mark.slow
 async def test_two_workers_starting_together_upgrade_it_once_and_dial_nobody_twice(
     postgres: PostgresServer, sb: SyncSandbox, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -55,6 +55,7 @@ async def run_worker(
     return out
 
 
+@pytest.mark.slow
 def test_workers_starting_together_load_once_and_share_the_rows(tmp_path: Path, url: str) -> None:
     csv_path = write_csv(tmp_path / "c.csv", [*numbers(400), ["k7", 9100000007, 19170000000, "welcome.wav"]])
     campaign = Campaign.from_file(csv_path)
@@ -154,6 +155,7 @@ def test_bad_urls_are_one_clear_error_without_the_password(tmp_path: Path, postg
         PostgresJournal.open(postgres.url("campaign", user="outsider"), campaign)
 
 
+@pytest.mark.slow
 def test_the_database_restarting_mid_run_dials_nobody_twice(tmp_path: Path, url: str, postgres: PostgresServer) -> None:
     n = 600
     csv_path = write_csv(tmp_path / "c.csv", numbers(n))

@@ -19,6 +19,8 @@ import voicekit
 from tests._server import ThreadedServer
 from voicekit.huawei import Prompt
 
+pytestmark = pytest.mark.e2e
+
 needs_fork = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 
 

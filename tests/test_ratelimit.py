@@ -78,6 +78,7 @@ def max_in_any_window(starts: list[int], window_ns: int = NS) -> int:
 
 @pytest.mark.parametrize("lateness_ms", [0, 3])
 @pytest.mark.parametrize("burst", [1, 50])
+@pytest.mark.slow
 async def test_no_window_ever_holds_more_than_the_limit(lateness_ms: int, burst: int) -> None:
     limit = RateLimit(rate=500, burst=burst)
     starts, _, _ = await run_acquisitions(limit, total=10_000, workers=50, lateness_ns=lateness_ms * 1_000_000)

@@ -177,6 +177,7 @@ async def test_a_bad_environment_proxy_names_the_variable(vendor: str, monkeypat
             await play(tc)
 
 
+@pytest.mark.slow
 async def test_a_per_call_timeout_overrides_the_clients(vendor: str) -> None:
     async with client(vendor, timeout=Timeout(total=30)) as tc:
         with pytest.raises(CallOutcomeUnknownError, match="no answer within 0.2 s"):
@@ -208,6 +209,7 @@ async def test_results_and_errors_carry_the_raw_status_and_headers(vendor: str) 
     assert refused.value.response is not None and refused.value.response.status == 404
 
 
+@pytest.mark.slow
 def test_voicekit_log_debug_shows_each_exchange_without_the_secret() -> None:
     code = f"""
 import asyncio, voicekit

@@ -168,6 +168,7 @@ def quiet(sb: Sandbox) -> Callable[[], Awaitable[bool]]:
 
 
 @pytest.mark.parametrize("store", ["sqlite", "postgres"])
+@pytest.mark.slow
 async def test_a_faulted_campaign_reconciles_to_zero_unknown_and_every_number_is_dialed_once(
     tmp_path: Path,
     opened: Opener,

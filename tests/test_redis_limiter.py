@@ -77,6 +77,7 @@ class VirtualTime:
 
 
 @pytest.mark.parametrize("lateness_ms", [0, 40])
+@pytest.mark.slow
 async def test_processes_sharing_redis_share_one_exact_limit(
     server: object, monkeypatch: pytest.MonkeyPatch, lateness_ms: int
 ) -> None:

@@ -19,6 +19,7 @@ from voicekit.redis_limiter import LimiterUnavailableError, RedisBackend
 redis_asyncio = pytest.importorskip("redis.asyncio")
 
 
+@pytest.mark.slow
 async def test_processes_sharing_one_redis_never_start_more_than_the_limit(
     redis_server: RedisServer,
 ) -> None:

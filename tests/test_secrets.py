@@ -177,6 +177,7 @@ def test_blocking_clients_hide_their_secrets_in_repr() -> None:
         assert APP_SECRET not in repr(hw)
 
 
+@pytest.mark.slow
 def test_no_secret_in_command_output_or_journal(echo_server: tuple[ThreadedServer, Echo], tmp_path) -> None:
     srv, _ = echo_server
     env = {

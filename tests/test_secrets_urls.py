@@ -133,6 +133,7 @@ def write_campaign(path: Path) -> Path:
 
 
 @pytest.mark.parametrize("form", ["userinfo", "query"])
+@pytest.mark.slow
 def test_no_password_in_status_resume_command_or_repr(
     form: str, postgres: PostgresServer, redis_user: int, tmp_path: Path
 ) -> None:

@@ -56,6 +56,7 @@ async def dial_all(tc: AsyncTeleCMI, n: int, *, concurrency: int, before_send: S
 
 
 @pytest.mark.parametrize("burst", [1, 20])
+@pytest.mark.slow
 async def test_a_burst_on_new_connections_and_the_next_on_warm_ones_never_exceed_the_limit(
     server: ArrivalServer, burst: int
 ) -> None:
@@ -68,6 +69,7 @@ async def test_a_burst_on_new_connections_and_the_next_on_warm_ones_never_exceed
     assert most_in_any_window(arrivals) <= 20
 
 
+@pytest.mark.slow
 async def test_a_slow_before_send_does_not_let_the_next_burst_catch_up(server: ArrivalServer) -> None:
     """The first burst's journal writes take 300 ms after their grants; the next burst's none."""
     limit = RateLimit(rate=10, burst=10)
@@ -78,6 +80,7 @@ async def test_a_slow_before_send_does_not_let_the_next_burst_catch_up(server: A
     assert most_in_any_window(arrivals) <= 10
 
 
+@pytest.mark.slow
 def test_the_blocking_client_holds_the_limit_at_the_vendor_too(server: ArrivalServer) -> None:
     limit = RateLimit(rate=10, burst=10)
     journal = SlowFirstJournal(slow=10, delay=0.3)
@@ -89,6 +92,7 @@ def test_the_blocking_client_holds_the_limit_at_the_vendor_too(server: ArrivalSe
     assert most_in_any_window(arrivals) <= 10
 
 
+@pytest.mark.slow
 async def test_processes_sharing_redis_hold_the_limit_at_the_vendor(
     server: ArrivalServer, redis_server: RedisServer
 ) -> None:

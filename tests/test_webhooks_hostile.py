@@ -419,6 +419,7 @@ async def _scenario(telecmi_bodies: list[bytes], huawei_bodies: list[bytes]) -> 
     telecmi_bodies=st.lists(bodies(TELECMI_KEYS, {"type": "cdr", "cmiuuid": "h"}), min_size=1, max_size=4),
     huawei_bodies=st.lists(bodies(HUAWEI_KEYS, {"callSerialNo": "h"}), min_size=1, max_size=4),
 )
+@pytest.mark.slow
 def test_property_over_http_hostile_bodies_get_200_or_4xx_and_the_good_one_arrives(
     telecmi_bodies: list[bytes], huawei_bodies: list[bytes]
 ) -> None:
@@ -431,6 +432,7 @@ def _receive_all(receive: Callable[[bytes], Any], body: bytes) -> int:
 
 @settings(max_examples=300, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 @given(telecmi=bodies(TELECMI_KEYS, {"type": "cdr", "cmiuuid": "h"}), huawei=bodies(HUAWEI_KEYS, {"callSerialNo": "h"}))
+@pytest.mark.slow
 def test_property_the_receivers_never_answer_5xx(telecmi: bytes, huawei: bytes) -> None:
     deliveries = Deliveries()
     telecmi_status = _receive_all(TeleCMIReceiver(deliveries).receive, telecmi)

@@ -21,6 +21,8 @@ import pytest
 
 import voicekit
 
+pytestmark = pytest.mark.e2e
+
 ROOT = Path(__file__).resolve().parent.parent
 #: Bounds on each step: building is seconds; installing downloads the runtime dependencies.
 BUILD_TIMEOUT = 300
