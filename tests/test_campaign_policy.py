@@ -22,6 +22,7 @@ from voicekit.journal import (
     Campaign,
     CampaignMismatchError,
     CampaignRow,
+    JournalError,
     Policy,
     State,
     Waiting,
@@ -225,7 +226,7 @@ async def test_cancel_ends_the_run_and_leaves_nothing_to_dial(target: str, tmp_p
             _, cancelled = await reader.control("cancel")
         result = await asyncio.wait_for(run, 10)
         again = await run_campaign(journal, tc, concurrency=2)
-        with pytest.raises(Exception, match="cancelled"):
+        with pytest.raises(JournalError, match="cancelled"):
             async with await AsyncJournal.read(target) as reader:
                 await reader.control("resume")
     assert cancelled > 0 and result.ended == "cancelled" and result.exit_status is ExitStatus.WAITING

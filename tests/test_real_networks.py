@@ -20,6 +20,7 @@ from voicekit.errors import (
     CallOutcomeUnknownError,
     ConfigurationError,
     NotFoundError,
+    ProxyAuthenticationError,
     ReadError,
     ValidationError,
 )
@@ -155,7 +156,7 @@ async def test_proxy_credentials_are_sent_and_never_shown(vendor: str) -> None:
             assert PROXY_PASSWORD not in repr(tc) and PROXY_PASSWORD not in repr(result)
         assert len(proxy.forwarded) == 1 and proxy.refused == 0
         async with client(vendor, proxy=f"http://user:wrong-{PROXY_PASSWORD}@{proxy.url[7:]}") as tc:
-            with pytest.raises(Exception) as refused:
+            with pytest.raises(ProxyAuthenticationError) as refused:
                 await play(tc)
         assert proxy.refused == 1
         text = f"{refused.value!r} {refused.value} {vars(refused.value)}"

@@ -15,7 +15,7 @@ from aioresponses import aioresponses
 from tests._server import CALL_OK
 from tests.conftest import PIOPIY, REST
 from voicekit import AsyncTeleCMI, RateLimit, RetryPolicy, TeleCMI, Timeout
-from voicekit.errors import ConfigurationError, ValidationError
+from voicekit.errors import APIStatusError, ConfigurationError, ValidationError
 from voicekit.huawei import AsyncHuaweiVoice, Prompt
 from voicekit.sandbox import Sandbox
 from voicekit.telecmi import Bridge, Connect, Input, Play, PlayGetInput, Pstn, Sip, Speak, Stream
@@ -168,7 +168,7 @@ async def test_the_secret_never_reaches_repr_or_logs(caplog: pytest.LogCaptureFi
     with aioresponses() as m:
         m.post(REST + "/v2/global_pcmo_make_call", status=420, payload={"code": 420, "msg": "bad secret"})
         async with tc:
-            with pytest.raises(Exception) as info:
+            with pytest.raises(APIStatusError) as info:
                 await tc.play_music(from_=19170000000, to=19170000001, file_name="a.wav")
     assert caplog.records, "the request was logged at debug level"
     assert SECRET not in caplog.text
@@ -180,7 +180,7 @@ async def test_a_vendor_echoing_the_secret_does_not_leak_it_into_the_error() -> 
     with aioresponses() as m:
         m.post(REST + "/v2/global_pcmo_make_call", status=422, payload=echo)
         async with client() as tc:
-            with pytest.raises(Exception) as info:
+            with pytest.raises(APIStatusError) as info:
                 await tc.play_music(from_=19170000000, to=19170000001, file_name="a.wav")
     assert SECRET not in str(info.value)
     assert SECRET not in repr(info.value.body)
