@@ -20,6 +20,7 @@ Every error voicekit raises derives from `VoiceKitError`::
     │   ├── CallOutcomeUnknownError    ... placed a call (never retried: it could ring twice)
     │   └── ActionOutcomeUnknownError  ... held or unheld a live call
     ├── RecordsChangedError        records landed in a pinned window while it was paged through
+    ├── CallTrackingTimeout        a tracked call did not end within the wait (also a TimeoutError)
     ├── JournalError               a campaign journal cannot be used or written
     │   ├── CampaignMismatchError  (also a ConfigurationError, above)
     │   ├── JournalBusyError       another process runs this SQLite journal
@@ -55,6 +56,7 @@ __all__ = [
     "ActionOutcomeUnknownError",
     "AuthenticationError",
     "CallOutcomeUnknownError",
+    "CallTrackingTimeout",
     "ConfigurationError",
     "ConnectError",
     "InvalidRequestError",
@@ -374,3 +376,16 @@ class NonVendorResponseError(ConfigurationError, APIStatusError):
     call-creating request): a gateway answers 502 or 504 after it may have passed the request on.
     It carries `status`, `body` and `endpoint` like every `APIStatusError`; `code` is ``None``.
     """
+
+
+class CallTrackingTimeout(VoiceKitError, TimeoutError):
+    """The call did not end (no final webhook arrived) within the wait's timeout.
+
+    The call may still be going, or its webhook may be late or lost: look it up by its request
+    id (`AsyncTeleCMI.lookup_call`) before acting on it.
+    """
+
+    def __init__(self, key: str, timeout: float) -> None:
+        self.key = key
+        self.timeout = timeout
+        super().__init__(f"call {key!r} did not end within {timeout:g} s")

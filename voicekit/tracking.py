@@ -52,7 +52,7 @@ import attrs
 
 from . import _sync
 from ._validate import check_int_range, check_number
-from .errors import ValidationError, VoiceKitError
+from .errors import CallTrackingTimeout, ValidationError
 from .webhooks import (
     CallOutcome,
     CallVerdict,
@@ -128,19 +128,6 @@ class CallEnd:
     def answered(self) -> bool:
         """Whether somebody answered."""
         return self.outcome is CallOutcome.ANSWERED
-
-
-class CallTrackingTimeout(VoiceKitError, TimeoutError):
-    """The call did not end (no final webhook arrived) within the wait's timeout.
-
-    The call may still be going, or its webhook may be late or lost: look it up by its request
-    id (`AsyncTeleCMI.lookup_call`) before acting on it.
-    """
-
-    def __init__(self, key: str, timeout: float) -> None:
-        self.key = key
-        self.timeout = timeout
-        super().__init__(f"call {key!r} did not end within {timeout:g} s")
 
 
 class TrackerStore(Protocol):
