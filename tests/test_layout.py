@@ -1,0 +1,89 @@
+"""The package's shape: its modules import each other without a cycle (at import time; an
+import inside a function, or under ``TYPE_CHECKING``, is not one)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import voicekit
+
+ROOT = Path(voicekit.__file__).parent
+
+
+def _modules() -> dict[str, Path]:
+    found = {}
+    for path in ROOT.rglob("*.py"):
+        parts = ("voicekit", *path.relative_to(ROOT).with_suffix("").parts)
+        found[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return found
+
+
+def _imports(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
+    """The voicekit modules `name` imports when it is imported (top-level statements only)."""
+    package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+    found: set[str] = set()
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            continue
+        for statement in ast.walk(node):
+            if isinstance(statement, ast.ImportFrom):
+                if statement.level:
+                    base = package[: len(package) - (statement.level - 1)]
+                    target = ".".join(base + ([statement.module] if statement.module else []))
+                elif (statement.module or "").startswith("voicekit"):
+                    target = str(statement.module)
+                else:
+                    continue
+                subs = [f"{target}.{a.name}" for a in statement.names if f"{target}.{a.name}" in modules]
+                found.update(subs if len(subs) == len(statement.names) else [target, *subs])
+            elif isinstance(statement, ast.Import):
+                found.update(a.name for a in statement.names if a.name in modules)
+    return {m for m in found if m in modules and m != name}
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(graph[v]):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_the_cycle_finder_finds_a_cycle() -> None:
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert _cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_no_two_modules_of_voicekit_import_each_other() -> None:
+    modules = _modules()
+    graph = {name: _imports(name, path, modules) for name, path in modules.items()}
+    assert len(graph) > 50 and graph["voicekit.journal._core"], "the graph was read"
+    assert _cycles(graph) == []
