@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 
 from tests._cli import MAKE_CALL, invoke, write_campaign
+from tests._clients import sandbox_client
 from tests._journal import DIALECTS, journal_target
-from voicekit import AsyncTeleCMI, ExitStatus
+from voicekit import ExitStatus
 from voicekit.journal import (
     AsyncJournal,
     Campaign,
@@ -38,14 +39,6 @@ NEW_YORK = [12125550100 + i for i in range(4)]  # America/New_York
 @pytest.fixture(params=DIALECTS)
 def target(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return journal_target(request.param, tmp_path, request)
-
-
-def client(sb: Sandbox) -> AsyncTeleCMI:
-    # No client-side limit: an app id's limiter is shared in the process. A slow vendor
-    # (the sandbox's latency) paces the runs that must still be going when steered.
-    return AsyncTeleCMI(
-        appid=sb.telecmi_appid, secret=sb.telecmi_secret, base_url=sb.url, piopiy_url=sb.url, rate_limit=None
-    )
 
 
 def dialed(sb: Sandbox) -> Counter[str]:
@@ -75,7 +68,7 @@ async def test_rows_are_called_only_inside_their_window_and_the_rest_wait(target
     campaign = Campaign.from_file(write_campaign(tmp_path / "c.csv", INDIA + NEW_YORK), policy=policy)
     waits: list[Waiting] = []
     stop = asyncio.Event()
-    async with Sandbox() as sb, client(sb) as tc, await AsyncJournal.open(target, campaign) as journal:
+    async with Sandbox() as sb, sandbox_client(sb) as tc, await AsyncJournal.open(target, campaign) as journal:
         # No deadline: the run waits for the New York window, and says until when.
         run = asyncio.create_task(run_campaign(journal, tc, concurrency=4, stop=stop, on_wait=waits.append))
         for _ in range(200):
@@ -110,7 +103,7 @@ async def test_a_row_without_a_zone_is_not_called_unless_a_default_is_given(targ
     policy = Policy(window=Window.parse("00:00-23:59"))
     campaign = Campaign.from_file(write_campaign(tmp_path / "c.csv", [INDIA[0], nowhere]), policy=policy)
     problems: list[CampaignRow] = []
-    async with Sandbox() as sb, client(sb) as tc, await AsyncJournal.open(target, campaign) as journal:
+    async with Sandbox() as sb, sandbox_client(sb) as tc, await AsyncJournal.open(target, campaign) as journal:
         result = await run_campaign(journal, tc, concurrency=2, on_problem=problems.append)
         failed = [e async for e in journal.entries([State.FAILED])]
     assert dialed(sb) == Counter({str(INDIA[0]): 1})
@@ -133,7 +126,11 @@ async def test_a_default_zone_and_a_zone_column(tmp_path: Path) -> None:
     for tz, expected in (("column", {"15555550100"}), ("auto", {"919100000001"})):
         policy = Policy(window=window, tz=tz, tz_default="Asia/Kolkata" if tz == "auto" else None)
         campaign = Campaign.from_file(path, policy=policy, name=f"c-{tz}")
-        async with Sandbox() as sb, client(sb) as tc, await AsyncJournal.open(tmp_path / f"{tz}.db", campaign) as j:
+        async with (
+            Sandbox() as sb,
+            sandbox_client(sb) as tc,
+            await AsyncJournal.open(tmp_path / f"{tz}.db", campaign) as j,
+        ):
             await run_campaign(j, tc, concurrency=2, until=time.time() + 0.5)
         # auto: a's number has no zone -> the default (open); b's is India's (open).
         want = expected if tz == "column" else {"15555550100", "919100000001"}
@@ -155,7 +152,7 @@ async def test_a_worker_with_another_policy_is_refused(target: str, tmp_path: Pa
 
 async def test_suppressed_numbers_are_never_called(target: str, tmp_path: Path) -> None:
     campaign = Campaign.from_file(write_campaign(tmp_path / "c.csv", INDIA))
-    async with Sandbox() as sb, client(sb) as tc, await AsyncJournal.open(target, campaign) as journal:
+    async with Sandbox() as sb, sandbox_client(sb) as tc, await AsyncJournal.open(target, campaign) as journal:
         result = await run_campaign(journal, tc, concurrency=2, suppress=[f"+{INDIA[1]}", f"{INDIA[3]}"])
         # A later run that unknown/failed rows would redial never takes a suppressed one either.
         again = await run_campaign(journal, tc, concurrency=2, redial_unknown=True, redial_failed=True)
@@ -173,7 +170,11 @@ async def test_numbers_suppressed_while_running_are_not_called_after(
     target = journal_target(dialect, tmp_path, request)
     campaign = Campaign.from_file(write_campaign(tmp_path / "c.csv", numbers))
     late = numbers[20:]
-    async with Sandbox(latency=0.1) as sb, client(sb) as tc, await AsyncJournal.open(target, campaign) as journal:
+    async with (
+        Sandbox(latency=0.1) as sb,
+        sandbox_client(sb) as tc,
+        await AsyncJournal.open(target, campaign) as journal,
+    ):
         run = asyncio.create_task(run_campaign(journal, tc, concurrency=2))
         await calls_placed(sb, 5)
         async with await AsyncJournal.read(target) as reader:
@@ -196,7 +197,7 @@ async def test_pause_stops_every_worker_and_resume_goes_on(tmp_path: Path, reque
     campaign = Campaign.from_file(write_campaign(tmp_path / "c.csv", numbers))
 
     async def worker(sb: Sandbox) -> ExitStatus:
-        async with client(sb) as tc, await AsyncJournal.open(target, campaign, lease=5) as journal:
+        async with sandbox_client(sb) as tc, await AsyncJournal.open(target, campaign, lease=5) as journal:
             return (await run_campaign(journal, tc, concurrency=2)).exit_status
 
     async with Sandbox(latency=0.2) as sb:
@@ -219,7 +220,11 @@ async def test_pause_stops_every_worker_and_resume_goes_on(tmp_path: Path, reque
 async def test_cancel_ends_the_run_and_leaves_nothing_to_dial(target: str, tmp_path: Path) -> None:
     numbers = [919100000000 + i for i in range(40)]
     campaign = Campaign.from_file(write_campaign(tmp_path / "c.csv", numbers))
-    async with Sandbox(latency=0.1) as sb, client(sb) as tc, await AsyncJournal.open(target, campaign) as journal:
+    async with (
+        Sandbox(latency=0.1) as sb,
+        sandbox_client(sb) as tc,
+        await AsyncJournal.open(target, campaign) as journal,
+    ):
         run = asyncio.create_task(run_campaign(journal, tc, concurrency=2))
         await calls_placed(sb, 5)
         async with await AsyncJournal.read(target) as reader:
@@ -240,7 +245,11 @@ async def test_cancel_ends_the_run_and_leaves_nothing_to_dial(target: str, tmp_p
 async def test_no_call_starts_after_the_deadline(target: str, tmp_path: Path) -> None:
     numbers = [919100000000 + i for i in range(40)]
     campaign = Campaign.from_file(write_campaign(tmp_path / "c.csv", numbers))
-    async with Sandbox(latency=0.1) as sb, client(sb) as tc, await AsyncJournal.open(target, campaign) as journal:
+    async with (
+        Sandbox(latency=0.1) as sb,
+        sandbox_client(sb) as tc,
+        await AsyncJournal.open(target, campaign) as journal,
+    ):
         until = time.time() + 0.8
         first = await run_campaign(journal, tc, concurrency=2, until=until)
         late = [

@@ -20,8 +20,9 @@ import pytest
 from aiohttp import web
 
 from tests._cli import MAKE_CALL, env_for, free_port, invoke, write_campaign
+from tests._clients import sandbox_client
 from tests._journal import DIALECTS, journal_target
-from voicekit import AsyncTeleCMI, ExitStatus
+from voicekit import ExitStatus
 from voicekit.journal import (
     AsyncJournal,
     Campaign,
@@ -78,9 +79,7 @@ async def test_a_missed_row_is_dialed_again_after_its_delay_up_to_its_attempts(t
     async with await AsyncJournal.open(target, campaign) as journal, listener(journal) as url:
         async with (
             Sandbox(outcomes=plan(), telecmi_webhook_url=url, cdr_resend_schedule=FAST_RESENDS) as sb,
-            AsyncTeleCMI(
-                appid=sb.telecmi_appid, secret=sb.telecmi_secret, base_url=sb.url, piopiy_url=sb.url, rate_limit=None
-            ) as tc,
+            sandbox_client(sb) as tc,
         ):
             result = await run_campaign(journal, tc, concurrency=4, await_outcomes=10)
             entries = {e.key: e async for e in journal.entries()}
@@ -112,9 +111,7 @@ async def test_without_redials_a_missed_row_is_dialed_once(target: str, tmp_path
     async with await AsyncJournal.open(target, campaign) as journal, listener(journal) as url:
         async with (
             Sandbox(outcomes=plan(), telecmi_webhook_url=url, cdr_resend_schedule=FAST_RESENDS) as sb,
-            AsyncTeleCMI(
-                appid=sb.telecmi_appid, secret=sb.telecmi_secret, base_url=sb.url, piopiy_url=sb.url, rate_limit=None
-            ) as tc,
+            sandbox_client(sb) as tc,
         ):
             result = await run_campaign(journal, tc, concurrency=4, await_outcomes=2)
     assert result.exit_status is ExitStatus.OK
@@ -203,13 +200,7 @@ async def test_four_workers_redial_each_missed_row_once_per_attempt(
 
             async def worker() -> ExitStatus:
                 async with (
-                    AsyncTeleCMI(
-                        appid=sb.telecmi_appid,
-                        secret=sb.telecmi_secret,
-                        base_url=sb.url,
-                        piopiy_url=sb.url,
-                        rate_limit=None,
-                    ) as tc,
+                    sandbox_client(sb) as tc,
                     await AsyncJournal.open(target, campaign, lease=5) as journal,
                 ):
                     return (await run_campaign(journal, tc, concurrency=2, await_outcomes=10)).exit_status
@@ -232,9 +223,7 @@ async def test_an_unknown_row_is_never_redialed(target: str, tmp_path: Path) -> 
     async with await AsyncJournal.open(target, campaign) as journal:
         async with (
             Sandbox(outcomes=plan()) as sb,  # no webhooks reach the journal
-            AsyncTeleCMI(
-                appid=sb.telecmi_appid, secret=sb.telecmi_secret, base_url=sb.url, piopiy_url=sb.url, rate_limit=None
-            ) as tc,
+            sandbox_client(sb) as tc,
         ):
             sb.faults.add(MAKE_CALL, status=503, count=1)  # placed, then 503: unknown
             first = await run_campaign(journal, tc, concurrency=1, await_outcomes=1)
