@@ -14,30 +14,22 @@ import os
 import random
 import re
 import signal
-import subprocess
-import sys
 import time
-from collections import Counter
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
+from tests._crash import LATENCY, dialed, number, settle, start
 from voicekit.cli import main
 from voicekit.journal import Journal, State
 from voicekit.sandbox import SyncSandbox
 
 pytestmark = pytest.mark.e2e
 
-MAKE_CALL = "/v2/global_pcmo_make_call"
 ROWS = 2500
 CONCURRENCY = 16
-LATENCY = 0.01  # seconds the sandbox holds each request: calls are in flight when the kill lands
 RECOVERED = re.compile(r"(\d+) call\(s\) were being sent when the last run stopped")
-
-
-def number(i: int) -> str:
-    return str(9100000000 + i)
 
 
 def write_campaign(path: Path) -> Path:
@@ -47,34 +39,6 @@ def write_campaign(path: Path) -> Path:
         for i in range(ROWS):
             writer.writerow([f"k{i}", number(i), "19170000000", "welcome.wav"])
     return path
-
-
-def start(sb: SyncSandbox, *args: str) -> subprocess.Popen[str]:
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join(p for p in sys.path if p),
-        "COLUMNS": "400",
-        "VOICEKIT_TELECMI_BASE_URL": sb.url,
-        "VOICEKIT_TELECMI_PIOPIY_URL": sb.url,
-        "VOICEKIT_TELECMI_APPID": str(sb.telecmi_appid),
-        "VOICEKIT_TELECMI_SECRET": sb.telecmi_secret,
-    }
-    return subprocess.Popen(
-        [sys.executable, "-m", "voicekit", *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-
-
-def dialed(sb: SyncSandbox) -> Counter[str]:
-    return Counter(call.to for call in list(sb.calls) if call.endpoint == MAKE_CALL)
-
-
-def settle(sb: SyncSandbox) -> None:
-    """Wait until the sandbox has handled every request that reached it before the kill."""
-    deadline = time.monotonic() + 5.0
-    seen = -1
-    while len(sb.calls) != seen and time.monotonic() < deadline:
-        seen = len(sb.calls)
-        time.sleep(LATENCY * 5)
 
 
 def test_a_campaign_killed_again_and_again_dials_nobody_twice(tmp_path: Path) -> None:

@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from tests._crash import dialed, number, settle, start
+from tests._journal import write_csv
 from tests._servers import PG_PASSWORD, PostgresServer
-from tests.test_crash_campaign import dialed, number, settle, start
-from tests.test_journal import write_csv
 from voicekit.cli import main
 from voicekit.sandbox import SyncSandbox
 

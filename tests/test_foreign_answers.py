@@ -20,11 +20,10 @@ import pytest
 from aiohttp import web
 from click.testing import CliRunner
 
-from tests._cli import SUMMARY, env_for
+from tests._cli import SUMMARY, env_for, write_campaign
 from tests._faultserver import NOTIFY, FaultServer, Reply, Request
 from tests._server import ThreadedServer
 from tests.conftest import FAST_RETRY, fresh_appid
-from tests.test_dial_cli import write_campaign
 from voicekit import AsyncHuaweiVoice, AsyncTeleCMI
 from voicekit.cli import main
 from voicekit.errors import (
@@ -213,7 +212,7 @@ async def test_a_5xx_or_2xx_in_another_shape_may_have_placed_the_call(reply: Rep
 
 @pytest.mark.slow
 def test_a_campaign_dials_those_rows_again_once_the_base_url_is_fixed(tmp_path: Path) -> None:
-    csv_path = write_campaign(tmp_path / "c.csv", 5)
+    csv_path = write_campaign(tmp_path / "c.csv", [9100000000 + i for i in range(5)])
     journal = str(tmp_path / "c.db")
     # No route at all: aiohttp's own "404: Not Found" for every path.
     with ThreadedServer({}) as wrong, SyncSandbox() as sb:

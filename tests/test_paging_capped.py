@@ -18,8 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import voicekit
+from tests._paging import Proxy, add, on_page, truth, window
 from tests.conftest import FAST_RETRY
-from tests.test_paging_hostile import Proxy, add, on_page, truth, window
 from voicekit import AsyncTeleCMI, RetryPolicy
 from voicekit.errors import RecordsChangedError, UnexpectedResponseError
 from voicekit.sandbox import Sandbox, SyncSandbox

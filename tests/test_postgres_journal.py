@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests._journal import FakeVendor, numbers, write_csv
 from tests._servers import PG_PASSWORD, PostgresServer
-from tests.test_journal import FakeVendor, numbers, write_csv
 from voicekit import Outcome
 from voicekit.journal import (
     AsyncPostgresJournal,

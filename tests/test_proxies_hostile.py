@@ -18,8 +18,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from tests._secrets import leaks
 from tests.conftest import FAST_RETRY, fresh_appid
-from tests.test_secrets import leaks
 from voicekit import AsyncTeleCMI
 from voicekit.errors import (
     APIStatusError,

@@ -3,49 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import heapq
-import itertools
-import random
 
 import pytest
 from aioresponses import aioresponses
 
 from tests import _samples
+from tests._clock import NS, VirtualClock
 from tests.conftest import REST, fresh_appid
 from voicekit import AsyncTeleCMI, LocalBackend, RateLimit, RetryPolicy
-
-NS = 1_000_000_000
-
-
-class VirtualClock:
-    """A nanosecond clock that jumps to the next sleeper's wake-up, waking it up to `lateness` late."""
-
-    def __init__(self, lateness_ns: int = 0, seed: int = 7) -> None:
-        self.now = 0
-        self._sleepers: list[tuple[int, int, asyncio.Future[None]]] = []
-        self._seq = itertools.count()
-        self._lateness = lateness_ns
-        self._random = random.Random(seed)
-
-    def clock(self) -> int:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        late = self._random.randint(0, self._lateness) if self._lateness else 0
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        heapq.heappush(self._sleepers, (self.now + int(seconds * NS) + late, next(self._seq), fut))
-        await fut
-
-    async def drive(self, tasks: list[asyncio.Task[None]]) -> None:
-        while not all(t.done() for t in tasks):
-            for _ in range(3):
-                await asyncio.sleep(0)
-            if self._sleepers:
-                when, _, fut = heapq.heappop(self._sleepers)
-                self.now = max(self.now, when)
-                fut.set_result(None)
-        for t in tasks:
-            t.result()
 
 
 async def run_acquisitions(

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from tests._journal import numbers, write_csv
 from tests._servers import RedisServer, free_port
-from tests.test_journal import numbers, write_csv
 from voicekit import RateLimit
 from voicekit._ratelimit import AccountPaused
 from voicekit.cli import main

@@ -20,10 +20,10 @@ import pytest
 from click.testing import CliRunner
 
 from tests._faultserver import FaultServer, Reply, Request
+from tests._secrets import Echo, leaks
 from tests._server import ThreadedServer
 from tests._servers import PG_PASSWORD, PG_USER, PostgresServer, RedisServer, free_port
 from tests.conftest import FAST_RETRY, fresh_appid
-from tests.test_secrets import Echo, leaks
 from voicekit import AsyncTeleCMI, TeleCMI
 from voicekit.cli import main
 from voicekit.errors import VoiceKitError

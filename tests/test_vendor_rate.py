@@ -16,9 +16,9 @@ from collections.abc import Iterator
 import pytest
 
 from tests._arrivals import ArrivalServer, most_in_any_window
+from tests._clock import VirtualClock
 from tests._servers import RedisServer
 from tests.conftest import fresh_appid
-from tests.test_ratelimit import VirtualClock
 from voicekit import AsyncTeleCMI, LocalBackend, RateLimit, TeleCMI
 from voicekit.telecmi import Dial
 
