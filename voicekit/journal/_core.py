@@ -148,6 +148,8 @@ class AsyncJournal:
         self._unmatched = True
         # The time zones of the rows this worker holds, for the calling window (see `claim`).
         self._zones: dict[str, tuple[str, ...]] = {}
+        # Per zones: (the minute of UTC it was judged in, open then, when it opens if closed).
+        self._window_cache: dict[str, tuple[int, bool, float | None]] = {}
         #: No call is claimed at or after this moment (epoch seconds; see `run_campaign`'s `until`).
         self.until: float | None = None
         # The policies of this database's campaigns (redials follow each one's own).
@@ -453,11 +455,24 @@ class AsyncJournal:
         if policy is None or policy.window is None:
             return []
         closed = []
+        minute = math.floor(now / 60)
         for key, text in rows:
             zones = tuple(text.split(",")) if text else ()
             self._zones[key] = zones
-            if zones and not policy.is_open(zones, now):
-                opens = policy.next_open(zones, now)
+            if not zones:
+                continue
+            # A window's edges are whole minutes of local time, and every zone's offset today is
+            # whole minutes: within one minute of UTC, whether it is open (and when it opens
+            # next, if closed) is the same for every row of these zones.
+            cached = self._window_cache.get(text or "")
+            if cached is None or cached[0] != minute:
+                opens = None if policy.is_open(zones, now) else policy.next_open(zones, now)
+                cached = (minute, opens is None, opens)
+                if len(self._window_cache) >= 4096:
+                    self._window_cache.clear()
+                self._window_cache[text or ""] = cached
+            _, is_open, opens = cached
+            if not is_open:
                 closed.append((key, opens if opens is not None else now + 86400.0))
         return closed
 
