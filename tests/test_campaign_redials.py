@@ -24,6 +24,7 @@ from tests._clients import sandbox_client
 from tests._journal import DIALECTS, journal_target
 from voicekit import ExitStatus
 from voicekit.journal import (
+    CLOCK_SKEW,
     AsyncJournal,
     Campaign,
     Journal,
@@ -31,8 +32,10 @@ from voicekit.journal import (
     OutcomeWriter,
     Policy,
     State,
+    Waiting,
     outcome_app,
     read_campaign,
+    reconcile,
     run_campaign,
 )
 from voicekit.sandbox import OutcomePlan, Sandbox, SyncSandbox
@@ -97,8 +100,8 @@ async def test_a_missed_row_is_dialed_again_after_its_delay_up_to_its_attempts(t
         assert all(b - a >= delay for a, b in zip(times, times[1:], strict=False)), times  # never before the delay
         key = f"k{i}"
         assert entries[key].attempts == 3
-        assert [(a, answered) for a, _, answered, _ in earlier[key]] == [(1, False), (2, False)]
-        request_ids = [rid for _, rid, _, _ in earlier[key]] + [entries[key].request_id]
+        assert [(a.attempt, a.answered) for a in earlier[key]] == [(1, False), (2, False)]
+        request_ids = [a.request_id for a in earlier[key]] + [entries[key].request_id]
         assert len(set(request_ids)) == 3 and None not in request_ids  # each attempt its own call
         assert outcomes[key].answered is False and outcomes[key].request_id == entries[key].request_id
     for i, n in enumerate(ANSWERED, start=len(MISSED)):
@@ -230,3 +233,34 @@ async def test_an_unknown_row_is_never_redialed(target: str, tmp_path: Path) -> 
             second = await run_campaign(journal, tc, concurrency=1, await_outcomes=1)
     assert first.counts[State.UNKNOWN] == 1 and second.counts[State.UNKNOWN] == 1
     assert len(calls_to(sb, MISSED[0])) == 1
+
+
+async def test_reconcile_tells_a_redial_from_the_call_before_it(target: str, tmp_path: Path) -> None:
+    # The first call was missed and the row dialed again; the second call's answer was lost (a
+    # 503 after placing it): unknown. The vendor's records list both calls to the number, in the
+    # row's window; the first is the row's earlier attempt (its request id is kept), so the
+    # second is the one record that can be this call's.
+    policy = Policy(max_attempts=2, retry={"missed": 1.5})  # the vendor tells a call's start to the second
+    campaign = Campaign.from_file(write_campaign(tmp_path / "c.csv", MISSED[:1]), policy=policy)
+    async with await AsyncJournal.open(target, campaign) as journal, listener(journal) as url:
+        async with (
+            Sandbox(outcomes=plan(), telecmi_webhook_url=url, cdr_resend_schedule=FAST_RESENDS) as sb,
+            sandbox_client(sb) as tc,
+        ):
+            faulted: list[bool] = []
+
+            def fault_the_redial(waiting: Waiting) -> None:
+                # The first call was missed and its redial waits: the second call will be placed,
+                # then answered 503, and its webhooks lost: the records are all there is.
+                if waiting.rows and not faulted:
+                    faulted.append(True)
+                    sb.faults.add(MAKE_CALL, status=503, count=1)
+                    sb.telecmi_webhook_url = None
+
+            result = await run_campaign(journal, tc, concurrency=1, await_outcomes=5, on_wait=fault_the_redial)
+            assert result.counts[State.UNKNOWN] == 1 and len(calls_to(sb, MISSED[0])) == 2
+            report = await reconcile(journal, tc, settle=0, now=time.time() + CLOCK_SKEW + 1)
+            entry = await journal.get("k0")
+    assert report.left == 0 and report.from_records == 1, report
+    assert entry is not None and entry.state is State.PLACED and entry.attempts == 2
+    assert len(calls_to(sb, MISSED[0])) == 2

@@ -78,6 +78,7 @@ from ._runner import SendMany, journaled
 from ._sql import SCHEMA_VERSION
 from ._store import (
     AsyncStore,
+    Attempt,
     CallOutcome,
     CampaignInfo,
     Entry,
@@ -100,6 +101,7 @@ __all__ = [
     "AsyncJournal",
     "AsyncPostgresJournal",
     "AsyncStore",
+    "Attempt",
     "CallOutcome",
     "Campaign",
     "CampaignInfo",

@@ -19,7 +19,7 @@ from ..huawei import Notify
 from ..telecmi import Dial
 from ._core import DEFAULT_LEASE, AsyncJournal
 from ._postgres import DEFAULT_RECONNECT, is_postgres_url
-from ._store import AsyncStore, CallOutcome, Entry, OutcomeCounts, Resolution, State, Summary, Waiting
+from ._store import AsyncStore, Attempt, CallOutcome, Entry, OutcomeCounts, Resolution, State, Summary, Waiting
 
 __all__ = ["AsyncPostgresJournal", "Journal", "PostgresJournal", "as_async"]
 
@@ -188,7 +188,7 @@ class Journal(BlockingClient[AsyncJournal]):
     def schedule_redials(self) -> int:
         return call(self._async.schedule_redials)
 
-    def attempts(self, keys: Sequence[str]) -> dict[str, list[tuple[int, str | None, bool | None, str | None]]]:
+    def attempts(self, keys: Sequence[str]) -> dict[str, list[Attempt]]:
         return call(self._async.attempts, list(keys))
 
     def suppress(self, numbers: Iterable[str | int]) -> tuple[int, int]:

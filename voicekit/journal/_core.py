@@ -48,6 +48,7 @@ from ._sqlite import SQLiteDatabase
 from ._store import (
     INTERRUPTED,
     STOPPED_IN_FLIGHT,
+    Attempt,
     CallOutcome,
     CampaignInfo,
     Entry,
@@ -809,14 +810,20 @@ class AsyncJournal:
             self._policies[campaign_id] = Campaign._from_json(found[0][2]).policy if found else None
         return {c: self._policies.get(c) for c in campaign_ids}
 
-    async def attempts(self, keys: Sequence[str]) -> dict[str, list[tuple[int, str | None, bool | None, str | None]]]:
-        """The earlier attempts of each of `keys` that was dialed again: (attempt, request id,
-        answered, hangup reason), oldest first. A row's last attempt is the row itself."""
+    async def attempts(self, keys: Sequence[str]) -> dict[str, list[Attempt]]:
+        """The earlier calls of each of `keys` that was dialed again, oldest first (a row's last
+        call is the row itself)."""
         rows = await self._db.read("attempts_of", self._params(keys=list(keys)), what="read the journal")
-        found: dict[str, list[tuple[int, str | None, bool | None, str | None]]] = {}
-        for key, attempt, request_id, answered, reason in rows:
+        found: dict[str, list[Attempt]] = {}
+        for key, attempt, request_id, answered, reason, at in rows:
             found.setdefault(key, []).append(
-                (int(attempt), request_id, None if answered is None else bool(answered), reason)
+                Attempt(
+                    attempt=int(attempt),
+                    request_id=request_id,
+                    answered=None if answered is None else bool(answered),
+                    hangup_reason=reason,
+                    time=None if at is None else float(at),
+                )
             )
         return found
 

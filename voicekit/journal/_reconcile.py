@@ -92,7 +92,7 @@ class ReconcileReport:
         return len(self.waiting) + len(self.ambiguous)
 
 
-@attrs.frozen
+@attrs.define
 class _Row:
     key: str
     number: str
@@ -101,6 +101,9 @@ class _Row:
     sent: float
     callback: bool
     placed: bool
+    #: A second after the row's last earlier call started (a redial), by the vendor's clock: a
+    #: record before then is that call's.
+    after: float = float("-inf")
 
 
 async def reconcile(
@@ -160,6 +163,14 @@ async def reconcile(
     by_number: dict[str, list[_Row]] = {}
     for row in targets:
         by_number.setdefault(row.number, []).append(row)
+    # A redialed row's call started after its earlier calls did (by the vendor's clock, as
+    # their outcomes told, to the second): a record of that second or before is an earlier
+    # call's, never this one's (a redial waits far longer than a second).
+    earlier = await store.attempts([row.key for row in targets]) if targets else {}
+    for row in targets:
+        times = [a.time for a in earlier.get(row.key, ()) if a.time is not None]
+        if times:
+            row.after = max(times) + 1.0
     records = 0
     complete = True
     if vendor == "telecmi":
@@ -273,7 +284,7 @@ async def _scan(
         seen += 1
         at = record.time / 1000
         for row in _rows_for(record.to, by_number, tails):
-            if row.low <= at <= row.high and len(candidates[row.key]) < 2:
+            if row.low <= at <= row.high and at >= row.after and len(candidates[row.key]) < 2:
                 candidates[row.key].append(record_outcome(record, answered=answered))
     return seen
 
@@ -312,7 +323,7 @@ def _match(event: CallOutcome, by_number: dict[str, list[_Row]], candidates: dic
     if event.number is None or event.time is None:
         return
     for row in by_number.get(event.number.strip(), ()):
-        if row.low <= event.time <= row.high and len(candidates[row.key]) < 2:
+        if row.low <= event.time <= row.high and event.time >= row.after and len(candidates[row.key]) < 2:
             candidates[row.key].append(event)
 
 

@@ -33,6 +33,7 @@ from ..errors import (
 __all__ = [
     "RETRYABLE_ERRORS",
     "AsyncStore",
+    "Attempt",
     "CallOutcome",
     "CampaignInfo",
     "CampaignMismatchError",
@@ -70,6 +71,19 @@ class State(enum.StrEnum):
     SUPPRESSED = "suppressed"
     #: The campaign was cancelled before it was dialed: never dialed.
     CANCELLED = "cancelled"
+
+
+@attrs.frozen(kw_only=True)
+class Attempt:
+    """One earlier call of a row that was dialed again: its number among the row's calls, its
+    request id, whether it was answered, the hangup reason and when it started (the vendor's
+    clock, epoch seconds), as its outcome told."""
+
+    attempt: int
+    request_id: str | None = None
+    answered: bool | None = None
+    hangup_reason: str | None = None
+    time: float | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -294,6 +308,8 @@ class AsyncStore(Protocol):
     async def waiting(self) -> Waiting: ...
 
     async def schedule_redials(self) -> int: ...
+
+    async def attempts(self, keys: Sequence[str]) -> dict[str, list[Attempt]]: ...
 
     async def suppress(self, numbers: Iterable[str | int]) -> tuple[int, int]: ...
 

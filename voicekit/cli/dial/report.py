@@ -73,8 +73,7 @@ async def _write(journal_path: str, campaign_name: str | None, f: TextIO, json_o
                 line = _line(entry, numbers.get(entry.key), outcomes.get(entry.key))
                 line["earlier_attempts"] = (
                     ";".join(
-                        f"{n}:{rid or ''}:{'' if answered is None else 'answered' if answered else 'missed'}"
-                        for n, rid, answered, _ in earlier.get(entry.key, ())
+                        f"{a.attempt}:{a.request_id or ''}:{_said(a.answered)}" for a in earlier.get(entry.key, ())
                     )
                     or None
                 )
@@ -114,3 +113,7 @@ def _line(entry: Entry, number: str | None, outcome: CallOutcome | None) -> dict
             vendor_id=outcome.vendor_id,
         )
     return line
+
+
+def _said(answered: bool | None) -> str:
+    return "" if answered is None else "answered" if answered else "missed"

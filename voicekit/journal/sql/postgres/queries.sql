@@ -525,8 +525,9 @@ FROM jsonb_array_elements(%(redials)s::jsonb) AS d(e)
 WHERE r.campaign = d.e->>0 AND r.key = d.e->>1 AND r.state = 'placed'
 
 -- name: attempts_of
--- The earlier attempts of the rows among %(keys)s: (key, attempt, request_id, answered, hangup_reason).
-SELECT key, attempt, request_id, answered, hangup_reason FROM voicekit_attempts
+-- The earlier attempts of the rows among %(keys)s: (key, attempt, request_id, answered, hangup_reason,
+-- time).
+SELECT key, attempt, request_id, answered, hangup_reason, time FROM voicekit_attempts
 WHERE campaign = %(campaign)s AND key = ANY(%(keys)s::text[]) ORDER BY key, attempt
 
 -- name: rows_awaiting

@@ -500,8 +500,9 @@ FROM json_each(:redials) AS d
 WHERE voicekit_rows.campaign = d.value ->> 0 AND voicekit_rows.key = d.value ->> 1 AND voicekit_rows.state = 'placed'
 
 -- name: attempts_of
--- The earlier attempts of the rows among :keys: (key, attempt, request_id, answered, hangup_reason).
-SELECT key, attempt, request_id, answered, hangup_reason FROM voicekit_attempts
+-- The earlier attempts of the rows among :keys: (key, attempt, request_id, answered, hangup_reason,
+-- time).
+SELECT key, attempt, request_id, answered, hangup_reason, time FROM voicekit_attempts
 WHERE campaign = :campaign AND key IN (SELECT value FROM json_each(:keys)) ORDER BY key, attempt
 
 -- name: rows_awaiting
