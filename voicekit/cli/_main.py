@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import ipaddress
 import logging
+import os
 import sys
 from typing import Any, Final, Literal, get_args
 
@@ -37,12 +38,25 @@ Region = Literal["global", "ind"]
     epilog=EXIT_CODES_HELP,
 )
 @click.version_option(__version__, prog_name="voicekit")
-def main() -> None:
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default=None,
+    envvar="VOICEKIT_LOG_FORMAT",
+    help="voicekit's log on standard error as text or one JSON object per line (default: text; "
+    "json logs at info unless VOICEKIT_LOG sets the level). Also VOICEKIT_LOG_FORMAT.",
+)
+def main(log_format: str | None) -> None:
     """voicekit: programmable voice calls (TeleCMI, Huawei BES), async-first.
 
     Start with `voicekit demo`: it needs no account. The single-call commands and `cdr stats`
     take --json, for scripts.
     """
+    if log_format is not None:
+        from .._logging import configure
+
+        level = os.environ.get("VOICEKIT_LOG", "").strip().lower()
+        configure(level if level in ("debug", "info", "warning", "error") else None, log_format)
     # The database driver's pool logs each failed reconnection in its own words; the journal
     # says once, in voicekit's, that the database is away and that it retries.
     logging.getLogger("psycopg").addHandler(logging.NullHandler())

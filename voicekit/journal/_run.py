@@ -23,15 +23,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import functools
+import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Final
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Final, ParamSpec, TypeVar
 
 import attrs
 
 from .._bulk import Outcome
 from .._campaign import CampaignRow, read_campaign
 from .._exit import ExitStatus
+from .._logging import log_fields
 from ..errors import (
     AuthenticationError,
     ConfigurationError,
@@ -49,6 +52,10 @@ if TYPE_CHECKING:
     from ..telecmi import AsyncTeleCMI
 
 __all__ = ["UNREACHABLE_AFTER", "Progress", "RunResult", "RunStart", "StopReason", "run_campaign"]
+
+log = logging.getLogger("voicekit")
+P = ParamSpec("P")
+T = TypeVar("T")
 
 #: Consecutive calls that could not connect before a run gives up on the vendor (or the
 #: concurrency, if larger: a whole wave of calls in flight failing at once is one event).
@@ -160,6 +167,20 @@ def stop_reason(error: BaseException) -> StopReason | None:
     return None
 
 
+def _with_campaign_fields(fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+    """Every record logged during the run carries its campaign and worker (see voicekit's log)."""
+
+    @functools.wraps(fn)
+    async def run(*args: P.args, **kwargs: P.kwargs) -> T:
+        store = as_async(args[0] if args else kwargs["journal"])  # type: ignore[arg-type]
+        fields = {"campaign": store.campaign.name, "campaign_id": store.campaign_id}
+        with log_fields(**fields, worker=getattr(store, "worker", None)):
+            return await fn(*args, **kwargs)
+
+    return run
+
+
+@_with_campaign_fields
 async def run_campaign(
     journal: AsyncStore | Journal,
     send: AsyncTeleCMI | AsyncHuaweiVoice | SendMany[Any, Any],
@@ -258,6 +279,11 @@ async def run_campaign(
         problems=problems,
         counts=counts,
     )
+    log.info(
+        "run %s: %s",
+        "started" if fresh else "resumed",
+        " ".join(f"{s}={n}" for s, n in counts.items() if n) or "no rows",
+    )
     if on_start is not None:
         on_start(start)
     stop = stop if stop is not None else asyncio.Event()
@@ -270,6 +296,7 @@ async def run_campaign(
         if stopped is None:
             stopped = reason
             stop.set()
+            log.error("run stopped early (%s): %s", reason.kind, reason.message)
             if on_stop is not None:
                 on_stop(reason)
 
@@ -282,7 +309,7 @@ async def run_campaign(
         send_many = _sender(send, store.campaign.vendor, concurrency)
         batch = max(8, concurrency) if store.shared else max(256, concurrency)
         try:
-            batches = store.spec_batches(batch, on_wait=on_wait)
+            batches = store.spec_batches(batch, on_wait=_logged_wait(on_wait))
             outcomes = journaled_batches(store, batches, send_many, stop=stop)
             async with contextlib.aclosing(outcomes):
                 async for outcome in outcomes:
@@ -292,10 +319,14 @@ async def run_campaign(
                     refused = refused + 1 if isinstance(error, ConnectError) else 0
                     if error is None:
                         live[State.PLACED] += 1
+                        if log.isEnabledFor(logging.DEBUG):
+                            log.debug("placed", extra=_call_fields(outcome))
                     elif outcome.unknown:
                         live[State.UNKNOWN] += 1
+                        log.warning("outcome unknown: %s", error, extra=_call_fields(outcome))
                     else:
                         live[State.FAILED] += 1
+                        log.warning("failed: %s: %s", type(error).__name__, error, extra=_call_fields(outcome))
                         reason = stop_reason(error)
                         if reason is None and refused >= limit:
                             reason = StopReason(
@@ -327,6 +358,7 @@ async def run_campaign(
     except (JournalUnavailableError, LeaseLostError):
         free, held, sending = counts[State.PENDING], 0, 0
     interrupted = stop.is_set() and stopped is None
+    log.info("run ended: %s", " ".join(f"{s}={n}" for s, n in counts.items() if n) or "no rows")
     ended = None
     if waiting.state == "cancelled":
         ended = "cancelled"
@@ -369,3 +401,26 @@ def _after(waiting: Waiting, deadline: float) -> bool:
     """Whether every row left waits past `deadline` (the run ended before it: nothing opens
     in time)."""
     return waiting.next_at is not None and waiting.next_at >= deadline
+
+
+def _call_fields(outcome: Outcome[Any]) -> dict[str, str]:
+    """A call's log fields: its row's key and, once placed, the vendor's request id."""
+    fields = {"key": outcome.key}
+    request_id = getattr(outcome.result, "request_id", None)
+    if request_id is not None:
+        fields["request_id"] = str(request_id)
+    return fields
+
+
+def _logged_wait(on_wait: Callable[[Waiting], None] | None) -> Callable[[Waiting], None]:
+    def told(waiting: Waiting) -> None:
+        if waiting.state == "paused":
+            log.info("run waits: the campaign is paused")
+        elif waiting.next_time is not None:
+            log.info("run waits: %d row(s) until %s", waiting.rows, waiting.next_time.isoformat())
+        elif waiting.outcomes:
+            log.info("run waits for %d call(s)' outcomes (a missed one is dialed again)", waiting.outcomes)
+        if on_wait is not None:
+            on_wait(waiting)
+
+    return told
