@@ -1,5 +1,6 @@
 """voicekit: an async-first SDK for programmable voice calls, with a blocking facade."""
 
+from ._base_client import RetryEvent
 from ._bulk import Outcome
 from ._config import NOT_GIVEN, RateLimit, RetryPolicy, Timeout
 from ._exit import ExitStatus
@@ -30,6 +31,7 @@ __all__ = [
     "Paginator",
     "RateLimit",
     "Response",
+    "RetryEvent",
     "RetryPolicy",
     "TeleCMI",
     "Timeout",

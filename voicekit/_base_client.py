@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import copy
 import logging
 import time
 import urllib.request
@@ -447,7 +448,7 @@ def _classify_transport(
     timeout: Timeout,
     proxy: str | None = None,
 ) -> Verdict:
-    error: VoiceKitError
+    error: Exception
     shown_proxy = redact_url(proxy) if proxy else "(the environment's)"
     if isinstance(exc, aiohttp.InvalidURL):
         # Never sent: the URL cannot even be parsed into a request.
@@ -818,6 +819,63 @@ def _log_outcome(url: str, outcome: Answer | BaseException, elapsed: float, secr
     log.debug("POST %s -> %s in %.1f ms: %s", url, outcome.status, elapsed * 1000, body)
 
 
+@attrs.frozen(kw_only=True)
+class RetryEvent:
+    """One retry about to happen, as `with_options(on_retry=...)` is told it: the endpoint, the
+    attempt that failed (1 for the first), why (``"rate-limited"``, ``"server-error"``,
+    ``"connect"``, ``"read"``, or the error's class name), the error itself and the seconds
+    waited before the next attempt."""
+
+    endpoint: str
+    attempt: int
+    reason: str
+    delay: float
+    error: Exception
+
+
+def _retry_reason(error: Exception) -> str:
+    if isinstance(error, RateLimitedError):
+        return "rate-limited"
+    if isinstance(error, ServerError):
+        return "server-error"
+    if isinstance(error, ConnectError):
+        return "connect"
+    if isinstance(error, ReadError):
+        return "read"
+    return type(error).__name__
+
+
+def _coerce_timeout(timeout: object) -> Timeout:
+    """A client's timeouts from `timeout=`: a `Timeout`, seconds in all, or None (the defaults)."""
+    if isinstance(timeout, Timeout):
+        return timeout
+    if timeout is None:
+        return Timeout()
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float):
+        raise ValidationError("timeout", f"must be a voicekit.Timeout or a number of seconds, got {show(timeout)}")
+    # Named "timeout" here (not Timeout's "total"): that is the argument the caller gave.
+    return Timeout(total=check_number("timeout", timeout, 0.0, MAX_SECONDS, lo_open=True))
+
+
+def _coerce_retry(retry: object) -> RetryPolicy:
+    # `is None`, not truthiness: retry=0 or retry="" must be refused, not read as "default".
+    if retry is not None and not isinstance(retry, RetryPolicy):
+        raise ValidationError("retry", f"must be a voicekit.RetryPolicy or None, got {show(retry)}")
+    return RetryPolicy() if retry is None else retry
+
+
+class _Pool:
+    """A client's connection pool, shared with the clients `with_options` derives from it."""
+
+    __slots__ = ("closed", "fork_generation", "loop", "session")
+
+    def __init__(self) -> None:
+        self.session: aiohttp.ClientSession | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.fork_generation = _fork.generation()
+        self.closed = False
+
+
 class BaseAsyncClient:
     """Everything the async vendor clients share: the session, the limiter, retries, errors.
 
@@ -838,21 +896,11 @@ class BaseAsyncClient:
         proxy: str | None | NotGiven = NOT_GIVEN,
         connection_limit: int = C.DEFAULT_CONNECTION_LIMIT,
     ) -> None:
-        if isinstance(timeout, Timeout):
-            self._timeout = timeout
-        elif timeout is None:
-            self._timeout = Timeout()
-        else:
-            if isinstance(timeout, bool) or not isinstance(timeout, int | float):
-                raise ValidationError(
-                    "timeout", f"must be a voicekit.Timeout or a number of seconds, got {show(timeout)}"
-                )
-            # Named "timeout" here (not Timeout's "total"): that is the argument the caller gave.
-            self._timeout = Timeout(total=check_number("timeout", timeout, 0.0, MAX_SECONDS, lo_open=True))
-        # `is None`, not truthiness: retry=0 or retry="" must be refused, not read as "default".
-        if retry is not None and not isinstance(retry, RetryPolicy):
-            raise ValidationError("retry", f"must be a voicekit.RetryPolicy or None, got {show(retry)}")
-        self._retry = RetryPolicy() if retry is None else retry
+        self._timeout = _coerce_timeout(timeout)
+        # The timeouts the pool's session was made with; a derived client passes its own per request.
+        self._pool_timeout = self._timeout
+        self._retry = _coerce_retry(retry)
+        self._on_retry: Callable[[RetryEvent], object] | None = None
         if limiter_backend is not None and not (
             callable(getattr(limiter_backend, "acquire", None)) and callable(getattr(limiter_backend, "penalize", None))
         ):
@@ -866,9 +914,8 @@ class BaseAsyncClient:
         # Per origin (scheme://host:port): the proxy options for aiohttp, resolved once.
         self._proxy_options: dict[str, dict[str, Any]] = {}
         self._proxy_secrets: tuple[str, ...] = ()
-        self._session: aiohttp.ClientSession | None = None
-        self._session_loop: asyncio.AbstractEventLoop | None = None
-        self._fork_generation = _fork.generation()
+        self._pool = _Pool()
+        self._owns_pool = True
         self._closed = False
 
     def _secret_values(self) -> tuple[str, ...]:
@@ -887,19 +934,52 @@ class BaseAsyncClient:
         """
         return self._limiter.limit
 
+    def with_options(
+        self,
+        *,
+        timeout: Timeout | float | None | NotGiven = NOT_GIVEN,
+        retry: RetryPolicy | None | NotGiven = NOT_GIVEN,
+        on_retry: Callable[[RetryEvent], object] | None | NotGiven = NOT_GIVEN,
+    ) -> Self:
+        """A client like this one with other timeouts, another retry policy or a retry hook,
+        sharing this one's connection pool and rate limiter (nothing is opened).
+
+        `on_retry` is called before each retry is waited for, with a `RetryEvent` (why, after
+        which attempt, how long the wait); what it raises is logged and ignored. Closing the
+        derived client leaves the pool open: close this one (it closes the pool for both).
+
+        Raises:
+            ValidationError: a bad `timeout`, `retry` or `on_retry`.
+        """
+        clone = copy.copy(self)
+        clone._owns_pool = False
+        clone._closed = False
+        if not isinstance(timeout, NotGiven):
+            clone._timeout = _coerce_timeout(timeout)
+        if not isinstance(retry, NotGiven):
+            clone._retry = _coerce_retry(retry)
+        if not isinstance(on_retry, NotGiven):
+            if on_retry is not None and not callable(on_retry):
+                raise ValidationError(
+                    "on_retry", f"must be a callable taking a RetryEvent, or None, got {show(on_retry)}"
+                )
+            clone._on_retry = on_retry
+        return clone
+
     def _get_session(self) -> aiohttp.ClientSession:
-        if self._closed:
+        pool = self._pool
+        if self._closed or pool.closed:
             raise UsageError("this client is closed; create a new one")
         loop = asyncio.get_running_loop()
-        session = self._session
-        if session is not None and self._fork_generation != _fork.generation():
+        session = pool.session
+        if session is not None and pool.fork_generation != _fork.generation():
             _abandon_after_fork(session)
-            session = self._session = None
+            session = pool.session = None
         if session is None or session.closed:
-            self._fork_generation = _fork.generation()
+            pool.fork_generation = _fork.generation()
             session = aiohttp.ClientSession(
                 connector=_Connector(limit=self._connection_limit),
-                timeout=aiohttp.ClientTimeout(total=self._timeout.total, sock_connect=self._timeout.connect),
+                timeout=aiohttp.ClientTimeout(total=self._pool_timeout.total, sock_connect=self._pool_timeout.connect),
                 # Set once here rather than per request: aiohttp merges per-request headers anew
                 # each time, which costs more than the rest of our request building.
                 headers={
@@ -908,8 +988,8 @@ class BaseAsyncClient:
                     "Accept": "application/json",
                 },
             )
-            self._session, self._session_loop = session, loop
-        elif self._session_loop is not loop:
+            pool.session, pool.loop = session, loop
+        elif pool.loop is not loop:
             raise UsageError(
                 "this client's connections belong to another event loop; create one client per "
                 "event loop, or use the blocking client (e.g. voicekit.TeleCMI) from threads"
@@ -917,11 +997,16 @@ class BaseAsyncClient:
         return session
 
     async def aclose(self) -> None:
-        """Close the connection pool. The client cannot be used afterwards."""
+        """Close the connection pool (a client from `with_options` leaves its parent's open). The
+        client cannot be used afterwards."""
         self._closed = True
-        session, self._session = self._session, None
+        if not self._owns_pool:
+            return
+        pool = self._pool
+        pool.closed = True
+        session, pool.session = pool.session, None
         if session is not None and not session.closed:
-            if self._fork_generation != _fork.generation():
+            if pool.fork_generation != _fork.generation():
                 _abandon_after_fork(session)
             else:
                 await session.close()
@@ -970,6 +1055,8 @@ class BaseAsyncClient:
             # A plain-HTTP request goes to the proxy as it is: its credentials ride along on it
             # (aiohttp sends `proxy_headers` only when it opens a tunnel for https).
             headers = {**(headers or {}), **options["proxy_headers"]}
+        if attempt_timeout is None and self._timeout is not self._pool_timeout:
+            attempt_timeout = self._timeout  # a client from `with_options`: its own timeouts
         if attempt_timeout is not None:
             options = {**options, "timeout": _client_timeout(attempt_timeout)}
         secrets = self._secret_values() + self._proxy_secrets + _header_secrets(headers)
@@ -1025,6 +1112,14 @@ class BaseAsyncClient:
             if delay is None:
                 raise error
             log.debug("retrying %s in %.3f s (attempt %d): %s", endpoint.name, delay, attempt, error)
+            if self._on_retry is not None:
+                event = RetryEvent(
+                    endpoint=endpoint.name, attempt=attempt, reason=_retry_reason(error), delay=delay, error=error
+                )
+                try:
+                    self._on_retry(event)
+                except Exception:  # noqa: BLE001 - a hook never changes the call
+                    log.exception("the on_retry hook raised; the retry goes on")
             await anyio.sleep(delay)
 
     def _options_for(self, url: str) -> dict[str, Any]:

@@ -12,6 +12,7 @@ import asyncio
 import atexit
 import concurrent.futures
 import contextlib
+import copy
 import os
 import threading
 import time
@@ -33,10 +34,13 @@ from typing import TYPE_CHECKING, Any, Generic, Protocol, Self, TypeVar
 
 import anyio
 
+from ._config import NOT_GIVEN, NotGiven, RetryPolicy, Timeout
 from .errors import UsageError
 
 if TYPE_CHECKING:
     from anyio.from_thread import BlockingPortal
+
+    from ._base_client import RetryEvent
 
 __all__ = [
     "BlockingClient",
@@ -435,6 +439,20 @@ class BlockingClient(Generic[A]):
     def close(self) -> None:
         """Close the connection pool (on the loop that owns it)."""
         call(self._async.aclose)
+
+    def with_options(
+        self,
+        *,
+        timeout: Timeout | float | None | NotGiven = NOT_GIVEN,
+        retry: RetryPolicy | None | NotGiven = NOT_GIVEN,
+        on_retry: Callable[[RetryEvent], object] | None | NotGiven = NOT_GIVEN,
+    ) -> Self:
+        """A client like this one with other timeouts, another retry policy or a retry hook,
+        sharing its connection pool and rate limiter (see the async client's `with_options`;
+        `on_retry` runs on voicekit's loop thread)."""
+        clone = copy.copy(self)
+        clone._async = self._async.with_options(timeout=timeout, retry=retry, on_retry=on_retry)  # type: ignore[attr-defined]
+        return clone
 
     def __enter__(self) -> Self:
         return self
