@@ -20,7 +20,7 @@ import yarl
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from . import _constants as C
-from . import _fork
+from . import _fork, _observe
 from ._config import MAX_SECONDS, NOT_GIVEN, NotGiven, RateLimit, RetryPolicy, Timeout
 from ._ratelimit import AccountPaused, LimiterBackend, RateLimiter, Start, departing
 from ._redact import REDACTED, redact_url
@@ -1134,8 +1134,13 @@ class BaseAsyncClient:
         return options
 
     async def _acquire(self, endpoint: Endpoint, deadline: float) -> AbstractContextManager[object]:
+        sink = _observe.sink
+        started = time.monotonic() if sink is not None else 0.0
         try:
-            return await self._limiter.acquire(max_pause=max(0.0, deadline - time.monotonic()))
+            granted = await self._limiter.acquire(max_pause=max(0.0, deadline - time.monotonic()))
+            if sink is not None:
+                sink.limiter_wait(time.monotonic() - started)
+            return granted
         except AccountPaused as paused:
             until = time.strftime("%H:%M:%S", time.localtime(time.time() + paused.remaining))
             raise RateLimitedError(

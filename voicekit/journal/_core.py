@@ -35,6 +35,7 @@ from typing import Any, Final, Self
 
 import attrs
 
+from .. import _observe
 from .._bulk import Outcome
 from .._campaign import Campaign, CampaignRow, dialed_number, spec_from_json, spec_to_json
 from .._policy import Policy, normalize_number
@@ -299,8 +300,12 @@ class AsyncJournal:
                 return
             try:
                 await self._db.transaction(self._renew, what="renew the lease", patience=0.0)
+                if _observe.sink is not None:
+                    _observe.sink.lease("renewed")
                 await self.reap(patience=0.0)
             except LeaseLostError:
+                if _observe.sink is not None:
+                    _observe.sink.lease("lost")
                 return
             except JournalError as exc:  # the database is away: the next beat tries again
                 log.warning("journal %s: %s", self.path, exc)

@@ -22,11 +22,13 @@ import asyncio
 import datetime as dt
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
 from aiohttp import web
 
+from .. import _observe
 from .._validate import check_str
 from ..errors import ValidationError
 from ..telecmi import CallRecord
@@ -181,6 +183,20 @@ class OutcomeWriter:
                 self.written += counts.written + counts.unmatched
                 self.duplicates += counts.duplicate
                 self.foreign += counts.foreign
+                sink = _observe.sink
+                if sink is not None:
+                    for result, n in (
+                        ("written", counts.written),
+                        ("unmatched", counts.unmatched),
+                        ("duplicate", counts.duplicate),
+                        ("foreign", counts.foreign),
+                    ):
+                        if n:
+                            sink.webhooks(result, n)
+                    now = time.time()
+                    for o, _ in batch:
+                        if o.time is not None:
+                            sink.webhook_lag(max(0.0, now - o.time))
                 for key in counts.foreign_keys[:20]:
                     log.warning("a webhook names the key %r, which is not in this campaign; ignored", key)
                 for _, future in batch:
@@ -237,6 +253,8 @@ class OutcomeReceiver:
 
 def _refuse(exc: ValidationError) -> Reply:
     log.warning("rejected a malformed webhook: %s", exc)
+    if _observe.sink is not None:
+        _observe.sink.webhooks("refused", 1)
     return Reply(400, json.dumps({"error": f"invalid payload: {exc}"}))
 
 

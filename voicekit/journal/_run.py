@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Final, ParamSpec, TypeVar
 
 import attrs
 
+from .. import _observe
 from .._bulk import Outcome
 from .._campaign import CampaignRow, read_campaign
 from .._exit import ExitStatus
@@ -316,6 +317,9 @@ async def run_campaign(
                     done += 1
                     live[State.PENDING] -= 1
                     error = outcome.error
+                    if _observe.sink is not None:
+                        verdict = "placed" if error is None else "unknown" if outcome.unknown else "failed"
+                        _observe.sink.call(store.campaign.vendor, verdict)
                     refused = refused + 1 if isinstance(error, ConnectError) else 0
                     if error is None:
                         live[State.PLACED] += 1

@@ -10,11 +10,13 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import time
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 import attrs
 
+from .. import _observe
 from .._bulk import Outcome, aiter_specs
 from .._sending import BeforeSend
 from .._tasks import settle
@@ -166,7 +168,10 @@ class _Writer:
                 try:
                     # Outcomes ready now ride along: once a claim commits, every call that has
                     # finished is recorded, so what a crash leaves "sending" was in flight.
+                    started = time.perf_counter()
                     claimed = await self.journal.claim([c.key for c in claims], self.take())
+                    if _observe.sink is not None:
+                        _observe.sink.claim(time.perf_counter() - started, len(claims))
                 except Exception as exc:  # noqa: BLE001 - every waiting claim must still be answered
                     claimed = self._failed(exc)
                 _answer_claims(claims, claimed)

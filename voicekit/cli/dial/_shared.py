@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import itertools
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import Any, Final, TypeVar
@@ -27,6 +29,8 @@ T = TypeVar("T")
 
 #: How many problem rows or failures a command prints before it sums up the rest.
 MAX_SHOWN: Final = 20
+#: How often a worker serving metrics reads its campaign's rows by state.
+_ROWS_EVERY: Final = 2.0
 
 
 def say(text: str, *, err: bool = False) -> None:
@@ -60,6 +64,53 @@ def campaign_option(fn: F) -> F:
         metavar="NAME",
         help="The campaign, in a database that holds several (see `voicekit dial campaigns`).",
     )(fn)
+
+
+def metrics_option(fn: F) -> F:
+    """``--metrics HOST:PORT``: serve Prometheus metrics there while the command runs."""
+    return click.option(
+        "--metrics",
+        default=None,
+        metavar="HOST:PORT",
+        help="Serve Prometheus metrics at http://HOST:PORT/metrics while this runs (e.g. 127.0.0.1:9464; "
+        'needs pip install ".[metrics]"); see the operations section of the CLI guide for the names.',
+    )(fn)
+
+
+@contextlib.asynccontextmanager
+async def serving_metrics(journal: Any, where: tuple[str, int]) -> AsyncIterator[None]:
+    """Serve the metrics of `journal`'s campaign at `where` while the block runs, its rows by
+    state read from the journal every few seconds."""
+    from ...metrics import PrometheusMetrics, serve_metrics
+
+    metrics = PrometheusMetrics(campaign=journal.campaign.name)
+    host, port = where
+    if host not in ("127.0.0.1", "::1", "localhost"):
+        err_console.print(
+            f"warning: serving metrics on {host}, not loopback: anyone who reaches the port can read them",
+            markup=False,
+            highlight=False,
+        )
+    try:
+        served = await asyncio.to_thread(serve_metrics, metrics, host, port)
+    except OSError as exc:
+        raise click.UsageError(f"cannot serve metrics on {host}:{port}: {exc.strerror or exc}") from None
+
+    async def rows() -> None:
+        while True:
+            with contextlib.suppress(Exception):  # the journal away: the last counts stay
+                metrics.rows(await journal.counts())
+            await asyncio.sleep(_ROWS_EVERY)
+
+    metrics.install()
+    poller = asyncio.create_task(rows())
+    try:
+        yield
+    finally:
+        poller.cancel()
+        await asyncio.wait([poller])
+        metrics.uninstall()
+        await asyncio.to_thread(served.close)
 
 
 def address(text: str, flag: str) -> tuple[str, int]:

@@ -17,7 +17,7 @@ from ...journal import AsyncJournal, AsyncStore, OutcomeReceiver, OutcomeWriter
 from ...journal._outcomes import outcome_routes
 from ...webhooks import Reply
 from .._common import fail_on_voicekit_error
-from ._shared import address, campaign_option, journal_argument, say
+from ._shared import address, campaign_option, journal_argument, metrics_option, say, serving_metrics
 
 __all__ = ["listen_cmd", "listening"]
 
@@ -36,6 +36,7 @@ _NOT_YET: Final = Reply(503, json.dumps({"error": "the campaign's journal is not
     help="Where to receive the webhooks (TeleCMI at /telecmi, Huawei at /huawei).",
 )
 @campaign_option
+@metrics_option
 @click.option(
     "--for",
     "seconds",
@@ -45,19 +46,26 @@ _NOT_YET: Final = Reply(503, json.dumps({"error": "the campaign's journal is not
     help="Stop after this long (default: until Ctrl-C).",
 )
 @fail_on_voicekit_error
-def listen_cmd(journal_path: str, listen: str, campaign_name: str | None, seconds: float | None) -> None:
+def listen_cmd(
+    journal_path: str, listen: str, campaign_name: str | None, metrics: str | None, seconds: float | None
+) -> None:
     """Receive the vendor's webhooks and write each call's outcome into its journal (a campaign
     that ran, or is running elsewhere; a PostgreSQL journal's every campaign, by the campaign id
     each call carries). Started before the journal exists (in a deployment, before the workers),
     it waits for it, answering 503 (the vendor sends again) until it is there. A resent webhook
     changes nothing; a malformed one gets 400; one of another campaign is counted and ignored."""
     where = address(listen, "--listen")
-    written = asyncio.run(_listen_only(journal_path, where, campaign_name, seconds))
+    metrics_at = address(metrics, "--metrics") if metrics else None
+    written = asyncio.run(_listen_only(journal_path, where, campaign_name, seconds, metrics_at))
     say(f"wrote {written} outcome(s)")
 
 
 async def _listen_only(
-    journal_path: str, where: tuple[str, int], campaign_name: str | None, seconds: float | None
+    journal_path: str,
+    where: tuple[str, int],
+    campaign_name: str | None,
+    seconds: float | None,
+    metrics_at: tuple[str, int] | None = None,
 ) -> int:
     app, receiver = _app()
     # A journal that is already there is opened before the port is: the vendor's first webhook
@@ -72,6 +80,8 @@ async def _listen_only(
             async with asyncio.timeout(seconds):
                 if journal is None:
                     journal = await stack.enter_async_context(await _wait_for(journal_path, campaign_name))
+                if metrics_at is not None:
+                    await stack.enter_async_context(serving_metrics(journal, metrics_at))
                 writer = await stack.enter_async_context(OutcomeWriter(journal))
                 receiver.ready = OutcomeReceiver(writer)
                 say(f"writing the outcomes of {journal.campaign.describe()}")

@@ -47,7 +47,7 @@ from ...journal import (
 )
 from ...journal import Progress as RunProgress
 from .._common import async_client, console, err_console, fail_on_voicekit_error, sandbox_option
-from ._shared import MAX_SHOWN, address, journal_arg, say, shown
+from ._shared import MAX_SHOWN, address, journal_arg, metrics_option, say, serving_metrics, shown
 from .listen import listening
 
 __all__ = ["run_cmd"]
@@ -212,6 +212,7 @@ class RunCommand(click.Command):
     help="Start no call after this moment: an ISO time (2026-12-03T18:00, this machine's zone unless "
     "given) or a duration from now (2h, 90m). Rows left stay pending (exit 7).",
 )
+@metrics_option
 @sandbox_option
 @fail_on_voicekit_error
 def run_cmd(
@@ -236,6 +237,7 @@ def run_cmd(
     retries: tuple[str, ...],
     suppress_files: tuple[str, ...],
     until: str | None,
+    metrics: str | None,
     sandbox: bool,
 ) -> None:
     shared = is_postgres_url(journal_path)
@@ -263,6 +265,7 @@ def run_cmd(
         except ValidationError as exc:
             raise click.BadParameter(exc.rule, param_hint="'--until'") from None
     options = Options(
+        metrics=address(metrics, "--metrics") if metrics else None,
         policy=policy,
         suppress_files=suppress_files,
         suppress=tuple(suppress),
@@ -355,6 +358,7 @@ class Options:
     suppress_files: tuple[str, ...] = ()
     suppress: tuple[str, ...] = ()
     until: float | None = None
+    metrics: tuple[str, int] | None = None
 
     def resume_command(self) -> str:
         """The same run, to resume it (never with a password: the URL's is taken from the
@@ -434,6 +438,8 @@ async def _run(options: Options) -> RunResult:
     async with await AsyncJournal.open(options.journal, campaign, lease=lease, reconnect=reconnect) as journal:
         view = _View(options, journal)
         async with contextlib.AsyncExitStack() as stack:
+            if options.metrics is not None:
+                await stack.enter_async_context(serving_metrics(journal, options.metrics))
             if options.listen is not None:
                 # The same journal as the dialer's: its writes serialised with the claims.
                 await stack.enter_async_context(listening(journal, options.listen))
