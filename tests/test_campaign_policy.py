@@ -322,3 +322,13 @@ def test_controlling_a_journal_that_does_not_exist_is_a_clear_error(tmp_path: Pa
     code, out = invoke("dial", command, str(tmp_path / "none.db"))
     assert code == ExitStatus.ERROR and "no journal" in out, out
     assert not (tmp_path / "none.db").exists()
+
+
+def test_zones_from_a_column_the_file_does_not_have_are_refused_before_anything(tmp_path: Path) -> None:
+    csv_path = write_campaign(tmp_path / "c.csv", INDIA)
+    code, out = invoke(
+        "dial", str(csv_path), "--journal", str(tmp_path / "c.db"), "--sandbox", "--window", "09:00-21:00",
+        "--tz", "column",
+    )  # fmt: skip
+    assert code == ExitStatus.ERROR and "tz column" in out, out
+    assert not (tmp_path / "c.db").exists()

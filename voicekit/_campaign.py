@@ -152,13 +152,18 @@ class Campaign:
 
         Raises:
             ConfigurationError: the file cannot be read, or its header names no known vendor or
-                lacks a column the vendor needs.
+                lacks a column the vendor needs (or the ``tz`` column `policy` reads zones from).
             ValidationError: `name` is not a campaign name.
         """
         name = default_name(path) if name is None else check_name(name)
         columns = read_header(path)
         vendor = vendor or detect_vendor(columns)
         check_columns(path, vendor, columns)
+        if policy is not None and policy.window is not None and policy.tz == "column" and "tz" not in columns:
+            raise ConfigurationError(
+                f'{os.fspath(path)}: the calling window\'s zones come from a tz column (tz="column"), but the '
+                f"header has none: {_shown(columns)}"
+            )
         size, sha = fingerprint(path)
         return cls(
             path=os.path.abspath(path),
