@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests._cli import MAKE_CALL, env_for, free_port, write_campaign
+from tests._cli import MAKE_CALL, env_for, free_port, invoke, write_campaign
 from tests._clients import sandbox_client
 from voicekit import _observe
 from voicekit.journal import AsyncJournal, Campaign, OutcomeReceiver, OutcomeWriter, run_campaign
@@ -151,3 +152,17 @@ def test_dial_metrics_are_scraped_while_it_runs_and_agree_with_the_ledger(tmp_pa
     assert value(final, "voicekit_webhooks_total", result="written") >= len(numbers)
     assert value(final, "voicekit_limiter_wait_seconds_count") == len(numbers)
     assert scrape(port) is None  # the server ends with the command
+
+
+def test_reconcile_serves_metrics_too_and_a_taken_port_is_a_usage_error(tmp_path: Path) -> None:
+    csv_path = write_campaign(tmp_path / "c.csv", [9100000000 + i for i in range(3)])
+    db = str(tmp_path / "c.db")
+    with SyncSandbox() as sb, socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        busy = taken.getsockname()[1]
+        assert invoke("dial", csv_path.as_posix(), "--journal", db, "--rate", "0", env=env_for(sb))[0] == 0
+        code, out = invoke("dial", "reconcile", db, "--metrics", f"127.0.0.1:{free_port()}", env=env_for(sb))
+        assert code == 0, out
+        code, out = invoke("dial", "reconcile", db, "--metrics", f"127.0.0.1:{busy}", env=env_for(sb))
+    assert code == 2 and "cannot serve metrics" in out, out

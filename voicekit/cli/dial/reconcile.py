@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sys
 
@@ -12,7 +13,7 @@ from ... import _constants as C
 from ..._exit import ExitStatus
 from ...journal import CLOCK_SKEW, DEFAULT_SETTLE, AsyncJournal, ReconcileReport, State, is_postgres_url, reconcile
 from .._common import async_client, fail_on_voicekit_error, json_option
-from ._shared import MAX_SHOWN, campaign_option, journal_argument, say
+from ._shared import MAX_SHOWN, address, campaign_option, journal_argument, metrics_option, say, serving_metrics
 
 __all__ = ["reconcile_cmd"]
 
@@ -43,10 +44,17 @@ __all__ = ["reconcile_cmd"]
     default=None,
     help=f"Call-record requests per second at most (default {C.DEFAULT_TELECMI_RATE:g}; 0: no client-side limit).",
 )
+@metrics_option
 @json_option
 @fail_on_voicekit_error
 def reconcile_cmd(
-    journal_path: str, campaign_name: str | None, settle: float, skew: float, rate: float | None, json_output: bool
+    journal_path: str,
+    campaign_name: str | None,
+    settle: float,
+    skew: float,
+    rate: float | None,
+    metrics: str | None,
+    json_output: bool,
 ) -> None:
     """Resolve every row whose outcome is unknown, from the outcomes received and the vendor's
     own call records (credentials from VOICEKIT_TELECMI_*): found, the row is placed; not found
@@ -54,7 +62,8 @@ def reconcile_cmd(
     placed and the next run dials it once; ambiguous, it stays unknown and the reason is shown.
     Huawei lists no records: its rows are resolved by the release events received (`voicekit
     dial listen`) only. Never makes a placed call dialable."""
-    report, left = asyncio.run(_reconcile(journal_path, campaign_name, settle, skew, rate))
+    metrics_at = address(metrics, "--metrics") if metrics else None
+    report, left = asyncio.run(_reconcile(journal_path, campaign_name, settle, skew, rate, metrics_at))
     if json_output:
         click.echo(
             json.dumps(
@@ -85,7 +94,12 @@ def reconcile_cmd(
 
 
 async def _reconcile(
-    journal_path: str, campaign_name: str | None, settle: float, skew: float, rate: float | None
+    journal_path: str,
+    campaign_name: str | None,
+    settle: float,
+    skew: float,
+    rate: float | None,
+    metrics_at: tuple[str, int] | None = None,
 ) -> tuple[ReconcileReport, int]:
     from ... import AsyncTeleCMI
 
@@ -94,7 +108,9 @@ async def _reconcile(
         # Opened to run (its lock held): no run may change the rows while they are reconciled.
         await journal.aclose()
         journal = await AsyncJournal.open(journal_path, journal.campaign)
-    async with journal:
+    async with journal, contextlib.AsyncExitStack() as stack:
+        if metrics_at is not None:
+            await stack.enter_async_context(serving_metrics(journal, metrics_at))
         if journal.campaign.vendor == "telecmi":
             async with async_client(AsyncTeleCMI, rate=rate) as tc:
                 report = await reconcile(journal, tc, settle=settle, skew=skew)
