@@ -23,6 +23,7 @@ from voicekit.journal import (
     Campaign,
     CampaignMismatchError,
     CampaignRow,
+    Journal,
     JournalError,
     Policy,
     State,
@@ -332,3 +333,17 @@ def test_zones_from_a_column_the_file_does_not_have_are_refused_before_anything(
     )  # fmt: skip
     assert code == ExitStatus.ERROR and "tz column" in out, out
     assert not (tmp_path / "c.db").exists()
+
+
+async def test_the_blocking_journal_applies_the_same_policy(tmp_path: Path) -> None:
+    # run_campaign on a blocking twin crosses to voicekit's loop for every journal call: the
+    # window, the do-not-call list and the deadline hold there too.
+    policy = Policy(window=window_open_in("Asia/Kolkata", time.time()))
+    campaign = Campaign.from_file(write_campaign(tmp_path / "c.csv", INDIA + NEW_YORK), policy=policy)
+    with Journal.open(tmp_path / "c.db", campaign) as journal:
+        async with Sandbox() as sb, sandbox_client(sb) as tc:
+            result = await run_campaign(journal, tc, concurrency=2, until=time.time() + 1, suppress=[INDIA[0]])
+        waiting = journal.waiting()
+    assert dialed(sb) == Counter({str(n): 1 for n in INDIA[1:]})
+    assert result.counts[State.SUPPRESSED] == 1 and result.exit_status is ExitStatus.WAITING
+    assert waiting.rows == len(NEW_YORK) and waiting.next_at is not None

@@ -12,6 +12,7 @@ import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -41,7 +42,7 @@ def local(epoch: float, zone: str) -> dt.datetime:
     return dt.datetime.fromtimestamp(epoch, ZoneInfo(zone))
 
 
-def policy(window: str, **kwargs: str) -> Policy:
+def policy(window: str, **kwargs: Any) -> Policy:
     return Policy(window=Window.parse(window), **kwargs)
 
 

@@ -598,8 +598,10 @@ class AsyncJournal:
         """The keys among `keys` this worker may claim: pending, and free or held by it (free
         ones are taken for it now). Keys the journal does not hold are not pending."""
         rows = await self._db.statement("pending", self._params(keys=list(keys), now=time.time()), what="take rows")
-        for key, zones in rows:
-            self._zones[key] = tuple(zones.split(",")) if zones else ()
+        policy = self.campaign.policy
+        if policy is not None and policy.window is not None:  # only a window needs the zones at the claim
+            for key, zones in rows:
+                self._zones[key] = tuple(zones.split(",")) if zones else ()
         return {key for key, _ in rows}
 
     async def claim(self, keys: Sequence[str], outcomes: Sequence[Outcome[Any]] = ()) -> set[str]:

@@ -26,7 +26,7 @@ import datetime as dt
 import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Final, ParamSpec, TypeVar
 
 import attrs
@@ -168,7 +168,7 @@ def stop_reason(error: BaseException) -> StopReason | None:
     return None
 
 
-def _with_campaign_fields(fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+def _with_campaign_fields(fn: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, Coroutine[Any, Any, T]]:
     """Every record logged during the run carries its campaign and worker (see voicekit's log)."""
 
     @functools.wraps(fn)
