@@ -7,6 +7,10 @@ limit is set far above the load so it never waits). Warm-up first, then rounds o
 alternating between the sides; the ratio is the median of the per-round ratios, the rates are
 over all rounds. The client's and the server's CPU shares (CPU seconds / wall seconds) show who
 the bottleneck was: the client should be near 1.0.
+
+Row 1o: the same SDK side with an OpenTelemetry SDK configured (a tracer provider whose batch
+processor hands every span to an exporter that drops it, a meter provider with an in-memory
+reader) vs with none, in alternating rounds: what voicekit's spans and metrics cost a call.
 """
 
 from __future__ import annotations
@@ -63,6 +67,55 @@ async def _measure(url: str, chunk: int, rounds: int, warmup: int) -> dict[str, 
         }
 
 
+async def _measure_otel(url: str, chunk: int, rounds: int, warmup: int) -> dict[str, float]:
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+
+    from voicekit import telemetry
+
+    class Dropped(SpanExporter):
+        def export(self, spans: object) -> SpanExportResult:
+            return SpanExportResult.SUCCESS
+
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(BatchSpanProcessor(Dropped()))
+    meter_provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
+    async with voicekit.AsyncTeleCMI(
+        appid=APPID, secret=SECRET, base_url=url, piopiy_url=url, rate_limit=NO_LIMIT
+    ) as tc:
+
+        async def call(i: int) -> None:
+            result = await tc.play_music(from_=19170000000, to=19170000001 + i % 1000, file_name="welcome.wav")
+            assert result.request_id
+
+        async def on() -> None:
+            telemetry.configure(tracer_provider=tracer_provider, meter_provider=meter_provider)
+            await pool(chunk, CONCURRENCY, call)
+
+        async def off() -> None:
+            telemetry.configure()
+            await pool(chunk, CONCURRENCY, call)
+
+        try:
+            telemetry.configure(tracer_provider=tracer_provider, meter_provider=meter_provider)
+            await pool(warmup, CONCURRENCY, call)
+            telemetry.configure()
+            await pool(warmup, CONCURRENCY, call)
+            times = await arounds(rounds, on=on, off=off)
+        finally:
+            telemetry.configure()
+            tracer_provider.shutdown()
+            meter_provider.shutdown()
+    return {
+        "requests_per_side": chunk * rounds,
+        "ratio": median_ratio(times["off"], times["on"]),
+        "on_rps": chunk * rounds / sum(times["on"]),
+        "off_rps": chunk * rounds / sum(times["off"]),
+    }
+
+
 def run(server: ServerHandle, quick: bool) -> list[Row]:
     """Measure row 1."""
     size = QUICK if quick else FULL
@@ -78,5 +131,17 @@ def run(server: ServerHandle, quick: bool) -> list[Row]:
             d["ratio"],
             Target(">=", 0.90),
             d,
-        )
+        ),
+        _otel_row(url, size),
     ]
+
+
+def _otel_row(url: str, size: dict[str, int]) -> Row:
+    d = asyncio.run(asyncio.wait_for(_measure_otel(url, **size), BUDGET_S))
+    return Row(
+        "1o create: OpenTelemetry SDK on / off, c=50 (req/s)",
+        f"on {fmt_rate(d['on_rps'])}, off {fmt_rate(d['off_rps'])}",
+        d["ratio"],
+        Target(">=", 0.95),
+        d,
+    )

@@ -18,7 +18,15 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests._cli import MAKE_CALL, env_for, free_port, invoke, write_campaign
 from tests._clients import sandbox_client
 from voicekit import _observe
-from voicekit.journal import AsyncJournal, Campaign, OutcomeReceiver, OutcomeWriter, run_campaign
+from voicekit.journal import (
+    CLOCK_SKEW,
+    AsyncJournal,
+    Campaign,
+    OutcomeReceiver,
+    OutcomeWriter,
+    reconcile,
+    run_campaign,
+)
 from voicekit.metrics import PrometheusMetrics
 from voicekit.sandbox import Sandbox, SyncSandbox
 
@@ -32,6 +40,7 @@ NAMES = {
     "voicekit_lease_events",
     "voicekit_webhooks",
     "voicekit_webhook_lag_seconds",
+    "voicekit_reconcile_decisions",
 }
 
 
@@ -97,6 +106,25 @@ async def test_a_campaign_reports_every_metric_and_the_counts_match_the_ledger(t
     assert value(found, "voicekit_webhooks_total", result="duplicate") == 1
     assert value(found, "voicekit_webhook_lag_seconds_count") >= 5
     assert "9100000000" not in text  # no phone number in a label
+
+
+async def test_reconcile_decisions_are_counted(tmp_path: Path) -> None:
+    campaign = Campaign.from_file(write_campaign(tmp_path / "c.csv", [9100000000 + i for i in range(6)]))
+    metrics = PrometheusMetrics(campaign="c")
+    metrics.install()
+    try:
+        async with Sandbox() as sb, sandbox_client(sb) as tc, await AsyncJournal.open(tmp_path / "c.db", campaign) as j:
+            sb.faults.add(MAKE_CALL, status=503, count=2)  # placed, then 503: unknown
+            sb.faults.add(MAKE_CALL, status=500, placed=False)  # not placed: unknown
+            await run_campaign(j, tc, concurrency=1)
+            report = await reconcile(j, tc, settle=60, now=time.time() + 60 + CLOCK_SKEW + 5)
+    finally:
+        metrics.uninstall()
+    assert report.from_records == 2 and report.requeued == 1
+    found = samples(metrics.text())
+    assert value(found, "voicekit_reconcile_decisions_total", decision="placed") == 2
+    assert value(found, "voicekit_reconcile_decisions_total", decision="not_placed") == 1
+    assert value(found, "voicekit_reconcile_decisions_total", decision="ambiguous") == 0
 
 
 def scrape(port: int) -> str | None:

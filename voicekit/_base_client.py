@@ -20,8 +20,9 @@ import yarl
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from . import _constants as C
-from . import _fork, _observe
+from . import _fork, _observe, _otel
 from ._config import MAX_SECONDS, NOT_GIVEN, NotGiven, RateLimit, RetryPolicy, Timeout
+from ._otel import RequestTrace
 from ._ratelimit import AccountPaused, LimiterBackend, RateLimiter, Start, departing
 from ._redact import REDACTED, redact_url
 from ._response import Response, attach
@@ -1044,6 +1045,26 @@ class BaseAsyncClient:
             ConnectError, ReadError: the exchange failed, once retries are spent (a proxy that
                 refused the tunnel: `ProxyConnectError`).
         """
+        telemetry = _otel.current()
+        if telemetry is None:
+            return await self._exchange(endpoint, url, body, headers, parse, attempt_timeout, None)
+        ticket = current_ticket.get()
+        with telemetry.request(
+            self._vendor, endpoint.name, endpoint.creates_call, None if ticket is None else ticket.key
+        ) as trace:
+            return await self._exchange(endpoint, url, body, headers, parse, attempt_timeout, trace)
+
+    async def _exchange(
+        self,
+        endpoint: Endpoint,
+        url: str,
+        body: dict[str, Any],
+        headers: Mapping[str, str] | None,
+        parse: Callable[[Any], Any] | None,
+        attempt_timeout: Timeout | None,
+        trace: RequestTrace | None,
+    ) -> Any:
+        """`_post`'s exchange, told to `trace` (the request's span) when telemetry is on."""
         try:
             data = _dumps(body)
         except TypeError as exc:
@@ -1073,6 +1094,8 @@ class BaseAsyncClient:
         attempt = 0
         while True:
             attempt += 1
+            if trace is not None:
+                trace.attempts = attempt
             # The start counts from the moment the request leaves: the connection pool reports
             # it once the connection is ready (see `_Connector`), after `before_send` too.
             with await self._acquire(endpoint, deadline):
@@ -1086,6 +1109,8 @@ class BaseAsyncClient:
                     outcome = await send_once(session, url, data, headers, **options)
                 except TRANSPORT_ERRORS as exc:
                     outcome = exc
+            if trace is not None and isinstance(outcome, Answer):
+                trace.status = outcome.status
             verdict = classify(
                 endpoint,
                 outcome,
@@ -1112,6 +1137,8 @@ class BaseAsyncClient:
             if delay is None:
                 raise error
             log.debug("retrying %s in %.3f s (attempt %d): %s", endpoint.name, delay, attempt, error)
+            if trace is not None:
+                trace.retry(_retry_reason(error), delay)
             if self._on_retry is not None:
                 event = RetryEvent(
                     endpoint=endpoint.name, attempt=attempt, reason=_retry_reason(error), delay=delay, error=error

@@ -16,6 +16,7 @@ from typing import Any, Generic, TypeVar
 import attrs
 
 from . import _constants as C
+from . import _otel
 from ._sending import BeforeSend, Ticket, current_ticket
 from ._tasks import cancel_and_wait
 from ._validate import check_int_range, show
@@ -92,6 +93,7 @@ async def run_many_batches(
     outcomes of the calls that finished meanwhile.
     """
     source = aiter_specs(specs)
+    telemetry = _otel.current()
     in_flight: dict[asyncio.Task[R], Ticket] = {}
     ready: list[Outcome[R]] = []
     loop = asyncio.get_running_loop()
@@ -127,7 +129,8 @@ async def run_many_batches(
             ticket = Ticket(k, before_send)
             context = contextvars.copy_context()
             context.run(current_ticket.set, ticket)
-            in_flight[asyncio.create_task(send(spec), context=context)] = ticket
+            work = send(spec) if telemetry is None else _traced(telemetry, send(spec), ticket, spec)
+            in_flight[asyncio.create_task(work, context=context)] = ticket
             poke()
 
     reader = asyncio.create_task(read())
@@ -160,6 +163,25 @@ async def run_many_batches(
         await asyncio.wait([reader])
         await cancel_and_wait(in_flight)
         await source.aclose()  # type: ignore[attr-defined]
+
+
+async def _traced(telemetry: _otel.Telemetry, work: Coroutine[Any, Any, R], ticket: Ticket, spec: object) -> R:
+    """`work` inside the span of its specification's send."""
+    to = getattr(spec, "to", None) or getattr(spec, "called", None)
+    with telemetry.send(ticket.key, to if isinstance(to, str) else None) as span:
+        if span is None:
+            return await work
+        try:
+            result = await work
+        except BaseException as exc:
+            # as `_outcome` will judge it: unknown if it may have been placed
+            unknown = isinstance(exc, CallOutcomeUnknownError) or (
+                not isinstance(exc, VoiceKitError) and ticket.departed
+            )
+            _otel.end_send_error(span, exc, unknown=unknown)
+            raise
+        span.set_attribute("voicekit.outcome", "placed")
+        return result
 
 
 def _outcome(task: asyncio.Task[R], ticket: Ticket) -> Outcome[R]:

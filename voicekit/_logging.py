@@ -48,6 +48,11 @@ def log_fields(**fields: str | None) -> Iterator[None]:
         _context.reset(token)
 
 
+def current_fields() -> dict[str, str]:
+    """The fields `log_fields` gave the running block (do not mutate)."""
+    return _context.get()
+
+
 class _ContextFilter(logging.Filter):
     """Adds the block's fields (`log_fields`) and the call's key (the send's ticket) to a record."""
 

@@ -16,7 +16,9 @@ format, on loopback unless told otherwise; from a program, `PrometheusMetrics` a
 * ``voicekit_webhooks_total`` (counter): webhooks received, by ``result`` (``written``,
   ``duplicate``, ``unmatched``, ``foreign``, ``refused``);
 * ``voicekit_webhook_lag_seconds`` (histogram): from a call's start (the vendor's clock) to its
-  outcome's arrival.
+  outcome's arrival;
+* ``voicekit_reconcile_decisions_total`` (counter): reconcile's decisions on sent rows, by
+  ``decision`` (``placed``, ``not_placed``, ``ambiguous``, ``waiting``).
 
 Every metric also has ``campaign`` as a label (the campaign's name) when one is known. No label
 holds a phone number or a secret.
@@ -79,7 +81,9 @@ class PrometheusMetrics:
         self._lag = prometheus.Histogram(
             "voicekit_webhook_lag_seconds", "Webhook lag", ["campaign"], buckets=_LAG_BUCKETS, registry=r
         )
-        self._previous: _observe.Sink | None = None
+        self._reconcile = prometheus.Counter(
+            "voicekit_reconcile_decisions", "Reconcile's decisions", ["campaign", "decision"], registry=r
+        )
         # Every name shows from the first scrape, at zero.
         for outcome in ("placed", "failed", "unknown"):
             self._calls.labels(campaign, "", outcome)
@@ -91,6 +95,8 @@ class PrometheusMetrics:
         self._claims.labels(campaign)
         self._claimed.labels(campaign)
         self._lag.labels(campaign)
+        for decision in ("placed", "not_placed", "ambiguous", "waiting"):
+            self._reconcile.labels(campaign, decision)
 
     # -- the sink voicekit reports into ---------------------------------------------------------
 
@@ -113,6 +119,9 @@ class PrometheusMetrics:
     def webhook_lag(self, seconds: float) -> None:
         self._lag.labels(self.campaign).observe(seconds)
 
+    def reconcile(self, decision: str, count: int) -> None:
+        self._reconcile.labels(self.campaign, decision).inc(count)
+
     def rows(self, counts: Mapping[Any, int]) -> None:
         """Set the campaign's rows by state (from `AsyncJournal.counts`)."""
         for state, n in counts.items():
@@ -120,10 +129,10 @@ class PrometheusMetrics:
 
     def install(self) -> None:
         """Make voicekit report into these metrics (in this process)."""
-        self._previous = _observe.install(self)
+        _observe.attach(self)
 
     def uninstall(self) -> None:
-        _observe.install(self._previous)
+        _observe.detach(self)
 
     def text(self) -> str:
         """The metrics in the Prometheus text format."""

@@ -28,7 +28,7 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from .. import _observe
+from .. import _observe, _otel
 from .._validate import check_str
 from ..errors import ValidationError
 from ..telecmi import CallRecord
@@ -183,6 +183,7 @@ class OutcomeWriter:
                 self.written += counts.written + counts.unmatched
                 self.duplicates += counts.duplicate
                 self.foreign += counts.foreign
+                _otel.current()  # a provider configured since: its metrics sink attached
                 sink = _observe.sink
                 if sink is not None:
                     for result, n in (

@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 
+from .. import _observe, _otel
 from .._campaign import CampaignRow, fingerprint, read_campaign
 from ..errors import ConfigurationError, ValidationError
 from ._blocking import Journal, as_async
@@ -152,7 +153,7 @@ async def reconcile(
     if not rest and not awaiting:
         if placed:
             await store.resolve(placed, [], [])
-        return ReconcileReport(unknown=len(unknown), from_outcomes=len(placed))
+        return _told(ReconcileReport(unknown=len(unknown), from_outcomes=len(placed)))
 
     clock = time.time() if now is None else now
     started = (await store.summary()).started.timestamp()
@@ -244,7 +245,7 @@ async def reconcile(
         else:
             requeue.append(row.key)
     resolution = await store.resolve(placed, requeue, [*notes, *waiting])
-    return ReconcileReport(
+    report = ReconcileReport(
         unknown=len(unknown),
         from_outcomes=len(received),
         from_records=found,
@@ -254,6 +255,23 @@ async def reconcile(
         records=records,
         filled=filled,
     )
+    return _told(report)
+
+
+def _told(report: ReconcileReport) -> ReconcileReport:
+    """`report`, once its decisions on unknown rows are reported to the metrics (if any)."""
+    _otel.current()  # a provider configured: its metrics sink attached
+    sink = _observe.sink
+    if sink is not None:
+        for decision, count in (
+            ("placed", report.from_outcomes + report.from_records),
+            ("not_placed", report.requeued),
+            ("ambiguous", len(report.ambiguous)),
+            ("waiting", len(report.waiting)),
+        ):
+            if count:
+                sink.reconcile(decision, count)
+    return report
 
 
 def _campaign_rows(store: AsyncStore) -> Any:

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Final, ParamSpec, TypeVar
 
 import attrs
 
-from .. import _observe
+from .. import _observe, _otel
 from .._bulk import Outcome
 from .._campaign import CampaignRow, read_campaign
 from .._exit import ExitStatus
@@ -169,14 +169,24 @@ def stop_reason(error: BaseException) -> StopReason | None:
 
 
 def _with_campaign_fields(fn: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, Coroutine[Any, Any, T]]:
-    """Every record logged during the run carries its campaign and worker (see voicekit's log)."""
+    """Every record logged during the run carries its campaign and worker (see voicekit's log),
+    and the run is a ``voicekit campaign`` span when telemetry is on."""
 
     @functools.wraps(fn)
     async def run(*args: P.args, **kwargs: P.kwargs) -> T:
         store = as_async(args[0] if args else kwargs["journal"])  # type: ignore[arg-type]
         fields = {"campaign": store.campaign.name, "campaign_id": store.campaign_id}
-        with log_fields(**fields, worker=getattr(store, "worker", None)):
-            return await fn(*args, **kwargs)
+        worker = getattr(store, "worker", None)
+        telemetry = _otel.current()
+        with log_fields(**fields, worker=worker):
+            if telemetry is None:
+                return await fn(*args, **kwargs)
+            with telemetry.campaign({**fields, "worker": worker, "vendor": store.campaign.vendor}) as span:
+                result = await fn(*args, **kwargs)
+                if span is not None and isinstance(result, RunResult):
+                    span.set_attributes({f"voicekit.rows.{s}": n for s, n in result.counts.items()})
+                    span.set_attribute("voicekit.exit_status", int(result.exit_status))
+                return result
 
     return run
 

@@ -1,0 +1,358 @@
+"""OpenTelemetry for voicekit: spans and metrics through the OpenTelemetry API (``opentelemetry-api``,
+the ``otel`` extra), never the SDK.
+
+Telemetry is on when a tracer or meter provider is configured: the process's global ones
+(`opentelemetry.trace.set_tracer_provider`, ``opentelemetry-instrument``), or those given to
+`voicekit.telemetry.configure`. Otherwise every report point costs a dictionary lookup: the
+OpenTelemetry modules are never imported by voicekit itself, and with no provider configured no
+span is started.
+
+The names (documented in the operations guide):
+
+* spans: ``{vendor} {endpoint}`` (e.g. ``telecmi make_call``) for every vendor request, its
+  retries included; ``voicekit send`` for each specification a bulk run sends (a campaign row);
+  ``voicekit campaign`` for a campaign run;
+* metrics: ``voicekit.calls``, ``voicekit.limiter.wait``, ``voicekit.claim.duration``,
+  ``voicekit.leases``, ``voicekit.webhooks``, ``voicekit.webhook.lag``,
+  ``voicekit.reconcile.decisions``.
+
+No attribute holds a secret or a whole phone number: numbers are masked to their last
+`SHOWN_DIGITS` digits unless `voicekit.telemetry.configure` is told ``full_numbers=True``.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Final
+
+from . import _observe
+from ._logging import current_fields
+from .errors import ActionOutcomeUnknownError, CallOutcomeUnknownError, RateLimitedError
+
+if TYPE_CHECKING:
+    from opentelemetry.metrics import CallbackOptions, Meter, MeterProvider, Observation
+    from opentelemetry.trace import Span, Tracer, TracerProvider
+
+__all__ = ["SHOWN_DIGITS", "Telemetry", "current", "mask"]
+
+#: The digits of a number an attribute shows (the rest are ``*``) unless full numbers are asked for.
+SHOWN_DIGITS: Final = 3
+_SCOPE: Final = "voicekit"
+_AIOHTTP_INSTRUMENTATION: Final = "opentelemetry.instrumentation.aiohttp_client"
+
+
+def mask(number: str) -> str:
+    """`number` with every digit but its last `SHOWN_DIGITS` replaced by ``*``."""
+    if _settings.full_numbers:
+        return number
+    keep = SHOWN_DIGITS
+    out = []
+    for ch in reversed(number):
+        if ch.isdigit():
+            if keep:
+                keep -= 1
+            else:
+                ch = "*"
+        out.append(ch)
+    return "".join(reversed(out))
+
+
+class _Settings:
+    def __init__(self) -> None:
+        self.tracer_provider: TracerProvider | None = None
+        self.meter_provider: MeterProvider | None = None
+        self.full_numbers = False
+        # the providers `current` last saw, and what it made of them
+        self.seen: tuple[object, object] | None = None
+        self.telemetry: Telemetry | None = None
+
+
+_settings = _Settings()
+
+
+def current() -> Telemetry | None:
+    """voicekit's telemetry, or None when no provider is configured (the common case: cheap)."""
+    if _settings.tracer_provider is None and _settings.meter_provider is None:
+        modules = sys.modules
+        if "opentelemetry.trace" not in modules and "opentelemetry.metrics" not in modules:
+            return None
+    return _resolve()
+
+
+def _resolve() -> Telemetry | None:
+    from opentelemetry import metrics, trace
+    from opentelemetry.metrics import NoOpMeterProvider
+
+    tp = _settings.tracer_provider or trace.get_tracer_provider()
+    mp = _settings.meter_provider or metrics.get_meter_provider()
+    if _settings.seen is not None and _settings.seen[0] is tp and _settings.seen[1] is mp:
+        return _settings.telemetry
+    tracing = not isinstance(tp, trace.ProxyTracerProvider | trace.NoOpTracerProvider)
+    measuring = not isinstance(mp, NoOpMeterProvider) and type(mp).__name__ != "_ProxyMeterProvider"
+    telemetry = Telemetry(tp if tracing else None, mp if measuring else None) if tracing or measuring else None
+    old = _settings.telemetry
+    if old is not None and old.sink is not None:
+        _observe.detach(old.sink)
+    if telemetry is not None and telemetry.sink is not None:
+        _observe.attach(telemetry.sink)
+    _settings.seen, _settings.telemetry = (tp, mp), telemetry
+    return telemetry
+
+
+def configure(
+    *,
+    tracer_provider: TracerProvider | None = None,
+    meter_provider: MeterProvider | None = None,
+    full_numbers: bool = False,
+) -> None:
+    """See `voicekit.telemetry.configure`."""
+    _settings.tracer_provider = tracer_provider
+    _settings.meter_provider = meter_provider
+    _settings.full_numbers = bool(full_numbers)
+    _settings.seen = None
+    if tracer_provider is not None or meter_provider is not None:
+        _resolve()
+    elif _settings.telemetry is not None:
+        if _settings.telemetry.sink is not None:
+            _observe.detach(_settings.telemetry.sink)
+        _settings.telemetry = None
+
+
+def _outcome_of(error: BaseException | None, creates_call: bool) -> str:
+    """A request's outcome: placed / ok, unknown, rate-limited or failed."""
+    if error is None:
+        return "placed" if creates_call else "ok"
+    if isinstance(error, CallOutcomeUnknownError | ActionOutcomeUnknownError):
+        return "unknown"
+    if isinstance(error, RateLimitedError):
+        return "rate-limited"
+    return "failed"
+
+
+_campaign_cache: tuple[object, tuple[tuple[str, str], ...]] = (None, ())
+
+
+def _campaign_pairs() -> tuple[tuple[str, str], ...]:
+    """The running campaign's attributes (from `log_fields`), as pairs; computed once a block."""
+    global _campaign_cache
+    fields = current_fields()
+    if _campaign_cache[0] is not fields:
+        pairs = tuple((f"voicekit.{k}", v) for k, v in fields.items() if k in ("campaign", "campaign_id", "worker"))
+        _campaign_cache = (fields, pairs)
+    return _campaign_cache[1]
+
+
+class RequestTrace:
+    """What one vendor request's span learns as its attempts go (see `_base_client._post`)."""
+
+    __slots__ = ("attempts", "span", "status")
+
+    def __init__(self, span: Span | None) -> None:
+        self.span = span
+        self.attempts = 0
+        self.status: int | None = None
+
+    def retry(self, reason: str, delay: float) -> None:
+        if self.span is not None:
+            self.span.add_event(
+                "voicekit.retry",
+                {"voicekit.attempt": self.attempts, "voicekit.reason": reason, "voicekit.delay": delay},
+            )
+
+
+class Telemetry:
+    """The tracer and instruments of one pair of providers."""
+
+    def __init__(self, tracer_provider: TracerProvider | None, meter_provider: MeterProvider | None) -> None:
+        from opentelemetry import context, trace
+
+        from ._version import __version__
+
+        self._context, self._trace = context, trace
+        self.tracer: Tracer | None = (
+            None if tracer_provider is None else tracer_provider.get_tracer(_SCOPE, __version__)
+        )
+        self.sink: _OtelSink | None = None
+        if meter_provider is not None:
+            self.sink = _OtelSink(meter_provider.get_meter(_SCOPE, __version__))
+
+    @contextmanager
+    def request(self, vendor: str, endpoint: str, creates_call: bool, key: str | None) -> Iterator[RequestTrace]:
+        """The span of one vendor request (all its attempts), and its count in ``voicekit.calls``.
+
+        Inside it, the standard aiohttp client instrumentation is told not to trace the same
+        request again (OpenTelemetry's suppression of HTTP instrumentation).
+        """
+        context, trace = self._context, self._trace
+        span: Span | None = None
+        token = None
+        if self.tracer is not None:
+            attributes: dict[str, Any] = {
+                "voicekit.vendor": vendor,
+                "voicekit.endpoint": endpoint,
+                "http.request.method": "POST",
+                **dict(_campaign_pairs()),
+            }
+            if key is not None:
+                attributes["voicekit.key"] = key
+            span = self.tracer.start_span(f"{vendor} {endpoint}", kind=trace.SpanKind.CLIENT, attributes=attributes)
+            if _AIOHTTP_INSTRUMENTATION in sys.modules:
+                # the request's own span is voicekit's: the instrumentation is told to stand back
+                ctx = context.set_value(_suppress_http_key(), True, trace.set_span_in_context(span))
+                token = context.attach(ctx)
+        record = RequestTrace(span)
+        error: BaseException | None = None
+        try:
+            yield record
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            outcome = _outcome_of(error, creates_call) if error is None or isinstance(error, Exception) else "cancelled"
+            if token is not None:
+                context.detach(token)
+            if span is not None:
+                ended: dict[str, Any] = {
+                    "voicekit.outcome": outcome,
+                    "voicekit.retry_count": max(0, record.attempts - 1),
+                }
+                if record.status is not None:
+                    ended["http.response.status_code"] = record.status
+                if error is not None:
+                    ended["error.type"] = type(error).__name__
+                    span.set_status(trace.StatusCode.ERROR, type(error).__name__)
+                span.set_attributes(ended)
+                span.end()
+            if self.sink is not None and creates_call:
+                self.sink.request(vendor, endpoint, outcome)
+
+    @contextmanager
+    def send(self, key: str, number: str | None) -> Iterator[Span | None]:
+        """The span of one specification sent by a bulk run (a campaign row)."""
+        if self.tracer is None:
+            yield None
+            return
+        from opentelemetry import trace
+
+        attributes = {"voicekit.key": key, **dict(_campaign_pairs())}
+        if number:
+            attributes["voicekit.to"] = mask(number)
+        with self.tracer.start_as_current_span(
+            "voicekit send",
+            kind=trace.SpanKind.INTERNAL,
+            attributes=attributes,
+            record_exception=False,
+            set_status_on_exception=False,
+        ) as span:
+            yield span
+
+    @contextmanager
+    def campaign(self, attributes: Mapping[str, str | None]) -> Iterator[Span | None]:
+        """The span of a campaign run."""
+        if self.tracer is None:
+            yield None
+            return
+        from opentelemetry import trace
+
+        with self.tracer.start_as_current_span(
+            "voicekit campaign",
+            kind=trace.SpanKind.INTERNAL,
+            attributes={f"voicekit.{k}": v for k, v in attributes.items() if v is not None},
+            record_exception=False,
+            set_status_on_exception=False,
+        ) as span:
+            try:
+                yield span
+            except BaseException as exc:
+                span.set_attribute("error.type", type(exc).__name__)
+                span.set_status(trace.StatusCode.ERROR, type(exc).__name__)
+                raise
+
+
+def end_send_error(span: Span, error: BaseException, *, unknown: bool) -> None:
+    """Close a send's span with the outcome of what it raised: unknown or failed."""
+    from opentelemetry import trace
+
+    span.set_attribute("voicekit.outcome", "unknown" if unknown else "failed")
+    span.set_attribute("error.type", type(error).__name__)
+    span.set_status(trace.StatusCode.ERROR, type(error).__name__)
+
+
+def _suppress_http_key() -> Any:
+    # The key OpenTelemetry's HTTP client instrumentations (aiohttp's among them) check before
+    # they trace a request; the higher-level client that traces the request itself sets it.
+    from opentelemetry import context
+
+    key = getattr(context, "_SUPPRESS_HTTP_INSTRUMENTATION_KEY", None)
+    if key is None:  # an API too old to have one: nothing to suppress
+        key = context.create_key("voicekit_unused")
+    return key
+
+
+class _Tally:
+    """A counter kept in a dictionary and read by an observable counter when the metrics are
+    collected: adding to it costs a dictionary update, not a pass through the SDK."""
+
+    def __init__(self, meter: Meter, name: str, unit: str, description: str) -> None:
+        self.counts: dict[tuple[tuple[str, str], ...], int] = {}
+        meter.create_observable_counter(name, callbacks=[self._observe], unit=unit, description=description)
+
+    def add(self, n: int, pairs: tuple[tuple[str, str], ...]) -> None:
+        self.counts[pairs] = self.counts.get(pairs, 0) + n
+
+    def _observe(self, options: CallbackOptions) -> list[Observation]:
+        from opentelemetry.metrics import Observation
+
+        return [Observation(n, dict(pairs)) for pairs, n in list(self.counts.items())]
+
+
+#: The shortest wait `voicekit.limiter.wait` records: a request the limiter let through at once
+#: did not wait (and recording it would cost every request a pass through the SDK).
+MIN_RECORDED_WAIT: Final = 0.001
+
+
+class _OtelSink:
+    """The metrics voicekit reports (`voicekit._observe.Sink`), as OpenTelemetry instruments."""
+
+    def __init__(self, meter: Meter) -> None:
+        self._calls = _Tally(meter, "voicekit.calls", "{call}", "Call-creating requests, by outcome")
+        self._leases = _Tally(meter, "voicekit.leases", "{event}", "Lease renewals and losses")
+        self._webhooks = _Tally(meter, "voicekit.webhooks", "{outcome}", "Webhook outcomes received, by result")
+        self._reconcile = _Tally(meter, "voicekit.reconcile.decisions", "{row}", "Reconcile's decisions")
+        self._limiter = meter.create_histogram(
+            "voicekit.limiter.wait", unit="s", description="Waits the rate limiter imposed"
+        )
+        self._claims = meter.create_histogram(
+            "voicekit.claim.duration", unit="s", description="Claim transactions of a journaled run"
+        )
+        self._lag = meter.create_histogram(
+            "voicekit.webhook.lag", unit="s", description="From a call's start to its outcome's arrival"
+        )
+
+    def request(self, vendor: str, endpoint: str, outcome: str) -> None:
+        pairs = (("voicekit.vendor", vendor), ("voicekit.endpoint", endpoint), ("voicekit.outcome", outcome))
+        self._calls.add(1, pairs + _campaign_pairs())
+
+    def call(self, vendor: str, outcome: str) -> None:
+        """Counted per request in `request` (with its endpoint), not again per campaign row."""
+
+    def limiter_wait(self, seconds: float) -> None:
+        if seconds >= MIN_RECORDED_WAIT:
+            self._limiter.record(seconds, dict(_campaign_pairs()))
+
+    def claim(self, seconds: float, keys: int) -> None:
+        self._claims.record(seconds, dict(_campaign_pairs()))
+
+    def lease(self, event: str) -> None:
+        self._leases.add(1, (("voicekit.event", event), *_campaign_pairs()))
+
+    def webhooks(self, result: str, count: int) -> None:
+        self._webhooks.add(count, (("voicekit.result", result), *_campaign_pairs()))
+
+    def webhook_lag(self, seconds: float) -> None:
+        self._lag.record(seconds, dict(_campaign_pairs()))
+
+    def reconcile(self, decision: str, count: int) -> None:
+        self._reconcile.add(count, (("voicekit.decision", decision), *_campaign_pairs()))
