@@ -9,12 +9,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import os
 import shlex
 import signal
 import sys
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any, Final
 
 import attrs
@@ -27,7 +28,7 @@ from ..._bulk import Outcome
 from ..._campaign import Vendor
 from ..._exit import ExitStatus
 from ..._policy import parse_retry, parse_until, read_suppress_file
-from ...errors import ConfigurationError, ValidationError
+from ...errors import ConfigurationError, JournalUnavailableError, LeaseLostError, ValidationError
 from ...journal import (
     DEFAULT_LEASE,
     DEFAULT_RECONNECT,
@@ -52,7 +53,11 @@ from .listen import listening
 
 __all__ = ["run_cmd"]
 
+#: How often a run whose output is not a terminal prints its progress line (seconds);
+#: ``VOICEKIT_PROGRESS_EVERY`` changes it.
 _PLAIN_PROGRESS_EVERY: Final = 10.0
+#: How often a worker of a shared journal reads the whole campaign's progress (seconds).
+_CAMPAIGN_EVERY: Final = 2.0
 
 
 class _RunContext(click.Context):
@@ -503,8 +508,15 @@ class _View:
         self.failures = 0
         self.rate = _Rate()
         self.last_plain = time.monotonic()
+        self.plain_every = _plain_every()
         self.progress: Progress | None = None
         self.task: Any = None
+        # A shared journal's workers each show the whole campaign, read from the journal:
+        # its rows by state, and its rate over the last readings.
+        self.campaign: dict[State, int] | None = None
+        self.campaign_rate = _Rate(window=15.0)
+        self.own = 0.0
+        self.watcher: asyncio.Task[None] | None = None
 
     async def run(self, client: Any) -> RunResult:
         options = self.options
@@ -563,6 +575,10 @@ class _View:
             )
             result = RunResult(start=start, counts=counts, interrupted=True)
         finally:
+            if self.watcher is not None:
+                self.watcher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self.watcher
             for sig in installed:
                 loop.remove_signal_handler(sig)
         if self.failures > MAX_SHOWN:
@@ -572,6 +588,29 @@ class _View:
                 err=True,
             )
         return result
+
+    async def _watch_campaign(self) -> None:
+        """Read the whole campaign's rows every few seconds (every worker's progress)."""
+        while True:
+            try:
+                counts = await self.journal.counts()
+            except (JournalUnavailableError, LeaseLostError):
+                counts = None  # the run itself reports the journal's troubles
+            if counts is not None:
+                self.campaign = counts
+                done = _done(counts)
+                per_second = self.campaign_rate.update(done)
+                if self.progress is not None and self.task is not None:
+                    self.progress.update(
+                        self.task,
+                        total=sum(counts.values()),
+                        completed=done,
+                        placed=counts[State.PLACED],
+                        failed=counts[State.FAILED],
+                        unknown=counts[State.UNKNOWN],
+                        rate=f"campaign {per_second:,.0f}/s, this worker {self.own:,.0f}/s",
+                    )
+            await asyncio.sleep(_CAMPAIGN_EVERY)
 
     def wait(self, waiting: Waiting) -> None:
         if waiting.state == "paused":
@@ -645,8 +684,10 @@ class _View:
             say(f"{start.requeued} call(s) that provably were not placed last time are dialed again")
         if options.sandbox:
             console.print("[bold magenta]sandbox:[/] dialing an in-process emulator; no real call is placed")
+        if self.journal.shared:  # once the campaign is loaded
+            self.watcher = asyncio.get_running_loop().create_task(self._watch_campaign())
         if self.progress is not None:
-            done = sum(n for s, n in counts.items() if s not in (State.PENDING, State.SENDING))
+            done = _done(counts)
             self.task = self.progress.add_task(
                 "dial",
                 total=sum(counts.values()),
@@ -663,10 +704,15 @@ class _View:
             self.failures += 1
             if self.failures <= MAX_SHOWN:
                 say(f"key {outcome.key!r}: {type(error).__name__}: {error}")
-        per_second = self.rate.update(progress.done)
+        per_second = self.own = self.rate.update(progress.done)
         counts = progress.counts
         default = C.DEFAULT_TELECMI_RATE if self.journal.campaign.vendor == "telecmi" else C.DEFAULT_HUAWEI_RATE
         limit = "no limit" if self.options.rate == 0 else f"limit {self.options.rate or default:g}/s"
+        if self.campaign is not None:
+            # the bar shows the whole campaign (`_watch_campaign`); this worker's own figures
+            # go in the plain line
+            self._plain(progress, per_second)
+            return
         if self.progress is not None and self.task is not None:
             self.progress.update(
                 self.task,
@@ -676,9 +722,42 @@ class _View:
                 unknown=counts[State.UNKNOWN],
                 rate=f"{per_second:,.0f}/s ({limit})",
             )
-        if not console.is_terminal and time.monotonic() - self.last_plain >= _PLAIN_PROGRESS_EVERY:
-            self.last_plain = time.monotonic()
-            say(
-                f"{progress.done}/{progress.total} placed={counts[State.PLACED]} failed={counts[State.FAILED]} "
-                f"unknown={counts[State.UNKNOWN]} {per_second:,.0f}/s"
-            )
+        self._plain(progress, per_second)
+
+    def _plain(self, progress: RunProgress, per_second: float) -> None:
+        """The progress line of a run whose output is not a terminal (a log), every few seconds:
+        the whole campaign's when the journal is shared, with its rate and time left."""
+        if console.is_terminal or time.monotonic() - self.last_plain < self.plain_every:
+            return
+        self.last_plain = time.monotonic()
+        counts, done, total, rate = progress.counts, progress.done, progress.total, per_second
+        if self.campaign is not None:
+            counts, done, total = self.campaign, _done(self.campaign), sum(self.campaign.values())
+            rate = self.campaign_rate.update(done)
+        line = (
+            f"{done}/{total} placed={counts[State.PLACED]} failed={counts[State.FAILED]} "
+            f"unknown={counts[State.UNKNOWN]} {rate:,.0f}/s"
+        )
+        if rate > 0 and total > done:
+            line += f", about {_duration(int((total - done) / rate + 0.5))} left"
+        if self.campaign is not None:
+            line = f"campaign {line}; this worker {progress.done} done, {per_second:,.0f}/s"
+        say(line)
+
+
+def _plain_every() -> float:
+    try:
+        every = float(os.environ.get("VOICEKIT_PROGRESS_EVERY", _PLAIN_PROGRESS_EVERY))
+    except ValueError:
+        return _PLAIN_PROGRESS_EVERY
+    return every if 0 < every < float("inf") else _PLAIN_PROGRESS_EVERY
+
+
+def _done(counts: Mapping[State, int]) -> int:
+    """The rows that are through: neither pending nor being sent."""
+    return sum(n for s, n in counts.items() if s not in (State.PENDING, State.SENDING))
+
+
+def _duration(seconds: int) -> str:
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
