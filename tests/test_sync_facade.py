@@ -16,11 +16,17 @@ import pytest
 import voicekit
 from tests._server import ThreadedServer, call_ok
 from tests.conftest import fresh_appid
-from voicekit import _sync
+from voicekit import _sync, journal
 from voicekit.errors import UsageError
 from voicekit.tracking import CallTracker
 
 PAIRS = [(voicekit.AsyncTeleCMI, voicekit.TeleCMI), (voicekit.AsyncHuaweiVoice, voicekit.HuaweiVoice)]
+# Every async class with a blocking twin: the clients and the journals.
+TWINS = [
+    *PAIRS,
+    (journal.AsyncJournal, journal.Journal),
+    (journal.AsyncPostgresJournal, journal.PostgresJournal),
+]
 ASYNC_ONLY = {"aclose"}
 
 
@@ -30,6 +36,63 @@ def public_methods(cls: type) -> dict[str, inspect.Signature]:
         for name, member in inspect.getmembers(cls, inspect.isfunction)
         if not name.startswith("_") and name not in ASYNC_ONLY
     }
+
+
+def public_members(cls: type) -> dict[str, object]:
+    """Every public method, classmethod and property of `cls` (inherited ones too), as defined."""
+    found: dict[str, object] = {}
+    for owner in reversed(cls.__mro__):
+        for name, member in vars(owner).items():
+            if not name.startswith("_") and name not in ASYNC_ONLY:
+                found[name] = member
+    return {
+        name: member
+        for name, member in found.items()
+        if isinstance(member, property | classmethod | staticmethod) or inspect.isfunction(member)
+    }
+
+
+def _parameters(member: object) -> list[inspect.Parameter]:
+    function = member.__func__ if isinstance(member, classmethod | staticmethod) else member
+    return list(inspect.signature(function).parameters.values())  # type: ignore[arg-type]
+
+
+def twin_problems(async_cls: type, sync_cls: type) -> list[str]:
+    """How `sync_cls` fails to mirror `async_cls`: a public member missing or of another kind, or
+    a parameter of another name, kind, default (or annotation)."""
+    problems = []
+    sync_members = public_members(sync_cls)
+    for name, member in public_members(async_cls).items():
+        twin = sync_members.get(name)
+        if twin is None:
+            problems.append(f"{sync_cls.__name__} lacks {name}")
+        elif type(twin) is not type(member):
+            problems.append(f"{sync_cls.__name__}.{name} is a {type(twin).__name__}, not a {type(member).__name__}")
+        elif not isinstance(member, property):
+            mine = [(p.name, p.kind, p.default) for p in _parameters(twin)]
+            theirs = [(p.name, p.kind, p.default) for p in _parameters(member)]
+            if mine != theirs or _parameters(twin) != _parameters(member):
+                problems.append(f"{sync_cls.__name__}.{name}{inspect.signature(twin)} differs")  # type: ignore[arg-type]
+    return problems
+
+
+@pytest.mark.parametrize(("async_cls", "sync_cls"), TWINS)
+def test_every_async_member_has_a_blocking_twin_with_the_same_parameters(async_cls: type, sync_cls: type) -> None:
+    assert len(public_members(async_cls)) > 3, "the async class has public members"
+    assert twin_problems(async_cls, sync_cls) == []
+
+
+def test_a_twin_missing_a_method_or_changing_a_default_is_caught() -> None:
+    members = {k: v for k, v in vars(voicekit.TeleCMI).items() if k != "hangup"}
+
+    def hold(self: object, cmiuuid: str, *, timeout: object = 5.0) -> None: ...
+
+    members["hold"] = hold
+    broken = type("TeleCMI", voicekit.TeleCMI.__bases__, members)
+    problems = twin_problems(voicekit.AsyncTeleCMI, broken)
+    assert len(problems) == 2, problems
+    assert problems[0] == "TeleCMI lacks hangup"
+    assert problems[1].startswith("TeleCMI.hold(") and "5.0" in problems[1]
 
 
 @pytest.mark.parametrize(("async_cls", "sync_cls"), PAIRS)

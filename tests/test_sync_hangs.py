@@ -191,7 +191,7 @@ def test_an_error_building_or_iterating_a_blocking_iteration_reaches_its_caller(
     got: list[int] = []
 
     def run() -> None:
-        for item in _sync.iterate_batches(make, iter):
+        for item in _sync.iterate_batches(make(), iter):
             got.append(item)
 
     with pytest.raises(Broken):

@@ -391,11 +391,11 @@ class Paginator(Generic[R]):
 
     def pages(self) -> Iterator[Page[R]]:
         """Every page in order; see `AsyncPaginator.pages`."""
-        return _sync.iterate_batches(self._paginator.pages, lambda page: (page,))
+        return _sync.iterate(self._paginator.pages())
 
     def __iter__(self) -> Iterator[R]:
         limit = self._paginator.limit
-        records = _sync.iterate_batches(self._paginator.pages, _records)
+        records = _sync.iterate_batches(self._paginator.pages(), _records)
         # Closed here, not left to the collector: stopping at `limit` cancels the pages in flight.
         with contextlib.closing(records):
             yield from records if limit is None else itertools.islice(records, limit)

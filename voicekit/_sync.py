@@ -46,6 +46,7 @@ __all__ = [
     "BlockingClient",
     "LoopThread",
     "call",
+    "iterate",
     "iterate_batches",
     "iterate_bulk",
     "loop_thread",
@@ -244,14 +245,10 @@ class _Pipe:
         self.room: asyncio.Event | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
 
-    async def pump(self, make: Callable[[], AsyncIterator[Any]]) -> None:
+    async def pump(self, it: AsyncIterator[Any]) -> None:
         self.loop = asyncio.get_running_loop()
         room = self.room = asyncio.Event()
-        it: AsyncIterator[Any] | None = None
         try:
-            # Built inside the `try`: whatever building it raises must reach the consumer too,
-            # who otherwise waits for a batch or an end that never comes.
-            it = make()
             async for batch in it:
                 with self.cond:
                     self.batches.append(batch)
@@ -270,7 +267,7 @@ class _Pipe:
             self.error = exc
         finally:
             try:
-                aclose = None if it is None else getattr(it, "aclose", None)
+                aclose = getattr(it, "aclose", None)
                 if aclose is not None:
                     await aclose()
             finally:
@@ -302,11 +299,12 @@ class _Pipe:
 
 
 def iterate_batches(
-    make: Callable[[], AsyncIterator[Any]], unpack: Callable[[Any], Any], *, ahead: int = 128
-) -> Generator[Any, None, None]:
+    it: AsyncIterator[Any], unpack: Callable[[Any], Iterable[T]], *, ahead: int = 128
+) -> Generator[T, None, None]:
     """Iterate, from blocking code, an async iterator of batches; yield each batch's items.
 
-    The async iterator runs on the loop in a task of its own, at most `ahead` batches ahead of the
+    `it` is built by the caller (an async generator runs nothing until it is iterated) and
+    iterated on the loop in a task of its own, at most `ahead` batches ahead of the
     consumer (memory stays bounded); the thread boundary is crossed at most once per batch (a page
     of records, a group of outcomes), never once per item, and less often when batches pile up.
     Stopping early, or Ctrl-C, cancels the task and closes the iterator on the loop.
@@ -314,7 +312,7 @@ def iterate_batches(
     lt = loop_thread()
     _check_thread(lt)
     pipe = _Pipe(ahead)
-    task = lt.portal.start_task_soon(pipe.pump, make)
+    task = lt.portal.start_task_soon(pipe.pump, it)
     try:
         while (batches := pipe.take()) is not None:
             for batch in batches:
@@ -324,6 +322,20 @@ def iterate_batches(
             task.cancel()
         with contextlib.suppress(BaseException):
             concurrent.futures.wait([task], timeout=10)
+
+
+def _single(item: T) -> tuple[T]:
+    return (item,)
+
+
+def iterate(it: AsyncIterator[T], *, ahead: int = 128) -> Iterator[T]:
+    """Iterate, from blocking code, the async iterator `it` (built by the caller), item by item.
+
+    The blocking twin of every method that returns an async iterator: `it` runs on the loop
+    (see `iterate_batches`), and its items cross threads in batches of whatever is waiting,
+    at most `ahead` items ahead of the consumer.
+    """
+    return iterate_batches(it, _single, ahead=ahead)
 
 
 # A sync iterable's items are read off the loop thread in batches of at most this many (or of
@@ -383,18 +395,20 @@ async def _in_memory(specs: Sequence[S]) -> AsyncGenerator[S, None]:
 
 
 def iterate_bulk(
-    run: Callable[[AsyncIterable[S]], AsyncIterator[Sequence[T]]],
+    run: Callable[[AsyncIterable[S]], AsyncIterator[T]],
     specs: Iterable[S] | AsyncIterable[S],
     batch: int,
 ) -> Iterator[T]:
-    """Run a bulk sender for blocking code: `run(specs)` on the loop, outcomes back in batches.
+    """Run a bulk sender for blocking code: `run(specs)` on the loop, its outcomes back here.
 
-    A sync `specs` is read in a thread of its own (`read_in_thread`), never on the loop thread,
-    which every blocking client of the process shares; a plain list or tuple, already in
-    memory, is read on the loop.
+    `run` is the async client's own bulk method (`dial_many`, `notify_many`); its outcomes
+    cross threads in batches of whatever is ready (`iterate`), never one by one. A sync `specs`
+    is read in a thread of its own (`read_in_thread`), never on the loop thread, which every
+    blocking client of the process shares; a plain list or tuple, already in memory, is read
+    on the loop.
     """
 
-    async def batches() -> AsyncGenerator[Sequence[T], None]:
+    async def outcomes() -> AsyncGenerator[T, None]:
         source: AsyncIterable[S]
         reader: AsyncGenerator[S, None] | None = None
         if isinstance(specs, AsyncIterable):
@@ -405,20 +419,20 @@ def iterate_bulk(
             source = _in_memory(specs)  # type: ignore[arg-type]
         else:
             source = reader = read_in_thread(specs, batch)
-        outcomes = run(source)
+        sent = run(source)
         try:
-            async for outcome_batch in outcomes:
-                yield outcome_batch
+            async for outcome in sent:
+                yield outcome
         finally:
             try:
-                aclose = getattr(outcomes, "aclose", None)
+                aclose = getattr(sent, "aclose", None)
                 if aclose is not None:
                     await aclose()
             finally:
                 if reader is not None:
                     await reader.aclose()
 
-    return iterate_batches(batches, iter)
+    return iterate(outcomes())
 
 
 class _AsyncClient(Protocol):

@@ -1,15 +1,16 @@
-"""AsyncHuaweiVoice (voice notifications over Huawei BES), and HuaweiVoice, its blocking twin."""
+"""AsyncHuaweiVoice (voice notifications over Huawei BES); HuaweiVoice, its blocking twin, is
+generated from it (`_twins`)."""
 
 from __future__ import annotations
 
 import asyncio
 import math
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence
 from typing import Any, Final
 
 from .. import _constants as C
-from .. import _fork, _sync
+from .. import _fork
 from .._base_client import BaseAsyncClient, Endpoint, call_timeout
 from .._bulk import Outcome, check_bulk, run_many, run_many_batches
 from .._config import NOT_GIVEN, NotGiven, RateLimit, RetryPolicy, Timeout, checked_setting, env_or
@@ -31,7 +32,7 @@ from ..errors import (
 )
 from ._models import NotificationResult, Notify, Prompt, notification_body
 
-__all__ = ["AsyncHuaweiVoice", "HuaweiVoice"]
+__all__ = ["AsyncHuaweiVoice"]
 
 # Huawei answers in `retCode` / `retMsg`. Its API gateway (the token path is under
 # /apigovernance) may refuse a request in the gateway's own `error_code` / `error_msg` form
@@ -327,76 +328,3 @@ def _notification_result(data: Any) -> NotificationResult:
 
 def _mask(value: str) -> str:
     return value[:2] + "***" + value[-2:] if len(value) > 6 else "***"
-
-
-class HuaweiVoice(_sync.BlockingClient[AsyncHuaweiVoice]):
-    """Blocking Huawei BES client: the same methods and arguments as `AsyncHuaweiVoice`."""
-
-    def __init__(
-        self,
-        *,
-        base_url: str | None = None,
-        app_key: str | None = None,
-        app_secret: str | None = None,
-        token_lifetime: int = C.HUAWEI_TOKEN_LIFETIME,
-        timeout: Timeout | float | None = None,
-        retry: RetryPolicy | None = None,
-        rate_limit: RateLimit | float | None | NotGiven = NOT_GIVEN,
-        limiter_backend: LimiterBackend | None = None,
-        proxy: str | None | NotGiven = NOT_GIVEN,
-    ) -> None:
-        super().__init__(
-            AsyncHuaweiVoice(
-                base_url=base_url,
-                app_key=app_key,
-                app_secret=app_secret,
-                token_lifetime=token_lifetime,
-                timeout=timeout,
-                retry=retry,
-                rate_limit=rate_limit,
-                limiter_backend=limiter_backend,
-                proxy=proxy,
-            )
-        )
-
-    @property
-    def rate_limit(self) -> RateLimit | None:
-        """The client-side limit in force for this account (see `AsyncHuaweiVoice.rate_limit`)."""
-        return self._async.rate_limit
-
-    def create_voice_notification(
-        self,
-        *,
-        called: str,
-        play_list: Sequence[Prompt],
-        callback_url: str | None = None,
-        caller_present: str | None = None,
-        play_times: int | None = None,
-        priority: int | str | None = None,
-        timeout: Timeout | float | NotGiven = NOT_GIVEN,
-    ) -> NotificationResult:
-        """Blocking `AsyncHuaweiVoice.create_voice_notification`."""
-        return _sync.call(
-            lambda: self._async.create_voice_notification(
-                called=called,
-                play_list=play_list,
-                callback_url=callback_url,
-                caller_present=caller_present,
-                play_times=play_times,
-                priority=priority,
-                timeout=timeout,
-            )
-        )
-
-    def notify_many(
-        self,
-        specs: Iterable[Notify] | AsyncIterable[Notify],
-        *,
-        concurrency: int = C.DEFAULT_BULK_CONCURRENCY,
-        before_send: BeforeSend | None = None,
-    ) -> Iterator[Outcome[NotificationResult]]:
-        """Blocking `AsyncHuaweiVoice.notify_many`: outcomes cross threads in batches."""
-        check_bulk(specs, concurrency, before_send)
-        return _sync.iterate_bulk(
-            lambda source: self._async._notify_batches(source, concurrency, before_send), specs, concurrency
-        )

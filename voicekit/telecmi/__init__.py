@@ -15,8 +15,9 @@ from ._actions import (
     Speak,
     Stream,
 )
-from ._client import AsyncTeleCMI, SyncPaginator, TeleCMI
+from ._client import AsyncTeleCMI, SyncPaginator
 from ._models import CallActionResult, CallLeg, CallLookup, CallRecord, CallResult, ClickToCallResult, Dial
+from ._twins import TeleCMI
 
 __all__ = [
     "Action",

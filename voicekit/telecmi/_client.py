@@ -1,4 +1,4 @@
-"""AsyncTeleCMI, and TeleCMI, its blocking twin."""
+"""AsyncTeleCMI; TeleCMI, its blocking twin, is generated from it (`_twins`)."""
 
 from __future__ import annotations
 
@@ -6,11 +6,10 @@ import datetime as dt
 import functools
 import math
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping, Sequence
 from typing import Any, Final, Literal, TypeVar
 
 from .. import _constants as C
-from .. import _sync
 from .._base_client import BaseAsyncClient, Endpoint, call_timeout
 from .._bulk import Outcome, check_bulk, run_many, run_many_batches
 from .._config import NOT_GIVEN, NotGiven, RateLimit, RetryPolicy, Timeout, checked_setting
@@ -38,7 +37,7 @@ from ..errors import (
 from ._actions import Action, Play, pcmo_to_wire
 from ._models import CallActionResult, CallLeg, CallLookup, CallRecord, CallResult, ClickToCallResult, Dial
 
-__all__ = ["AsyncTeleCMI", "TeleCMI"]
+__all__ = ["AsyncTeleCMI"]
 
 Region = Literal["global", "ind"]
 T = TypeVar("T")
@@ -715,214 +714,3 @@ def _page(data: Any, number: int, page_size: int, exact: bool) -> Page[CallRecor
 
 #: The blocking paginator's name before it served every paged endpoint.
 SyncPaginator = Paginator
-
-
-class TeleCMI(_sync.BlockingClient[AsyncTeleCMI]):
-    """Blocking TeleCMI client: the same methods and arguments as `AsyncTeleCMI`.
-
-    Every call runs on voicekit's background event loop; use it from any thread, from a notebook,
-    or after a fork. Use it as a context manager or call `close()`.
-    """
-
-    def __init__(
-        self,
-        *,
-        appid: int | str | None = None,
-        secret: str | None = None,
-        base_url: str | None = None,
-        piopiy_url: str | None = None,
-        timeout: Timeout | float | None = None,
-        retry: RetryPolicy | None = None,
-        rate_limit: RateLimit | float | None | NotGiven = NOT_GIVEN,
-        limiter_backend: LimiterBackend | None = None,
-        page_concurrency: int = C.DEFAULT_PAGE_CONCURRENCY,
-        proxy: str | None | NotGiven = NOT_GIVEN,
-    ) -> None:
-        super().__init__(
-            AsyncTeleCMI(
-                appid=appid,
-                secret=secret,
-                base_url=base_url,
-                piopiy_url=piopiy_url,
-                timeout=timeout,
-                retry=retry,
-                rate_limit=rate_limit,
-                limiter_backend=limiter_backend,
-                page_concurrency=page_concurrency,
-                proxy=proxy,
-            )
-        )
-
-    @property
-    def appid(self) -> int:
-        return self._async.appid
-
-    @property
-    def rate_limit(self) -> RateLimit | None:
-        """The client-side limit in force for this account (see `AsyncTeleCMI.rate_limit`)."""
-        return self._async.rate_limit
-
-    def make_call(
-        self,
-        *,
-        from_: int | str,
-        to: int | str,
-        pcmo: Sequence[Action] | Action,
-        region: Region = "global",
-        extra_params: Mapping[str, Any] | str | None = None,
-        timeout: Timeout | float | NotGiven = NOT_GIVEN,
-    ) -> CallResult:
-        """Blocking `AsyncTeleCMI.make_call`."""
-        return _sync.call(
-            lambda: self._async.make_call(
-                from_=from_, to=to, pcmo=pcmo, region=region, extra_params=extra_params, timeout=timeout
-            )
-        )
-
-    def play_music(
-        self,
-        *,
-        from_: int | str,
-        to: int | str,
-        file_name: str | None = None,
-        file_url: str | None = None,
-        region: Region = "global",
-        extra_params: Mapping[str, Any] | str | None = None,
-        timeout: Timeout | float | NotGiven = NOT_GIVEN,
-    ) -> CallResult:
-        """Blocking `AsyncTeleCMI.play_music`."""
-        return _sync.call(
-            lambda: self._async.play_music(
-                from_=from_,
-                to=to,
-                file_name=file_name,
-                file_url=file_url,
-                region=region,
-                extra_params=extra_params,
-                timeout=timeout,
-            )
-        )
-
-    def click_to_call(
-        self,
-        *,
-        user_id: str,
-        to: int | str,
-        extra_params: Mapping[str, Any] | None = None,
-        webrtc: bool = True,
-        followme: bool = False,
-        callerid: int | str | None = None,
-        timeout: Timeout | float | NotGiven = NOT_GIVEN,
-    ) -> ClickToCallResult:
-        """Blocking `AsyncTeleCMI.click_to_call`."""
-        return _sync.call(
-            lambda: self._async.click_to_call(
-                user_id=user_id,
-                to=to,
-                extra_params=extra_params,
-                webrtc=webrtc,
-                followme=followme,
-                callerid=callerid,
-                timeout=timeout,
-            )
-        )
-
-    def dial_many(
-        self,
-        specs: Iterable[Dial] | AsyncIterable[Dial],
-        *,
-        concurrency: int = C.DEFAULT_BULK_CONCURRENCY,
-        before_send: BeforeSend | None = None,
-    ) -> Iterator[Outcome[CallResult]]:
-        """Blocking `AsyncTeleCMI.dial_many`: outcomes cross threads in batches, not one by one."""
-        check_bulk(specs, concurrency, before_send)
-        return _sync.iterate_bulk(
-            lambda source: self._async._dial_batches(source, concurrency, before_send), specs, concurrency
-        )
-
-    def call_records(
-        self,
-        kind: RecordKind,
-        *,
-        start: dt.datetime | int | None = None,
-        end: dt.datetime | int | None = None,
-        page_size: int = C.DEFAULT_PAGE_SIZE,
-        limit: int | None = None,
-        timeout: Timeout | float | NotGiven = NOT_GIVEN,
-    ) -> Paginator[CallRecord]:
-        """Blocking `AsyncTeleCMI.call_records`: iterate it, or call `.first_page()`."""
-        return Paginator(
-            self._async.call_records(kind, start=start, end=end, page_size=page_size, limit=limit, timeout=timeout)
-        )
-
-    def outgoing_answered(
-        self,
-        *,
-        start: dt.datetime | int | None = None,
-        end: dt.datetime | int | None = None,
-        page_size: int = C.DEFAULT_PAGE_SIZE,
-        limit: int | None = None,
-        timeout: Timeout | float | NotGiven = NOT_GIVEN,
-    ) -> Paginator[CallRecord]:
-        """Blocking `AsyncTeleCMI.outgoing_answered`."""
-        return self.call_records(
-            "outgoing_answered", start=start, end=end, page_size=page_size, limit=limit, timeout=timeout
-        )
-
-    def outgoing_missed(
-        self,
-        *,
-        start: dt.datetime | int | None = None,
-        end: dt.datetime | int | None = None,
-        page_size: int = C.DEFAULT_PAGE_SIZE,
-        limit: int | None = None,
-        timeout: Timeout | float | NotGiven = NOT_GIVEN,
-    ) -> Paginator[CallRecord]:
-        """Blocking `AsyncTeleCMI.outgoing_missed`."""
-        return self.call_records(
-            "outgoing_missed", start=start, end=end, page_size=page_size, limit=limit, timeout=timeout
-        )
-
-    def answered(
-        self,
-        *,
-        start: dt.datetime | int | None = None,
-        end: dt.datetime | int | None = None,
-        page_size: int = C.DEFAULT_PAGE_SIZE,
-        limit: int | None = None,
-        timeout: Timeout | float | NotGiven = NOT_GIVEN,
-    ) -> Paginator[CallRecord]:
-        """Blocking `AsyncTeleCMI.answered`."""
-        return self.call_records("answered", start=start, end=end, page_size=page_size, limit=limit, timeout=timeout)
-
-    def missed(
-        self,
-        *,
-        start: dt.datetime | int | None = None,
-        end: dt.datetime | int | None = None,
-        page_size: int = C.DEFAULT_PAGE_SIZE,
-        limit: int | None = None,
-        timeout: Timeout | float | NotGiven = NOT_GIVEN,
-    ) -> Paginator[CallRecord]:
-        """Blocking `AsyncTeleCMI.missed`."""
-        return self.call_records("missed", start=start, end=end, page_size=page_size, limit=limit, timeout=timeout)
-
-    def hangup(self, cmiuuid: str, *, timeout: Timeout | float | NotGiven = NOT_GIVEN) -> CallActionResult:
-        """Blocking `AsyncTeleCMI.hangup`."""
-        return _sync.call(lambda: self._async.hangup(cmiuuid, timeout=timeout))
-
-    def hold(self, cmiuuid: str, *, timeout: Timeout | float | NotGiven = NOT_GIVEN) -> CallActionResult:
-        """Blocking `AsyncTeleCMI.hold`."""
-        return _sync.call(lambda: self._async.hold(cmiuuid, timeout=timeout))
-
-    def unhold(self, cmiuuid: str, *, timeout: Timeout | float | NotGiven = NOT_GIVEN) -> CallActionResult:
-        """Blocking `AsyncTeleCMI.unhold`."""
-        return _sync.call(lambda: self._async.unhold(cmiuuid, timeout=timeout))
-
-    def toggle_hold(self, cmiuuid: str, *, timeout: Timeout | float | NotGiven = NOT_GIVEN) -> CallActionResult:
-        """Blocking `AsyncTeleCMI.toggle_hold`."""
-        return _sync.call(lambda: self._async.toggle_hold(cmiuuid, timeout=timeout))
-
-    def lookup_call(self, request_id: str, *, timeout: Timeout | float | NotGiven = NOT_GIVEN) -> CallLookup:
-        """Blocking `AsyncTeleCMI.lookup_call`."""
-        return _sync.call(lambda: self._async.lookup_call(request_id, timeout=timeout))
