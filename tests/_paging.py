@@ -9,7 +9,7 @@ import aiohttp
 from aiohttp import web
 
 from voicekit.sandbox import Sandbox
-from voicekit.sandbox._store import DAY_MS
+from voicekit.sandbox.telecmi._store import DAY_MS
 
 KIND = "outanswered"
 ERROR_SHAPED = {"code": 500, "msg": "internal error", "status": "error"}

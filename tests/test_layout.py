@@ -19,12 +19,13 @@ def _modules() -> dict[str, Path]:
     return found
 
 
-def _imports(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
-    """The voicekit modules `name` imports when it is imported (top-level statements only)."""
+def _imports(name: str, path: Path, modules: dict[str, Path], *, type_checking: bool = False) -> set[str]:
+    """The voicekit modules `name` imports when it is imported (top-level statements only);
+    with `type_checking`, those it imports for type checkers too."""
     package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
     found: set[str] = set()
     for node in ast.parse(path.read_text(encoding="utf-8")).body:
-        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test) and not type_checking:
             continue
         for statement in ast.walk(node):
             if isinstance(statement, ast.ImportFrom):
@@ -87,3 +88,42 @@ def test_no_two_modules_of_voicekit_import_each_other() -> None:
     graph = {name: _imports(name, path, modules) for name, path in modules.items()}
     assert len(graph) > 50 and graph["voicekit.journal._core"], "the graph was read"
     assert _cycles(graph) == []
+
+
+SANDBOX = "voicekit.sandbox"
+
+
+def _sandbox_modules() -> dict[str, Path]:
+    return {name: path for name, path in _modules().items() if name == SANDBOX or name.startswith(SANDBOX + ".")}
+
+
+def test_the_sandbox_modules_import_no_cycle_even_for_type_checkers() -> None:
+    modules = _sandbox_modules()
+    graph = {name: _imports(name, path, modules, type_checking=True) for name, path in modules.items()}
+    # the graph covers every vendor's package, and the app is built from their route tables
+    assert {f"{SANDBOX}.telecmi._routes", f"{SANDBOX}.huawei._routes"} <= graph[f"{SANDBOX}._app"]
+    assert graph[f"{SANDBOX}.telecmi._calls"] and graph[f"{SANDBOX}.huawei._release"]
+    assert _cycles(graph) == []
+
+
+def test_the_sandbox_imports_nothing_of_voicekit_but_itself() -> None:
+    """It implements the vendor documents, not voicekit's client: no client model, anywhere."""
+    outside: list[str] = []
+    for name, path in _sandbox_modules().items():
+        package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            targets: list[str] = []
+            if isinstance(node, ast.ImportFrom):
+                if node.level:
+                    base = package[: len(package) - (node.level - 1)]
+                    targets = [".".join(base + ([node.module] if node.module else []))]
+                else:
+                    targets = [node.module or ""]
+            elif isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            outside += [
+                f"{name}: {t}"
+                for t in targets
+                if (t == "voicekit" or t.startswith("voicekit.")) and not (t == SANDBOX or t.startswith(SANDBOX + "."))
+            ]
+    assert outside == []

@@ -23,7 +23,7 @@ from tests.conftest import FAST_RETRY
 from voicekit import AsyncTeleCMI, RetryPolicy
 from voicekit.errors import RecordsChangedError, UnexpectedResponseError
 from voicekit.sandbox import Sandbox, SyncSandbox
-from voicekit.sandbox._store import DAY_MS
+from voicekit.sandbox.telecmi._store import DAY_MS
 
 
 def client(url: str, appid: int, secret: str, *, concurrency: int = 4, retry: RetryPolicy = FAST_RETRY) -> AsyncTeleCMI:

@@ -23,7 +23,7 @@ from tests.conftest import FAST_RETRY
 from voicekit import AsyncTeleCMI, RetryPolicy
 from voicekit.errors import RecordsChangedError, ServerError, UnexpectedResponseError
 from voicekit.sandbox import Sandbox, SyncSandbox
-from voicekit.sandbox._store import DAY_MS
+from voicekit.sandbox.telecmi._store import DAY_MS
 
 PATH = "/v1/outanswered"
 

@@ -371,3 +371,15 @@ async def test_callback_knobs_and_failures_never_crash(
     assert payload["signature"] == "sig:" + first.body["result"]["callSerialNo"]
     assert still.status == 200
     assert len(sb.calls) == 4
+
+
+async def test_a_huawei_callback_to_another_machine_is_skipped_and_logged(post: Any) -> None:
+    async with Sandbox(callback_delay=0.0) as sb:
+        token = await get_token(sb, post)
+        url = "http://192.0.2.1/cb"
+        answer = await post(sb.url + CREATE, json=dict(CREATE_SAMPLE, callBackUrl=url), headers=auth(sb, token))
+        assert answer.status == 200
+        await wait_for(lambda: len(sb.callbacks) == 1)
+    [delivery] = sb.callbacks
+    assert (delivery.url, delivery.status, delivery.error) == (url, None, "skipped: not a loopback URL")
+    assert delivery.payload["callSerialNo"] == answer.body["result"]["callSerialNo"]

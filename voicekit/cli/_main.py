@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import errno
-import ipaddress
 import logging
 import os
 import sys
@@ -139,6 +138,7 @@ def sandbox_cmd(
         OutcomePlan,
         serve,
     )
+    from ..sandbox._delivery import is_loopback_host
 
     if webhook_url is not None and not webhook_url.startswith(("http://", "https://")):
         raise click.BadParameter("must be an http:// or https:// URL", param_hint="'--webhook-url'")
@@ -161,7 +161,7 @@ def sandbox_cmd(
         ):
             console.print(f"  export {name}={value}", markup=False, soft_wrap=True)
 
-    remote = not _is_loopback(host)
+    remote = not is_loopback_host(host)
     if remote:
         err_console.print(
             f"[bold yellow]warning:[/] listening on {escape(host)}, not loopback: anyone who can "
@@ -191,15 +191,6 @@ def sandbox_cmd(
         err_console.print("hint: choose another --port, or --port 0 for a free one", soft_wrap=True)
         sys.exit(ExitCode.ERROR)
     console.print("sandbox stopped")
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _show(title: str, json_output: bool, **fields: Any) -> None:

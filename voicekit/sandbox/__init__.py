@@ -140,9 +140,7 @@ Error bodies (not documented by the vendors; chosen here):
 from __future__ import annotations
 
 from ._app import ROUTES, create_app
-from ._calls import LiveCall, cdr_payload, event_payload
 from ._faults import Fault, FaultPlan
-from ._huawei import NOT_ANSWERED_RELEASE_REASON, RET_BAD_TYPE, RET_BAD_VALUE, RET_MISSING, RET_PLAY_SOURCE
 from ._outcomes import CallRule, Decision, OutcomePlan
 from ._server import Sandbox, SyncSandbox, serve
 from ._state import (
@@ -158,6 +156,10 @@ from ._state import (
     RequestLogEntry,
     SandboxState,
 )
+from .huawei._handlers import RET_BAD_TYPE, RET_BAD_VALUE, RET_MISSING, RET_PLAY_SOURCE
+from .huawei._release import NOT_ANSWERED_RELEASE_REASON
+from .telecmi._calls import cdr_payload, event_payload
+from .telecmi._state import LiveCall
 
 __all__ = [
     "CDR_RESEND_SCHEDULE",

@@ -1,32 +1,43 @@
-"""The aiohttp application: routes of both vendors plus latency, faults and the request log."""
+"""The aiohttp application: every vendor's route table mounted, plus latency, faults and the
+request log."""
 
 from __future__ import annotations
 
 import http
 import time
+from collections.abc import Mapping
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from . import _huawei, _telecmi
-from ._common import RUNTIME_KEY, STATE_KEY, Reject, Runtime, error_response, logger
 from ._faults import Fault
-from ._state import RequestLogEntry, SandboxState
-from ._store import CDR_KINDS
+from ._http import Reject, RouteTable, json_response, logger
+from ._ledger import RequestLogEntry
+from ._runtime import RUNTIME_KEY, Runtime
+from ._state import SandboxState
+from .huawei._routes import HUAWEI_ROUTES
+from .telecmi._routes import TELECMI_ROUTES
 
-__all__ = ["ROUTES", "create_app"]
+__all__ = ["ROUTES", "STATE_KEY", "create_app", "error_response"]
 
-#: Every emulated endpoint (all ``POST``).
-ROUTES: tuple[str, ...] = (
-    "/v2/global_pcmo_make_call",
-    "/v2/ind_pcmo_make_call",
-    "/v2/webrtc/click2call",
-    *(f"/v1/{kind}" for kind in CDR_KINDS),
-    "/v1/call/action",
-    "/v1/piopiy/requestid_cdr",
-    "/apigovernance/api/oauth/tokenByAkSk",
-    "/apiaccess/rest/voiceNotification/v2/createVoiceNotification",
-)
+#: Every vendor's route table, mounted in this order.
+TABLES: tuple[RouteTable, ...] = (TELECMI_ROUTES, HUAWEI_ROUTES)
+#: Every emulated endpoint (all ``POST``), from the vendors' tables.
+ROUTES: tuple[str, ...] = tuple(path for table in TABLES for path in table.paths)
+#: Errors on a path no vendor claims (an unknown path, say) take TeleCMI's shape.
+_DEFAULT_ERRORS = TELECMI_ROUTES
+
+STATE_KEY = web.AppKey("voicekit_sandbox_state", SandboxState)
+
+
+def error_response(path: str, status: int, message: str, headers: Mapping[str, str] | None = None) -> web.Response:
+    """Vendor-style error answer for ``path``'s vendor.
+
+    TeleCMI / PIOPIY: ``{"code": status, "msg": message, "status": "error"}``;
+    Huawei: ``{"retCode": "<status>", "retMsg": message}``.
+    """
+    table = next((t for t in TABLES if path.startswith(t.error_prefixes)), _DEFAULT_ERRORS)
+    return json_response(table.error_body(status, message), status, headers)
 
 
 async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -103,7 +114,7 @@ async def _sandbox_middleware(request: web.Request, handler: Handler) -> web.Str
 
 
 def create_app(state: SandboxState | None = None) -> web.Application:
-    """Build the aiohttp application emulating both vendors for ``state``.
+    """Build the aiohttp application emulating every vendor for ``state``.
 
     Args:
         state: the sandbox state (accounts, knobs, stores); a default one when omitted.
@@ -113,18 +124,10 @@ def create_app(state: SandboxState | None = None) -> web.Application:
     runtime = Runtime()
     app[STATE_KEY] = state
     app[RUNTIME_KEY] = runtime
-    app.router.add_post("/v2/global_pcmo_make_call", _telecmi.make_call)
-    app.router.add_post("/v2/ind_pcmo_make_call", _telecmi.make_call)
-    app.router.add_post("/v2/webrtc/click2call", _telecmi.click2call)
-    kinds = "|".join(CDR_KINDS)
-    app.router.add_post(f"/v1/{{kind:(?:{kinds})}}", _telecmi.call_records)
-    app.router.add_post("/v1/call/action", _telecmi.call_action)
-    app.router.add_post("/v1/piopiy/requestid_cdr", _telecmi.call_lookup)
-    app.router.add_post("/apigovernance/api/oauth/tokenByAkSk", _huawei.token_by_ak_sk)
-    app.router.add_post(
-        "/apiaccess/rest/voiceNotification/v2/createVoiceNotification",
-        _huawei.create_voice_notification,
-    )
+    for table in TABLES:
+        app[table.state_key] = state
+        for path, handler in table.routes:
+            app.router.add_post(path, handler)
 
     async def on_shutdown(app: web.Application) -> None:
         runtime.begin_shutdown()

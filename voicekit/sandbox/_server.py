@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import signal
 import threading
 from collections.abc import Callable
@@ -14,7 +13,8 @@ from typing import Any, Self
 from aiohttp import web
 
 from ._app import create_app
-from ._common import logger
+from ._delivery import is_loopback_host
+from ._http import logger
 from ._state import SandboxState
 
 __all__ = ["Sandbox", "SyncSandbox", "serve"]
@@ -24,13 +24,7 @@ _START_TIMEOUT = 30.0
 
 
 def _check_loopback(host: str) -> None:
-    if host == "localhost":
-        return
-    try:
-        loopback = ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = False
-    if not loopback:
+    if not is_loopback_host(host):
         raise ValueError(f"the sandbox only listens on loopback addresses, not {host!r}")
 
 

@@ -9,79 +9,24 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import random
 import time
 import uuid
-from dataclasses import dataclass, field
 from typing import Any
 
-import aiohttp
+from .._delivery import post_loopback
+from .._http import logger
+from .._ledger import PlacedCall
+from .._runtime import Runtime
+from ._state import LiveCall, TelecmiState
 
-from ._common import Runtime
-from ._huawei import is_loopback_url
-from ._outcomes import CONTROL_HANGUP_REASON, Decision
-from ._state import CallbackDelivery, PlacedCall, SandboxState
-
-__all__ = ["LiveCall", "cdr_payload", "event_payload", "place_telecmi_call"]
-
-logger = logging.getLogger("voicekit.sandbox")
+__all__ = ["cdr_payload", "event_payload", "lookup_entry", "place_telecmi_call"]
 
 _ids = random.Random()
 
 #: Rate and balance reported in webhooks and lookups (the vendor's sample values; no billing here).
 CALL_RATE = "0.6"
 BALANCE = "1000.00"
-
-
-@dataclass(eq=False)
-class LiveCall:
-    """A TeleCMI call between placement and its end (``sb.live_calls[cmiuuid]``).
-
-    Attributes:
-        phase: ``"ringing"``, ``"answered"`` or ``"ended"``.
-        held: whether call control put it on hold.
-        hold_changes: how many times call control changed `held` (a toggle sent twice shows).
-    """
-
-    call: PlacedCall
-    appid: int
-    from_field: str
-    decision: Decision
-    cmiuuid: str
-    conversation_uuid: str
-    phase: str = "ringing"
-    held: bool = False
-    hold_changes: int = 0
-    hangup_reason: str | None = None
-    answer_at: float | None = None
-    end_at: float | None = None
-    _stop: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
-    _wall0: float = field(default_factory=time.monotonic, repr=False)
-
-    def hang_up(self) -> None:
-        """End the call now, as call control does (``hangup_reason`` ``sent_bye``)."""
-        if self.hangup_reason is None:
-            self.hangup_reason = CONTROL_HANGUP_REASON
-        self._stop.set()
-
-    def sim_now(self, scale: float) -> float:
-        """The simulated time (sandbox clock seconds) this call has reached."""
-        if scale <= 0:
-            return self.call.time
-        return self.call.time + (time.monotonic() - self._wall0) / scale
-
-    async def wait(self, sim_seconds: float, scale: float) -> bool:
-        """Let `sim_seconds` of the call pass; ``False`` when it was hung up meanwhile."""
-        if self._stop.is_set():
-            return False
-        if scale <= 0 or sim_seconds <= 0:
-            return True
-        try:
-            await asyncio.wait_for(self._stop.wait(), sim_seconds * scale)
-        except TimeoutError:
-            return True
-        return False
 
 
 def _extra_text(extra: Any) -> str:
@@ -166,7 +111,7 @@ def _new_uuid() -> str:
     return str(uuid.UUID(int=_ids.getrandbits(128), version=4))
 
 
-def place_telecmi_call(state: SandboxState, runtime: Runtime, call: PlacedCall, appid: int, from_field: str) -> None:
+def place_telecmi_call(state: TelecmiState, runtime: Runtime, call: PlacedCall, appid: int, from_field: str) -> None:
     """Add `call` to the ledger and play it out per the outcome plan.
 
     With ``time_scale == 0`` the call ends before this returns (its record is stored, after
@@ -201,7 +146,7 @@ def place_telecmi_call(state: SandboxState, runtime: Runtime, call: PlacedCall, 
     runtime.spawn(_play(state, runtime, live))
 
 
-def _settle(state: SandboxState, runtime: Runtime, live: LiveCall) -> None:
+def _settle(state: TelecmiState, runtime: Runtime, live: LiveCall) -> None:
     """The call has ended: store its record and make it findable by the per-call lookup."""
     state.live_calls.pop(live.cmiuuid, None)
     state.ended_calls[live.cmiuuid] = live
@@ -221,7 +166,7 @@ def _settle(state: SandboxState, runtime: Runtime, live: LiveCall) -> None:
         state.records.add(live.appid, kind, record)
 
 
-async def _play(state: SandboxState, runtime: Runtime, live: LiveCall) -> None:
+async def _play(state: TelecmiState, runtime: Runtime, live: LiveCall) -> None:
     """Ring, answer or miss, talk, end: in scaled wall time, cut short by a hangup."""
     try:
         scale = state.time_scale
@@ -248,7 +193,7 @@ async def _play(state: SandboxState, runtime: Runtime, live: LiveCall) -> None:
         logger.exception("the sandbox call %s crashed", live.call.request_id)
 
 
-async def _deliver_ended(state: SandboxState, runtime: Runtime, live: LiveCall) -> None:
+async def _deliver_ended(state: TelecmiState, runtime: Runtime, live: LiveCall) -> None:
     """The webhooks of a call that played out at once: started, answered, hangup, then the cdr."""
     try:
         await _post_event(state, runtime, live, "started", live.call.time)
@@ -263,14 +208,14 @@ async def _deliver_ended(state: SandboxState, runtime: Runtime, live: LiveCall) 
         logger.exception("the webhooks of sandbox call %s crashed", live.call.request_id)
 
 
-async def _post_event(state: SandboxState, runtime: Runtime, live: LiveCall, status: str, moment: float) -> None:
+async def _post_event(state: TelecmiState, runtime: Runtime, live: LiveCall, status: str, moment: float) -> None:
     url = state.telecmi_webhook_url
     if url is not None:
         # Events are sent once: the vendor documents resends for call records only.
         await _post(state, runtime, url, event_payload(live, status, moment))
 
 
-async def _post_cdr(state: SandboxState, runtime: Runtime, live: LiveCall) -> None:
+async def _post_cdr(state: TelecmiState, runtime: Runtime, live: LiveCall) -> None:
     """POST the cdr at each offset of ``cdr_resend_schedule`` until the receiver answers 200."""
     url = state.telecmi_webhook_url
     if url is None:
@@ -285,21 +230,10 @@ async def _post_cdr(state: SandboxState, runtime: Runtime, live: LiveCall) -> No
             return
 
 
-async def _post(state: SandboxState, runtime: Runtime, url: str, payload: dict[str, Any]) -> int | None:
+async def _post(state: TelecmiState, runtime: Runtime, url: str, payload: dict[str, Any]) -> int | None:
     """POST one webhook to a loopback `url`, log the attempt, return the receiver's status."""
-    status: int | None = None
-    error: str | None = None
-    if not is_loopback_url(url):
-        error = "skipped: not a loopback URL"
-    else:
-        try:
-            async with runtime.session().post(url, json=payload, allow_redirects=False) as response:
-                await response.read()
-                status = response.status
-        except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as exc:
-            error = f"{type(exc).__name__}: {exc}"
-            logger.debug("webhook for %s failed: %s", payload.get("request_id"), error)
-    state.telecmi_webhooks.append(
-        CallbackDelivery(url=url, payload=payload, status=status, error=error, time=state.clock())
+    delivery = await post_loopback(
+        runtime, url, payload, clock=state.clock, what=f"webhook for {payload.get('request_id')}"
     )
-    return status
+    state.telecmi_webhooks.append(delivery)
+    return delivery.status

@@ -1,37 +1,25 @@
-"""Huawei BES cloud endpoints: access tokens, voice notifications, release-event callbacks."""
+"""Huawei BES cloud endpoints: access tokens and voice notifications."""
 
 from __future__ import annotations
 
-import asyncio
-import datetime as dt
-import ipaddress
-import secrets
 from typing import Any
 from urllib.parse import urlsplit
 
-import aiohttp
 from aiohttp import web
 
-from ._common import (
-    RUNTIME_KEY,
-    STATE_KEY,
-    Reject,
-    Runtime,
-    is_int,
-    json_response,
-    logger,
-    read_object,
-    reject,
-)
-from ._outcomes import Decision
-from ._state import CallbackDelivery, HuaweiToken, PlacedCall, SandboxState
+from .._http import is_int, json_response, read_object, refuse_if_throttled, reject
+from .._ledger import PlacedCall
+from .._runtime import RUNTIME_KEY
+from ._release import release_callback
+from ._state import HUAWEI_STATE, HuaweiState, HuaweiToken
 
 __all__ = [
-    "RET_BAD_VALUE",
     "RET_BAD_TYPE",
+    "RET_BAD_VALUE",
     "RET_MISSING",
     "RET_PLAY_SOURCE",
     "create_voice_notification",
+    "error_body",
     "token_by_ak_sk",
 ]
 
@@ -49,11 +37,6 @@ MAX_TOKEN_EXPIRE = 3600
 _PLAY_SOURCES = ("voiceId", "voiceFileName", "templateId")
 _MSG_UNAUTHORIZED = "Unauthorized operation"
 _MAX_TOKENS_BEFORE_PRUNE = 256
-#: ``releaseReason`` of a notification nobody answered. Only code 0 is publicly documented, so
-#: this is a guess kept in one place; voicekit's parser reports it as ReleaseReason.UNKNOWN.
-NOT_ANSWERED_RELEASE_REASON = "1"
-#: Simulated seconds between creating the call and the callee's phone ringing.
-_ALERTING_AFTER = 1.0
 
 
 class _Invalid(Exception):
@@ -65,10 +48,13 @@ class _Invalid(Exception):
         self.message = message
 
 
-def _throttle(state: SandboxState, app_key: str) -> None:
-    retry_after = state.throttle(f"huawei:{app_key}")
-    if retry_after is not None:
-        raise Reject(429, "Too many requests", {"Retry-After": str(retry_after)})
+def error_body(status: int, message: str) -> dict[str, Any]:
+    """Huawei's HTTP error answers: ``{"retCode": "<status>", "retMsg": message}``."""
+    return {"retCode": str(status), "retMsg": message}
+
+
+def _throttle(state: HuaweiState, app_key: str) -> None:
+    refuse_if_throttled(state, f"huawei:{app_key}")
 
 
 # ---------------------------------------------------------------------- token
@@ -76,7 +62,7 @@ def _throttle(state: SandboxState, app_key: str) -> None:
 
 async def token_by_ak_sk(request: web.Request) -> web.StreamResponse:
     """``POST /apigovernance/api/oauth/tokenByAkSk``: mint an access token."""
-    state = request.app[STATE_KEY]
+    state = request.app[HUAWEI_STATE]
     state.huawei_token_requests += 1
     if request.content_type != "application/json":
         reject(400, "Content-Type must be application/json")
@@ -116,7 +102,7 @@ async def token_by_ak_sk(request: web.Request) -> web.StreamResponse:
     )
 
 
-def _authenticate(request: web.Request, state: SandboxState) -> str:
+def _authenticate(request: web.Request, state: HuaweiState) -> str:
     """Return the app key of the request's valid Bearer token, or reject with 401."""
     authorization = request.headers.get("Authorization")
     if authorization is None or not authorization.startswith("Bearer "):
@@ -214,7 +200,7 @@ def _validate_notification(body: dict[str, Any]) -> None:
 
 async def create_voice_notification(request: web.Request) -> web.StreamResponse:
     """``POST /apiaccess/rest/voiceNotification/v2/createVoiceNotification``."""
-    state = request.app[STATE_KEY]
+    state = request.app[HUAWEI_STATE]
     app_key = _authenticate(request, state)
     _throttle(state, app_key)
     body = await read_object(request)
@@ -238,97 +224,5 @@ async def create_voice_notification(request: web.Request) -> web.StreamResponse:
     url = body.get("callBackUrl")
     if url is not None:
         runtime = request.app[RUNTIME_KEY]
-        runtime.spawn(_release_callback(state, runtime, url, call, decision))
+        runtime.spawn(release_callback(state, runtime, url, call, decision))
     return json_response({"retMsg": "Created successfully.", "retCode": "0", "result": {"callSerialNo": serial}})
-
-
-# ---------------------------------------------------------------------- callback
-
-
-def _huawei_time(epoch: float) -> str:
-    """Format like ``2022/02/17,13:10:06:836`` (UTC)."""
-    moment = dt.datetime.fromtimestamp(epoch, tz=dt.UTC)
-    return moment.strftime("%Y/%m/%d,%H:%M:%S:") + f"{moment.microsecond // 1000:03d}"
-
-
-def is_loopback_url(url: str) -> bool:
-    """Whether ``url`` points at this machine (the only place callbacks are ever sent)."""
-    host = urlsplit(url).hostname
-    if host is None:
-        return False
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def release_payload(state: SandboxState, call: PlacedCall, decision: Decision | None = None) -> dict[str, str]:
-    """The release-event body for ``call``, on a simulated timeline starting at placement.
-
-    Ringing starts 1 s after creation and lasts the outcome plan's ``ring`` seconds; an answered
-    call then talks ``talk`` seconds (default ``huawei_talk_duration``) and reports
-    ``huawei_release_reason``; a missed one has no ``talkingTime``, a ``talkDuration`` of 0 and
-    `NOT_ANSWERED_RELEASE_REASON`. Every value is a string, as the vendor documents.
-    """
-    if decision is None:
-        decision = Decision(answered=True, ring=4.0, talk=float(state.huawei_talk_duration), hangup_reason="")
-    created = call.time
-    alerting = created + _ALERTING_AFTER
-    talking = alerting + decision.ring
-    released = talking + decision.talk if decision.answered else talking
-    payload = {
-        "callSerialNo": call.request_id,
-        "called": call.to,
-        "signature": "",
-        "timestamp": str(int(state.clock() * 1000)),
-        "nonce": secrets.token_hex(16),
-        "callerPresent": call.from_ or "",
-        "createCallTime": _huawei_time(created),
-        "alertingTime": _huawei_time(alerting),
-        "talkingTime": _huawei_time(talking) if decision.answered else "",
-        "releaseTime": _huawei_time(released),
-        "talkDuration": str(int(round(decision.talk))) if decision.answered else "0",
-        "recordfile": "",
-        "locationId": "",
-        "releaseReason": state.huawei_release_reason if decision.answered else NOT_ANSWERED_RELEASE_REASON,
-    }
-    if state.huawei_callback_signer is not None:
-        payload["signature"] = state.huawei_callback_signer(dict(payload))
-    return payload
-
-
-async def _release_callback(
-    state: SandboxState, runtime: Runtime, url: str, call: PlacedCall, decision: Decision
-) -> None:
-    """POST the release event to ``url`` once the call is over; never raises.
-
-    The call lasts its simulated ringing and talk times ``time_scale`` (0: no time at all);
-    ``callback_delay`` is added after that.
-    """
-    try:
-        simulated = _ALERTING_AFTER + decision.ring + decision.talk
-        await asyncio.sleep(state.callback_delay + simulated * state.time_scale)
-        payload = release_payload(state, call, decision)
-        status: int | None = None
-        error: str | None = None
-        if not is_loopback_url(url):
-            error = "skipped: not a loopback URL"
-            logger.debug("callback for %s skipped: %s is not loopback", call.request_id, url)
-        else:
-            try:
-                # no redirects: a loopback receiver must not be able to send us elsewhere
-                async with runtime.session().post(url, json=payload, allow_redirects=False) as response:
-                    await response.read()
-                    status = response.status
-            except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as exc:
-                error = f"{type(exc).__name__}: {exc}"
-                logger.debug("callback for %s failed: %s", call.request_id, error)
-        state.callbacks.append(
-            CallbackDelivery(url=url, payload=payload, status=status, error=error, time=state.clock())
-        )
-    except asyncio.CancelledError:
-        raise
-    except Exception:  # a callback must never take the sandbox down
-        logger.exception("callback for %s crashed", call.request_id)

@@ -8,22 +8,16 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
+from .._http import Reject, is_int, is_number, json_response, read_object, refuse_if_throttled, reject
+from .._ledger import PlacedCall
+from .._runtime import RUNTIME_KEY
 from ._calls import lookup_entry, place_telecmi_call
-from ._common import (
-    RUNTIME_KEY,
-    STATE_KEY,
-    Reject,
-    is_int,
-    is_number,
-    json_response,
-    read_object,
-    reject,
-)
-from ._state import PlacedCall, SandboxState
+from ._state import TELECMI_STATE, TelecmiState
 from ._store import DAY_MS
 
-__all__ = ["call_action", "call_lookup", "click2call", "call_records", "make_call"]
+__all__ = ["call_action", "call_lookup", "call_records", "click2call", "error_body", "make_call"]
 
 MSG_AUTH = "Invalid app id or secret, failed to authenticate token"
 MSG_MISSING = "Missing required property"
@@ -32,7 +26,6 @@ MSG_MUSIC = "Invalid music filename"
 MSG_C2C_MISSING = "User id or secret param missing"
 MSG_C2C_AUTH = "Failed to authenticate secret (invalid user id or secret)"
 MSG_CDR_AUTH = "Invalid app id or secret, authentication failed"
-MSG_RATE = "Too many requests"
 MSG_NO_CALL = "No live call with this cmiuuid"
 MSG_ENDED = "The call has already ended"
 MSG_NOT_ANSWERED = "The call is not answered yet; only a live answered call can be held"
@@ -65,12 +58,6 @@ def _phone(value: object) -> str | None:
     else:
         return None
     return digits if 0 < len(digits) <= MAX_PHONE_DIGITS else None
-
-
-def _throttle(state: SandboxState, account: str) -> None:
-    retry_after = state.throttle(account)
-    if retry_after is not None:
-        raise Reject(429, MSG_RATE, {"Retry-After": str(retry_after)})
 
 
 def _extra_params(body: dict[str, Any], status: int) -> Any:
@@ -114,12 +101,12 @@ def _url(action: dict[str, Any], where: str, key: str, schemes: tuple[str, ...])
         raise _pcmo_missing(where, key, f"must be a {'/'.join(schemes)} URL")
 
 
-def _music(state: SandboxState, where: str, file_name: str) -> None:
+def _music(state: TelecmiState, where: str, file_name: str) -> None:
     if file_name not in state.music_files:
         reject(404, f"{MSG_MUSIC}: {where}.file_name {file_name!r} is not an uploaded music file")
 
 
-def _play(state: SandboxState, where: str, action: dict[str, Any]) -> None:
+def _play(state: TelecmiState, where: str, action: dict[str, Any]) -> None:
     has_name = action.get("file_name") is not None
     has_url = action.get("file_url") is not None
     if has_name == has_url:
@@ -130,7 +117,7 @@ def _play(state: SandboxState, where: str, action: dict[str, Any]) -> None:
         _url(action, where, "file_url", ("http", "https"))
 
 
-def _speak(state: SandboxState, where: str, action: dict[str, Any]) -> None:
+def _speak(state: TelecmiState, where: str, action: dict[str, Any]) -> None:
     _need_str(action, where, "text")
 
 
@@ -150,7 +137,7 @@ def _targets(action: dict[str, Any], where: str, key: str, kind: str) -> list[tu
     return targets
 
 
-def _bridge(state: SandboxState, where: str, action: dict[str, Any]) -> None:
+def _bridge(state: TelecmiState, where: str, action: dict[str, Any]) -> None:
     for at, target in _targets(action, where, "connect", "pstn"):
         if _phone(target.get("number")) is None:
             raise _pcmo_missing(at, "number", "is required (a phone number)")
@@ -160,18 +147,18 @@ def _bridge(state: SandboxState, where: str, action: dict[str, Any]) -> None:
     _opt_str(action, where, "ring_type")
 
 
-def _connect(state: SandboxState, where: str, action: dict[str, Any]) -> None:
+def _connect(state: TelecmiState, where: str, action: dict[str, Any]) -> None:
     for at, target in _targets(action, where, "call", "sip"):
         _need_str(target, at, "user")
     _opt_str(action, where, "call_type")
 
 
-def _input(state: SandboxState, where: str, action: dict[str, Any]) -> None:
+def _input(state: TelecmiState, where: str, action: dict[str, Any]) -> None:
     _url(action, where, "action_url", ("http", "https"))
     _opt_pos_int(action, where, "max_digit", "timeout")
 
 
-def _play_get_input(state: SandboxState, where: str, action: dict[str, Any]) -> None:
+def _play_get_input(state: TelecmiState, where: str, action: dict[str, Any]) -> None:
     """``play_get_input``: the music is an uploaded ``file_name`` or a ``file_url``.
 
     The document lists ``{file_name*, action_url*, max_digit, max_retry=1, timeout}``; TeleCMI's
@@ -192,15 +179,15 @@ def _play_get_input(state: SandboxState, where: str, action: dict[str, Any]) -> 
     _music(state, where, _need_str(action, where, "file_name"))
 
 
-def _param(state: SandboxState, where: str, action: dict[str, Any]) -> None:
+def _param(state: TelecmiState, where: str, action: dict[str, Any]) -> None:
     _need_str(action, where, "text")
 
 
-def _no_fields(state: SandboxState, where: str, action: dict[str, Any]) -> None:
+def _no_fields(state: TelecmiState, where: str, action: dict[str, Any]) -> None:
     return None
 
 
-def _stream(state: SandboxState, where: str, action: dict[str, Any]) -> None:
+def _stream(state: TelecmiState, where: str, action: dict[str, Any]) -> None:
     _url(action, where, "ws_url", ("ws", "wss"))
     _opt_str(action, where, "listen_mode")
     quality = action.get("voice_quality")
@@ -211,7 +198,7 @@ def _stream(state: SandboxState, where: str, action: dict[str, Any]) -> None:
         raise _pcmo_missing(where, "stream_on_answer", "must be a boolean")
 
 
-_ActionCheck = Callable[[SandboxState, str, dict[str, Any]], None]
+_ActionCheck = Callable[[TelecmiState, str, dict[str, Any]], None]
 
 #: PCMO actions and their validators (the vendor's PCMO overview and per-action pages).
 PCMO_ACTIONS: dict[str, _ActionCheck] = {
@@ -228,7 +215,7 @@ PCMO_ACTIONS: dict[str, _ActionCheck] = {
 }
 
 
-def _validate_pcmo(state: SandboxState, pcmo: object) -> None:
+def _validate_pcmo(state: TelecmiState, pcmo: object) -> None:
     if not isinstance(pcmo, list):
         reject(422, f"{MSG_MISSING}: pcmo must be an array of actions")
     if not pcmo:
@@ -251,15 +238,20 @@ def _validate_pcmo(state: SandboxState, pcmo: object) -> None:
 
 def _record_placed(request: web.Request, call: PlacedCall, appid: int, from_field: str) -> None:
     """Add ``call`` to the ledger and play it out (see ``_calls``): it ends as a record."""
-    place_telecmi_call(request.app[STATE_KEY], request.app[RUNTIME_KEY], call, appid, from_field)
+    place_telecmi_call(request.app[TELECMI_STATE], request.app[RUNTIME_KEY], call, appid, from_field)
 
 
 # ---------------------------------------------------------------------- handlers
 
 
+def error_body(status: int, message: str) -> dict[str, Any]:
+    """TeleCMI / PIOPIY error answers (not documented by the vendor; chosen here)."""
+    return {"code": status, "msg": message, "status": "error"}
+
+
 async def make_call(request: web.Request) -> web.StreamResponse:
     """``POST /v2/{global,ind}_pcmo_make_call``: place a PCMO call (play, bridge, ...)."""
-    state = request.app[STATE_KEY]
+    state = request.app[TELECMI_STATE]
     body = await read_object(request)
     for key in _MAKE_CALL_REQUIRED:
         if _missing(body, key):
@@ -271,7 +263,7 @@ async def make_call(request: web.Request) -> web.StreamResponse:
         reject(422, f"{MSG_MISSING}: secret must be a string")
     if not state.telecmi_app_ok(appid, secret):
         reject(420, MSG_AUTH)
-    _throttle(state, f"telecmi:{appid}")
+    refuse_if_throttled(state, f"telecmi:{appid}")
     from_ = _phone(body["from"])
     if from_ is None:
         reject(422, f"{MSG_MISSING}: from must be a phone number")
@@ -304,7 +296,7 @@ async def make_call(request: web.Request) -> web.StreamResponse:
 
 async def click2call(request: web.Request) -> web.StreamResponse:
     """``POST /v2/webrtc/click2call``: ring the user first, then ``to``."""
-    state = request.app[STATE_KEY]
+    state = request.app[TELECMI_STATE]
     body = await read_object(request)
     user_id, secret = body.get("user_id"), body.get("secret")
     if not isinstance(user_id, str) or not user_id or not isinstance(secret, str) or not secret:
@@ -312,7 +304,7 @@ async def click2call(request: web.Request) -> web.StreamResponse:
     appid = state.telecmi_user_app(user_id, secret)
     if appid is None:
         reject(404, MSG_C2C_AUTH)
-    _throttle(state, f"telecmi:{appid}")
+    refuse_if_throttled(state, f"telecmi:{appid}")
     if _missing(body, "to"):
         reject(422, f"{MSG_MISSING}: to")
     to = _phone(body["to"])
@@ -365,14 +357,22 @@ def _positive_int(body: dict[str, Any], key: str, default: int, maximum: int | N
     return value
 
 
-async def call_records(request: web.Request) -> web.StreamResponse:
+def call_records(kind: str) -> Handler:
+    """The handler of ``POST /v1/<kind>`` (``answered``, ``missed``, ``outanswered``, ``outmissed``)."""
+
+    async def records_of_kind(request: web.Request) -> web.StreamResponse:
+        return await _call_records(request, kind)
+
+    return records_of_kind
+
+
+async def _call_records(request: web.Request, kind: str) -> web.StreamResponse:
     """``POST /v1/{outanswered,answered,missed,outmissed}``: paged call records, newest first."""
-    state = request.app[STATE_KEY]
-    kind = request.match_info["kind"]
+    state = request.app[TELECMI_STATE]
     body = await read_object(request)
     # The record endpoints name the app secret "token" (CHUB-India document).
     appid = _credentials(state, body, 404, MSG_CDR_AUTH, secret_key="token")
-    _throttle(state, f"telecmi:{appid}")
+    refuse_if_throttled(state, f"telecmi:{appid}")
     now_ms = int(state.clock() * 1000)
     end = _window_bound(body, "end_date", now_ms, math.floor)
     start = _window_bound(body, "start_date", now_ms - DAY_MS, math.ceil)
@@ -387,7 +387,7 @@ async def call_records(request: web.Request) -> web.StreamResponse:
 
 
 def _credentials(
-    state: SandboxState,
+    state: TelecmiState,
     body: dict[str, Any],
     auth_status: int,
     auth_message: str,
@@ -417,10 +417,10 @@ async def call_action(request: web.Request) -> web.StreamResponse:
     unknown ``cmiuuid`` (or one of another app) and for a call that has ended, 409 for hold
     actions on a call that is still ringing.
     """
-    state = request.app[STATE_KEY]
+    state = request.app[TELECMI_STATE]
     body = await read_object(request)
     appid = _credentials(state, body, CALL_ACTION_AUTH_STATUS, MSG_AUTH)
-    _throttle(state, f"telecmi:{appid}")
+    refuse_if_throttled(state, f"telecmi:{appid}")
     cmiuuid, action = body.get("cmiuuid"), body.get("action")
     if not isinstance(cmiuuid, str) or not cmiuuid.strip():
         reject(422, f"{MSG_MISSING}: cmiuuid must be a non-empty string")
@@ -454,10 +454,10 @@ async def call_lookup(request: web.Request) -> web.StreamResponse:
     Answers ``{"count", "cdr": [...], "code": 200}``; the list is empty while the call is live
     and for an unknown ``request_id``. 422 for a missing or bad field, 404 for bad credentials.
     """
-    state = request.app[STATE_KEY]
+    state = request.app[TELECMI_STATE]
     body = await read_object(request)
     appid = _credentials(state, body, LOOKUP_AUTH_STATUS, MSG_CDR_AUTH)
-    _throttle(state, f"telecmi:{appid}")
+    refuse_if_throttled(state, f"telecmi:{appid}")
     request_id = body.get("request_id")
     if not isinstance(request_id, str) or not request_id.strip():
         reject(422, f"{MSG_MISSING}: request_id must be a non-empty string")
