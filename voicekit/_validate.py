@@ -17,6 +17,7 @@ from .errors import ValidationError
 
 __all__ = [
     "JSON_INT_MAX",
+    "json_number",
     "check_base_url",
     "check_bool",
     "check_header_value",
@@ -201,20 +202,30 @@ def check_base_url(field: str, value: Any) -> str:
     return str(value).rstrip("/")
 
 
+def json_number(field: str, value: int | float) -> int | float:
+    """A JSON number as a plain int or float: an integer within +/-2**53 (what every JSON reader
+    keeps exact), or a finite float (NaN and Infinity are not JSON). Not for bools.
+
+    Raises:
+        ValidationError: anything else.
+    """
+    if isinstance(value, int):
+        if not -JSON_INT_MAX <= value <= JSON_INT_MAX:
+            raise ValidationError(field, f"integers must be within +/-2**53, got {show(value)}")
+        return int(value)
+    if not math.isfinite(value):
+        raise ValidationError(field, f"must be a finite number (NaN and Infinity are not JSON), got {show(value)}")
+    return float(value)
+
+
 def _json(field: str, value: Any, depth: int) -> Any:
     if value is None or isinstance(value, bool):
         return value
     if isinstance(value, str):
         _utf8(field, value)
         return str(value)
-    if isinstance(value, int):
-        if not -JSON_INT_MAX <= value <= JSON_INT_MAX:
-            raise ValidationError(field, f"integers must be within +/-2**53, got {show(value)}")
-        return int(value)
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise ValidationError(field, f"must hold finite numbers only, got {show(value)}")
-        return float(value)
+    if isinstance(value, int | float):
+        return json_number(field, value)
     if depth >= _JSON_MAX_DEPTH:
         raise ValidationError(field, f"must nest at most {_JSON_MAX_DEPTH} levels deep")
     if isinstance(value, Mapping):

@@ -28,6 +28,7 @@ from ._common import (
     fail_on_voicekit_error,
     json_option,
     open_output,
+    output_option,
     sandbox_option,
 )
 
@@ -133,14 +134,7 @@ def cdr() -> None:
     show_default=True,
     help="CSV with a header row, or one JSON object per line.",
 )
-@click.option(
-    "-o",
-    "--output",
-    default="-",
-    show_default=True,
-    type=click.Path(dir_okay=False, allow_dash=True),
-    help="The file to write (- for standard output).",
-)
+@output_option("The file to write")
 @fail_on_voicekit_error
 def export_cmd(
     kind: str,

@@ -37,6 +37,7 @@ __all__ = [
     "fail_on_voicekit_error",
     "json_option",
     "open_output",
+    "output_option",
     "rate_limit",
     "sandbox_option",
 ]
@@ -150,6 +151,18 @@ def json_option(fn: F) -> F:
         is_flag=True,
         help="Print the result (or the error) as one JSON object on standard output.",
     )(fn)
+
+
+def output_option(what: str) -> Callable[[F], F]:
+    """``-o/--output FILE``: where to write `what` (``-``, the default: standard output)."""
+    return click.option(
+        "-o",
+        "--output",
+        default="-",
+        show_default=True,
+        type=click.Path(dir_okay=False, allow_dash=True),
+        help=f"{what} (- for standard output).",
+    )
 
 
 @contextlib.contextmanager

@@ -29,7 +29,7 @@ import cattrs
 import orjson
 from cattrs.errors import AttributeValidationNote
 
-from .._validate import JSON_INT_MAX, show
+from .._validate import json_number, show
 from ..errors import ValidationError
 
 __all__ = [
@@ -174,14 +174,8 @@ def _plain(field: str, value: Any, depth: int, decoded: bool = False) -> Any:
         if not decoded and not _is_unicode(value):
             raise ValidationError(field, "must be valid Unicode text (it holds a lone surrogate)")
         return value if decoded else str(value)
-    if isinstance(value, int):
-        if not -JSON_INT_MAX <= value <= JSON_INT_MAX:
-            raise ValidationError(field, f"integers must be within +/-2**53, got {show(value)}")
-        return int(value)
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise ValidationError(field, f"must be a finite number (NaN and Infinity are not JSON), got {show(value)}")
-        return float(value)
+    if isinstance(value, int | float):
+        return json_number(field, value)
     if depth >= _MAX_DEPTH:
         raise ValidationError(field, f"must nest at most {_MAX_DEPTH} levels deep")
     if isinstance(value, Mapping):

@@ -10,7 +10,7 @@ from typing import Any, Final, TextIO
 import click
 
 from ...journal import AsyncJournal, CallOutcome, Entry
-from .._common import fail_on_voicekit_error, open_output
+from .._common import fail_on_voicekit_error, open_output, output_option
 from ._shared import achunks, campaign_option, journal_argument, say
 
 __all__ = ["report_cmd"]
@@ -37,14 +37,7 @@ _COLUMNS: Final = (
 @click.command("report")
 @journal_argument
 @campaign_option
-@click.option(
-    "-o",
-    "--output",
-    default="-",
-    show_default=True,
-    type=click.Path(dir_okay=False, allow_dash=True),
-    help="Where to write the report (- for standard output).",
-)
+@output_option("Where to write the report")
 @click.option("--json", "json_output", is_flag=True, help="Write JSON Lines (one object per key) instead of CSV.")
 @fail_on_voicekit_error
 def report_cmd(journal_path: str, campaign_name: str | None, output: str, json_output: bool) -> None:
