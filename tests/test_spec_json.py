@@ -112,14 +112,16 @@ DIALS = st.builds(
     extra_params=st.one_of(st.none(), TEXT, st.dictionaries(st.text(max_size=8), JSON_VALUES, max_size=4)),
 )
 
-IDS = st.text(min_size=1, max_size=20)
+# What a prompt accepts: UTF-8 text (no lone surrogates), the ids not blank.
+UTF8 = st.characters(exclude_categories=["Cs"])
+IDS = st.text(UTF8, min_size=1, max_size=20).filter(str.strip)
 PROMPTS = st.one_of(
     st.builds(Prompt, voice_id=IDS),
     st.builds(Prompt, voice_file_name=IDS),
     st.builds(
         Prompt,
         template_id=IDS,
-        template_params=st.none() | st.lists(st.text(max_size=32), min_size=1, max_size=10),
+        template_params=st.none() | st.lists(st.text(UTF8, max_size=32), min_size=1, max_size=10),
     ),
 )
 NOTIFIES = st.builds(
