@@ -38,7 +38,9 @@ from collections.abc import Iterator, Sequence
 from typing import Any, Final, Literal
 
 import attrs
+from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn
 
+from ._converter import AS_GIVEN, converter, wire
 from ._policy import Policy
 from ._validate import check_int_range, check_str, phone_number
 from .errors import ConfigurationError, ValidationError
@@ -484,68 +486,58 @@ def dialed_number(spec: Dial | Notify | None) -> str | None:
     return None
 
 
+# A campaign row's spec as the journal stores it, by the one converter: the field names (``from``
+# for `from_`), every field written, None as null, in the order earlier versions wrote them (the
+# stored text is compared and must stay as it was). A Dial's flow and campaign are not part of it:
+# a row plays a file, and the journal sets the campaign when it hands the row out.
+wire(
+    Dial,
+    rename={"from_": "from"},
+    omit_none=False,
+    omit=("pcmo", "campaign"),
+    # Numbers and extra_params are stored as the row gave them (text or number, object or text).
+    hooks={"from_": AS_GIVEN, "to": AS_GIVEN, "extra_params": AS_GIVEN},
+    detailed_errors=False,
+)
+# In the journal a prompt keeps its Python names and its nulls (the vendor's body names it otherwise).
+_stored_prompt = make_dict_unstructure_fn(Prompt, converter)
+_read_prompt = make_dict_structure_fn(Prompt, converter, _cattrs_detailed_validation=False)
+
+
+def _stored_prompts(play_list: Sequence[Prompt]) -> list[dict[str, Any]]:
+    return [_stored_prompt(prompt) for prompt in play_list]
+
+
+def _read_prompts(items: Sequence[Any], _: object) -> list[Prompt]:
+    return [_read_prompt(item, Prompt) for item in items]
+
+
+wire(
+    Notify,
+    omit_none=False,
+    hooks={"priority": AS_GIVEN, "play_list": (_stored_prompts, _read_prompts)},
+    detailed_errors=False,
+)
+_stored_notify = converter.get_unstructure_hook(Notify)
+
+
+def _stored_notify_play_list_last(spec: Notify) -> dict[str, Any]:
+    stored: dict[str, Any] = _stored_notify(spec)
+    stored["play_list"] = stored.pop("play_list")  # where earlier versions wrote it
+    return stored
+
+
+converter.register_unstructure_hook(Notify, _stored_notify_play_list_last)
+
+
 def spec_to_json(spec: Dial | Notify) -> str:
     """A campaign row's spec as JSON, so that a shared journal can hand the row to any worker."""
-    if isinstance(spec, Dial):
-        return json.dumps(
-            {
-                "key": spec.key,
-                "from": spec.from_,
-                "to": spec.to,
-                "file_name": spec.file_name,
-                "file_url": spec.file_url,
-                "region": spec.region,
-                "extra_params": spec.extra_params,
-            }
-        )
-    return json.dumps(
-        {
-            "key": spec.key,
-            "called": spec.called,
-            "callback_url": spec.callback_url,
-            "caller_present": spec.caller_present,
-            "play_times": spec.play_times,
-            "priority": spec.priority,
-            "play_list": [
-                {
-                    "voice_id": p.voice_id,
-                    "voice_file_name": p.voice_file_name,
-                    "template_id": p.template_id,
-                    "template_params": p.template_params,
-                }
-                for p in spec.play_list
-            ],
-        }
-    )
+    return json.dumps(converter.unstructure(spec))
 
 
 def spec_from_json(vendor: Vendor, text: str) -> Dial | Notify:
     """The spec `spec_to_json` wrote."""
-    d = json.loads(text)
+    stored = json.loads(text)
     if vendor == "telecmi":
-        return Dial(
-            key=d["key"],
-            from_=d["from"],
-            to=d["to"],
-            file_name=d["file_name"],
-            file_url=d["file_url"],
-            region=d["region"],
-            extra_params=d["extra_params"],
-        )
-    return Notify(
-        key=d["key"],
-        called=d["called"],
-        callback_url=d["callback_url"],
-        caller_present=d["caller_present"],
-        play_times=d["play_times"],
-        priority=d["priority"],
-        play_list=[
-            Prompt(
-                voice_id=p["voice_id"],
-                voice_file_name=p["voice_file_name"],
-                template_id=p["template_id"],
-                template_params=p["template_params"],
-            )
-            for p in d["play_list"]
-        ],
-    )
+        return converter.structure(stored, Dial)
+    return converter.structure(stored, Notify)

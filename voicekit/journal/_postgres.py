@@ -23,9 +23,15 @@ from ..errors import JournalError, JournalUnavailableError
 from ._db import Tx
 from ._sql import Dialect, Records, queries
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # imported when a PostgreSQL journal is opened, not before (see `_require_psycopg`)
     import psycopg
     import psycopg_pool
+    from psycopg.rows import TupleRow
+
+    #: A pooled connection: autocommit, rows as tuples.
+    Connection = psycopg.AsyncConnection[TupleRow]
+    Cursor = psycopg.AsyncCursor[TupleRow]
+    Pool = psycopg_pool.AsyncConnectionPool[Connection]
 
 __all__ = ["DEFAULT_RECONNECT", "PostgresDatabase", "is_postgres_url", "redact_url"]
 
@@ -44,16 +50,17 @@ def is_postgres_url(target: str) -> bool:
     return target.startswith(("postgresql://", "postgres://"))
 
 
-def _import_psycopg() -> tuple[Any, Any]:
+def _require_psycopg() -> None:
+    """Import psycopg and its pool, which only a PostgreSQL journal needs (the callers then import
+    them by name, typed, from the modules already loaded); a clear error if they are missing."""
     try:
-        import psycopg
-        import psycopg_pool
+        import psycopg  # noqa: F401
+        import psycopg_pool  # noqa: F401
     except ImportError:
         raise JournalError(
             'a PostgreSQL journal needs psycopg 3 and its pool: pip install "psycopg[binary]" psycopg-pool '
             "(or the postgres extra of voicekit)"
         ) from None
-    return psycopg, psycopg_pool
 
 
 def _encode(params: dict[str, Any]) -> dict[str, Any]:
@@ -71,7 +78,7 @@ def _encode(params: dict[str, Any]) -> dict[str, Any]:
 
 
 class _PostgresTx:
-    def __init__(self, db: PostgresDatabase, cur: psycopg.AsyncCursor[Any]) -> None:
+    def __init__(self, db: PostgresDatabase, cur: Cursor) -> None:
         self._db = db
         self._cur = cur
 
@@ -105,13 +112,18 @@ class PostgresDatabase:
     dialect: Dialect = "postgres"
     shared = True
 
-    def __init__(self, url: str, pool: psycopg_pool.AsyncConnectionPool[Any], *, reconnect: float) -> None:
+    def __init__(self, url: str, pool: Pool, *, reconnect: float) -> None:
+        import psycopg  # loaded already: `connect` made the pool
+        import psycopg_pool
+
         self.path = redact_url(url)
         self._secrets = url_secrets(url)
         self.reconnect = reconnect
         self.transactions = 0
         self._sql = queries("postgres")
-        self._psycopg, self._psycopg_pool = _import_psycopg()
+        # What a failed transaction raised: the database away (retried), or any other error.
+        self._unreachable: tuple[type[Exception], ...] = (psycopg.OperationalError, psycopg_pool.PoolTimeout)
+        self._error: type[psycopg.Error] = psycopg.Error
         self._pool = pool
 
     def __repr__(self) -> str:
@@ -121,7 +133,10 @@ class PostgresDatabase:
     async def connect(cls, url: str, *, reconnect: float = DEFAULT_RECONNECT) -> PostgresDatabase:
         """A pool on `url`, once one connection proved the server, the credentials and the
         access right; otherwise one clear `JournalError` (without the password)."""
-        psycopg, psycopg_pool = _import_psycopg()
+        _require_psycopg()
+        import psycopg
+        import psycopg_pool
+
         shown, password = redact_url(url), url_secrets(url)
         try:
             conn = await psycopg.AsyncConnection.connect(url, connect_timeout=_CONNECT_TIMEOUT)
@@ -148,10 +163,7 @@ class PostgresDatabase:
     def _clean(self, exc: BaseException) -> str:
         return _clean(exc, self._secrets)
 
-    async def _retrying(
-        self, fn: Callable[[psycopg.AsyncConnection[Any]], Awaitable[T]], what: str, patience: float | None
-    ) -> T:
-        psycopg = self._psycopg
+    async def _retrying(self, fn: Callable[[Connection], Awaitable[T]], what: str, patience: float | None) -> T:
         deadline = time.monotonic() + (self.reconnect if patience is None else patience)
         while True:
             try:
@@ -164,20 +176,20 @@ class PostgresDatabase:
                 return result
             except JournalError:
                 raise
-            except (psycopg.OperationalError, self._psycopg_pool.PoolTimeout) as exc:
+            except self._unreachable as exc:
                 if time.monotonic() >= deadline:
                     raise JournalUnavailableError(
                         f"cannot {what} in {self.path}: the database is unreachable ({self._clean(exc)})"
                     ) from None
                 log.warning("journal %s: the database is unreachable (%s); retrying", self.path, self._clean(exc))
                 await asyncio.sleep(_RETRY_PAUSE)
-            except psycopg.Error as exc:
+            except self._error as exc:
                 raise JournalError(f"cannot {what} in {self.path}: {self._clean(exc)}") from None
 
     async def transaction(
         self, fn: Callable[[Tx], Awaitable[T]], *, what: str, durable: bool = True, patience: float | None = None
     ) -> T:
-        async def run(conn: psycopg.AsyncConnection[Any]) -> T:
+        async def run(conn: Connection) -> T:
             async with conn.transaction(), conn.cursor() as cur:
                 return await fn(_PostgresTx(self, cur))
 
@@ -188,7 +200,7 @@ class PostgresDatabase:
     ) -> list[tuple[Any, ...]]:
         sql, args = self._sql[name], _encode(params)
 
-        async def run(conn: psycopg.AsyncConnection[Any]) -> list[tuple[Any, ...]]:
+        async def run(conn: Connection) -> list[tuple[Any, ...]]:
             async with conn.cursor() as cur:
                 await cur.execute(sql, args)
                 return list(await cur.fetchall()) if cur.description is not None else []

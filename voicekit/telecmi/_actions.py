@@ -65,6 +65,16 @@ def _audio_file(field: str, value: Any) -> None:
         )
 
 
+def _audio_source(file_name: Any, file_url: Any) -> None:
+    """What a played file is: exactly one of an uploaded file's name and a URL."""
+    if (file_name is None) == (file_url is None):
+        raise ValidationError("file_name", "give exactly one of file_name and file_url")
+    if file_name is not None:
+        _audio_file("file_name", file_name)
+    if file_url is not None:
+        check_http_url("file_url", file_url, max_len=2048)
+
+
 def _connect(value: Any) -> tuple[Any, ...]:
     return check_seq("connect", value, "Pstn targets")
 
@@ -120,12 +130,7 @@ class Play(Action):
     file_url: str | None = None
 
     def __attrs_post_init__(self) -> None:
-        if (self.file_name is None) == (self.file_url is None):
-            raise ValidationError("file_name", "give exactly one of file_name and file_url")
-        if self.file_name is not None:
-            _audio_file("file_name", self.file_name)
-        if self.file_url is not None:
-            check_http_url("file_url", self.file_url, max_len=2048)
+        _audio_source(self.file_name, self.file_url)
 
 
 @attrs.frozen(kw_only=True)
@@ -217,12 +222,7 @@ class PlayGetInput(Action):
     timeout: int | None = None
 
     def __attrs_post_init__(self) -> None:
-        if (self.file_name is None) == (self.file_url is None):
-            raise ValidationError("file_name", "give exactly one of file_name and file_url")
-        if self.file_name is not None:
-            _audio_file("file_name", self.file_name)
-        if self.file_url is not None:
-            check_http_url("file_url", self.file_url, max_len=2048)
+        _audio_source(self.file_name, self.file_url)
         check_http_url("action_url", self.action_url)
         _opt_int("max_digit", self.max_digit, 1, MAX_DIGITS)
         _opt_int("max_retry", self.max_retry, 1, MAX_RETRIES)

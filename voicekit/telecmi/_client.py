@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import math
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping, Sequence
@@ -34,12 +33,23 @@ from ..errors import (
     NotFoundError,
     ValidationError,
 )
-from ._actions import Action, Play, pcmo_to_wire
-from ._models import CallActionResult, CallLeg, CallLookup, CallRecord, CallResult, ClickToCallResult, Dial
+from ._actions import Action, pcmo_to_wire
+from ._models import (
+    CallActionResult,
+    CallLeg,
+    CallLookup,
+    CallRecord,
+    CallResult,
+    ClickToCallResult,
+    Dial,
+    Region,
+    check_region,
+    make_call_body,
+    play_flow,
+)
 
 __all__ = ["AsyncTeleCMI"]
 
-Region = Literal["global", "ind"]
 T = TypeVar("T")
 
 # TeleCMI answers its errors as JSON with `code` (the status again) and `msg`: an error status
@@ -161,44 +171,6 @@ def _epoch_ms(field: str, value: dt.datetime | int | float | None) -> int | None
     return int(millis)
 
 
-def _play_flow(file_name: Any, file_url: Any) -> list[dict[str, Any]]:
-    """The wire form of a one-step play flow (validated); the list is shared, never mutate it."""
-    # The cache needs hashable keys: only str or None get there, anything else is refused here
-    # with the field named (a list would otherwise raise TypeError from the cache itself).
-    for field, value in (("file_name", file_name), ("file_url", file_url)):
-        if value is not None and type(value) is not str:
-            raise ValidationError(field, f"must be a string, got {type(value).__name__}")
-    return _cached_play_flow(file_name, file_url)
-
-
-@functools.lru_cache(maxsize=256)
-def _cached_play_flow(file_name: str | None, file_url: str | None) -> list[dict[str, Any]]:
-    # Campaigns play few files, so each flow is built once.
-    return pcmo_to_wire([Play(file_name=file_name, file_url=file_url)])
-
-
-# No documented limit; the string form rides inside the body, so keep it to a sane size.
-_MAX_EXTRA_PARAMS_TEXT = 64 * 1024
-
-
-def _extra_params(value: Any, *, allow_text: bool = True) -> Any:
-    """`extra_params` as sent: a JSON object (any Mapping) or, for calls, a string."""
-    if value is None:
-        return None
-    if isinstance(value, Mapping):
-        return check_json_object("extra_params", value)
-    if allow_text and isinstance(value, str):
-        return check_str("extra_params", value, max_len=_MAX_EXTRA_PARAMS_TEXT, min_len=0)
-    kinds = "a mapping (a JSON object) or a string" if allow_text else "a mapping (a JSON object)"
-    raise ValidationError("extra_params", f"must be {kinds}, got {type(value).__name__}")
-
-
-def _region(value: Any) -> Region:
-    if isinstance(value, str) and value in ("global", "ind"):
-        return "global" if value == "global" else "ind"
-    raise ValidationError("region", f'must be "global" or "ind", got {show(value)}')
-
-
 # The documented user ids look like "101_1111112"; anything this long is not one.
 _MAX_USER_ID = 256
 
@@ -304,8 +276,9 @@ class AsyncTeleCMI(BaseAsyncClient):
     ) -> CallResult:
         """Place a call that runs the PCMO flow `pcmo` (e.g. ``[Bridge(...)]``).
 
-        `timeout` (a `Timeout` or seconds) overrides the client's for this call. The result's
-        `response` holds the HTTP status and headers.
+        `extra_params`, a JSON object or its text, comes back in the vendor's webhooks (text that
+        is not a JSON object is refused). `timeout` (a `Timeout` or seconds) overrides the
+        client's for this call. The result's `response` holds the HTTP status and headers.
 
         Raises:
             ValidationError: bad input; nothing was sent.
@@ -324,21 +297,15 @@ class AsyncTeleCMI(BaseAsyncClient):
         extra_params: Any,
         timeout: object = NOT_GIVEN,
     ) -> CallResult:
-        endpoint = _MAKE_CALL[_region(region)]
-        body: dict[str, Any] = {
-            "appid": self.appid,
-            "secret": self._secret,
-            "from": phone_number("from_", from_),
-            "to": phone_number("to", to),
-            "pcmo": pcmo,
-        }
-        extra = _extra_params(extra_params)
-        if extra is not None:
-            body["extra_params"] = extra
+        endpoint = _MAKE_CALL[check_region(region)]
+        body = make_call_body(from_=from_, to=to, pcmo=pcmo, extra_params=extra_params)
+        return await self._send_call(endpoint, body, timeout)
+
+    async def _send_call(self, endpoint: Endpoint, body: dict[str, Any], timeout: object) -> CallResult:
         result: CallResult = await self._post(
             endpoint,
             self.base_url + endpoint.path,
-            body,
+            {"appid": self.appid, "secret": self._secret, **body},
             parse=_call_result,
             attempt_timeout=call_timeout(timeout),
         )
@@ -356,7 +323,7 @@ class AsyncTeleCMI(BaseAsyncClient):
         timeout: Timeout | float | NotGiven = NOT_GIVEN,
     ) -> CallResult:
         """Call `to` and play an uploaded music file (or one at `file_url`); see `make_call`."""
-        flow = _play_flow(file_name, file_url)
+        flow = play_flow(file_name, file_url)
         return await self._place(from_, to, flow, region, extra_params, timeout)
 
     async def click_to_call(
@@ -385,7 +352,7 @@ class AsyncTeleCMI(BaseAsyncClient):
             raise ValidationError("followme", "followme=True needs webrtc=False")
         if extra_params is not None:
             # The click-to-call document types extra_params as a JSON object only.
-            body["extra_params"] = _extra_params(extra_params, allow_text=False)
+            body["extra_params"] = check_json_object("extra_params", extra_params)
         if callerid is not None:
             body["callerid"] = phone_number("callerid", callerid)
         result: ClickToCallResult = await self._post(
@@ -402,15 +369,7 @@ class AsyncTeleCMI(BaseAsyncClient):
     async def _dial(self, spec: Dial) -> CallResult:
         # The spec builds (and checks) its own body, with its key in extra_params.
         body = spec.body()
-        endpoint = _MAKE_CALL[_region(spec.region)]
-        result: CallResult = await self._post(
-            endpoint,
-            self.base_url + endpoint.path,
-            {"appid": self.appid, "secret": self._secret, **body},
-            parse=_call_result,
-            attempt_timeout=call_timeout(NOT_GIVEN),
-        )
-        return result
+        return await self._send_call(_MAKE_CALL[check_region(spec.region)], body, NOT_GIVEN)
 
     def dial_many(
         self,

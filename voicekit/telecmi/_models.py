@@ -7,7 +7,7 @@ import functools
 import json
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import attrs
 
@@ -100,8 +100,8 @@ class Dial:
     def body(self) -> dict[str, Any]:
         """The request body of this call (without credentials), every constraint checked.
 
-        The one place a bulk call's body is built: `dial_many` and the campaign reader both
-        call it. The call's `key` rides in ``extra_params`` under ``"voicekit_key"``
+        Built by `make_call_body`, as every make-call body is: `dial_many` and the campaign
+        reader both call it. The call's `key` rides in ``extra_params`` under ``"voicekit_key"``
         (`CAMPAIGN_KEY_PARAM`), and its `campaign` (if any) under ``"voicekit_campaign"``
         (`CAMPAIGN_ID_PARAM`), merged with the spec's own ``extra_params``, so that the
         vendor's webhooks (which echo ``extra_params``) map back to exactly one row. The
@@ -110,26 +110,14 @@ class Dial:
         Raises:
             ValidationError: a constraint is broken (the message names the field).
         """
-        if self.region not in ("global", "ind"):
-            raise ValidationError("region", f'must be "global" or "ind", got {show(self.region)}')
+        check_region(self.region)
         if self.pcmo is not None:
             if self.file_name is not None or self.file_url is not None:
                 raise ValidationError("pcmo", "give either pcmo or file_name / file_url, not both")
             flow = pcmo_to_wire(self.pcmo)
         else:
-            flow = _play_flow(self.file_name, self.file_url)
-        return {
-            "from": phone_number("from_", self.from_),
-            "to": phone_number("to", self.to),
-            "pcmo": flow,
-            "extra_params": _with_key(
-                self.extra_params,
-                {
-                    CAMPAIGN_KEY_PARAM: check_str("key", self.key, max_len=C.MAX_KEY_LEN),
-                    **({} if self.campaign is None else {CAMPAIGN_ID_PARAM: check_str("campaign", self.campaign)}),
-                },
-            ),
-        }
+            flow = play_flow(self.file_name, self.file_url)
+        return make_call_body(from_=self.from_, to=self.to, pcmo=flow, extra_params=self.extra_params, of=self)
 
 
 #: The name under which a bulk call's key rides in ``extra_params`` (see `Dial.body`).
@@ -139,12 +127,51 @@ CAMPAIGN_ID_PARAM: Final = "voicekit_campaign"
 # No documented limit; the string form rides inside the body, so keep it to a sane size.
 _MAX_EXTRA_PARAMS_TEXT: Final = 64 * 1024
 
+Region = Literal["global", "ind"]
 
-def _with_key(extra: Any, key: dict[str, str]) -> Any:
-    """`extra` with the call's identity (its key, its campaign) merged in (a JSON object stays
-    an object, a JSON-object string a string)."""
+
+def check_region(value: Any) -> Region:
+    """The make-call endpoint's region: ``"global"`` or ``"ind"``."""
+    if isinstance(value, str) and value in ("global", "ind"):
+        return "global" if value == "global" else "ind"
+    raise ValidationError("region", f'must be "global" or "ind", got {show(value)}')
+
+
+def make_call_body(
+    *, from_: Any, to: Any, pcmo: list[dict[str, Any]], extra_params: Any, of: Dial | None = None
+) -> dict[str, Any]:
+    """The body of a make-call request (without credentials), every constraint checked.
+
+    The one place such a body is built: `make_call` and `play_music` pass their arguments and
+    the flow's wire form (`pcmo_to_wire`, `play_flow`), `Dial.body` its fields and itself as
+    `of`, whose key and campaign then ride in ``extra_params`` (see `Dial.body`).
+
+    ``extra_params`` follows one rule for every call: a JSON object (any `Mapping` of JSON
+    values) or the text of one (blank text is an empty object). The vendor gives it back in its
+    webhooks, which are read as a JSON object, so text that is not one is refused before it is
+    sent. An object is sent as an object; text as given, or, when a key or campaign is merged
+    in, as compact JSON text.
+
+    Raises:
+        ValidationError: a constraint is broken (the message names the field).
+    """
+    body: dict[str, Any] = {"from": phone_number("from_", from_), "to": phone_number("to", to), "pcmo": pcmo}
+    identity: dict[str, str] = {}
+    if of is not None:
+        identity[CAMPAIGN_KEY_PARAM] = check_str("key", of.key, max_len=C.MAX_KEY_LEN)
+        if of.campaign is not None:
+            identity[CAMPAIGN_ID_PARAM] = check_str("campaign", of.campaign)
+    extra = _extra_params(extra_params, identity)
+    if extra is not None:
+        body["extra_params"] = extra
+    return body
+
+
+def _extra_params(extra: Any, identity: dict[str, str]) -> Any:
+    """`extra` as sent (see `make_call_body`), with the call's identity (its key, its campaign)
+    merged in: a JSON object stays an object, a JSON object's text text."""
     if extra is None:
-        return dict(key)
+        return dict(identity) if identity else None
     if isinstance(extra, str):
         check_str("extra_params", extra, max_len=_MAX_EXTRA_PARAMS_TEXT, min_len=0)
         try:
@@ -153,11 +180,12 @@ def _with_key(extra: Any, key: dict[str, str]) -> Any:
             parsed = None
         if not isinstance(parsed, dict):
             raise ValidationError(
-                "extra_params", "a Dial's extra_params text must be a JSON object, so that it can carry the key"
+                "extra_params",
+                "text must be a JSON object (the vendor's webhooks give it back, and are read, as one)",
             )
-        return json.dumps(_merged(parsed, key), separators=(",", ":"))
+        return json.dumps(_merged(parsed, identity), separators=(",", ":")) if identity else extra
     if isinstance(extra, Mapping):
-        return _merged(check_json_object("extra_params", extra), key)
+        return _merged(check_json_object("extra_params", extra), identity)
     raise ValidationError("extra_params", f"must be a mapping (a JSON object) or a string, got {type(extra).__name__}")
 
 
@@ -172,7 +200,10 @@ def _merged(extra: dict[str, Any], identity: dict[str, str]) -> dict[str, Any]:
     return {**extra, **identity}
 
 
-def _play_flow(file_name: Any, file_url: Any) -> list[dict[str, Any]]:
+def play_flow(file_name: Any, file_url: Any) -> list[dict[str, Any]]:
+    """The wire form of a one-step play flow (validated); the list is shared, never mutate it."""
+    # The cache needs hashable keys: only str or None get there, anything else is refused here
+    # with the field named (a list would otherwise raise TypeError from the cache itself).
     for field, value in (("file_name", file_name), ("file_url", file_url)):
         if value is not None and type(value) is not str:
             raise ValidationError(field, f"must be a string, got {type(value).__name__}")
@@ -181,7 +212,7 @@ def _play_flow(file_name: Any, file_url: Any) -> list[dict[str, Any]]:
 
 @functools.lru_cache(maxsize=256)
 def _cached_play_flow(file_name: str | None, file_url: str | None) -> list[dict[str, Any]]:
-    # Campaigns play few files, so each flow is built once (the body shares it: never mutated).
+    # Campaigns play few files, so each flow is built once (bodies share it: never mutated).
     return pcmo_to_wire([Play(file_name=file_name, file_url=file_url)])
 
 
