@@ -28,6 +28,7 @@ import voicekit.huawei
 import voicekit.journal
 import voicekit.telecmi
 import voicekit.tracking
+from voicekit._exit import EXIT_STATUS_TABLE, ExitStatus
 from voicekit.sandbox import SyncSandbox
 
 pytestmark = pytest.mark.e2e
@@ -196,3 +197,20 @@ def rendered_section(page: Path, path: str) -> str:
     assert start >= 0, f"{path} is not on {page}"
     body = re.split(r"<h[1-6] id=", text[start:], maxsplit=1)[0]
     return html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", "<" + body))).strip()
+
+
+def test_the_operations_guide_s_exit_statuses_are_the_code_s() -> None:
+    """The orchestrators' table lists every `ExitStatus`, in order, under its name and code."""
+    guide = (DOCS / "guides" / "operations.md").read_text(encoding="utf-8")
+    rows = re.findall(r"^\| (\d+) \| `([A-Z_]+)` \| [^|]+\| [^|]+\|$", guide, re.M)
+    assert [(int(code), name) for code, name in rows] == [(int(s), s.name) for s in ExitStatus]
+    assert all(f"\n  {int(s):<4} " in EXIT_STATUS_TABLE for s in ExitStatus)  # and `--help` prints each
+
+
+def test_the_operations_guide_s_metrics_are_the_ones_served() -> None:
+    guide = (DOCS / "guides" / "operations.md").read_text(encoding="utf-8")
+    documented = {name.removesuffix("_total") for name in re.findall(r"^\| `(voicekit_[a-z_]+)` \|", guide, re.M)}
+    served = set(re.findall(r'"(voicekit_[a-z_]+)"', (ROOT / "voicekit" / "metrics.py").read_text(encoding="utf-8")))
+    assert len(documented) >= 8 and documented == served
+    # written once: the CLI guide links to the table rather than repeating it
+    assert not re.search(r"^\| `voicekit_", (DOCS / "guides" / "cli.md").read_text(encoding="utf-8"), re.M)
