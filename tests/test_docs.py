@@ -10,6 +10,7 @@ The site itself is built with ``mkdocs build --strict``.
 
 from __future__ import annotations
 
+import html
 import itertools
 import os
 import re
@@ -20,8 +21,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
 
+import attrs
 import pytest
 
+import voicekit.huawei
+import voicekit.journal
+import voicekit.telecmi
+import voicekit.tracking
+from voicekit._exit import EXIT_STATUS_TABLE, ExitStatus
 from voicekit.sandbox import SyncSandbox
 
 pytestmark = pytest.mark.e2e
@@ -165,3 +172,45 @@ def test_mkdocs_builds_the_site_strictly(tmp_path: Path) -> None:
         assert (tmp_path / "site" / page).is_file(), page
     reference = (tmp_path / "site" / "reference" / "clients" / "index.html").read_text(encoding="utf-8")
     assert "play_music" in reference and "create_voice_notification" in reference
+    # attrs classes show their __init__ signature and their fields' table (docs/_griffe_attrs.py
+    # and griffe-fieldz): every field, once in each
+    for page, cls, path in (
+        ("telecmi", voicekit.telecmi.Dial, "voicekit.telecmi.Dial"),
+        ("huawei", voicekit.huawei.Notify, "voicekit.huawei.Notify"),
+        ("journal", voicekit.journal.CallOutcome, "voicekit.journal.CallOutcome"),
+        ("journal", voicekit.journal.Policy, "voicekit.journal.Policy"),
+        ("tracking", voicekit.tracking.CallEnd, "voicekit.tracking.CallEnd"),
+    ):
+        section = rendered_section(tmp_path / "site" / "reference" / page / "index.html", path)
+        signature, _, fields = section.partition("Attributes:")
+        signature = signature.replace(" ", "")
+        assert signature.startswith(f"{cls.__name__}¶{cls.__name__}(*,"), section[:200]
+        for field in attrs.fields(cls):
+            assert f",{field.alias}:" in signature, f"{path}({field.alias}) missing from its signature"
+            assert re.search(rf"\b{field.name}\b", fields), f"{path}.{field.name} missing from its fields"
+
+
+def rendered_section(page: Path, path: str) -> str:
+    """The text of `path`'s entry on a built reference page, up to its first member's heading."""
+    text = page.read_text(encoding="utf-8")
+    start = text.find(f'id="{path}"')
+    assert start >= 0, f"{path} is not on {page}"
+    body = re.split(r"<h[1-6] id=", text[start:], maxsplit=1)[0]
+    return html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", "<" + body))).strip()
+
+
+def test_the_operations_guide_s_exit_statuses_are_the_code_s() -> None:
+    """The orchestrators' table lists every `ExitStatus`, in order, under its name and code."""
+    guide = (DOCS / "guides" / "operations.md").read_text(encoding="utf-8")
+    rows = re.findall(r"^\| (\d+) \| `([A-Z_]+)` \| [^|]+\| [^|]+\|$", guide, re.M)
+    assert [(int(code), name) for code, name in rows] == [(int(s), s.name) for s in ExitStatus]
+    assert all(f"\n  {int(s):<4} " in EXIT_STATUS_TABLE for s in ExitStatus)  # and `--help` prints each
+
+
+def test_the_operations_guide_s_metrics_are_the_ones_served() -> None:
+    guide = (DOCS / "guides" / "operations.md").read_text(encoding="utf-8")
+    documented = {name.removesuffix("_total") for name in re.findall(r"^\| `(voicekit_[a-z_]+)` \|", guide, re.M)}
+    served = set(re.findall(r'"(voicekit_[a-z_]+)"', (ROOT / "voicekit" / "metrics.py").read_text(encoding="utf-8")))
+    assert len(documented) >= 8 and documented == served
+    # written once: the CLI guide links to the table rather than repeating it
+    assert not re.search(r"^\| `voicekit_", (DOCS / "guides" / "cli.md").read_text(encoding="utf-8"), re.M)
