@@ -12,7 +12,7 @@ from typing import Any, Final
 from .. import _constants as C
 from .. import _fork
 from .._base_client import BaseAsyncClient, Endpoint, call_timeout
-from .._bulk import Outcome, check_bulk, run_many, run_many_batches
+from .._bulk import Outcome, check_bulk, run_many
 from .._config import NOT_GIVEN, NotGiven, RateLimit, RetryPolicy, Timeout, checked_setting, env_or
 from .._ratelimit import LimiterBackend
 from .._redact import redact_url
@@ -221,7 +221,7 @@ class AsyncHuaweiVoice(BaseAsyncClient):
             CallOutcomeUnknownError: the call may have been placed (5xx, timeout, dropped
                 connection); it was not retried.
         """
-        body = _notification_body(called, play_list, callback_url, caller_present, play_times, priority)
+        body = notification_body(called, play_list, callback_url, caller_present, play_times, priority)
         attempt_timeout = call_timeout(timeout)
         url = self.base_url + _NOTIFY.path
         for attempt in (1, 2):
@@ -269,15 +269,6 @@ class AsyncHuaweiVoice(BaseAsyncClient):
         check_bulk(specs, concurrency, before_send)
         return run_many(specs, self._notify, _notify_key, concurrency=concurrency, before_send=before_send)
 
-    def _notify_batches(
-        self,
-        specs: Iterable[Notify] | AsyncIterable[Notify],
-        concurrency: int,
-        before_send: BeforeSend | None = None,
-    ) -> AsyncIterator[Sequence[Outcome[NotificationResult]]]:
-        check_bulk(specs, concurrency, before_send)
-        return run_many_batches(specs, self._notify, _notify_key, concurrency=concurrency, before_send=before_send)
-
 
 def _notify_key(spec: Notify) -> str:
     if not isinstance(spec, Notify):
@@ -287,18 +278,6 @@ def _notify_key(spec: Notify) -> str:
 
 def _app_secret(field: str, value: Any) -> str:
     return check_str(field, value, max_len=1024)
-
-
-def _notification_body(
-    called: Any,
-    play_list: Any,
-    callback_url: Any,
-    caller_present: Any,
-    play_times: Any,
-    priority: Any,
-) -> dict[str, Any]:
-    # The body is built in one place, next to `Notify` (the campaign reader uses it too).
-    return notification_body(called, play_list, callback_url, caller_present, play_times, priority)
 
 
 def _notification_result(data: Any) -> NotificationResult:

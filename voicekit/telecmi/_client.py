@@ -10,7 +10,7 @@ from typing import Any, Final, Literal, TypeVar
 
 from .. import _constants as C
 from .._base_client import BaseAsyncClient, Endpoint, call_timeout
-from .._bulk import Outcome, check_bulk, run_many, run_many_batches
+from .._bulk import Outcome, check_bulk, run_many
 from .._config import NOT_GIVEN, NotGiven, RateLimit, RetryPolicy, Timeout, checked_setting
 from .._converter import converter
 from .._pagination import AsyncPaginator, Page, Paginator, Window, check_page
@@ -392,15 +392,6 @@ class AsyncTeleCMI(BaseAsyncClient):
         """
         check_bulk(specs, concurrency, before_send)
         return run_many(specs, self._dial, _dial_key, concurrency=concurrency, before_send=before_send)
-
-    def _dial_batches(
-        self,
-        specs: Iterable[Dial] | AsyncIterable[Dial],
-        concurrency: int,
-        before_send: BeforeSend | None = None,
-    ) -> AsyncIterator[Sequence[Outcome[CallResult]]]:
-        check_bulk(specs, concurrency, before_send)
-        return run_many_batches(specs, self._dial, _dial_key, concurrency=concurrency, before_send=before_send)
 
     # -- call records ------------------------------------------------------------------------
 

@@ -15,8 +15,8 @@ from .._pagination import Paginator
 from .._ratelimit import LimiterBackend
 from .._sending import BeforeSend
 from ._actions import Action
-from ._client import AsyncTeleCMI, RecordKind, Region
-from ._models import CallActionResult, CallLookup, CallRecord, CallResult, ClickToCallResult, Dial
+from ._client import AsyncTeleCMI, RecordKind
+from ._models import CallActionResult, CallLookup, CallRecord, CallResult, ClickToCallResult, Dial, Region
 
 __all__ = ["TeleCMI"]
 
@@ -78,8 +78,9 @@ class TeleCMI(_sync.BlockingClient[AsyncTeleCMI]):
     ) -> CallResult:
         """Place a call that runs the PCMO flow `pcmo` (e.g. ``[Bridge(...)]``).
 
-        `timeout` (a `Timeout` or seconds) overrides the client's for this call. The result's
-        `response` holds the HTTP status and headers.
+        `extra_params`, a JSON object or its text, comes back in the vendor's webhooks (text that
+        is not a JSON object is refused). `timeout` (a `Timeout` or seconds) overrides the
+        client's for this call. The result's `response` holds the HTTP status and headers.
 
         Raises:
             ValidationError: bad input; nothing was sent.
