@@ -61,10 +61,10 @@ def mask(number: str) -> str:
 
 class _Settings:
     def __init__(self) -> None:
-        self.tracer_provider: TracerProvider | None = None
-        self.meter_provider: MeterProvider | None = None
         self.full_numbers = False
-        # the providers `current` last saw, and what it made of them
+        # True when `configure` was given providers: `telemetry` is theirs, whatever the globals
+        self.pinned = False
+        # the global providers `current` last saw, and what it made of them
         self.seen: tuple[object, object] | None = None
         self.telemetry: Telemetry | None = None
 
@@ -74,31 +74,43 @@ _settings = _Settings()
 
 def current() -> Telemetry | None:
     """voicekit's telemetry, or None when no provider is configured (the common case: cheap)."""
-    if _settings.tracer_provider is None and _settings.meter_provider is None:
-        modules = sys.modules
-        if "opentelemetry.trace" not in modules and "opentelemetry.metrics" not in modules:
-            return None
-    return _resolve()
-
-
-def _resolve() -> Telemetry | None:
-    from opentelemetry import metrics, trace
-    from opentelemetry.metrics import NoOpMeterProvider
-
-    tp = _settings.tracer_provider or trace.get_tracer_provider()
-    mp = _settings.meter_provider or metrics.get_meter_provider()
-    if _settings.seen is not None and _settings.seen[0] is tp and _settings.seen[1] is mp:
+    if _settings.pinned:
         return _settings.telemetry
-    tracing = not isinstance(tp, trace.ProxyTracerProvider | trace.NoOpTracerProvider)
-    measuring = not isinstance(mp, NoOpMeterProvider) and type(mp).__name__ != "_ProxyMeterProvider"
-    telemetry = Telemetry(tp if tracing else None, mp if measuring else None) if tracing or measuring else None
+    modules = sys.modules
+    trace, metrics = modules.get("opentelemetry.trace"), modules.get("opentelemetry.metrics")
+    if trace is None and metrics is None:
+        return None  # nothing imported OpenTelemetry: no provider can be set
+    tp = None if trace is None else trace.get_tracer_provider()
+    mp = None if metrics is None else metrics.get_meter_provider()
+    seen = _settings.seen
+    if seen is not None and seen[0] is tp and seen[1] is mp:
+        return _settings.telemetry
+    _use(tp, mp)
+    _settings.seen = (tp, mp)
+    return _settings.telemetry
+
+
+def _real(provider: object) -> bool:
+    """Whether `provider` is an SDK's (not the API's placeholder or no-op)."""
+    return provider is not None and type(provider).__name__ not in (
+        "ProxyTracerProvider",
+        "NoOpTracerProvider",
+        "_ProxyMeterProvider",
+        "NoOpMeterProvider",
+    )
+
+
+def _use(tracer_provider: object, meter_provider: object) -> None:
+    """Make these providers' telemetry the current one (None: no real provider)."""
+    tp = tracer_provider if _real(tracer_provider) else None
+    mp = meter_provider if _real(meter_provider) else None
+    telemetry = None if tp is None and mp is None else Telemetry(tp, mp)  # type: ignore[arg-type]
     old = _settings.telemetry
     if old is not None and old.sink is not None:
         _observe.detach(old.sink)
     if telemetry is not None and telemetry.sink is not None:
         _observe.attach(telemetry.sink)
-    _settings.seen, _settings.telemetry = (tp, mp), telemetry
-    return telemetry
+    _settings.telemetry = telemetry
 
 
 def configure(
@@ -108,16 +120,13 @@ def configure(
     full_numbers: bool = False,
 ) -> None:
     """See `voicekit.telemetry.configure`."""
-    _settings.tracer_provider = tracer_provider
-    _settings.meter_provider = meter_provider
     _settings.full_numbers = bool(full_numbers)
     _settings.seen = None
-    if tracer_provider is not None or meter_provider is not None:
-        _resolve()
-    elif _settings.telemetry is not None:
-        if _settings.telemetry.sink is not None:
-            _observe.detach(_settings.telemetry.sink)
-        _settings.telemetry = None
+    _settings.pinned = tracer_provider is not None or meter_provider is not None
+    if _settings.pinned:
+        _use(tracer_provider, meter_provider)
+    else:
+        _use(None, None)  # the global providers, as `current` finds them
 
 
 def _outcome_of(error: BaseException | None, creates_call: bool) -> str:
@@ -145,14 +154,60 @@ def _campaign_pairs() -> tuple[tuple[str, str], ...]:
 
 
 class RequestTrace:
-    """What one vendor request's span learns as its attempts go (see `_base_client._post`)."""
+    """The span of one vendor request (all its attempts) and its count in ``voicekit.calls``:
+    ``with telemetry.request(...) as trace:``, told each attempt's status and each retry."""
 
-    __slots__ = ("attempts", "span", "status")
+    __slots__ = ("_creates_call", "_endpoint", "_telemetry", "_token", "_vendor", "attempts", "span", "status")
 
-    def __init__(self, span: Span | None) -> None:
-        self.span = span
+    def __init__(self, telemetry: Telemetry, vendor: str, endpoint: str, creates_call: bool, key: str | None) -> None:
+        self._telemetry, self._vendor, self._endpoint, self._creates_call = telemetry, vendor, endpoint, creates_call
         self.attempts = 0
         self.status: int | None = None
+        self._token: object = None
+        self.span: Span | None = None
+        tracer = telemetry.tracer
+        if tracer is not None:
+            trace = telemetry.trace
+            attributes: dict[str, Any] = {
+                "voicekit.vendor": vendor,
+                "voicekit.endpoint": endpoint,
+                "http.request.method": "POST",
+            }
+            attributes.update(_campaign_pairs())
+            if key is not None:
+                attributes["voicekit.key"] = key
+            self.span = span = tracer.start_span(
+                f"{vendor} {endpoint}", kind=trace.SpanKind.CLIENT, attributes=attributes
+            )
+            if _AIOHTTP_INSTRUMENTATION in sys.modules:
+                # the request's own span is voicekit's: the instrumentation is told to stand back
+                context = telemetry.context
+                self._token = context.attach(
+                    context.set_value(_suppress_http_key(), True, trace.set_span_in_context(span))
+                )
+
+    def __enter__(self) -> RequestTrace:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: object) -> None:
+        outcome = (
+            _outcome_of(error, self._creates_call) if error is None or isinstance(error, Exception) else "cancelled"
+        )
+        if self._token is not None:
+            self._telemetry.context.detach(self._token)
+        span = self.span
+        if span is not None:
+            ended: dict[str, Any] = {"voicekit.outcome": outcome, "voicekit.retry_count": max(0, self.attempts - 1)}
+            if self.status is not None:
+                ended["http.response.status_code"] = self.status
+            if error is not None:
+                ended["error.type"] = type(error).__name__
+                span.set_status(self._telemetry.trace.StatusCode.ERROR, type(error).__name__)
+            span.set_attributes(ended)
+            span.end()
+        sink = self._telemetry.sink
+        if sink is not None and self._creates_call:
+            sink.request(self._vendor, self._endpoint, outcome)
 
     def retry(self, reason: str, delay: float) -> None:
         if self.span is not None:
@@ -170,7 +225,7 @@ class Telemetry:
 
         from ._version import __version__
 
-        self._context, self._trace = context, trace
+        self.context, self.trace = context, trace
         self.tracer: Tracer | None = (
             None if tracer_provider is None else tracer_provider.get_tracer(_SCOPE, __version__)
         )
@@ -178,55 +233,13 @@ class Telemetry:
         if meter_provider is not None:
             self.sink = _OtelSink(meter_provider.get_meter(_SCOPE, __version__))
 
-    @contextmanager
-    def request(self, vendor: str, endpoint: str, creates_call: bool, key: str | None) -> Iterator[RequestTrace]:
-        """The span of one vendor request (all its attempts), and its count in ``voicekit.calls``.
+    def request(self, vendor: str, endpoint: str, creates_call: bool, key: str | None) -> RequestTrace:
+        """The span of one vendor request: ``with telemetry.request(...) as trace:``.
 
         Inside it, the standard aiohttp client instrumentation is told not to trace the same
         request again (OpenTelemetry's suppression of HTTP instrumentation).
         """
-        context, trace = self._context, self._trace
-        span: Span | None = None
-        token = None
-        if self.tracer is not None:
-            attributes: dict[str, Any] = {
-                "voicekit.vendor": vendor,
-                "voicekit.endpoint": endpoint,
-                "http.request.method": "POST",
-                **dict(_campaign_pairs()),
-            }
-            if key is not None:
-                attributes["voicekit.key"] = key
-            span = self.tracer.start_span(f"{vendor} {endpoint}", kind=trace.SpanKind.CLIENT, attributes=attributes)
-            if _AIOHTTP_INSTRUMENTATION in sys.modules:
-                # the request's own span is voicekit's: the instrumentation is told to stand back
-                ctx = context.set_value(_suppress_http_key(), True, trace.set_span_in_context(span))
-                token = context.attach(ctx)
-        record = RequestTrace(span)
-        error: BaseException | None = None
-        try:
-            yield record
-        except BaseException as exc:
-            error = exc
-            raise
-        finally:
-            outcome = _outcome_of(error, creates_call) if error is None or isinstance(error, Exception) else "cancelled"
-            if token is not None:
-                context.detach(token)
-            if span is not None:
-                ended: dict[str, Any] = {
-                    "voicekit.outcome": outcome,
-                    "voicekit.retry_count": max(0, record.attempts - 1),
-                }
-                if record.status is not None:
-                    ended["http.response.status_code"] = record.status
-                if error is not None:
-                    ended["error.type"] = type(error).__name__
-                    span.set_status(trace.StatusCode.ERROR, type(error).__name__)
-                span.set_attributes(ended)
-                span.end()
-            if self.sink is not None and creates_call:
-                self.sink.request(vendor, endpoint, outcome)
+        return RequestTrace(self, vendor, endpoint, creates_call, key)
 
     @contextmanager
     def send(self, key: str, number: str | None) -> Iterator[Span | None]:
@@ -234,14 +247,12 @@ class Telemetry:
         if self.tracer is None:
             yield None
             return
-        from opentelemetry import trace
-
         attributes = {"voicekit.key": key, **dict(_campaign_pairs())}
         if number:
             attributes["voicekit.to"] = mask(number)
         with self.tracer.start_as_current_span(
             "voicekit send",
-            kind=trace.SpanKind.INTERNAL,
+            kind=self.trace.SpanKind.INTERNAL,
             attributes=attributes,
             record_exception=False,
             set_status_on_exception=False,
@@ -254,8 +265,7 @@ class Telemetry:
         if self.tracer is None:
             yield None
             return
-        from opentelemetry import trace
-
+        trace = self.trace
         with self.tracer.start_as_current_span(
             "voicekit campaign",
             kind=trace.SpanKind.INTERNAL,
