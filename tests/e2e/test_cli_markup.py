@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from tests._paths import ROOT
 from voicekit.sandbox import SyncSandbox
 
-ROOT = Path(__file__).resolve().parent.parent
 CAMPAIGN = "key,to,from,file_name\nk0,9100000000,19170000000,welcome.wav\nk1,9100000001,19170000000,welcome.wav\n"
 
 

@@ -28,12 +28,12 @@ import voicekit.huawei
 import voicekit.journal
 import voicekit.telecmi
 import voicekit.tracking
+from tests._paths import ROOT
 from voicekit._exit import EXIT_STATUS_TABLE, ExitStatus
 from voicekit.sandbox import SyncSandbox
 
 pytestmark = pytest.mark.e2e
 
-ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 #: Seconds one block may take: each is a short program against a local sandbox.
 BLOCK_TIMEOUT = 60

@@ -30,6 +30,7 @@ from tests._cli import (
     write_campaign,
 )
 from tests._journal import FakeVendor, journal_target
+from tests._paths import ROOT
 from tests._servers import PostgresServer
 from voicekit import AsyncTeleCMI, ExitStatus, Outcome
 from voicekit.journal import (
@@ -217,7 +218,7 @@ def test_one_exit_status_per_way_a_run_ends(run: RunResult, status: ExitStatus) 
 
 def test_every_exit_status_is_in_the_help_and_the_guide() -> None:
     code, out = invoke("dial", "--help")
-    guide = (Path(__file__).parent.parent / "docs" / "guides" / "operations.md").read_text(encoding="utf-8")
+    guide = (ROOT / "docs" / "guides" / "operations.md").read_text(encoding="utf-8")
     assert code == 0
     for status in ExitStatus:
         assert f"  {int(status):<4} " in out, status

@@ -14,6 +14,7 @@ import pytest
 fakeredis = pytest.importorskip("fakeredis")
 
 from tests import _samples  # noqa: E402
+from tests._clock import VirtualTime  # noqa: E402
 from tests.conftest import REST, fresh_appid  # noqa: E402
 from voicekit import AsyncTeleCMI, RateLimit, RetryPolicy  # noqa: E402
 from voicekit.redis_limiter import RedisBackend  # noqa: E402
@@ -33,47 +34,6 @@ def max_in_window(starts: list[int], window_ns: int) -> int:
 @pytest.fixture
 def server() -> object:
     return fakeredis.FakeServer()
-
-
-class VirtualTime:
-    """Virtual time for Redis's TIME and for the backends' sleeps.
-
-    The clock jumps to the next sleeper's wake-up (up to `lateness` late) only once every task is
-    asleep, so each start is stamped at the very instant Redis decided it.
-    """
-
-    def __init__(self, lateness_ns: int, seed: int = 3) -> None:
-        import heapq
-        import random
-
-        self.now = 1_800_000_000 * NS
-        self._heap: list[tuple[int, int, asyncio.Future[None]]] = []
-        self._heapq = heapq
-        self._random = random.Random(seed)
-        self._lateness = lateness_ns
-        self._seq = 0
-
-    def time(self) -> float:
-        return self.now / NS
-
-    async def sleep(self, seconds: float) -> None:
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._seq += 1
-        late = self._random.randint(0, self._lateness)
-        self._heapq.heappush(self._heap, (self.now + int(seconds * NS) + late, self._seq, fut))
-        await fut
-
-    async def drive(self, tasks: list[asyncio.Task[None]]) -> None:
-        while not all(t.done() for t in tasks):
-            for _ in range(20):
-                await asyncio.sleep(0)
-            running = sum(not t.done() for t in tasks)
-            if self._heap and len(self._heap) >= running:
-                when, _, fut = self._heapq.heappop(self._heap)
-                self.now = max(self.now, when)
-                fut.set_result(None)
-        for t in tasks:
-            t.result()
 
 
 @pytest.mark.parametrize("lateness_ms", [0, 40])

@@ -279,7 +279,7 @@ async def test_lookup_by_request_id(post: Any) -> None:
 
 
 async def test_a_missed_huawei_notification_reports_no_talk(post: Any) -> None:
-    from tests.sandbox.test_sandbox_huawei import CREATE, CREATE_SAMPLE, auth, get_token
+    from tests._sandbox_huawei import CREATE, CREATE_SAMPLE, auth, get_token
 
     received: list[dict[str, Any]] = []
 

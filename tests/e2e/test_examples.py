@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from tests._paths import ROOT
+
 pytestmark = pytest.mark.e2e
 
-EXAMPLES = sorted((Path(__file__).parent.parent / "examples").glob("*.py"))
+EXAMPLES = sorted((ROOT / "examples").glob("*.py"))
 
 
 @pytest.mark.parametrize("script", EXAMPLES, ids=[p.name for p in EXAMPLES])
@@ -33,7 +35,7 @@ def test_there_are_async_and_blocking_examples() -> None:
 
 
 def test_the_web_app_example_answers_each_caller_with_the_call_outcome() -> None:
-    script = Path(__file__).parent.parent / "examples" / "async_web_app.py"
+    script = ROOT / "examples" / "async_web_app.py"
     proc = subprocess.run(
         [sys.executable, "-W", "error", str(script)],
         capture_output=True,

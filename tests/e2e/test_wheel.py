@@ -20,10 +20,10 @@ from pathlib import Path
 import pytest
 
 import voicekit
+from tests._paths import ROOT
 
 pytestmark = pytest.mark.e2e
 
-ROOT = Path(__file__).resolve().parent.parent
 #: Bounds on each step: building is seconds; installing downloads the runtime dependencies.
 BUILD_TIMEOUT = 300
 INSTALL_TIMEOUT = 300
@@ -84,7 +84,7 @@ def test_the_sdist_holds_the_project_and_no_local_caches(dist: Path) -> None:
         "mkdocs.yml",
         "docs/index.md",
         "voicekit/py.typed",
-        "tests/test_wheel.py",
+        "tests/e2e/test_wheel.py",
     ):
         assert wanted in names, wanted
     assert not [n for n in names if n.startswith((".venv", ".hypothesis", ".mypy_cache", "site/"))]

@@ -26,6 +26,7 @@ from pathlib import Path
 import pytest
 
 from tests._cli import env_for, invoke, ledger, summary
+from tests._paths import DATA
 from tests._servers import PostgresServer
 from voicekit import AsyncTeleCMI
 from voicekit.journal import (
@@ -41,7 +42,6 @@ from voicekit.journal import (
 from voicekit.journal._sql import migrations
 from voicekit.sandbox import SyncSandbox
 
-DATA = Path(__file__).parent / "data"
 CSV = DATA / "legacy.csv"
 KINDS = ("sqlite", "sqlite-early", "postgres")
 

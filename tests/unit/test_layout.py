@@ -127,3 +127,40 @@ def test_the_sandbox_imports_nothing_of_voicekit_but_itself() -> None:
                 if (t == "voicekit" or t.startswith("voicekit.")) and not (t == SANDBOX or t.startswith(SANDBOX + "."))
             ]
     assert outside == []
+
+
+TESTS = Path(__file__).resolve().parent.parent
+
+
+def _imported_by(path: Path) -> set[str]:
+    """Every module `path` imports, anywhere in it (inside functions too)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+        elif isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+    return found
+
+
+def test_no_test_module_imports_another() -> None:
+    """Shared helpers live in tests/_*.py; a test module is never imported by another."""
+    test_modules = {path.stem for path in TESTS.rglob("test_*.py")}
+    offenders = sorted(
+        f"{path.relative_to(TESTS)}: {name}"
+        for path in TESTS.rglob("*.py")
+        for name in _imported_by(path)
+        if name.split(".")[0] == "tests" and set(name.split(".")) & test_modules
+    )
+    assert offenders == []
+
+
+def test_the_tests_are_laid_out_by_what_they_exercise() -> None:
+    """Every test module lives in tests/unit, tests/integration or tests/e2e."""
+    misplaced = sorted(
+        str(path.relative_to(TESTS))
+        for path in TESTS.rglob("test_*.py")
+        if path.relative_to(TESTS).parts[0] not in ("unit", "integration", "e2e")
+    )
+    assert misplaced == []

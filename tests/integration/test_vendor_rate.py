@@ -173,7 +173,7 @@ async def test_a_grant_holds_its_place_in_redis_until_its_departure_is_logged(mo
     fakeredis = pytest.importorskip("fakeredis")
     import fakeredis.commands_mixins.server_mixin as server_mixin
 
-    from tests.test_redis_limiter import VirtualTime
+    from tests._clock import VirtualTime
     from voicekit.redis_limiter import RedisBackend
 
     vt = VirtualTime(0)

@@ -32,11 +32,11 @@ from typing import NamedTuple
 
 import pytest
 
+from tests._paths import ROOT
 from voicekit.sandbox import SyncSandbox
 
 pytestmark = pytest.mark.e2e
 
-ROOT = Path(__file__).resolve().parent.parent
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 FENCE = re.compile(r"^```(?P<lang>sh|bash|console|shell)[ \t]*\n(?P<code>.*?)^```[ \t]*$", re.M | re.S)
 SKIP_MARK = re.compile(r"<!--\s*docs-test:\s*skip\s*\((?P<reason>[^)]+)\)\s*-->")

@@ -14,14 +14,11 @@ import pytest
 from aiohttp import web
 
 from tests import _samples
+from tests._sandbox_huawei import CREATE, CREATE_SAMPLE, TOKEN, auth, get_token
 from voicekit.sandbox import RET_BAD_TYPE, RET_BAD_VALUE, RET_MISSING, RET_PLAY_SOURCE, Sandbox
-
-TOKEN = "/apigovernance/api/oauth/tokenByAkSk"
-CREATE = "/apiaccess/rest/voiceNotification/v2/createVoiceNotification"
 
 # --- the vendor document's own example -----------------------------------------------------
 
-CREATE_SAMPLE: dict[str, Any] = json.loads(_samples.HUAWEI_REQUEST)
 CREATE_SAMPLE_RESPONSE: dict[str, Any] = json.loads(_samples.HUAWEI_RESPONSE)
 TOKEN_RESPONSE_KEYS = {"AccessToken", "ApplyType", "CreateTime", "Expires", "Scope", "AppKey", "UserID"}
 CALLBACK_FIELDS = {
@@ -41,22 +38,6 @@ CALLBACK_FIELDS = {
     "releaseReason",
 }
 HUAWEI_TIME = re.compile(r"^\d{4}/\d{2}/\d{2},\d{2}:\d{2}:\d{2}:\d{3}$")
-
-
-async def get_token(sb: Sandbox, post: Any, expire: str | None = None) -> str:
-    headers = {"Content-Type": "application/json"}
-    if expire is not None:
-        headers["X-Token-Expire"] = expire
-    answer = await post(
-        sb.url + TOKEN, json={"app_key": sb.huawei_app_key, "app_secret": sb.huawei_app_secret}, headers=headers
-    )
-    assert answer.status == 200, answer.body
-    token: str = answer.body["AccessToken"]
-    return token
-
-
-def auth(sb: Sandbox, token: str) -> dict[str, str]:
-    return {"x-app-key": sb.huawei_app_key, "Authorization": f"Bearer {token}"}
 
 
 async def wait_for(predicate: Any, seconds: float = 5.0) -> None:

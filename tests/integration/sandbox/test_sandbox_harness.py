@@ -10,16 +10,16 @@ import sys
 import threading
 import urllib.error
 import urllib.request
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 from aiohttp import web
 
+from tests._paths import ROOT
 from voicekit.sandbox import Sandbox, SandboxState, SyncSandbox, create_app
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = ROOT
 
 
 def blocking_post(url: str, body: Any, timeout: float = 10) -> tuple[int, dict[str, Any], Any]:
