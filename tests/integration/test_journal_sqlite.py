@@ -18,12 +18,14 @@ import pytest
 from tests._journal import numbers, write_csv
 from voicekit.journal import (
     AsyncJournal,
+    AsyncPostgresJournal,
     Campaign,
     CampaignMismatchError,
     Journal,
     JournalBusyError,
     JournalError,
     JournalNotFoundError,
+    PostgresJournal,
     State,
 )
 
@@ -31,6 +33,21 @@ from voicekit.journal import (
 @pytest.fixture
 def campaign(tmp_path: Path) -> Campaign:
     return Campaign.from_file(write_csv(tmp_path / "c.csv", numbers(10)))
+
+
+async def test_the_postgresql_journal_classes_refuse_a_file_before_touching_it(
+    tmp_path: Path, campaign: Campaign
+) -> None:
+    target = tmp_path / "c.db"
+    with pytest.raises(JournalError, match="postgresql:// URL"):
+        await AsyncPostgresJournal.open(target, campaign)
+    with pytest.raises(JournalError, match="postgresql:// URL"):
+        await AsyncPostgresJournal.read(target)
+    with pytest.raises(JournalError, match="postgresql:// URL"):
+        PostgresJournal.open(target, campaign)
+    assert not target.exists()
+    async with await AsyncJournal.open(target, campaign) as journal:  # the general class takes it
+        assert journal.campaign == campaign
 
 
 def test_an_sqlite_older_than_the_journal_needs_is_refused(

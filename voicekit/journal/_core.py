@@ -31,7 +31,7 @@ import time
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Sequence
 from types import TracebackType
-from typing import Any, Final, Self
+from typing import Any, ClassVar, Final, Self
 
 import attrs
 
@@ -132,6 +132,9 @@ class AsyncJournal:
         shared: whether many workers may run it at once (PostgreSQL).
     """
 
+    #: Whether this class opens PostgreSQL journals only (`AsyncPostgresJournal`).
+    postgres_only: ClassVar[bool] = False
+
     def __init__(self, db: Database, campaign: Campaign, campaign_id: str, *, worker: str | None, lease: float) -> None:
         self._db = db
         self.path = db.path
@@ -193,6 +196,7 @@ class AsyncJournal:
             JournalError: the journal cannot be used (unreachable, refused, not a journal, made
                 by a newer voicekit).
         """
+        cls._check_target(target)
         check_seconds("lease", lease, positive=True)
         check_seconds("reconnect", reconnect)
         db = await _database(target, run=True, reconnect=reconnect)
@@ -214,6 +218,11 @@ class AsyncJournal:
         return self
 
     @classmethod
+    def _check_target(cls, target: str | os.PathLike[str]) -> None:
+        if cls.postgres_only and not is_postgres_url(os.fspath(target)):
+            raise JournalError("a PostgreSQL journal is a postgresql:// URL (use AsyncJournal for an SQLite file)")
+
+    @classmethod
     async def read(cls, target: str | os.PathLike[str], *, campaign: str | None = None, reconnect: float = 0.0) -> Self:
         """Open the journal at `target` to look at it (and to write what webhooks and
         reconciliations tell), from any machine, while workers run it. Reading never changes
@@ -225,6 +234,7 @@ class AsyncJournal:
         Raises:
             JournalError: no journal there, one to upgrade first, or no such campaign.
         """
+        cls._check_target(target)
         check_seconds("reconnect", reconnect)
         db = await _database(target, run=False, reconnect=reconnect)
         try:
