@@ -7,12 +7,14 @@ import collections
 import contextlib
 import csv
 import datetime as dt
+import functools
 import itertools
 import json
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any, Final, TextIO
 
+import attrs
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
@@ -114,9 +116,42 @@ def _source_options(fn: Callable[..., Any]) -> Callable[..., Any]:
             help="With --sandbox: synthetic outgoing-answered records to serve [default: 1000].",
         ),
     ]
+
+    @functools.wraps(fn)
+    def with_source(
+        kind: str,
+        since: int | None,
+        until: int | None,
+        page_size: int,
+        concurrency: int,
+        rate: float | None,
+        sandbox: bool,
+        seed_records: int | None,
+        **rest: Any,
+    ) -> Any:
+        if seed_records is not None and not sandbox:
+            raise click.UsageError("--seed-records only applies with --sandbox")
+        source = _Source(kind, since, until, page_size, concurrency, rate, sandbox, seed_records)
+        return fn(source, **rest)
+
+    command: Callable[..., Any] = with_source
     for option in reversed(options):
-        fn = option(fn)
-    return fn
+        command = option(command)
+    return command
+
+
+@attrs.frozen
+class _Source:
+    """Where the records come from: their kind and window, and how they are read."""
+
+    kind: str
+    since: int | None
+    until: int | None
+    page_size: int
+    concurrency: int
+    rate: float | None
+    sandbox: bool
+    seed_records: int | None
 
 
 @click.group()
@@ -136,40 +171,15 @@ def cdr() -> None:
 )
 @output_option("The file to write")
 @fail_on_voicekit_error
-def export_cmd(
-    kind: str,
-    since: int | None,
-    until: int | None,
-    page_size: int,
-    concurrency: int,
-    rate: float | None,
-    sandbox: bool,
-    seed_records: int | None,
-    fmt: str,
-    output: str,
-) -> None:
+def export_cmd(source: _Source, fmt: str, output: str) -> None:
     """Stream every record of the window to a file, oldest page last, in constant memory.
 
     Pages are fetched concurrently and written in order; the progress bar knows the total
     after the first page.
     """
-    _check_seed(sandbox, seed_records)
     started = time.monotonic()
     with open_output(output) as f:
-        written = asyncio.run(
-            _export(
-                f,
-                fmt,
-                kind=kind,
-                since=since,
-                until=until,
-                page_size=page_size,
-                concurrency=concurrency,
-                rate=rate,
-                sandbox=sandbox,
-                seed_records=seed_records,
-            )
-        )
+        written = asyncio.run(_export(f, fmt, source))
     elapsed = time.monotonic() - started
     out = err_console if output == "-" else console
     out.print(f"exported {written} records to {output} in {elapsed:.1f} s", markup=False, highlight=False)
@@ -187,42 +197,20 @@ def export_cmd(
 )
 @json_option
 @fail_on_voicekit_error
-def stats_cmd(
-    kind: str,
-    since: int | None,
-    until: int | None,
-    page_size: int,
-    concurrency: int,
-    rate: float | None,
-    sandbox: bool,
-    seed_records: int | None,
-    campaign: str | None,
-    json_output: bool,
-) -> None:
+def stats_cmd(source: _Source, campaign: str | None, json_output: bool) -> None:
     """Chart calls per hour and the distribution of billed seconds.
 
     With --json, print the same figures as one JSON object: records, billed_seconds,
     mean_billed_seconds, per_hour ([{"hour", "calls"}], UTC, empty hours included) and
     billed ([{"seconds", "calls"}], the buckets of the chart).
     """
-    _check_seed(sandbox, seed_records)
     if campaign is not None:
-        if sandbox:
+        if source.sandbox:
             raise click.UsageError("--campaign reads a journal, not the vendor: drop --sandbox")
-        stats = _campaign_stats(campaign, answered=kind != "outgoing-missed", since=since, until=until)
+        answered = source.kind != "outgoing-missed"
+        stats = _campaign_stats(campaign, answered=answered, since=source.since, until=source.until)
     else:
-        stats = asyncio.run(
-            _stats(
-                kind=kind,
-                since=since,
-                until=until,
-                page_size=page_size,
-                concurrency=concurrency,
-                rate=rate,
-                sandbox=sandbox,
-                seed_records=seed_records,
-            )
-        )
+        stats = asyncio.run(_stats(source))
     if json_output:
         emit_json(_stats_json(stats))
     else:
@@ -232,11 +220,6 @@ def stats_cmd(
 def register(main: click.Group) -> None:
     """Add the `cdr` commands to the `voicekit` group."""
     main.add_command(cdr)
-
-
-def _check_seed(sandbox: bool, seed_records: int | None) -> None:
-    if seed_records is not None and not sandbox:
-        raise click.UsageError("--seed-records only applies with --sandbox")
 
 
 @contextlib.asynccontextmanager
@@ -266,23 +249,13 @@ def _paginator(
     return paginator
 
 
-async def _pages(
-    kind: str,
-    since: int | None,
-    until: int | None,
-    page_size: int,
-    concurrency: int,
-    rate: float | None,
-    sandbox: bool,
-    seed_records: int | None,
-    what: str,
-) -> AsyncIterator[Page[CallRecord]]:
+async def _pages(source: _Source, what: str) -> AsyncIterator[Page[CallRecord]]:
     """Every page in order, under a progress bar (on standard error) whose total the first page tells."""
     columns = [TextColumn(what), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()]
-    async with _client(sandbox, seed_records, concurrency, rate) as tc:
+    async with _client(source.sandbox, source.seed_records, source.concurrency, source.rate) as tc:
         with Progress(*columns, console=err_console, disable=not err_console.is_terminal) as progress:
             task = progress.add_task(what, total=None)
-            pages = _paginator(tc, kind, since, until, page_size).pages()
+            pages = _paginator(tc, source.kind, source.since, source.until, source.page_size).pages()
             async with contextlib.aclosing(pages):
                 async for page in pages:
                     if page.number == 1:
@@ -307,12 +280,12 @@ def _row(record: CallRecord) -> dict[str, Any]:
     }
 
 
-async def _export(f: TextIO, fmt: str, **source: Any) -> int:
+async def _export(f: TextIO, fmt: str, source: _Source) -> int:
     written = 0
     writer = csv.DictWriter(f, FIELDS) if fmt == "csv" else None
     if writer is not None:
         writer.writeheader()
-    async for page in _pages(**source, what="exporting"):
+    async for page in _pages(source, "exporting"):
         rows = [_row(record) for record in page.records]
         if writer is not None:
             writer.writerows(rows)
@@ -337,9 +310,9 @@ def _bucket(seconds: int) -> int:
     return len(BILLED_BUCKETS)
 
 
-async def _stats(**source: Any) -> _Stats:
+async def _stats(source: _Source) -> _Stats:
     stats = _Stats()
-    async for page in _pages(**source, what="reading"):
+    async for page in _pages(source, "reading"):
         for record in page.records:
             stats.count += 1
             stats.per_hour[record.time // 3_600_000] += 1
