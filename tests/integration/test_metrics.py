@@ -3,7 +3,6 @@ own parser, and the counts agree with the sandbox's ledger of the calls it place
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import subprocess
@@ -17,6 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests._cli import MAKE_CALL, env_for, free_port, invoke, write_campaign
 from tests._clients import sandbox_client
+from tests._webhook_payloads import cdr_of
 from voicekit import _observe
 from voicekit.journal import (
     CLOCK_SKEW,
@@ -74,18 +74,7 @@ async def test_a_campaign_reports_every_metric_and_the_counts_match_the_ledger(t
                 await run_campaign(journal, tc, concurrency=4)
                 calls = [c for c in sb.calls if c.endpoint == MAKE_CALL][:5]
                 for call in [*calls, calls[0]]:  # five calls' cdrs, the first one twice
-                    extra = call.extra_params if isinstance(call.extra_params, str) else json.dumps(call.extra_params)
-                    cdr = {
-                        "type": "cdr",
-                        "cmiuuid": f"u-{call.request_id}",
-                        "request_id": call.request_id,
-                        "status": "answered",
-                        "to": call.to,
-                        "duration": 3,
-                        "start_time": int(call.time) - 3,
-                        "extra_params": extra,
-                    }
-                    await receiver.telecmi(json.dumps(cdr).encode())
+                    await receiver.telecmi(cdr_of(call))
                 await receiver.telecmi(b"{broken")
                 await writer.aclose()
                 metrics.rows(await journal.counts())

@@ -24,9 +24,20 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from tests._cli import MAKE_CALL, write_campaign
 from tests._clients import sandbox_client
+from tests._journal import journal_target
+from tests._webhook_payloads import cdr_of
 from voicekit import AsyncTeleCMI, RateLimit, telemetry
 from voicekit.errors import CallOutcomeUnknownError
-from voicekit.journal import CLOCK_SKEW, AsyncJournal, Campaign, State, reconcile, run_campaign
+from voicekit.journal import (
+    CLOCK_SKEW,
+    AsyncJournal,
+    Campaign,
+    OutcomeReceiver,
+    OutcomeWriter,
+    State,
+    reconcile,
+    run_campaign,
+)
 from voicekit.sandbox import Sandbox
 from voicekit.telecmi import Play
 
@@ -174,8 +185,14 @@ async def test_a_journaled_campaign_traces_its_run_rows_and_requests(seen: Seen,
         sb.faults.add(MAKE_CALL, status=503, count=2)  # two placed, then unknown
         result = await run_campaign(j, tc, concurrency=3)
         assert result.counts[State.UNKNOWN] == 2
+        ledger = [c for c in sb.calls if c.endpoint == MAKE_CALL]  # the first two answered 503
+        writer = OutcomeWriter(j)
+        receiver = OutcomeReceiver(writer)
+        for call in [*ledger[2:5], ledger[2]]:  # three placed calls' cdrs, the first one twice
+            await receiver.telecmi(cdr_of(call))
+        await receiver.telecmi(b"{broken")
+        await writer.aclose()
         report = await reconcile(j, tc, settle=60, now=time.time() + 60 + CLOCK_SKEW + 5)
-        ledger = [c for c in sb.calls if c.endpoint == MAKE_CALL]
     assert len(ledger) == 12 and report.from_records == 2
 
     (run,) = seen.spans("voicekit campaign")
@@ -199,6 +216,10 @@ async def test_a_journaled_campaign_traces_its_run_rows_and_requests(seen: Seen,
     assert seen.total("voicekit.calls", outcome="unknown") == 2
     assert seen.total("voicekit.claim.duration") >= 1
     assert seen.total("voicekit.reconcile.decisions", decision="placed") == 2
+    assert seen.total("voicekit.webhooks", result="written") == 3
+    assert seen.total("voicekit.webhooks", result="duplicate") == 1
+    assert seen.total("voicekit.webhooks", result="refused") == 1
+    assert seen.total("voicekit.webhook.lag") == 4  # each arrival, the resend too
     _clean(seen, sb)
 
 
@@ -244,3 +265,21 @@ print(sorted(m for m in sys.modules if m.startswith("opentelemetry")))
 """
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True)
     assert done.stdout.strip() == "[]"
+
+
+@pytest.mark.postgres
+async def test_a_shared_journals_lease_renewals_are_counted(
+    seen: Seen, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    campaign = Campaign.from_file(write_campaign(tmp_path / "c.csv", [TO + i for i in range(30)]))
+    target = journal_target("postgres", tmp_path, request)
+    async with Sandbox(latency=0.05) as sb, sandbox_client(sb) as tc:
+        async with await AsyncJournal.open(target, campaign, lease=0.3) as j:
+            started = time.monotonic()
+            await run_campaign(j, tc, concurrency=1)
+            took = time.monotonic() - started
+    renewed = seen.total("voicekit.leases", event="renewed")
+    assert took > 1.0 and renewed >= 1, (took, renewed)  # one beat every lease / 3 = 0.1 s
+    assert seen.total("voicekit.leases", event="lost") == 0
+    (run,) = seen.spans("voicekit campaign")
+    assert dict(run.attributes or {})["voicekit.worker"]  # a worker of a shared journal names itself
