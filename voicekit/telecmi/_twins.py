@@ -183,8 +183,9 @@ class TeleCMI(_sync.BlockingClient[AsyncTeleCMI]):
         """Call records of one `kind` in [start, end] (default: the last 24 hours), newest first.
 
         `kind` is ``"outgoing_answered"``, ``"outgoing_missed"``, ``"answered"`` or ``"missed"``
-        (each also a method of its own). ``await`` it for the first page (with `total`), or
-        ``async for`` over every record. `start` and `end` are datetimes or epoch milliseconds;
+        (each also a method of its own). The paginator gives the first page (with `total`) or
+        every record: ``await`` it or ``async for`` over it (the blocking client's: `first_page()`,
+        or ``for``). `start` and `end` are datetimes or epoch milliseconds;
         `limit` caps the records yielded; `timeout` applies to each page's request. A vendor
         that serves fewer than `page_size` records a page (TeleCMI's global record endpoints cap
         ``limit`` at 20) is paged by the size it serves, which the first page's ``page_size`` tells.
