@@ -11,6 +11,7 @@ The site itself is built with ``mkdocs build --strict``.
 from __future__ import annotations
 
 import html
+import importlib
 import itertools
 import os
 import re
@@ -214,3 +215,37 @@ def test_the_operations_guide_s_metrics_are_the_ones_served() -> None:
     assert len(documented) >= 8 and documented == served
     # written once: the CLI guide links to the table rather than repeating it
     assert not re.search(r"^\| `voicekit_", (DOCS / "guides" / "cli.md").read_text(encoding="utf-8"), re.M)
+
+
+def _resolves(dotted: str) -> bool:
+    """Whether `dotted` (``voicekit.x.y``) names a module or an attribute of one."""
+    parts = dotted.split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            found: object = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        for name in parts[cut:]:
+            if not hasattr(found, name):
+                return False
+            found = getattr(found, name)
+        return True
+    return False
+
+
+def test_every_voicekit_name_the_docs_write_exists() -> None:
+    """A dotted ``voicekit.`` name in the README or the docs is a module or an object of the
+    package, or one of the telemetry names `voicekit.telemetry` documents (spans' attributes,
+    metrics)."""
+    import voicekit.telemetry
+
+    named = re.compile(r"`(voicekit(?:\.[A-Za-z_][A-Za-z0-9_]*)+)`")
+    telemetry_names = set(named.findall(voicekit.telemetry.__doc__ or "")) | set(voicekit.telemetry.METRICS)
+    pages = [ROOT / "README.md", *DOCS.rglob("*.md")]
+    missing = sorted(
+        f"{page.relative_to(ROOT)}: {name}"
+        for page in pages
+        for name in set(named.findall(page.read_text(encoding="utf-8")))
+        if name not in telemetry_names and not _resolves(name)
+    )
+    assert missing == []
