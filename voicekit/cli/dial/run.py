@@ -610,7 +610,7 @@ class _View:
                         unknown=counts[State.UNKNOWN],
                         rate=f"campaign {per_second:,.0f}/s, this worker {self.own:,.0f}/s",
                     )
-            await asyncio.sleep(_CAMPAIGN_EVERY)
+            await asyncio.sleep(min(_CAMPAIGN_EVERY, self.plain_every))  # never staler than a line
 
     def wait(self, waiting: Waiting) -> None:
         if waiting.state == "paused":
