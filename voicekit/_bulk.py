@@ -94,6 +94,8 @@ async def run_many_batches(
     """
     source = aiter_specs(specs)
     telemetry = _otel.current()
+    if telemetry is not None and telemetry.tracer is None:
+        telemetry = None  # metrics only: the sends have no spans to open
     in_flight: dict[asyncio.Task[R], Ticket] = {}
     ready: list[Outcome[R]] = []
     loop = asyncio.get_running_loop()
@@ -168,7 +170,8 @@ async def run_many_batches(
 async def _traced(telemetry: _otel.Telemetry, work: Coroutine[Any, Any, R], ticket: Ticket, spec: object) -> R:
     """`work` inside the span of its specification's send."""
     to = getattr(spec, "to", None) or getattr(spec, "called", None)
-    with telemetry.send(ticket.key, to if isinstance(to, str) else None) as span:
+    number = str(to) if isinstance(to, str | int) and not isinstance(to, bool) else None
+    with telemetry.send(ticket.key, number) as span:
         if span is None:
             return await work
         try:

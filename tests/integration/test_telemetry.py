@@ -40,7 +40,7 @@ from voicekit.journal import (
     run_campaign,
 )
 from voicekit.sandbox import Sandbox
-from voicekit.telecmi import Play
+from voicekit.telecmi import Dial, Play
 
 TO = 919876543210
 
@@ -225,6 +225,19 @@ async def test_a_journaled_campaign_traces_its_run_rows_and_requests(seen: Seen,
     _clean(seen, sb)
 
 
+async def test_a_bulk_runs_sends_are_spans_with_masked_numbers(seen: Seen) -> None:
+    specs = [Dial(key=f"k{i}", from_=19170000000, to=TO + i, file_name="welcome.wav") for i in range(3)]
+    async with Sandbox() as sb, sandbox_client(sb) as tc:
+        outcomes = [o async for o in tc.dial_many(specs, concurrency=2)]
+    assert all(o.ok for o in outcomes)
+    sends = {dict(s.attributes or {})["voicekit.key"]: dict(s.attributes or {}) for s in seen.spans("voicekit send")}
+    assert sends.keys() == {"k0", "k1", "k2"}
+    for i in range(3):
+        assert sends[f"k{i}"]["voicekit.to"] == "*" * 9 + str(TO + i)[-3:]  # an int number, masked too
+        assert sends[f"k{i}"]["voicekit.outcome"] == "placed"
+    _clean(seen, sb)
+
+
 async def test_full_numbers_only_when_asked(seen: Seen, tmp_path: Path) -> None:
     telemetry.configure(tracer_provider=seen.tracer_provider, meter_provider=seen.meter_provider, full_numbers=True)
     campaign = Campaign.from_file(write_campaign(tmp_path / "c.csv", [TO]))
@@ -254,7 +267,7 @@ def test_without_a_provider_nothing_is_imported_or_traced() -> None:
     script = """
 import asyncio, sys
 from voicekit import AsyncTeleCMI
-from voicekit.telecmi import Play
+from voicekit.telecmi import Dial, Play
 from voicekit.sandbox import Sandbox
 
 async def main():
