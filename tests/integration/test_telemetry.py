@@ -27,7 +27,7 @@ from tests._cli import MAKE_CALL, write_campaign
 from tests._clients import sandbox_client
 from tests._journal import journal_target
 from tests._webhook_payloads import cdr_of
-from voicekit import AsyncTeleCMI, RateLimit, telemetry
+from voicekit import AsyncTeleCMI, RateLimit, TeleCMI, telemetry
 from voicekit.errors import CallOutcomeUnknownError
 from voicekit.journal import (
     CLOCK_SKEW,
@@ -39,7 +39,7 @@ from voicekit.journal import (
     reconcile,
     run_campaign,
 )
-from voicekit.sandbox import Sandbox
+from voicekit.sandbox import Sandbox, SyncSandbox
 from voicekit.telecmi import Dial, Play
 
 TO = 919876543210
@@ -263,12 +263,21 @@ async def test_with_the_aiohttp_instrumentation_a_request_is_traced_once(seen: S
     assert len(kinds) == 2 and kinds[1] == ("GET", SpanKind.CLIENT)
 
 
+def test_a_blocking_call_inside_the_caller_s_span_is_its_child(seen: Seen) -> None:
+    with SyncSandbox() as sb, TeleCMI(appid=sb.telecmi_appid, secret=sb.telecmi_secret, base_url=sb.url) as tc:
+        tracer = seen.tracer_provider.get_tracer("the app")
+        with tracer.start_as_current_span("handler") as handler:
+            tc.make_call(from_=19170000000, to=TO, pcmo=[Play(file_name="welcome.wav")])
+    (request,) = seen.spans("telecmi make_call")
+    assert request.parent is not None and request.parent.span_id == handler.get_span_context().span_id
+
+
 def test_without_a_provider_nothing_is_imported_or_traced() -> None:
     script = """
 import asyncio, sys
 from voicekit import AsyncTeleCMI
 from voicekit.telecmi import Dial, Play
-from voicekit.sandbox import Sandbox
+from voicekit.sandbox import Sandbox, SyncSandbox
 
 async def main():
     async with Sandbox() as sb, AsyncTeleCMI(appid=sb.telecmi_appid, secret=sb.telecmi_secret,
