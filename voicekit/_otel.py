@@ -16,12 +16,14 @@ The names (documented in the operations guide):
   ``voicekit.leases``, ``voicekit.webhooks``, ``voicekit.webhook.lag``,
   ``voicekit.reconcile.decisions``.
 
-No attribute holds a secret or a whole phone number: numbers are masked to their last
-`SHOWN_DIGITS` digits unless `voicekit.telemetry.configure` is told ``full_numbers=True``.
+No attribute holds a secret or a whole phone number: numbers, and keys that are numbers (7
+digits or more), are masked to their last `SHOWN_DIGITS` digits unless
+`voicekit.telemetry.configure` is told ``full_numbers=True``.
 """
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -35,7 +37,7 @@ if TYPE_CHECKING:
     from opentelemetry.metrics import CallbackOptions, Meter, MeterProvider, Observation
     from opentelemetry.trace import Span, Tracer, TracerProvider
 
-__all__ = ["SHOWN_DIGITS", "Telemetry", "current", "mask"]
+__all__ = ["SHOWN_DIGITS", "Telemetry", "current", "mask", "shown_key"]
 
 #: The digits of a number an attribute shows (the rest are ``*``) unless full numbers are asked for.
 SHOWN_DIGITS: Final = 3
@@ -57,6 +59,15 @@ def mask(number: str) -> str:
                 ch = "*"
         out.append(ch)
     return "".join(reversed(out))
+
+
+# A key that is a phone number (a campaign keyed by its numbers): 7 digits or more, maybe a "+".
+_NUMBER_LIKE: Final = re.compile(r"\+?[0-9]{7,}")
+
+
+def shown_key(key: str) -> str:
+    """A row's key as an attribute shows it: masked like a number when it is one."""
+    return mask(key) if _NUMBER_LIKE.fullmatch(key) else key
 
 
 class _Settings:
@@ -175,7 +186,7 @@ class RequestTrace:
             }
             attributes.update(_campaign_pairs())
             if key is not None:
-                attributes["voicekit.key"] = key
+                attributes["voicekit.key"] = shown_key(key)
             self.span = span = tracer.start_span(
                 f"{vendor} {endpoint}", kind=trace.SpanKind.CLIENT, attributes=attributes
             )
@@ -247,7 +258,7 @@ class Telemetry:
         if self.tracer is None:
             yield None
             return
-        attributes = {"voicekit.key": key, **dict(_campaign_pairs())}
+        attributes = {"voicekit.key": shown_key(key), **dict(_campaign_pairs())}
         if number:
             attributes["voicekit.to"] = mask(number)
         with self.tracer.start_as_current_span(

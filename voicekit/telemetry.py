@@ -43,7 +43,8 @@ Within a campaign run, spans and measurements also carry ``voicekit.campaign``,
 ``voicekit.campaign_id`` and ``voicekit.worker``.
 
 No attribute holds a secret, a message text or a whole phone number: a number shows its last
-three digits (``*********210``) unless ``configure(full_numbers=True)`` opts in.
+three digits (``*********210``), and so does a key made of 7 digits or more (a campaign keyed by
+its numbers), unless ``configure(full_numbers=True)`` opts in.
 """
 
 from __future__ import annotations

@@ -238,6 +238,18 @@ async def test_a_bulk_runs_sends_are_spans_with_masked_numbers(seen: Seen) -> No
     _clean(seen, sb)
 
 
+async def test_keys_that_are_numbers_are_masked_like_numbers(seen: Seen) -> None:
+    specs = [
+        Dial(key=str(TO), from_=19170000000, to=TO, file_name="welcome.wav"),
+        Dial(key="row-7", from_=19170000000, to=TO + 1, file_name="welcome.wav"),
+    ]
+    async with Sandbox() as sb, sandbox_client(sb) as tc:
+        assert all([o.ok async for o in tc.dial_many(specs)])
+    keys = sorted(str(dict(s.attributes or {})["voicekit.key"]) for s in seen.spans())
+    assert keys == ["*********210", "*********210", "row-7", "row-7"]  # the send's and the request's
+    _clean(seen, sb)
+
+
 async def test_full_numbers_only_when_asked(seen: Seen, tmp_path: Path) -> None:
     telemetry.configure(tracer_provider=seen.tracer_provider, meter_provider=seen.meter_provider, full_numbers=True)
     campaign = Campaign.from_file(write_campaign(tmp_path / "c.csv", [TO]))
