@@ -10,6 +10,7 @@ import time
 import urllib.request
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
+from contextvars import ContextVar
 from typing import Any, Final, Self
 
 import aiohttp
@@ -211,6 +212,18 @@ class Answer:
     headers: Mapping[str, str] = attrs.field(factory=dict)
 
 
+#: Set for each attempt: the connection pool marks it False when it starts getting the attempt a
+#: connection and True once that is ready (reused, or opened with its TLS handshake or proxy
+#: tunnel). While it is False no byte of the request has left, so a timeout then is a failure
+#: to connect, not an outcome unknown. Unmarked (None: a transport that bypasses the pool), a
+#: timeout stays unknown.
+connected: Final[ContextVar[list[bool | None] | None]] = ContextVar("voicekit_connected", default=None)
+
+
+class NeverConnectedError(TimeoutError):
+    """The attempt's time ran out before its connection was ready: nothing was sent."""
+
+
 #: What a send may raise for a failed exchange; everything else is a defect, not the network.
 TRANSPORT_ERRORS: Final = (aiohttp.ClientError, TimeoutError, OSError, asyncio.IncompleteReadError, ValueError)
 
@@ -227,8 +240,28 @@ async def send_once(
     `options` go to aiohttp as they are (a proxy, a per-call timeout).
 
     Raises:
-        one of `TRANSPORT_ERRORS` when no complete answer arrived.
+        one of `TRANSPORT_ERRORS` when no complete answer arrived; `NeverConnectedError` when
+        the time ran out before a connection was ready (nothing was sent).
     """
+    ready: list[bool | None] = [None]
+    token = connected.set(ready)
+    try:
+        return await _post_once(session, url, data, headers, **options)
+    except TimeoutError as exc:
+        if ready[0] is not False or isinstance(exc, aiohttp.ConnectionTimeoutError):
+            raise
+        raise NeverConnectedError() from exc
+    finally:
+        connected.reset(token)
+
+
+async def _post_once(
+    session: aiohttp.ClientSession,
+    url: str,
+    data: bytes,
+    headers: Mapping[str, str] | None,
+    **options: Any,
+) -> Answer:
     async with session.post(url, data=data, headers=headers, allow_redirects=False, **options) as resp:
         status = resp.status
         length = resp.content_length
@@ -483,9 +516,10 @@ def _classify_transport(
             url=url,
         )
         return _with_cause(Verdict(error=error, retryable=True), exc)
-    elif isinstance(exc, aiohttp.ConnectionTimeoutError):
+    elif isinstance(exc, aiohttp.ConnectionTimeoutError | NeverConnectedError):
+        budget = timeout.connect if isinstance(exc, aiohttp.ConnectionTimeoutError) else timeout.total
         error = ConnectError(
-            f"timed out connecting for {endpoint.name} after {timeout.connect} s",
+            f"timed out connecting for {endpoint.name} after {budget} s; nothing was sent",
             method="POST",
             url=url,
         )
@@ -1203,7 +1237,12 @@ class _Connector(aiohttp.TCPConnector):
         traces: list[Any],
         timeout: aiohttp.ClientTimeout,  # noqa: ASYNC109 - aiohttp's own signature
     ) -> aiohttp.connector.Connection:
+        ready = connected.get()
+        if ready is not None:
+            ready[0] = False  # getting a connection: nothing of the request has left
         conn = await super().connect(req, traces, timeout)
+        if ready is not None:
+            ready[0] = True
         start = departing.get()
         if start is not None:
             self._leaving.append(start)

@@ -216,6 +216,18 @@ ROWS: list[Row] = [
         timeout=Timeout(connect=0.2, total=5.0),
         cause=aiohttp.ConnectionTimeoutError,
     ),
+    # The attempt's whole budget runs out while it still connects: nothing was sent, so it is a
+    # failure to connect (retried), never an outcome unknown.
+    Row(
+        "connect-outlasts-the-total",
+        None,
+        "connect",
+        0,
+        target="connect-timeout",
+        bulk=False,
+        timeout=Timeout(connect=5.0, total=0.2),
+        cause=TimeoutError,
+    ),
 ]
 
 
