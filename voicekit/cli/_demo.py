@@ -45,7 +45,7 @@ async with voicekit.AsyncHuaweiVoice(base_url=..., app_key=...,
                                      app_secret=...) as hw:
     n = await hw.create_voice_notification(
         called="8899", play_list=[Prompt(voice_id="100001")],
-        callback_url="https://your.app/huawei/release")
+        callback_url="https://example.com/huawei/release")
 """
 #: The demo fits an 80-column terminal: no line of its own is wrapped or cropped.
 WIDTH = 80
