@@ -28,7 +28,7 @@ from ..._bulk import Outcome
 from ..._campaign import Vendor
 from ..._exit import ExitStatus
 from ..._policy import parse_retry, parse_until, read_suppress_file
-from ...errors import ConfigurationError, JournalUnavailableError, LeaseLostError, ValidationError
+from ...errors import ConfigurationError, JournalError, ValidationError
 from ...journal import (
     DEFAULT_LEASE,
     DEFAULT_RECONNECT,
@@ -594,7 +594,7 @@ class _View:
         while True:
             try:
                 counts = await self.journal.counts()
-            except (JournalUnavailableError, LeaseLostError):
+            except JournalError:
                 counts = None  # the run itself reports the journal's troubles
             if counts is not None:
                 self.campaign = counts
