@@ -30,6 +30,7 @@ ROWS = (
     "dial_workers",
     "export_memory",
     "campaign_outcomes",
+    "reserve",
 )
 
 

@@ -452,7 +452,8 @@ class AsyncJournal:
         async def reserve(tx: Tx) -> list[tuple[Any, ...]]:
             await self._renew(tx)
             now = time.time()
-            rows = await tx.all("reserve", **self._params(n=n, now=now))
+            await tx.run("undefer", **self._params(now=now))
+            rows = await tx.all("reserve", **self._params(n=n))
             closed = self._closed_rows(((key, zones) for _, key, _, zones in rows), now)
             if closed:  # their window is closed: back for later, in the same transaction
                 await tx.run("defer", **self._params(rows=Records(closed)))

@@ -172,13 +172,23 @@ WHERE r.row <> l.row
 ON CONFLICT (campaign, key) DO NOTHING
 RETURNING key, row, error
 
+-- name: undefer
+-- The free rows whose moment (not_before) has come at %(now)s lose it, the longest waiting first,
+-- at most 1000 a time: the free rows' index holds them again (see reserve).
+UPDATE voicekit_rows r SET not_before = NULL
+FROM (SELECT key FROM voicekit_rows
+      WHERE campaign = %(campaign)s AND state = 'pending' AND holder IS NULL AND not_before IS NOT NULL
+        AND not_before <= %(now)s::float8
+      ORDER BY not_before LIMIT 1000 FOR UPDATE SKIP LOCKED) due
+WHERE r.campaign = %(campaign)s AND r.key = due.key
+
 -- name: reserve
--- The next free pending rows that may be dialed at %(now)s (none while the campaign is not
--- active), held for this worker (two workers never hold one row).
+-- The next free pending rows (none while the campaign is not active), held for this worker (two
+-- workers never hold one row). A row waiting for its moment has one (not_before): it is not read
+-- here, through the free rows' index, until undefer takes it away.
 WITH free AS (
     SELECT key FROM voicekit_rows
-    WHERE campaign = %(campaign)s AND state = 'pending' AND holder IS NULL
-      AND coalesce(not_before, 0) <= %(now)s::float8
+    WHERE campaign = %(campaign)s AND state = 'pending' AND holder IS NULL AND not_before IS NULL
       AND EXISTS (SELECT 1 FROM voicekit_campaigns c WHERE c.id = %(campaign)s AND c.state = 'active')
     ORDER BY row LIMIT %(n)s FOR UPDATE SKIP LOCKED)
 UPDATE voicekit_rows r SET holder = %(worker)s FROM free

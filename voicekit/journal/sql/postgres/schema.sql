@@ -37,7 +37,10 @@ CREATE TABLE voicekit_rows (
     attempts integer NOT NULL DEFAULT 0,
     PRIMARY KEY (campaign, key)
 );
-CREATE INDEX voicekit_rows_free ON voicekit_rows (campaign, row) WHERE state = 'pending' AND holder IS NULL;
+CREATE INDEX voicekit_rows_free ON voicekit_rows (campaign, row)
+    WHERE state = 'pending' AND holder IS NULL AND not_before IS NULL;
+CREATE INDEX voicekit_rows_waiting ON voicekit_rows (campaign, not_before)
+    WHERE state = 'pending' AND holder IS NULL AND not_before IS NOT NULL;
 CREATE INDEX voicekit_rows_held ON voicekit_rows (holder) WHERE state IN ('pending', 'sending');
 CREATE INDEX voicekit_rows_request_id ON voicekit_rows (request_id) WHERE request_id IS NOT NULL;
 CREATE INDEX voicekit_rows_number ON voicekit_rows (number);

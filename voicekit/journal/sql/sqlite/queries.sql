@@ -173,13 +173,24 @@ WHERE r.row <> l.row
 ON CONFLICT (campaign, key) DO NOTHING
 RETURNING key, row, error
 
+-- name: undefer
+-- The free rows whose moment (not_before) has come at :now lose it, the longest waiting first, at
+-- most 1000 a time: the free rows' index holds them again (see reserve).
+UPDATE voicekit_rows SET not_before = NULL
+WHERE rowid IN (
+    SELECT rowid FROM voicekit_rows
+    WHERE campaign = :campaign AND state = 'pending' AND holder IS NULL AND not_before IS NOT NULL
+      AND not_before <= :now
+    ORDER BY not_before LIMIT 1000)
+
 -- name: reserve
--- The next free pending rows that may be dialed at :now (none while the campaign is not active),
--- held for this worker.
+-- The next free pending rows (none while the campaign is not active), held for this worker. A row
+-- waiting for its moment has one (not_before): it is not read here, through the free rows'
+-- index, until undefer takes it away.
 UPDATE voicekit_rows SET holder = :worker
 WHERE rowid IN (
     SELECT rowid FROM voicekit_rows
-    WHERE campaign = :campaign AND state = 'pending' AND holder IS NULL AND coalesce(not_before, 0) <= :now
+    WHERE campaign = :campaign AND state = 'pending' AND holder IS NULL AND not_before IS NULL
       AND EXISTS (SELECT 1 FROM voicekit_campaigns c WHERE c.id = :campaign AND c.state = 'active')
     ORDER BY row LIMIT :n)
 RETURNING row, key, spec, zones
