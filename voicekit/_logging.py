@@ -7,8 +7,9 @@ nothing unless asked: an application's own logging setup wins. What it logs at D
 request and answer, timed) is scrubbed of the client's credentials before it is formatted.
 
 Every record carries, where they apply, the fields an operator filters on: ``campaign`` (the
-campaign's name), ``campaign_id``, ``worker``, ``key`` (a call's row) and ``request_id`` (the
-vendor's id of a call). A JSON line holds them beside ``time`` (UTC, ISO 8601), ``level``,
+campaign's name), ``campaign_id``, ``worker``, ``key`` (a call's row), ``request_id`` (the
+vendor's id of a call), and ``trace_id`` / ``span_id`` when it is logged inside an OpenTelemetry
+span (`voicekit.telemetry`). A JSON line holds them beside ``time`` (UTC, ISO 8601), ``level``,
 ``logger`` and ``message``; an error's ``error`` is its type and message, never a traceback
 (whose frames could hold anything).
 """
@@ -33,7 +34,7 @@ _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARN
 #: The formats of voicekit's own handler.
 LOG_FORMATS: Final = ("text", "json")
 #: The fields a record carries where they apply (see the module).
-CONTEXT_FIELDS: Final = ("campaign", "campaign_id", "worker", "key", "request_id")
+CONTEXT_FIELDS: Final = ("campaign", "campaign_id", "worker", "key", "request_id", "trace_id", "span_id")
 
 _context: ContextVar[dict[str, str]] = ContextVar("voicekit_log_context", default={})  # noqa: B039 - never mutated
 
@@ -64,6 +65,13 @@ class _ContextFilter(logging.Filter):
             ticket = current_ticket.get()
             if ticket is not None:
                 record.key = ticket.key
+        trace = sys.modules.get("opentelemetry.trace")
+        if trace is not None and not hasattr(record, "trace_id"):
+            # the span current where the record was logged (a campaign run's, a request's)
+            span = trace.get_current_span().get_span_context()
+            if span.is_valid:
+                record.trace_id = format(span.trace_id, "032x")
+                record.span_id = format(span.span_id, "016x")
         return True
 
 

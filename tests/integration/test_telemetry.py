@@ -6,6 +6,9 @@ instrumentation on; and nothing at all (not even an import) when no provider is 
 from __future__ import annotations
 
 import asyncio
+import io
+import json
+import logging
 import subprocess
 import sys
 import time
@@ -28,6 +31,7 @@ from tests._clients import sandbox_client
 from tests._journal import journal_target
 from tests._webhook_payloads import cdr_of
 from voicekit import AsyncTeleCMI, RateLimit, TeleCMI, telemetry
+from voicekit._logging import JsonFormatter
 from voicekit.errors import CallOutcomeUnknownError
 from voicekit.journal import (
     CLOCK_SKEW,
@@ -282,6 +286,28 @@ def test_a_blocking_call_inside_the_caller_s_span_is_its_child(seen: Seen) -> No
             tc.make_call(from_=19170000000, to=TO, pcmo=[Play(file_name="welcome.wav")])
     (request,) = seen.spans("telecmi make_call")
     assert request.parent is not None and request.parent.span_id == handler.get_span_context().span_id
+
+
+async def test_json_log_lines_carry_the_trace_and_span_they_were_logged_in(seen: Seen, tmp_path: Path) -> None:
+    buffer = io.StringIO()
+    handler = logging.StreamHandler(buffer)
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger("voicekit")
+    level = logger.level
+    logger.setLevel(logging.INFO)
+    logger.addHandler(handler)
+    try:
+        campaign = Campaign.from_file(write_campaign(tmp_path / "c.csv", [TO]))
+        async with Sandbox() as sb, sandbox_client(sb) as tc, await AsyncJournal.open(tmp_path / "c.db", campaign) as j:
+            await run_campaign(j, tc)
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    (run,) = seen.spans("voicekit campaign")
+    records = [json.loads(line) for line in buffer.getvalue().splitlines()]
+    started = next(r for r in records if r["message"].startswith("run started"))
+    assert started["trace_id"] == format(run.context.trace_id, "032x")
+    assert started["span_id"] == format(run.context.span_id, "016x")
 
 
 def test_without_a_provider_nothing_is_imported_or_traced() -> None:
