@@ -254,6 +254,32 @@ async def test_keys_that_are_numbers_are_masked_like_numbers(seen: Seen) -> None
     _clean(seen, sb)
 
 
+async def test_prometheus_and_opentelemetry_both_see_every_call(seen: Seen, tmp_path: Path) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from voicekit.metrics import PrometheusMetrics
+
+    metrics = PrometheusMetrics(campaign="c")
+    metrics.install()
+    try:
+        campaign = Campaign.from_file(write_campaign(tmp_path / "c.csv", [TO + i for i in range(5)]))
+        async with Sandbox() as sb, sandbox_client(sb) as tc, await AsyncJournal.open(tmp_path / "c.db", campaign) as j:
+            await run_campaign(j, tc)
+    finally:
+        metrics.uninstall()
+    placed = sum(
+        sample.value
+        for family in text_string_to_metric_families(metrics.text())
+        for sample in family.samples
+        if sample.name == "voicekit_calls_total" and sample.labels.get("outcome") == "placed"
+    )
+    assert placed == seen.total("voicekit.calls", outcome="placed") == 5
+    telemetry.configure()  # the OpenTelemetry sink leaves too: nothing is reported any more
+    from voicekit import _observe
+
+    assert _observe.sink is None
+
+
 async def test_full_numbers_only_when_asked(seen: Seen, tmp_path: Path) -> None:
     telemetry.configure(tracer_provider=seen.tracer_provider, meter_provider=seen.meter_provider, full_numbers=True)
     campaign = Campaign.from_file(write_campaign(tmp_path / "c.csv", [TO]))
