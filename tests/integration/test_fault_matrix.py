@@ -204,6 +204,14 @@ ROWS: list[Row] = [
         vendors=frozenset({"huawei"}),
         tokens=2,
     ),
+    Row(
+        "huawei-401-text-then-200",
+        first_then_ok(Reply(401, b"Unauthorized", "text/plain")),
+        "ok",
+        2,
+        vendors=frozenset({"huawei"}),
+        tokens=2,
+    ),
     Row("connection-refused", None, "connect", 0, target="refused", bulk=False, cause=aiohttp.ClientConnectorError),
     Row("dns-failure", None, "connect", 0, target="dns", bulk=False, cause=aiohttp.ClientConnectorDNSError),
     Row(

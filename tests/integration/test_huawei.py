@@ -18,6 +18,7 @@ from voicekit.errors import (
     CallOutcomeUnknownError,
     ConfigurationError,
     InvalidRequestError,
+    NonVendorResponseError,
     NotFoundError,
     ValidationError,
     VendorError,
@@ -134,6 +135,17 @@ async def test_a_second_401_is_raised() -> None:
             with pytest.raises(AuthenticationError) as info:
                 await seed_example(hw)
         assert len(requests_to(m, NOTIFY_URL)) == 2
+    assert info.value.status == 401
+
+
+async def test_a_401_in_another_shape_renews_the_token_once_then_says_it_is_not_the_vendor() -> None:
+    with aioresponses() as m:
+        m.post(TOKEN_URL, payload=token_payload(), repeat=True)
+        m.post(NOTIFY_URL, status=401, body="Unauthorized", content_type="text/plain", repeat=True)
+        async with client() as hw:
+            with pytest.raises(NonVendorResponseError) as info:
+                await seed_example(hw)
+        assert len(requests_to(m, NOTIFY_URL)) == 2 and len(requests_to(m, TOKEN_URL)) == 2
     assert info.value.status == 401
 
 

@@ -26,6 +26,7 @@ from .._validate import (
 from ..errors import (
     AuthenticationError,
     InvalidRequestError,
+    NonVendorResponseError,
     NotFoundError,
     ValidationError,
     VendorError,
@@ -236,8 +237,10 @@ class AsyncHuaweiVoice(BaseAsyncClient):
                     parse=_notification_result,
                     attempt_timeout=attempt_timeout,
                 )
-            except AuthenticationError as exc:
-                # 401: the vendor did not process the request. Renew the token once and retry.
+            except (AuthenticationError, NonVendorResponseError) as exc:
+                # 401: the request was not processed. Renew the token once and retry, whatever
+                # the body (a gateway in front of the vendor may answer an expired token in a
+                # shape of its own); a second 401 is raised as it came.
                 if exc.status != 401 or attempt == 2:
                     raise
                 self._tokens.invalidate(token)
