@@ -21,7 +21,7 @@ from aiohttp import web
 from click.testing import CliRunner
 
 from tests._cli import SUMMARY, env_for, write_campaign
-from tests._faultserver import NOTIFY, FaultServer, Reply, Request
+from tests._faultserver import NOTIFY, TOKEN, FaultServer, Reply, Request
 from tests._server import ThreadedServer
 from tests.conftest import FAST_RETRY, fresh_appid
 from voicekit import AsyncHuaweiVoice, AsyncTeleCMI
@@ -162,7 +162,10 @@ async def test_a_4xx_in_another_shape_placed_nothing_and_is_not_retried(reply: R
         assert all(isinstance(o.error, NonVendorResponseError) for o in outcomes)
         paths = srv.paths()
         assert paths.count("/v2/global_pcmo_make_call") == 1 + 4 and paths.count("/v2/webrtc/click2call") == 1
-        assert paths.count(NOTIFY) == 1, "never retried, and no token renewal for a foreign 401"
+        # Never retried, but a 401 once with a renewed token (a gateway may answer an expired
+        # token in its own shape; nothing was processed either time).
+        assert paths.count(NOTIFY) == (2 if reply.status == 401 else 1)
+        assert paths.count(TOKEN) == (2 if reply.status == 401 else 1)
 
 
 def campaign_dials(n: int) -> list[Dial]:
