@@ -16,10 +16,12 @@ forwards to the async twin through `voicekit._sync`:
                                                thread of their own, never on the loop);
 - ``def`` returning ``AsyncPaginator[T]``   -> ``Paginator[T]`` (the blocking paginator);
 - an async ``@classmethod`` returning Self  -> a classmethod building the twin around it;
-- a ``@property``                           -> a property reading the async twin's.
+- a ``@property``                           -> a property reading the async twin's;
+- an attribute annotated in the class body
+  (``path: str``)                           -> a read-only property reading the async twin's.
 
 What `BlockingClient` already provides (``close``, ``with_options``, ``with``) is not generated;
-what has no annotation to generate from (instance attributes) is declared in `TWINS` below.
+what cannot be generated is declared in `MODULES` below.
 The output is formatted with ruff, so it passes the project's ruff and mypy settings as is.
 """
 
@@ -84,12 +86,6 @@ MODULES = [
 
 Every call runs on voicekit's background event loop; use it from any thread, from a notebook,
 or after a fork. Use it as a context manager or call `close()`.""",
-                extra='''
-@property
-def appid(self) -> int:
-    """The app id (see `AsyncTeleCMI`)."""
-    return self._async.appid
-''',
             )
         ],
     ),
@@ -129,32 +125,6 @@ _async_class: type[AsyncJournal] = AsyncJournal
                 # Read here, in the caller's thread: a generator handed over must not run on the loop.
                 prepare={"attempts": {"keys": "list(keys)"}, "suppress": {"numbers": "list(numbers)"}},
                 extra='''
-# The async core's attributes (plain attributes there: nothing to generate them from).
-
-@property
-def path(self) -> str:
-    return self._async.path
-
-@property
-def campaign(self) -> Campaign:
-    return self._async.campaign
-
-@property
-def campaign_id(self) -> str:
-    return self._async.campaign_id
-
-@property
-def worker(self) -> str | None:
-    return self._async.worker
-
-@property
-def lease(self) -> float:
-    return self._async.lease
-
-@property
-def shared(self) -> bool:
-    return self._async.shared
-
 @property
 def loaded(self) -> bool:
     """`is_loaded()`, as a property."""
@@ -201,6 +171,25 @@ def _members(cls: type) -> list[tuple[str, type, ast.FunctionDef | ast.AsyncFunc
     init = found.pop("__init__", None)  # the constructor first, as in a class written by hand
     ordered = ({"__init__": init} if init else {}) | found
     return [(name, owner, node) for name, (owner, node) in ordered.items()]
+
+
+def _attributes(cls: type) -> list[tuple[str, type, ast.AnnAssign]]:
+    """The public attributes annotated in the body of `cls` (and of its bases), not class
+    variables: ``path: str``."""
+    found: dict[str, tuple[type, ast.AnnAssign]] = {}
+    for owner in reversed(cls.__mro__):
+        if owner is object:
+            continue
+        for node in _class_node(owner).body:
+            if (
+                isinstance(node, ast.AnnAssign)
+                and isinstance(node.target, ast.Name)
+                and not node.target.id.startswith("_")
+                and node.value is None
+                and not ast.unparse(node.annotation).startswith("ClassVar")
+            ):
+                found[node.target.id] = (owner, node)
+    return [(name, owner, node) for name, (owner, node) in found.items()]
 
 
 def _decorators(node: ast.FunctionDef | ast.AsyncFunctionDef) -> set[str]:
@@ -428,6 +417,13 @@ def _class(twin: Twin, imports: Imports) -> str:
             if member in PROVIDED or member in twin.skip or (member == "__init__" and not twin.constructor):
                 continue
             members.append(_member(twin, cls, owner, node, imports))
+        for attribute, owner, annotation in _attributes(cls):
+            imports.use(annotation.annotation, owner.__module__)
+            members.append(
+                f"@property\ndef {attribute}(self) -> {ast.unparse(annotation.annotation)}:\n"
+                f'    """`{cls.__name__}.{attribute}`."""\n'
+                f"    return self._async.{attribute}\n"
+            )
         imports.use_annotations(ast.parse(textwrap.dedent(twin.extra)), module)
     parts = [f'"""{twin.doc}"""\n', textwrap.dedent(twin.head), *members, textwrap.dedent(twin.extra)]
     body = "\n".join(p.strip("\n") + "\n" for p in parts if p.strip())

@@ -73,13 +73,34 @@ def twin_problems(async_cls: type, sync_cls: type) -> list[str]:
             theirs = [(p.name, p.kind, p.default) for p in _parameters(member)]
             if mine != theirs or _parameters(twin) != _parameters(member):
                 problems.append(f"{sync_cls.__name__}.{name}{inspect.signature(twin)} differs")  # type: ignore[arg-type]
+    for name in public_attributes(async_cls):  # the async class's annotated attributes: properties
+        if not isinstance(sync_members.get(name), property):
+            problems.append(f"{sync_cls.__name__} lacks the attribute {name}")
     return problems
+
+
+def public_attributes(cls: type) -> set[str]:
+    """The public instance attributes annotated in the body of `cls` or of a base (not ClassVars)."""
+    found: set[str] = set()
+    for owner in cls.__mro__:
+        for name, annotation in vars(owner).get("__annotations__", {}).items():
+            if not name.startswith("_") and not str(annotation).startswith("ClassVar"):
+                found.add(name)
+    return found
 
 
 @pytest.mark.parametrize(("async_cls", "sync_cls"), TWINS)
 def test_every_async_member_has_a_blocking_twin_with_the_same_parameters(async_cls: type, sync_cls: type) -> None:
     assert len(public_members(async_cls)) > 3, "the async class has public members"
     assert twin_problems(async_cls, sync_cls) == []
+
+
+def test_the_journals_attributes_are_read_through_its_twin() -> None:
+    assert {"path", "campaign", "campaign_id", "worker", "lease", "shared"} <= public_attributes(journal.AsyncJournal)
+    broken = type(
+        "Journal", journal.Journal.__bases__, {k: v for k, v in vars(journal.Journal).items() if k != "lease"}
+    )
+    assert twin_problems(journal.AsyncJournal, broken) == ["Journal lacks the attribute lease"]
 
 
 def test_a_twin_missing_a_method_or_changing_a_default_is_caught() -> None:

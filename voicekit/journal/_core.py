@@ -135,6 +135,13 @@ class AsyncJournal:
     #: Whether this class opens PostgreSQL journals only (`AsyncPostgresJournal`).
     postgres_only: ClassVar[bool] = False
 
+    path: str
+    campaign: Campaign
+    campaign_id: str
+    worker: str | None
+    lease: float
+    shared: bool
+
     def __init__(self, db: Database, campaign: Campaign, campaign_id: str, *, worker: str | None, lease: float) -> None:
         self._db = db
         self.path = db.path

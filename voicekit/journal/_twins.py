@@ -298,30 +298,34 @@ class Journal(_sync.BlockingClient[AsyncJournal]):
         the next chunk (None at the end)."""
         return _sync.call(self._async.entries_page, states, after, chunk)
 
-    # The async core's attributes (plain attributes there: nothing to generate them from).
-
     @property
     def path(self) -> str:
+        """`AsyncJournal.path`."""
         return self._async.path
 
     @property
     def campaign(self) -> Campaign:
+        """`AsyncJournal.campaign`."""
         return self._async.campaign
 
     @property
     def campaign_id(self) -> str:
+        """`AsyncJournal.campaign_id`."""
         return self._async.campaign_id
 
     @property
     def worker(self) -> str | None:
+        """`AsyncJournal.worker`."""
         return self._async.worker
 
     @property
     def lease(self) -> float:
+        """`AsyncJournal.lease`."""
         return self._async.lease
 
     @property
     def shared(self) -> bool:
+        """`AsyncJournal.shared`."""
         return self._async.shared
 
     @property

@@ -214,6 +214,7 @@ class AsyncTeleCMI(BaseAsyncClient):
     """
 
     _vendor = "telecmi"
+    appid: int
 
     def __init__(
         self,

@@ -296,5 +296,5 @@ class TeleCMI(_sync.BlockingClient[AsyncTeleCMI]):
 
     @property
     def appid(self) -> int:
-        """The app id (see `AsyncTeleCMI`)."""
+        """`AsyncTeleCMI.appid`."""
         return self._async.appid
